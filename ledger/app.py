@@ -1,0 +1,239 @@
+"""The application service: every change to the ledger goes through `Ledger`."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    IntegrityError,
+    JSONTranscoder,
+    Transcoder,
+    Transcoding,
+    UUIDAsHex,
+)
+from eventsourcing.utils import get_topic
+
+from ledger import commands as cmd
+from ledger import events as ev
+from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
+from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.sync import Snapshot, apply_snapshot
+from ledger.values import Policy, Window
+
+__all__ = ["Ledger", "Receipt", "database_env"]
+
+# Topics of the schedule side of the ledger (everything except the intent log),
+# so a bulk load never reads years of IntentIssued records it does not need.
+SCHEDULE_TOPICS: tuple[str, ...] = tuple(
+    get_topic(cls)
+    for cls in (
+        ev.ClientIdClaimed, ev.GroupNamed, ev.PolicyOpened, ev.EventIdClaimed,
+        ev.OverrideIdClaimed, ev.ClientRegistered, ev.ClientAssigned, ev.ClientDeregistered,
+        ev.EventScheduled, ev.EventRescheduled, ev.EventCancelled, ev.OverrideSet,
+        ev.OverrideCleared, ev.PolicyChanged,
+    )
+)
+_PAGE = 5_000
+_MAX_ATTEMPTS = 40
+
+
+def database_env(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a database URL (SQLite file or PostgreSQL)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a change appended (or, for a dry run, would append)."""
+
+    events: list[Any] = field(default_factory=list)
+    last_notification_id: int | None = None
+
+    @property
+    def appended(self) -> int:
+        return len(self.events)
+
+
+class _SubclassAwareTranscoder(JSONTranscoder):
+    # Looks transcodings up along the MRO, so datetime subclasses (freezegun's
+    # FakeDatetime in tests, pendulum in callers) are stored as datetimes.
+    def _encode_obj(self, o: Any) -> dict[str, Any]:
+        for cls in type(o).__mro__:
+            transcoding: Transcoding | None = self.types.get(cls)
+            if transcoding is not None:
+                return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
+        return super()._encode_obj(o)
+
+
+class Ledger(Application):
+    """Appends schedule changes and issued intents; reads aggregates and the notification log."""
+
+    name = "ledger"
+    snapshotting_intervals = {IntentLog: 100}
+
+    def __init__(self, db_url: str = "sqlite:///intent-ledger.db", env: dict[str, str] | None = None):
+        super().__init__({**database_env(db_url), **(env or {})})
+        self.db_url = db_url
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = _SubclassAwareTranscoder()
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+            transcoder.register(transcoding)
+        return transcoder
+
+    # Membership.
+
+    def add_client(self, client_id: str, group_id: str | None, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.register_client(ws, client_id, group_id, meta))
+
+    def assign_client(self, client_id: str, group_id: str | None, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.assign_client(ws, client_id, group_id, meta))
+
+    def remove_client(self, client_id: str, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.remove_client(ws, client_id, meta))
+
+    # Schedule.
+
+    def add_event(self, event_id: str, target: TargetRef, window: Window, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.add_event(ws, event_id, target, window, meta))
+
+    def move_event(self, event_id: str, window: Window, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.move_event(ws, event_id, window, meta))
+
+    def cancel_event(self, event_id: str, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.cancel_event(ws, event_id, meta))
+
+    def add_override(
+        self, override_id: str, target: TargetRef, state: str, window: Window, meta: Meta
+    ) -> Receipt:
+        return self._change(
+            lambda ws: cmd.add_override(ws, override_id, target, state, window, meta)
+        )
+
+    def clear_override(self, override_id: str, meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.clear_override(ws, override_id, meta))
+
+    def set_policy(self, changes: dict[str, int], meta: Meta) -> Receipt:
+        return self._change(lambda ws: cmd.change_policy(ws, changes, meta))
+
+    def sync(
+        self, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta, dry_run: bool = False
+    ) -> Receipt:
+        """Apply a snapshot in one transaction (all of it or nothing)."""
+        return self._change(
+            lambda ws: apply_snapshot(ws, snapshot, prune=prune, now=now, meta=meta),
+            workspace=self._bulk_workspace,
+            dry_run=dry_run,
+        )
+
+    # Reads.
+
+    def client(self, client_id: str) -> Client:
+        client = self._load(Client.id_for(client_id))
+        if not isinstance(client, Client):
+            raise ClientNotFound(client_id)
+        return client
+
+    def group(self, group_id: str) -> Group | None:
+        group = self._load(Group.id_for(group_id))
+        return group if isinstance(group, Group) else None
+
+    def policy(self) -> Policy:
+        record = self._load(PolicyRecord.ID)
+        return record.policy if isinstance(record, PolicyRecord) else Policy()
+
+    def intent_log(self, log_name: str) -> IntentLog | None:
+        log = self._load(IntentLog.id_for(log_name))
+        return log if isinstance(log, IntentLog) else None
+
+    def issued(self, log_name: str) -> list[ev.IntentIssued]:
+        """Every intent recorded for a client (or `groups/<id>`), oldest first."""
+        stored = self.events.get(IntentLog.id_for(log_name))
+        return [e for e in stored if isinstance(e, ev.IntentIssued)]
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def read(
+        self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE
+    ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:
+        """Domain events from the notification log after position `after`, in order."""
+        topics = tuple(topics)
+        while True:
+            page = self.recorder.select_notifications(
+                after, limit, topics=topics, inclusive_of_start=False
+            )
+            for n in page:
+                yield n.id, self.mapper.to_domain_event(n)
+            if len(page) < limit:
+                return
+            after = page[-1].id
+
+    def aggregates(self, topics: Iterable[str] = SCHEDULE_TOPICS) -> dict[UUID, Aggregate]:
+        """Every schedule-side aggregate, folded from the notification log in one pass."""
+        found: dict[UUID, Any] = {}
+        for _, event in self.read(topics=topics):
+            found[event.originator_id] = event.mutate(found.get(event.originator_id))  # type: ignore[attr-defined]
+        return found
+
+    # Intent log.
+
+    def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
+        """Save issued intents; the caller owns the logs (one writer: the projector)."""
+        logs = [log for log in logs if log.pending_events]
+        if not logs:
+            return Receipt()
+        pending = [e for log in logs for e in log.pending_events]
+        recordings = self.save(*logs)
+        return Receipt(pending, recordings[-1].notification.id)
+
+    # Internals.
+
+    def _load(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            return self.repository.get(aggregate_id)  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+    def _bulk_workspace(self) -> cmd.Workspace:
+        loaded = self.aggregates()
+        ws = cmd.Workspace(loaded.get)
+        for aggregate in loaded.values():
+            ws.add(aggregate)
+        return ws
+
+    def _change(
+        self,
+        command: Callable[[cmd.Workspace], None],
+        *,
+        workspace: Callable[[], cmd.Workspace] | None = None,
+        dry_run: bool = False,
+    ) -> Receipt:
+        # Optimistic concurrency: a stale aggregate makes the save raise
+        # IntegrityError; reload everything and run the command again.
+        for attempt in range(_MAX_ATTEMPTS):
+            ws = workspace() if workspace else cmd.Workspace(self._load)
+            command(ws)
+            pending = ws.pending_events()
+            if dry_run or not pending:
+                return Receipt(pending)
+            try:
+                recordings = self.save(*ws.changed())
+            except IntegrityError:
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                continue
+            return Receipt(pending, recordings[-1].notification.id)
+        raise LedgerBusy(f"gave up after {_MAX_ATTEMPTS} attempts: other writers kept changing the same records")

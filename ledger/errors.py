@@ -1,0 +1,82 @@
+"""The error hierarchy of intent-ledger.
+
+`InvalidInput` (and its subclasses) means the caller asked for something the
+ledger refuses: nothing was appended and the command line exits 2. Every other
+`LedgerError` is a runtime failure (exit 1).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClientNotFound",
+    "EventNotFound",
+    "IdConflict",
+    "InvalidId",
+    "InvalidInput",
+    "InvalidInstant",
+    "InvalidPolicy",
+    "InvalidSnapshot",
+    "InvalidWindow",
+    "LedgerBusy",
+    "LedgerError",
+    "NotFound",
+    "OverrideNotFound",
+]
+
+
+class LedgerError(Exception):
+    """Base class of every error raised by intent-ledger itself."""
+
+
+class InvalidInput(LedgerError, ValueError):
+    """The request is malformed or contradicts the ledger; nothing was changed."""
+
+
+class InvalidId(InvalidInput):
+    pass
+
+
+class InvalidInstant(InvalidInput):
+    pass
+
+
+class InvalidWindow(InvalidInput):
+    pass
+
+
+class InvalidPolicy(InvalidInput):
+    pass
+
+
+class InvalidSnapshot(InvalidInput):
+    pass
+
+
+class NotFound(InvalidInput):
+    pass
+
+
+class ClientNotFound(NotFound):
+    def __init__(self, client_id: str, detail: str = "is not registered") -> None:
+        super().__init__(f"client {client_id!r} {detail}")
+        self.client_id = client_id
+
+
+class EventNotFound(NotFound):
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"event {event_id!r} does not exist")
+        self.event_id = event_id
+
+
+class OverrideNotFound(NotFound):
+    def __init__(self, override_id: str) -> None:
+        super().__init__(f"override {override_id!r} does not exist")
+        self.override_id = override_id
+
+
+class IdConflict(InvalidInput):
+    """An id is reused with different content; the message names the existing record."""
+
+
+class LedgerBusy(LedgerError):
+    """Concurrent writers kept invalidating this change; it was not applied."""

@@ -1,0 +1,204 @@
+"""The ledger's domain events: past-tense facts, one module-level class each.
+
+Schedule events are shared by the client and the group aggregates, so their
+topics (``ledger.events:EventScheduled``) name the fact, not the aggregate.
+Each event's `apply` is the fold step that evolves its aggregate; the
+projections replay the very same steps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from ledger.values import Override, Policy, ScheduledEvent, Window
+
+__all__ = [
+    "ClientAssigned",
+    "ClientDeregistered",
+    "ClientIdClaimed",
+    "ClientRegistered",
+    "EventCancelled",
+    "EventIdClaimed",
+    "EventRescheduled",
+    "EventScheduled",
+    "GroupNamed",
+    "IntentIssued",
+    "IntentLogOpened",
+    "LedgerChange",
+    "OverrideCleared",
+    "OverrideIdClaimed",
+    "OverrideSet",
+    "PolicyChanged",
+    "PolicyOpened",
+]
+
+
+class LedgerChange(Aggregate.Event):
+    """A change somebody made: it says who (`actor`) and, optionally, why (`note`)."""
+
+    actor: str
+    note: str | None
+
+
+# Creation events: they only fix the natural key of the aggregate.
+
+
+class ClientIdClaimed(Aggregate.Created):
+    client_id: str
+
+
+class GroupNamed(Aggregate.Created):
+    group_id: str
+
+
+class PolicyOpened(Aggregate.Created):
+    pass
+
+
+class EventIdClaimed(Aggregate.Created):
+    event_id: str
+    client_id: str | None
+    group_id: str | None
+
+
+class OverrideIdClaimed(Aggregate.Created):
+    override_id: str
+    client_id: str | None
+    group_id: str | None
+
+
+class IntentLogOpened(Aggregate.Created):
+    client_id: str | None
+    group_id: str | None
+
+
+# Fleet membership.
+
+
+class ClientRegistered(LedgerChange):
+    client_id: str
+    group_id: str | None
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.registered = True
+        aggregate.group_id = self.group_id
+
+
+class ClientAssigned(LedgerChange):
+    group_id: str | None
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.group_id = self.group_id
+
+
+class ClientDeregistered(LedgerChange):
+    def apply(self, aggregate: Any) -> None:
+        aggregate.registered = False
+
+
+# Schedule of a client or a group.
+
+
+class EventScheduled(LedgerChange):
+    event_id: str
+    start: datetime
+    end: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.events[self.event_id] = ScheduledEvent(self.event_id, Window(self.start, self.end))
+
+
+class EventRescheduled(LedgerChange):
+    """New times for an event; also reinstates a cancelled one."""
+
+    event_id: str
+    start: datetime
+    end: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.events[self.event_id] = ScheduledEvent(self.event_id, Window(self.start, self.end))
+
+
+class EventCancelled(LedgerChange):
+    event_id: str
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.events[self.event_id]
+        aggregate.events[self.event_id] = ScheduledEvent(old.event_id, old.window, cancelled=True)
+
+
+class OverrideSet(LedgerChange):
+    override_id: str
+    desired_state: str
+    start: datetime
+    end: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        # The aggregate version orders the overrides of one target: "most recently set wins".
+        aggregate.overrides[self.override_id] = Override(
+            self.override_id,
+            self.desired_state,
+            Window(self.start, self.end),
+            rank=self.originator_version,
+        )
+
+
+class OverrideCleared(LedgerChange):
+    override_id: str
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.overrides[self.override_id]
+        aggregate.overrides[self.override_id] = Override(
+            old.override_id, old.desired_state, old.window, old.rank, cleared=True
+        )
+
+
+class PolicyChanged(LedgerChange):
+    pre_roll: int
+    post_roll: int
+    bridge_gap: int
+    grace_seconds: int
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.policy = Policy(self.pre_roll, self.post_roll, self.bridge_gap, self.grace_seconds)
+
+
+# The intent log: what the server actually issued.
+
+
+class IntentIssued(Aggregate.Event):
+    """A semantic transition of a client's (or a group's) intent, as issued."""
+
+    seq: int
+    intent_id: str
+    effective_at: datetime
+    desired_state: str
+    reason: str
+    event_window: dict[str, str] | None
+    client_id: str | None
+    group_id: str | None
+    grace_seconds: int
+    cause: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.seq = self.seq
+        aggregate.last = {
+            "intent_id": self.intent_id,
+            "effective_at": self.effective_at,
+            "key": semantic_key_of(self),
+        }
+
+
+def semantic_key_of(issued: IntentIssued) -> list[Any]:
+    """The fields that make two intents the same (everything but ids and stamps)."""
+    return [
+        issued.client_id,
+        issued.group_id,
+        issued.desired_state,
+        issued.reason,
+        issued.grace_seconds,
+        issued.event_window,
+    ]

@@ -1,0 +1,141 @@
+"""Schedule snapshots: the JSON file `sync` applies as the minimal set of ledger events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from ledger import commands as cmd
+from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
+from ledger.errors import InvalidInput, InvalidSnapshot
+from ledger.values import Window, check_id
+
+__all__ = ["Snapshot", "SnapshotClient", "SnapshotEvent", "SnapshotOverride", "apply_snapshot", "parse_snapshot"]
+
+
+class SnapshotClient(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: str
+    group_id: str | None = None
+
+
+class SnapshotEvent(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: str
+    start: str
+    end: str
+    client_id: str | None = None
+    group_id: str | None = None
+    note: str | None = None
+
+
+class SnapshotOverride(msgspec.Struct, forbid_unknown_fields=True):
+    override_id: str
+    desired_state: Literal["on", "off"]
+    start: str
+    end: str
+    client_id: str | None = None
+    group_id: str | None = None
+    note: str | None = None
+
+
+class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
+    clients: list[SnapshotClient] = []
+    events: list[SnapshotEvent] = []
+    overrides: list[SnapshotOverride] = []
+
+
+_decoder = msgspec.json.Decoder(Snapshot)
+
+
+def parse_snapshot(data: bytes | str) -> Snapshot:
+    """Decode and validate a snapshot file; every problem is one InvalidSnapshot line."""
+    try:
+        snapshot = _decoder.decode(data)
+    except msgspec.DecodeError as e:
+        raise InvalidSnapshot(f"invalid snapshot: {e}") from None
+    try:
+        _check(snapshot)
+    except InvalidInput as e:
+        raise InvalidSnapshot(f"invalid snapshot: {e}") from None
+    return snapshot
+
+
+def _check(snapshot: Snapshot) -> None:
+    _unique("client_id", [c.client_id for c in snapshot.clients])
+    _unique("event_id", [e.event_id for e in snapshot.events])
+    _unique("override_id", [o.override_id for o in snapshot.overrides])
+    for c in snapshot.clients:
+        check_id("client_id", c.client_id)
+        if c.group_id is not None:
+            check_id("group_id", c.group_id)
+    for item in [*snapshot.events, *snapshot.overrides]:
+        _ref(item)
+        Window.parse(item.start, item.end)
+    for e in snapshot.events:
+        check_id("event_id", e.event_id)
+    for o in snapshot.overrides:
+        check_id("override_id", o.override_id)
+
+
+def _unique(kind: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise InvalidSnapshot(f"{kind} {i!r} appears twice")
+        seen.add(i)
+
+
+def _ref(item: SnapshotEvent | SnapshotOverride) -> TargetRef:
+    if (item.client_id is None) == (item.group_id is None):
+        what = getattr(item, "event_id", None) or getattr(item, "override_id", "?")
+        raise InvalidSnapshot(f"{what!r} needs exactly one of client_id and group_id")
+    if item.client_id is not None:
+        return TargetRef("client", check_id("client_id", item.client_id))
+    return TargetRef("group", check_id("group_id", item.group_id))
+
+
+def apply_snapshot(
+    ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta
+) -> None:
+    """Bring the ledger to the snapshot: add and update; with `prune`, remove what is absent.
+
+    Pruning never rewrites the past: only events and overrides with `end > now`
+    are cancelled. `ws` must hold every aggregate of the ledger when pruning.
+    """
+    for c in snapshot.clients:
+        client = ws.client(c.client_id)
+        if client is not None and client.registered:
+            cmd.assign_client(ws, c.client_id, c.group_id, meta)
+        else:
+            cmd.register_client(ws, c.client_id, c.group_id, meta)
+    for e in snapshot.events:
+        ref, window = _ref(e), Window.parse(e.start, e.end)
+        item_meta = Meta(meta.actor, e.note or meta.note)
+        claim = ws.get(EventClaim, EventClaim.id_for(e.event_id))
+        if claim is not None and claim.target == ref:
+            ws.owner(ref).reschedule_event(e.event_id, window, item_meta)
+        else:
+            cmd.add_event(ws, e.event_id, ref, window, item_meta)
+    for o in snapshot.overrides:
+        item_meta = Meta(meta.actor, o.note or meta.note)
+        window = Window.parse(o.start, o.end)
+        cmd.set_override_again(ws, o.override_id, _ref(o), o.desired_state, window, item_meta)
+    if prune:
+        _prune(ws, snapshot, now, meta)
+
+
+def _prune(ws: cmd.Workspace, snapshot: Snapshot, now: datetime, meta: Meta) -> None:
+    keep_events = {e.event_id for e in snapshot.events}
+    keep_overrides = {o.override_id for o in snapshot.overrides}
+    keep_clients = {c.client_id for c in snapshot.clients}
+    for target in [*ws.all(Client), *ws.all(Group)]:
+        for event in target.live_events():
+            if event.event_id not in keep_events and event.window.end > now:
+                target.cancel_event(event.event_id, meta)
+        for override in target.live_overrides():
+            if override.override_id not in keep_overrides and override.window.end > now:
+                target.clear_override(override.override_id, meta)
+    for client in ws.all(Client):
+        if client.client_id not in keep_clients:
+            client.deregister(meta)

@@ -1,0 +1,166 @@
+"""Validated values: identifiers, UTC instants, windows and the timeline policy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from ledger.errors import InvalidId, InvalidInstant, InvalidPolicy, InvalidWindow
+
+__all__ = [
+    "DESIRED_STATES",
+    "MAX_WINDOW",
+    "DesiredState",
+    "Policy",
+    "Window",
+    "check_id",
+    "check_instant",
+    "floor_second",
+    "format_instant",
+    "parse_instant",
+    "ScheduledEvent",
+    "Override",
+]
+
+DesiredState = Literal["on", "off"]
+DESIRED_STATES: tuple[str, ...] = ("on", "off")
+MAX_WINDOW = timedelta(days=31)
+
+# Ids become MQTT topic levels, so only a conservative ASCII alphabet is allowed.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", re.ASCII)
+# RFC 3339 date-time; the offset is mandatory (a naive instant is never guessed).
+_INSTANT = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
+def check_id(kind: str, value: object) -> str:
+    """Return `value` if it is a valid `kind` id (1-64 of A-Z a-z 0-9 _ . -)."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InvalidId(
+            f"invalid {kind} {value!r}: use 1 to 64 characters of A-Z a-z 0-9 _ . - "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def parse_instant(text: str, what: str = "instant") -> datetime:
+    """Parse an RFC 3339 timestamp with an offset into an aware UTC datetime."""
+    m = _INSTANT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidInstant(f"invalid {what} {text!r}: expected RFC 3339, e.g. 2026-03-31T12:00:00Z")
+    date, clock, fraction, offset = m.groups()
+    if offset is None:
+        raise InvalidInstant(f"invalid {what} {text!r}: no UTC offset (add Z or +HH:MM)")
+    if fraction and int(fraction[1:]) != 0:
+        raise InvalidInstant(f"invalid {what} {text!r}: only whole seconds are allowed")
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{date}T{clock}{offset}")
+    except ValueError as e:
+        raise InvalidInstant(f"invalid {what} {text!r}: {e}") from None
+    return parsed.astimezone(UTC)
+
+
+def check_instant(value: datetime, what: str = "instant") -> datetime:
+    """Return `value` in UTC; reject naive datetimes and fractional seconds."""
+    if not isinstance(value, datetime):
+        raise InvalidInstant(f"invalid {what} {value!r}: not a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInstant(f"invalid {what} {value.isoformat()}: no UTC offset")
+    if value.microsecond:
+        raise InvalidInstant(f"invalid {what} {value.isoformat()}: only whole seconds are allowed")
+    utc = value.astimezone(UTC)
+    # Normalise subclasses (freezegun, pendulum) to a plain datetime.
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, tzinfo=UTC
+    )
+
+
+def format_instant(value: datetime) -> str:
+    """Format as `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def floor_second(value: datetime) -> datetime:
+    """Drop the fraction of a clock reading: stored instants are whole seconds."""
+    return check_instant(value.replace(microsecond=0))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Window:
+    """A half-open interval `[start, end)` of UTC instants, at most 31 days long."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check_instant(self.start, "start"))
+        object.__setattr__(self, "end", check_instant(self.end, "end"))
+        if self.end <= self.start:
+            raise InvalidWindow(
+                f"invalid window {self}: end must be after start"
+            )
+        if self.end - self.start > MAX_WINDOW:
+            raise InvalidWindow(f"invalid window {self}: longer than 31 days")
+
+    @classmethod
+    def parse(cls, start: str, end: str) -> Window:
+        return cls(parse_instant(start, "start"), parse_instant(end, "end"))
+
+    def contains(self, t: datetime) -> bool:
+        return self.start <= t < self.end
+
+    def __str__(self) -> str:
+        return f"{format_instant(self.start)}..{format_instant(self.end)}"
+
+
+_POLICY_LIMITS = {
+    "pre_roll": 86_400,
+    "post_roll": 86_400,
+    "bridge_gap": 86_400,
+    "grace_seconds": 3_600,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How event windows become on-blocks: widening, bridging, and the client's grace."""
+
+    pre_roll: int = 0
+    post_roll: int = 0
+    bridge_gap: int = 0
+    grace_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        for name, limit in _POLICY_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise InvalidPolicy(
+                    f"invalid {name.replace('_', '-')} {value!r}: whole seconds from 0 to {limit}"
+                )
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in _POLICY_LIMITS}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledEvent:
+    """An event window of a client or group; a cancelled one keeps its id taken."""
+
+    event_id: str
+    window: Window
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A manual on/off for a window. `rank` orders overrides of one target: higher was set later."""
+
+    override_id: str
+    desired_state: str
+    window: Window
+    rank: int
+    cleared: bool = False
