@@ -25,8 +25,8 @@ from ledger.domain import (
     TargetRef,
     window_text,
 )
-from ledger.errors import ClientNotFound, EventNotFound, IdConflict, OverrideNotFound
-from ledger.values import Policy, Window
+from ledger.errors import ClientNotFound, EventNotFound, IdConflict, InvalidInput, OverrideNotFound
+from ledger.values import Policy, Window, check_id
 
 __all__ = [
     "Workspace",
@@ -105,6 +105,7 @@ class Workspace:
 
 
 def register_client(ws: Workspace, client_id: str, group_id: str | None, meta: Meta) -> None:
+    _check_client_group(client_id, group_id)
     client = ws.client(client_id) or ws.add(Client.open(client_id))
     if group_id is not None:
         ws.group(group_id)
@@ -112,6 +113,7 @@ def register_client(ws: Workspace, client_id: str, group_id: str | None, meta: M
 
 
 def assign_client(ws: Workspace, client_id: str, group_id: str | None, meta: Meta) -> None:
+    _check_client_group(client_id, group_id)
     client = ws.registered_client(client_id)
     if group_id is not None:
         ws.group(group_id)
@@ -119,6 +121,7 @@ def assign_client(ws: Workspace, client_id: str, group_id: str | None, meta: Met
 
 
 def remove_client(ws: Workspace, client_id: str, meta: Meta) -> None:
+    check_id("client_id", client_id)
     client = ws.client(client_id)
     if client is None:
         raise ClientNotFound(client_id)
@@ -126,6 +129,8 @@ def remove_client(ws: Workspace, client_id: str, meta: Meta) -> None:
 
 
 def add_event(ws: Workspace, event_id: str, ref: TargetRef, window: Window, meta: Meta) -> None:
+    _check_target(ref)
+    check_id("event_id", event_id)
     claim = ws.get(EventClaim, EventClaim.id_for(event_id))
     if claim is None:
         target = ws.target(ref)
@@ -145,7 +150,7 @@ def add_event(ws: Workspace, event_id: str, ref: TargetRef, window: Window, meta
 
 
 def _event_owner(ws: Workspace, event_id: str) -> Target:
-    claim = ws.get(EventClaim, EventClaim.id_for(event_id))
+    claim = ws.get(EventClaim, EventClaim.id_for(check_id("event_id", event_id)))
     if claim is None:
         raise EventNotFound(event_id)
     return ws.owner(claim.target)
@@ -162,7 +167,8 @@ def cancel_event(ws: Workspace, event_id: str, meta: Meta) -> None:
 def add_override(
     ws: Workspace, override_id: str, ref: TargetRef, state: str, window: Window, meta: Meta
 ) -> None:
-    claim = ws.get(OverrideClaim, OverrideClaim.id_for(override_id))
+    _check_target(ref)
+    claim = ws.get(OverrideClaim, OverrideClaim.id_for(check_id("override_id", override_id)))
     if claim is None:
         target = ws.target(ref)
         ws.add(OverrideClaim.open(override_id, ref))
@@ -193,7 +199,7 @@ def set_override_again(
 
 
 def clear_override(ws: Workspace, override_id: str, meta: Meta) -> None:
-    claim = ws.get(OverrideClaim, OverrideClaim.id_for(override_id))
+    claim = ws.get(OverrideClaim, OverrideClaim.id_for(check_id("override_id", override_id)))
     if claim is None:
         raise OverrideNotFound(override_id)
     ws.owner(claim.target).clear_override(override_id, meta)
@@ -205,3 +211,15 @@ def change_policy(ws: Workspace, changes: dict[str, int], meta: Meta) -> None:
     wanted = Policy(**{**current.as_dict(), **changes})
     if wanted != current:
         (record or ws.add(PolicyRecord.open())).change(wanted, meta)
+
+
+def _check_client_group(client_id: str, group_id: str | None) -> None:
+    check_id("client_id", client_id)
+    if group_id is not None:
+        check_id("group_id", group_id)
+
+
+def _check_target(ref: TargetRef) -> None:
+    if ref.kind not in ("client", "group"):
+        raise InvalidInput(f"invalid target kind {ref.kind!r}: use client or group")
+    check_id(f"{ref.kind}_id", ref.id)

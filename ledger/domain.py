@@ -58,6 +58,12 @@ class Meta:
     actor: str
     note: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.actor, str) or not 0 < len(self.actor) <= 200 or "\n" in self.actor:
+            raise InvalidInput(f"invalid actor {self.actor!r}: 1 to 200 characters on one line")
+        if self.note is not None and (not isinstance(self.note, str) or len(self.note) > 2000):
+            raise InvalidInput("invalid note: at most 2000 characters")
+
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "note": self.note}
 

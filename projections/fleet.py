@@ -1,0 +1,107 @@
+"""The fleet view: the ledger folded into clients, groups, policy and intent logs, in memory.
+
+`FleetView.apply(event)` is the fold step. It reuses each domain event's own
+`mutate`, so the view and the write model can never disagree about what an
+event means, and it is idempotent: an event the view already holds (the
+projector's own intents, read back from the log) is skipped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import events as ev
+from ledger.domain import Client, Group, IntentLog, PolicyRecord
+from ledger.values import Policy
+from projections.timeline import Block, Timeline, client_timeline, group_blocks, group_timeline
+
+__all__ = ["Affected", "FleetView"]
+
+
+@dataclass
+class Affected:
+    """Whose timeline a batch of ledger events may have changed, and the latest cause of each."""
+
+    clients: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    groups: dict[str, tuple[int, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.clients or self.groups)
+
+
+class FleetView:
+    """Clients, groups, the policy and the intent logs, as of notification `position`."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.clients: dict[str, Client] = {}
+        self.groups: dict[str, Group] = {}
+        self.members: defaultdict[str, set[str]] = defaultdict(set)
+        self.policy = Policy()
+        self.logs: dict[str, IntentLog] = {}
+        self._by_id: dict[Any, Any] = {}
+        self._member_of: dict[str, str | None] = {}
+        self._blocks: dict[str, tuple[Block, ...]] = {}
+
+    def apply(self, position: int, event: Any, affected: Affected | None = None) -> None:
+        """Fold one domain event (read at `position` of the notification log) into the view."""
+        self.position = max(self.position, position)
+        if isinstance(event, ev.EventIdClaimed | ev.OverrideIdClaimed):
+            return  # claims only guard id uniqueness; the schedule lives on the targets
+        held = self._by_id.get(event.originator_id)
+        if held is not None and event.originator_version <= held.version:
+            return
+        aggregate = event.mutate(held)
+        self._by_id[event.originator_id] = aggregate
+        cause = (position, event)
+        if isinstance(aggregate, Client):
+            self._index_client(aggregate)
+            if affected is not None:
+                affected.clients[aggregate.client_id] = cause
+        elif isinstance(aggregate, Group):
+            self.groups[aggregate.group_id] = aggregate
+            self._blocks.pop(aggregate.group_id, None)
+            if affected is not None:
+                affected.groups[aggregate.group_id] = cause
+                for client_id in self.members.get(aggregate.group_id, ()):
+                    affected.clients[client_id] = cause
+        elif isinstance(aggregate, PolicyRecord):
+            self.policy = aggregate.policy
+            self._blocks.clear()
+            if affected is not None:
+                affected.clients.update(dict.fromkeys(self.clients, cause))
+                affected.groups.update(dict.fromkeys(self.groups, cause))
+        elif isinstance(aggregate, IntentLog):
+            self.logs[aggregate.name] = aggregate
+
+    def hold(self, aggregate: Any) -> None:
+        """Adopt an aggregate created outside the fold (a new intent log) before it is saved."""
+        self._by_id[aggregate.id] = aggregate
+        if isinstance(aggregate, IntentLog):
+            self.logs[aggregate.name] = aggregate
+
+    def _index_client(self, client: Client) -> None:
+        # The aggregate is mutated in place, so remember the group it was in.
+        previous = self._member_of.get(client.client_id)
+        if previous != client.group_id:
+            if previous:
+                self.members[previous].discard(client.client_id)
+            if client.group_id:
+                self.members[client.group_id].add(client.client_id)
+        self._member_of[client.client_id] = client.group_id
+        self.clients[client.client_id] = client
+
+    def timeline(self, client_id: str) -> Timeline:
+        client = self.clients[client_id]
+        group = self.groups.get(client.group_id) if client.group_id else None
+        blocks = None
+        if group is not None:
+            blocks = self._blocks.get(group.group_id)
+            if blocks is None:
+                blocks = self._blocks[group.group_id] = group_blocks(group, self.policy)
+        return client_timeline(client, group, self.policy, blocks)
+
+    def group_timeline(self, group_id: str) -> Timeline:
+        return group_timeline(self.groups[group_id], self.policy)

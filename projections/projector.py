@@ -1,0 +1,151 @@
+"""The intent projector: turns the fleet view into recorded `IntentIssued` transitions.
+
+It never reads a clock: the caller (the daemon, a test, the demo) passes `now`.
+A transition is recorded only when a target's semantic intent differs from the
+last one recorded for it; `intent_id = uuid5(NS, "{client_id}/{seq}")` then
+follows from the log's next `seq`, so a rebuild re-reads the very same ids.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ledger import events as ev
+from ledger.app import Ledger
+from ledger.domain import IntentLog
+from ledger.values import floor_second, format_instant
+from projections.fleet import Affected, FleetView
+from projections.timeline import Intent, Timeline
+
+__all__ = ["Projector", "describe_cause"]
+
+Cause = tuple[datetime, dict[str, Any]]
+
+
+def describe_cause(position: int, event: Any) -> dict[str, Any]:
+    """The `cause` of a ledger-driven transition: which recorded change made it."""
+    cause: dict[str, Any] = {
+        "kind": "ledger",
+        "position": position,
+        "event": type(event).__name__,
+        "at": format_instant(floor_second(event.timestamp)),
+    }
+    for name in ("event_id", "override_id", "client_id", "group_id", "actor"):
+        value = getattr(event, name, None)
+        if value is not None:
+            cause[name] = value
+    return cause
+
+
+class Projector:
+    """Follows a ledger and records the transitions that are due at `now`."""
+
+    def __init__(self, ledger: Ledger, *, group_topics: bool = False) -> None:
+        self.ledger = ledger
+        self.group_topics = group_topics
+        self.view = FleetView()
+        self._timers: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+
+    # Reading the ledger.
+
+    def pull(self) -> Affected:
+        """Fold the notifications appended since the last pull into the view."""
+        affected = Affected()
+        for position, event in self.ledger.read(self.view.position):
+            self.view.apply(position, event, affected)
+        return affected
+
+    # Recording transitions.
+
+    def start(self, now: datetime) -> list[ev.IntentIssued]:
+        """Rebuild from the ledger and record one catch-up transition where one is due."""
+        now = floor_second(now)
+        self.pull()
+        start: Cause = (now, {"kind": "start"})
+        changed = [self._evaluate(name, now, lambda _t, _i: start) for name in self.names()]
+        return self._record(changed)
+
+    def step(self, now: datetime) -> list[ev.IntentIssued]:
+        """Record the transitions caused by new ledger changes and by boundaries up to `now`."""
+        now = floor_second(now)
+        affected = self.pull()
+        changed: list[IntentLog | None] = []
+        for name, (position, event) in self._names_of(affected):
+            cause: Cause = (floor_second(event.timestamp), describe_cause(position, event))
+            changed.append(self._evaluate(name, now, lambda _t, _i, c=cause: c))
+        while self._timers and self._timers[0][0] <= now:
+            boundary, name = heapq.heappop(self._timers)
+            if self._due.get(name) == boundary:
+                del self._due[name]
+                changed.append(self._evaluate(name, now, _boundary_cause(boundary, now)))
+        return self._record(changed)
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest pending boundary of any target (the daemon sleeps until then)."""
+        while self._timers and self._due.get(self._timers[0][1]) != self._timers[0][0]:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def names(self) -> list[str]:
+        """Every intent log this projector keeps: clients, and groups with group topics."""
+        names = [c for c, client in self.view.clients.items()
+                 if client.registered or c in self.view.logs]
+        if self.group_topics:
+            names += [IntentLog.name_for(None, g) for g in self.view.groups]
+        return names
+
+    def timeline(self, name: str) -> Timeline:
+        if name.startswith("groups/"):
+            return self.view.group_timeline(name.removeprefix("groups/"))
+        return self.view.timeline(name)
+
+    def _names_of(self, affected: Affected) -> list[tuple[str, tuple[int, Any]]]:
+        found = [(c, cause) for c, cause in affected.clients.items()
+                 if c in self.view.logs or self.view.clients[c].registered]
+        if self.group_topics:
+            found += [(IntentLog.name_for(None, g), cause) for g, cause in affected.groups.items()]
+        return found
+
+    def _evaluate(
+        self, name: str, now: datetime, cause_of: Callable[[Timeline, Intent], Cause]
+    ) -> IntentLog | None:
+        timeline = self.timeline(name)
+        intent = timeline.at(now)
+        self._schedule(name, timeline.next_change(now))
+        log = self.view.logs.get(name)
+        if log is not None and log.last is not None and log.last["key"] == intent.key():
+            return None
+        if log is None:
+            log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)
+            self.view.hold(log)
+        effective_at, cause = cause_of(timeline, intent)
+        log.issue(intent.fields(), effective_at, cause)
+        return log
+
+    def _schedule(self, name: str, at: datetime | None) -> None:
+        if at is None:
+            self._due.pop(name, None)
+        elif self._due.get(name) != at:
+            self._due[name] = at
+            heapq.heappush(self._timers, (at, name))
+
+    def _record(self, changed: list[IntentLog | None]) -> list[ev.IntentIssued]:
+        logs = list({id(log): log for log in changed if log is not None}.values())
+        # Our own writes come back through pull(); the fold skips what it holds.
+        receipt = self.ledger.record_intents(logs)
+        return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
+
+
+def _boundary_cause(boundary: datetime, now: datetime) -> Callable[[Timeline, Intent], Cause]:
+    def cause_of(timeline: Timeline, intent: Intent) -> Cause:
+        # On time (nothing else changed between the boundary and now): the
+        # boundary is the effective instant. Late past several boundaries (the
+        # process was stalled): one catch-up transition at now, not the missed ones.
+        if timeline.at(boundary) == intent:
+            return boundary, {"kind": "boundary", "at": format_instant(boundary)}
+        return now, {"kind": "catch_up", "boundary": format_instant(boundary)}
+    return cause_of

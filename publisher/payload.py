@@ -1,0 +1,104 @@
+"""The v1 intent payload: a msgspec Struct, its JSON encoding and its JSON Schema.
+
+Evolution rules (docs/schema-evolution.md): fields are only ever added, with a
+default, under the same major `schema_version`; no field changes type or
+meaning; readers ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from ledger.values import format_instant
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EventWindow",
+    "IntentPayload",
+    "Power",
+    "Target",
+    "build_payload",
+    "decode_payload",
+    "encode_payload",
+    "json_schema",
+]
+
+SCHEMA_VERSION = "1.0"
+
+Timestamp = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+        description="UTC instant, whole seconds: YYYY-MM-DDTHH:MM:SSZ",
+    ),
+]
+Reason = Literal[
+    "event_window_active", "no_active_event", "group_override", "client_override", "client_deregistered"
+]
+
+
+class Target(msgspec.Struct, kw_only=True):
+    client_id: str | None
+    group_id: str | None
+
+
+class Power(msgspec.Struct, kw_only=True):
+    desired_state: Literal["on", "off"]
+    reason: Reason
+    grace_seconds: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class EventWindow(msgspec.Struct, kw_only=True):
+    start: Timestamp
+    end: Timestamp
+
+
+class IntentPayload(msgspec.Struct, kw_only=True):
+    """What a client receives on `{prefix}/{client_id}/power/intent` (keys in this order)."""
+
+    schema_version: Annotated[str, msgspec.Meta(pattern=r"^1\.[0-9]+$")]
+    intent_id: str
+    issued_at: Timestamp
+    expires_at: Timestamp
+    target: Target
+    power: Power
+    event_window: EventWindow | None
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(IntentPayload)
+
+
+def build_payload(
+    *, intent_id: str, fields: dict[str, Any], issued_at: datetime, ttl: int
+) -> IntentPayload:
+    """A payload for a recorded intent's semantic `fields`, stamped now (`issued_at`)."""
+    window = fields["event_window"]
+    return IntentPayload(
+        schema_version=SCHEMA_VERSION,
+        intent_id=intent_id,
+        issued_at=format_instant(issued_at),
+        expires_at=format_instant(issued_at + timedelta(seconds=ttl)),
+        target=Target(client_id=fields["client_id"], group_id=fields["group_id"]),
+        power=Power(
+            desired_state=fields["desired_state"],
+            reason=fields["reason"],
+            grace_seconds=fields["grace_seconds"],
+        ),
+        event_window=None if window is None else EventWindow(start=window["start"], end=window["end"]),
+    )
+
+
+def encode_payload(payload: IntentPayload) -> bytes:
+    return _encoder.encode(payload)
+
+
+def decode_payload(data: bytes | str) -> IntentPayload:
+    return _decoder.decode(data)
+
+
+def json_schema() -> dict[str, Any]:
+    return msgspec.json.schema(IntentPayload)
