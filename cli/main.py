@@ -1,0 +1,34 @@
+"""The `intent-ledger` command line: thin click commands over ledger, projections, publisher."""
+
+from __future__ import annotations
+
+import click
+
+from cli.base import CONTEXT, LedgerGroup
+from cli.fleet import client, event, override, policy
+from cli.query import replay, schema, state, sync
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=LedgerGroup, context_settings=CONTEXT)
+@click.option("--db", envvar="INTENT_LEDGER_DB", default="sqlite:///intent-ledger.db",
+              show_default=True, help="Ledger database URL (env INTENT_LEDGER_DB).")
+@click.option("--mqtt-url", envvar="INTENT_LEDGER_MQTT_URL", default="mqtt://127.0.0.1:1883",
+              show_default=True, help="Broker URL (env INTENT_LEDGER_MQTT_URL).")
+def cli(db: str, mqtt_url: str) -> None:
+    """Event-sourced TV power intents for an infoscreen fleet.
+
+    Example:
+
+    \b
+        intent-ledger --db sqlite:///fleet.db client add lobby-1 --group lobby
+    """
+
+
+for command in (client, event, override, policy, sync, state, replay, schema):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli.main(prog_name="intent-ledger")

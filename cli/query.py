@@ -1,0 +1,142 @@
+"""`sync`, `state`, `replay` and `schema`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from cli.base import (
+    CONTEXT,
+    ID,
+    INSTANT,
+    echo_json,
+    echo_table,
+    json_option,
+    ledger_of,
+    meta_of,
+)
+from ledger.sync import parse_snapshot
+from ledger.values import floor_second
+from projections.queries import replay_rows, state_of
+from publisher.payload import json_schema
+
+__all__ = ["replay", "schema", "state", "sync"]
+
+
+def _now() -> datetime:
+    # The command line owns the clock; everything below it takes `now` as an argument.
+    return floor_second(datetime.now(UTC))
+
+
+def _change_row(event: object) -> dict[str, object]:
+    fields = {k: v for k, v in vars(event).items()
+              if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")}
+    return {"event": type(event).__name__,
+            **{k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v)
+               for k, v in fields.items()}}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--prune", is_flag=True,
+              help="Remove clients absent from the file; cancel absent events and overrides "
+                   "that have not ended yet.")
+@click.option("--dry-run", is_flag=True, help="Show the ledger events, append nothing.")
+@click.option("--note", help="Free text kept with the change, for audits.")
+@click.option("--actor", help="Who makes the change (default: sync:<file>).")
+@json_option
+@click.pass_context
+def sync(ctx: click.Context, file: Path, prune: bool, dry_run: bool, note: str | None,
+         actor: str | None, as_json: bool) -> None:
+    """Apply a schedule snapshot (JSON) as the minimal set of ledger events.
+
+    All of it is appended in one transaction, or nothing is. Running the same
+    sync twice appends nothing the second time.
+
+    Example:
+
+    \b
+        intent-ledger sync fleet.json --prune --dry-run
+    """
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise click.BadParameter(f"cannot read {file}: {e.strerror}", param_hint="FILE") from None
+    snapshot = parse_snapshot(data)
+    meta = meta_of(actor, note, default=f"sync:{file.name}")
+    receipt = ledger_of(ctx).sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
+    rows = [_change_row(e) for e in receipt.events]
+    if as_json:
+        echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows})
+        return
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False))
+    verb = "would append" if dry_run else "appended"
+    click.echo(f"sync {file.name}: {verb} {len(rows)} ledger events")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("client_id", type=ID)
+@click.option("--at", type=INSTANT, help="The instant (default: now).")
+@json_option
+@click.pass_context
+def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool) -> None:
+    """The effective intent of a client now or at --at.
+
+    Uses the current membership and policy; what the ledger knew earlier is
+    `audit --as-of`.
+
+    Example:
+
+    \b
+        intent-ledger state lobby-1 --at 2026-03-31T10:15:00Z --json
+    """
+    row = state_of(ledger_of(ctx), client_id, at or _now())
+    if as_json:
+        echo_json(row)
+    else:
+        window = row["event_window"]
+        span = f" {window['start']}..{window['end']}" if window else ""
+        click.echo(f"{client_id} at {row['at']}: {row['desired_state']} ({row['reason']}){span}"
+                   f"; next change {row['next_change'] or 'never'}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("client_id", type=ID)
+@click.option("--since", type=INSTANT, help="Only transitions effective at or after this.")
+@click.option("--until", type=INSTANT, help="Only transitions effective before this.")
+@json_option
+@click.pass_context
+def replay(ctx: click.Context, client_id: str, since: datetime | None, until: datetime | None,
+           as_json: bool) -> None:
+    """The client's recorded intent history, oldest first.
+
+    Example:
+
+    \b
+        intent-ledger replay lobby-1 --since 2026-03-31T00:00:00Z --json
+    """
+    rows = replay_rows(ledger_of(ctx), client_id, since, until)
+    if as_json:
+        echo_json(rows)
+        return
+    table = [{**r, "event_window": (f"{r['event_window']['start']}..{r['event_window']['end']}"
+                                    if r["event_window"] else None),
+              "cause": r["cause"].get("kind")} for r in rows]
+    echo_table(table, ["seq", "effective_at", "desired_state", "reason", "event_window",
+                       "cause", "intent_id"])
+
+
+@click.command(context_settings=CONTEXT)
+def schema() -> None:
+    """Print the JSON Schema of the v1 intent payload.
+
+    Example:
+
+    \b
+        intent-ledger schema > intent-v1.schema.json
+    """
+    echo_json(json_schema())
