@@ -88,6 +88,13 @@ class Ledger(Application):
         super().__init__({**database_env(db_url), **(env or {})})
         self.db_url = db_url
 
+    def close(self) -> None:
+        super().close()
+        # eventsourcing-sqlalchemy leaves its engine's pool open; release the connections.
+        datastore = getattr(self.factory, "datastore", None)
+        if datastore is not None and datastore.engine is not None:
+            datastore.engine.dispose()
+
     def construct_transcoder(self) -> Transcoder:
         transcoder = _SubclassAwareTranscoder()
         for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):

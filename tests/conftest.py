@@ -1,0 +1,55 @@
+"""Fixtures: real ledgers on an SQLite file and on the PostgreSQL at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from ledger import Ledger, Meta
+
+PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+ME = Meta("tester")
+
+
+def reset_postgres() -> None:
+    """Drop the ledger's tables so each test starts from an empty ledger."""
+    engine = sqlalchemy.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            for table in ("ledger_events", "ledger_snapshots", "ledger_tracking"):
+                conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=STORES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty ledger database, once per store."""
+    if request.param == "postgres":
+        reset_postgres()
+        return PG_URL
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def ledger(db_url: str) -> Iterator[Ledger]:
+    app = Ledger(db_url)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def sqlite_ledger(sqlite_url: str) -> Iterator[Ledger]:
+    app = Ledger(sqlite_url)
+    yield app
+    app.close()
