@@ -52,13 +52,18 @@ class LedgerGroup(click.Group):
         except (LedgerError, PersistenceError, OSError) as e:
             raise click.ClickException(_one_line(str(e)) or type(e).__name__) from None
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             windows_expand_args: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
         except click.ClickException as e:
@@ -109,7 +114,7 @@ def ledger_of(ctx: click.Context) -> Ledger:
     if "ledger" not in root.meta:
         root.meta["ledger"] = Ledger(root.params["db"])
         root.call_on_close(root.meta["ledger"].close)
-    return root.meta["ledger"]  # type: ignore[no-any-return]
+    return root.meta["ledger"]
 
 
 def default_actor() -> str:

@@ -37,7 +37,13 @@ def _window(start: datetime, end: datetime) -> Window:
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT)
 def client() -> None:
-    """Fleet membership: register, assign, remove and list clients."""
+    """Fleet membership: register, assign, remove and list clients.
+
+    Example:
+
+    \b
+        intent-ledger client add lobby-1 --group lobby
+    """
 
 
 @client.command("add", context_settings=CONTEXT)
@@ -45,8 +51,9 @@ def client() -> None:
 @click.option("--group", "group_id", type=ID, help="The group the client belongs to.")
 @change_options
 @click.pass_context
-def client_add(ctx: click.Context, client_id: str, group_id: str | None, actor: str | None,
-               note: str | None) -> None:
+def client_add(
+    ctx: click.Context, client_id: str, group_id: str | None, actor: str | None, note: str | None
+) -> None:
     """Register a client (one TV), optionally in a group.
 
     A removed client may be registered again; its intent log continues.
@@ -66,8 +73,14 @@ def client_add(ctx: click.Context, client_id: str, group_id: str | None, actor: 
 @click.option("--no-group", is_flag=True, help="Take the client out of its group.")
 @change_options
 @click.pass_context
-def client_assign(ctx: click.Context, client_id: str, group_id: str | None, no_group: bool,
-                  actor: str | None, note: str | None) -> None:
+def client_assign(
+    ctx: click.Context,
+    client_id: str,
+    group_id: str | None,
+    no_group: bool,
+    actor: str | None,
+    note: str | None,
+) -> None:
     """Move a client to another group, or out of any group.
 
     Example:
@@ -113,7 +126,13 @@ def client_list(ctx: click.Context, as_json: bool) -> None:
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT)
 def event() -> None:
-    """The schedule: event windows for a client or a group."""
+    """The schedule: event windows for a client or a group.
+
+    Example:
+
+    \b
+        intent-ledger event list
+    """
 
 
 @event.command("add", context_settings=CONTEXT)
@@ -124,8 +143,16 @@ def event() -> None:
 @click.option("--end", type=INSTANT, required=True, help="RFC 3339 with offset (exclusive).")
 @change_options
 @click.pass_context
-def event_add(ctx: click.Context, event_id: str, client_id: str | None, group_id: str | None,
-              start: datetime, end: datetime, actor: str | None, note: str | None) -> None:
+def event_add(
+    ctx: click.Context,
+    event_id: str,
+    client_id: str | None,
+    group_id: str | None,
+    start: datetime,
+    end: datetime,
+    actor: str | None,
+    note: str | None,
+) -> None:
     """Schedule an event window [start, end) for a client or a group.
 
     Example:
@@ -144,8 +171,9 @@ def event_add(ctx: click.Context, event_id: str, client_id: str | None, group_id
 @click.option("--end", type=INSTANT, required=True, help="New end, RFC 3339 with offset.")
 @change_options
 @click.pass_context
-def event_move(ctx: click.Context, event_id: str, start: datetime, end: datetime,
-               actor: str | None, note: str | None) -> None:
+def event_move(
+    ctx: click.Context, event_id: str, start: datetime, end: datetime, actor: str | None, note: str | None
+) -> None:
     """Give an event new times (also while it runs); reinstates a cancelled event.
 
     Example:
@@ -189,7 +217,13 @@ def event_list(ctx: click.Context, as_json: bool) -> None:
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT)
 def override() -> None:
-    """Manual overrides: force a client or a group on or off for a window."""
+    """Manual overrides: force a client or a group on or off for a window.
+
+    Example:
+
+    \b
+        intent-ledger override list --json
+    """
 
 
 @override.command("add", context_settings=CONTEXT)
@@ -201,9 +235,17 @@ def override() -> None:
 @click.option("--end", type=INSTANT, required=True, help="RFC 3339 with offset (exclusive).")
 @change_options
 @click.pass_context
-def override_add(ctx: click.Context, override_id: str, client_id: str | None, group_id: str | None,
-                 state: str, start: datetime, end: datetime, actor: str | None,
-                 note: str | None) -> None:
+def override_add(
+    ctx: click.Context,
+    override_id: str,
+    client_id: str | None,
+    group_id: str | None,
+    state: str,
+    start: datetime,
+    end: datetime,
+    actor: str | None,
+    note: str | None,
+) -> None:
     """Force a client or a group on or off over [start, end).
 
     A client override beats a group override; among one level the latest wins.
@@ -254,7 +296,13 @@ def override_list(ctx: click.Context, as_json: bool) -> None:
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT)
 def policy() -> None:
-    """The timeline policy: pre-roll, post-roll, bridge gap and grace."""
+    """The timeline policy: pre-roll, post-roll, bridge gap and grace.
+
+    Example:
+
+    \b
+        intent-ledger policy show
+    """
 
 
 @policy.command("show", context_settings=CONTEXT)
@@ -279,9 +327,15 @@ def policy_show(ctx: click.Context, as_json: bool) -> None:
 @click.option("--grace", "grace_seconds", type=int, help="Seconds a client waits before switching off.")
 @change_options
 @click.pass_context
-def policy_set(ctx: click.Context, pre_roll: int | None, post_roll: int | None,
-               bridge_gap: int | None, grace_seconds: int | None, actor: str | None,
-               note: str | None) -> None:
+def policy_set(
+    ctx: click.Context,
+    pre_roll: int | None,
+    post_roll: int | None,
+    bridge_gap: int | None,
+    grace_seconds: int | None,
+    actor: str | None,
+    note: str | None,
+) -> None:
     """Change some policy values; the others stay as they are.
 
     Example:
@@ -289,8 +343,12 @@ def policy_set(ctx: click.Context, pre_roll: int | None, post_roll: int | None,
     \b
         intent-ledger policy set --pre-roll 300 --bridge-gap 900 --note "warm up panels"
     """
-    given = {"pre_roll": pre_roll, "post_roll": post_roll, "bridge_gap": bridge_gap,
-             "grace_seconds": grace_seconds}
+    given = {
+        "pre_roll": pre_roll,
+        "post_roll": post_roll,
+        "bridge_gap": bridge_gap,
+        "grace_seconds": grace_seconds,
+    }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise click.UsageError("give at least one of --pre-roll, --post-roll, --bridge-gap, --grace")

@@ -12,10 +12,20 @@ __all__ = ["cli", "main"]
 
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT)
-@click.option("--db", envvar="INTENT_LEDGER_DB", default="sqlite:///intent-ledger.db",
-              show_default=True, help="Ledger database URL (env INTENT_LEDGER_DB).")
-@click.option("--mqtt-url", envvar="INTENT_LEDGER_MQTT_URL", default="mqtt://127.0.0.1:1883",
-              show_default=True, help="Broker URL (env INTENT_LEDGER_MQTT_URL).")
+@click.option(
+    "--db",
+    envvar="INTENT_LEDGER_DB",
+    default="sqlite:///intent-ledger.db",
+    show_default=True,
+    help="Ledger database URL (env INTENT_LEDGER_DB).",
+)
+@click.option(
+    "--mqtt-url",
+    envvar="INTENT_LEDGER_MQTT_URL",
+    default="mqtt://127.0.0.1:1883",
+    show_default=True,
+    help="Broker URL (env INTENT_LEDGER_MQTT_URL).",
+)
 def cli(db: str, mqtt_url: str) -> None:
     """Event-sourced TV power intents for an infoscreen fleet.
 

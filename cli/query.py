@@ -32,25 +32,40 @@ def _now() -> datetime:
 
 
 def _change_row(event: object) -> dict[str, object]:
-    fields = {k: v for k, v in vars(event).items()
-              if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")}
-    return {"event": type(event).__name__,
-            **{k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v)
-               for k, v in fields.items()}}
+    fields = {
+        k: v
+        for k, v in vars(event).items()
+        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
+    }
+    return {
+        "event": type(event).__name__,
+        **{
+            k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v) for k, v in fields.items()
+        },
+    }
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--prune", is_flag=True,
-              help="Remove clients absent from the file; cancel absent events and overrides "
-                   "that have not ended yet.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove clients absent from the file; cancel absent events and overrides that have not ended yet.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the ledger events, append nothing.")
 @click.option("--note", help="Free text kept with the change, for audits.")
 @click.option("--actor", help="Who makes the change (default: sync:<file>).")
 @json_option
 @click.pass_context
-def sync(ctx: click.Context, file: Path, prune: bool, dry_run: bool, note: str | None,
-         actor: str | None, as_json: bool) -> None:
+def sync(
+    ctx: click.Context,
+    file: Path,
+    prune: bool,
+    dry_run: bool,
+    note: str | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Apply a schedule snapshot (JSON) as the minimal set of ledger events.
 
     All of it is appended in one transaction, or nothing is. Running the same
@@ -100,8 +115,10 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
     else:
         window = row["event_window"]
         span = f" {window['start']}..{window['end']}" if window else ""
-        click.echo(f"{client_id} at {row['at']}: {row['desired_state']} ({row['reason']}){span}"
-                   f"; next change {row['next_change'] or 'never'}")
+        click.echo(
+            f"{client_id} at {row['at']}: {row['desired_state']} ({row['reason']}){span}"
+            f"; next change {row['next_change'] or 'never'}"
+        )
 
 
 @click.command(context_settings=CONTEXT)
@@ -110,8 +127,9 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
 @click.option("--until", type=INSTANT, help="Only transitions effective before this.")
 @json_option
 @click.pass_context
-def replay(ctx: click.Context, client_id: str, since: datetime | None, until: datetime | None,
-           as_json: bool) -> None:
+def replay(
+    ctx: click.Context, client_id: str, since: datetime | None, until: datetime | None, as_json: bool
+) -> None:
     """The client's recorded intent history, oldest first.
 
     Example:
@@ -123,11 +141,19 @@ def replay(ctx: click.Context, client_id: str, since: datetime | None, until: da
     if as_json:
         echo_json(rows)
         return
-    table = [{**r, "event_window": (f"{r['event_window']['start']}..{r['event_window']['end']}"
-                                    if r["event_window"] else None),
-              "cause": r["cause"].get("kind")} for r in rows]
-    echo_table(table, ["seq", "effective_at", "desired_state", "reason", "event_window",
-                       "cause", "intent_id"])
+    table = [
+        {
+            **r,
+            "event_window": (
+                f"{r['event_window']['start']}..{r['event_window']['end']}" if r["event_window"] else None
+            ),
+            "cause": r["cause"].get("kind"),
+        }
+        for r in rows
+    ]
+    echo_table(
+        table, ["seq", "effective_at", "desired_state", "reason", "event_window", "cause", "intent_id"]
+    )
 
 
 @click.command(context_settings=CONTEXT)

@@ -37,10 +37,20 @@ __all__ = ["Ledger", "Receipt", "database_env"]
 SCHEDULE_TOPICS: tuple[str, ...] = tuple(
     get_topic(cls)
     for cls in (
-        ev.ClientIdClaimed, ev.GroupNamed, ev.PolicyOpened, ev.EventIdClaimed,
-        ev.OverrideIdClaimed, ev.ClientRegistered, ev.ClientAssigned, ev.ClientDeregistered,
-        ev.EventScheduled, ev.EventRescheduled, ev.EventCancelled, ev.OverrideSet,
-        ev.OverrideCleared, ev.PolicyChanged,
+        ev.ClientIdClaimed,
+        ev.GroupNamed,
+        ev.PolicyOpened,
+        ev.EventIdClaimed,
+        ev.OverrideIdClaimed,
+        ev.ClientRegistered,
+        ev.ClientAssigned,
+        ev.ClientDeregistered,
+        ev.EventScheduled,
+        ev.EventRescheduled,
+        ev.EventCancelled,
+        ev.OverrideSet,
+        ev.OverrideCleared,
+        ev.PolicyChanged,
     )
 )
 _PAGE = 5_000
@@ -126,9 +136,7 @@ class Ledger(Application):
     def add_override(
         self, override_id: str, target: TargetRef, state: str, window: Window, meta: Meta
     ) -> Receipt:
-        return self._change(
-            lambda ws: cmd.add_override(ws, override_id, target, state, window, meta)
-        )
+        return self._change(lambda ws: cmd.add_override(ws, override_id, target, state, window, meta))
 
     def clear_override(self, override_id: str, meta: Meta) -> Receipt:
         return self._change(lambda ws: cmd.clear_override(ws, override_id, meta))
@@ -180,9 +188,7 @@ class Ledger(Application):
         """Domain events from the notification log after position `after`, in order."""
         topics = tuple(topics)
         while True:
-            page = self.recorder.select_notifications(
-                after, limit, topics=topics, inclusive_of_start=False
-            )
+            page = self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False)
             for n in page:
                 yield n.id, self.mapper.to_domain_event(n)
             if len(page) < limit:
@@ -211,7 +217,7 @@ class Ledger(Application):
 
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         try:
-            return self.repository.get(aggregate_id)  # type: ignore[no-any-return]
+            return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
 
@@ -243,4 +249,6 @@ class Ledger(Application):
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             return Receipt(pending, recordings[-1].notification.id)
-        raise LedgerBusy(f"gave up after {_MAX_ATTEMPTS} attempts: other writers kept changing the same records")
+        raise LedgerBusy(
+            f"gave up after {_MAX_ATTEMPTS} attempts: other writers kept changing the same records"
+        )

@@ -103,7 +103,6 @@ class Workspace:
         return client
 
 
-
 def register_client(ws: Workspace, client_id: str, group_id: str | None, meta: Meta) -> None:
     _check_client_group(client_id, group_id)
     client = ws.client(client_id) or ws.add(Client.open(client_id))
@@ -144,9 +143,7 @@ def add_event(ws: Workspace, event_id: str, ref: TargetRef, window: Window, meta
             "its id stays taken: use 'event move' to reinstate it"
         )
     if claim.target != ref or existing.window != window:
-        raise IdConflict(
-            f"event {event_id!r} already exists: {claim.target}, {window_text(existing.window)}"
-        )
+        raise IdConflict(f"event {event_id!r} already exists: {claim.target}, {window_text(existing.window)}")
 
 
 def _event_owner(ws: Workspace, event_id: str) -> Target:
@@ -176,8 +173,7 @@ def add_override(
         return
     existing = ws.owner(claim.target).overrides[override_id]
     described = (
-        f"override {override_id!r} ({claim.target}, {existing.desired_state}, "
-        f"{window_text(existing.window)})"
+        f"override {override_id!r} ({claim.target}, {existing.desired_state}, {window_text(existing.window)})"
     )
     if existing.cleared:
         raise IdConflict(f"{described} was cleared; its id stays taken")

@@ -183,9 +183,7 @@ class Client(Target):
                 f"client {self.client_id!r} is already registered in "
                 f"{_group_text(self.group_id)}; use 'client assign' to move it"
             )
-        self.trigger_event(
-            ev.ClientRegistered, client_id=self.client_id, group_id=group_id, **meta.fields()
-        )
+        self.trigger_event(ev.ClientRegistered, client_id=self.client_id, group_id=group_id, **meta.fields())
         return True
 
     def assign(self, group_id: str | None, meta: Meta) -> bool:
@@ -294,9 +292,7 @@ class IntentLog(Aggregate):
     @classmethod
     def open(cls, client_id: str | None, group_id: str | None) -> IntentLog:
         name = cls.name_for(client_id, group_id)
-        return cls._create(
-            ev.IntentLogOpened, id=cls.id_for(name), client_id=client_id, group_id=group_id
-        )
+        return cls._create(ev.IntentLogOpened, id=cls.id_for(name), client_id=client_id, group_id=group_id)
 
     @property
     def name(self) -> str:

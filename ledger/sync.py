@@ -12,7 +12,14 @@ from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
 from ledger.errors import InvalidInput, InvalidSnapshot
 from ledger.values import Window, check_id
 
-__all__ = ["Snapshot", "SnapshotClient", "SnapshotEvent", "SnapshotOverride", "apply_snapshot", "parse_snapshot"]
+__all__ = [
+    "Snapshot",
+    "SnapshotClient",
+    "SnapshotEvent",
+    "SnapshotOverride",
+    "apply_snapshot",
+    "parse_snapshot",
+]
 
 
 class SnapshotClient(msgspec.Struct, forbid_unknown_fields=True):
@@ -69,7 +76,8 @@ def _check(snapshot: Snapshot) -> None:
         check_id("client_id", c.client_id)
         if c.group_id is not None:
             check_id("group_id", c.group_id)
-    for item in [*snapshot.events, *snapshot.overrides]:
+    items: list[SnapshotEvent | SnapshotOverride] = [*snapshot.events, *snapshot.overrides]
+    for item in items:
         _ref(item)
         Window.parse(item.start, item.end)
     for e in snapshot.events:
@@ -95,9 +103,7 @@ def _ref(item: SnapshotEvent | SnapshotOverride) -> TargetRef:
     return TargetRef("group", check_id("group_id", item.group_id))
 
 
-def apply_snapshot(
-    ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta
-) -> None:
+def apply_snapshot(ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta) -> None:
     """Bring the ledger to the snapshot: add and update; with `prune`, remove what is absent.
 
     Pruning never rewrites the past: only events and overrides with `end > now`

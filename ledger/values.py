@@ -13,15 +13,15 @@ __all__ = [
     "DESIRED_STATES",
     "MAX_WINDOW",
     "DesiredState",
+    "Override",
     "Policy",
+    "ScheduledEvent",
     "Window",
     "check_id",
     "check_instant",
     "floor_second",
     "format_instant",
     "parse_instant",
-    "ScheduledEvent",
-    "Override",
 ]
 
 DesiredState = Literal["on", "off"]
@@ -31,9 +31,7 @@ MAX_WINDOW = timedelta(days=31)
 # Ids become MQTT topic levels, so only a conservative ASCII alphabet is allowed.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", re.ASCII)
 # RFC 3339 date-time; the offset is mandatory (a naive instant is never guessed).
-_INSTANT = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII
-)
+_INSTANT = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
 
 
 def check_id(kind: str, value: object) -> str:
@@ -74,9 +72,7 @@ def check_instant(value: datetime, what: str = "instant") -> datetime:
         raise InvalidInstant(f"invalid {what} {value.isoformat()}: only whole seconds are allowed")
     utc = value.astimezone(UTC)
     # Normalise subclasses (freezegun, pendulum) to a plain datetime.
-    return datetime(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, tzinfo=UTC
-    )
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, tzinfo=UTC)
 
 
 def format_instant(value: datetime) -> str:
@@ -100,9 +96,7 @@ class Window:
         object.__setattr__(self, "start", check_instant(self.start, "start"))
         object.__setattr__(self, "end", check_instant(self.end, "end"))
         if self.end <= self.start:
-            raise InvalidWindow(
-                f"invalid window {self}: end must be after start"
-            )
+            raise InvalidWindow(f"invalid window {self}: end must be after start")
         if self.end - self.start > MAX_WINDOW:
             raise InvalidWindow(f"invalid window {self}: longer than 31 days")
 

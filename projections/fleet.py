@@ -56,6 +56,9 @@ class FleetView:
         aggregate = event.mutate(held)
         self._by_id[event.originator_id] = aggregate
         cause = (position, event)
+        if not isinstance(event, ev.LedgerChange):
+            # Creation events (a group named, the policy opened) change no timeline.
+            affected = None
         if isinstance(aggregate, Client):
             self._index_client(aggregate)
             if affected is not None:

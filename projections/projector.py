@@ -65,8 +65,8 @@ class Projector:
         """Rebuild from the ledger and record one catch-up transition where one is due."""
         now = floor_second(now)
         self.pull()
-        start: Cause = (now, {"kind": "start"})
-        changed = [self._evaluate(name, now, lambda _t, _i: start) for name in self.names()]
+        start = _fixed_cause(now, {"kind": "start"})
+        changed = [self._evaluate(name, now, start) for name in self.names()]
         return self._record(changed)
 
     def step(self, now: datetime) -> list[ev.IntentIssued]:
@@ -75,8 +75,8 @@ class Projector:
         affected = self.pull()
         changed: list[IntentLog | None] = []
         for name, (position, event) in self._names_of(affected):
-            cause: Cause = (floor_second(event.timestamp), describe_cause(position, event))
-            changed.append(self._evaluate(name, now, lambda _t, _i, c=cause: c))
+            cause = _fixed_cause(floor_second(event.timestamp), describe_cause(position, event))
+            changed.append(self._evaluate(name, now, cause))
         while self._timers and self._timers[0][0] <= now:
             boundary, name = heapq.heappop(self._timers)
             if self._due.get(name) == boundary:
@@ -92,8 +92,7 @@ class Projector:
 
     def names(self) -> list[str]:
         """Every intent log this projector keeps: clients, and groups with group topics."""
-        names = [c for c, client in self.view.clients.items()
-                 if client.registered or c in self.view.logs]
+        names = [c for c, client in self.view.clients.items() if client.registered or c in self.view.logs]
         if self.group_topics:
             names += [IntentLog.name_for(None, g) for g in self.view.groups]
         return names
@@ -104,8 +103,11 @@ class Projector:
         return self.view.timeline(name)
 
     def _names_of(self, affected: Affected) -> list[tuple[str, tuple[int, Any]]]:
-        found = [(c, cause) for c, cause in affected.clients.items()
-                 if c in self.view.logs or self.view.clients[c].registered]
+        found = [
+            (c, cause)
+            for c, cause in affected.clients.items()
+            if c in self.view.logs or self.view.clients[c].registered
+        ]
         if self.group_topics:
             found += [(IntentLog.name_for(None, g), cause) for g, cause in affected.groups.items()]
         return found
@@ -140,6 +142,10 @@ class Projector:
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
 
+def _fixed_cause(effective_at: datetime, cause: dict[str, Any]) -> Callable[[Timeline, Intent], Cause]:
+    return lambda _timeline, _intent: (effective_at, cause)
+
+
 def _boundary_cause(boundary: datetime, now: datetime) -> Callable[[Timeline, Intent], Cause]:
     def cause_of(timeline: Timeline, intent: Intent) -> Cause:
         # On time (nothing else changed between the boundary and now): the
@@ -148,4 +154,5 @@ def _boundary_cause(boundary: datetime, now: datetime) -> Callable[[Timeline, In
         if timeline.at(boundary) == intent:
             return boundary, {"kind": "boundary", "at": format_instant(boundary)}
         return now, {"kind": "catch_up", "boundary": format_instant(boundary)}
+
     return cause_of

@@ -74,8 +74,14 @@ class Intent:
     def key(self) -> list[Any]:
         """Comparable with `ledger.events.semantic_key_of` of a recorded intent."""
         f = self.fields()
-        return [f["client_id"], f["group_id"], f["desired_state"], f["reason"],
-                f["grace_seconds"], f["event_window"]]
+        return [
+            f["client_id"],
+            f["group_id"],
+            f["desired_state"],
+            f["reason"],
+            f["grace_seconds"],
+            f["event_window"],
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +125,9 @@ def _live_overrides(schedule: Schedule | None) -> tuple[Override, ...]:
     if schedule is None:
         return ()
     # Highest rank first: among overrides of one level the most recently set wins.
-    return tuple(sorted((o for o in schedule.overrides.values() if not o.cleared),
-                        key=lambda o: o.rank, reverse=True))
+    return tuple(
+        sorted((o for o in schedule.overrides.values() if not o.cleared), key=lambda o: o.rank, reverse=True)
+    )
 
 
 def _live_windows(schedule: Schedule | None) -> list[Window]:
@@ -130,8 +137,18 @@ def _live_windows(schedule: Schedule | None) -> list[Window]:
 class Timeline:
     """The desired state of one target over all of time."""
 
-    __slots__ = ("_boundaries", "_ends", "_starts", "blocks", "client_id", "client_overrides",
-                 "grace_seconds", "group_id", "group_overrides", "registered")
+    __slots__ = (
+        "_boundaries",
+        "_ends",
+        "_starts",
+        "blocks",
+        "client_id",
+        "client_overrides",
+        "grace_seconds",
+        "group_id",
+        "group_overrides",
+        "registered",
+    )
 
     def __init__(
         self,
@@ -165,8 +182,10 @@ class Timeline:
         """The semantic intent at instant `t`."""
         if not self.registered:
             return self._intent("off", "client_deregistered", None)
-        for overrides, reason in ((self.client_overrides, "client_override"),
-                                  (self.group_overrides, "group_override")):
+        for overrides, reason in (
+            (self.client_overrides, "client_override"),
+            (self.group_overrides, "group_override"),
+        ):
             for o in overrides:
                 if o.window.start <= t < o.window.end:
                     on = o.desired_state == "on"
@@ -180,7 +199,7 @@ class Timeline:
     def next_change(self, after: datetime) -> datetime | None:
         """The first instant after `after` whose intent differs from the one at `after`."""
         current = self.at(after)
-        for edge in self._boundaries[bisect_right(self._boundaries, after):]:
+        for edge in self._boundaries[bisect_right(self._boundaries, after) :]:
             if self.at(edge) != current:
                 return edge
         return None

@@ -72,9 +72,7 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(IntentPayload)
 
 
-def build_payload(
-    *, intent_id: str, fields: dict[str, Any], issued_at: datetime, ttl: int
-) -> IntentPayload:
+def build_payload(*, intent_id: str, fields: dict[str, Any], issued_at: datetime, ttl: int) -> IntentPayload:
     """A payload for a recorded intent's semantic `fields`, stamped now (`issued_at`)."""
     window = fields["event_window"]
     return IntentPayload(

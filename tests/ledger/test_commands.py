@@ -59,7 +59,7 @@ def test_cancelled_event_id_stays_taken_and_move_reinstates_it(ledger: Ledger) -
     """`event add` of a cancelled id fails naming it; `event move` brings it back."""
     ledger.add_event("e1", LOBBY, W1, ME)
     ledger.cancel_event("e1", ME)
-    with pytest.raises(IdConflict, match="'e1'.*was cancelled"):
+    with pytest.raises(IdConflict, match=r"'e1'.*was cancelled"):
         ledger.add_event("e1", LOBBY, W1, ME)
     assert ledger.move_event("e1", W1, ME).appended == 1
     group = ledger.group("lobby")
@@ -69,7 +69,7 @@ def test_cancelled_event_id_stays_taken_and_move_reinstates_it(ledger: Ledger) -
 def test_override_ids_are_unique_and_cleared_ids_stay_taken(ledger: Ledger) -> None:
     """Overrides follow the same id rules as events."""
     ledger.add_override("o1", LOBBY, "on", W1, ME)
-    with pytest.raises(IdConflict, match="override 'o1' .*already exists"):
+    with pytest.raises(IdConflict, match=r"override 'o1' .*already exists"):
         ledger.add_override("o1", LOBBY, "off", W1, ME)
     ledger.clear_override("o1", ME)
     with pytest.raises(IdConflict, match="was cleared"):
@@ -128,5 +128,9 @@ def test_policy_changes_keep_unnamed_values(ledger: Ledger) -> None:
     assert ledger.policy().grace_seconds == 30
     ledger.set_policy({"pre_roll": 120}, ME)
     ledger.set_policy({"grace_seconds": 10}, ME)
-    assert ledger.policy().as_dict() == {"pre_roll": 120, "post_roll": 0, "bridge_gap": 0,
-                                         "grace_seconds": 10}
+    assert ledger.policy().as_dict() == {
+        "pre_roll": 120,
+        "post_roll": 0,
+        "bridge_gap": 0,
+        "grace_seconds": 10,
+    }

@@ -22,14 +22,28 @@ def snapshot(**parts: Any) -> bytes:
     base: dict[str, Any] = {
         "clients": [{"client_id": "lobby-1", "group_id": "lobby"}, {"client_id": "desk-1"}],
         "events": [
-            {"event_id": "e1", "group_id": "lobby", "start": "2026-03-31T13:00:00Z",
-             "end": "2026-03-31T14:00:00Z"},
-            {"event_id": "e2", "client_id": "desk-1", "start": "2026-03-31T15:00:00.000Z",
-             "end": "2026-03-31T16:00:00Z"},
+            {
+                "event_id": "e1",
+                "group_id": "lobby",
+                "start": "2026-03-31T13:00:00Z",
+                "end": "2026-03-31T14:00:00Z",
+            },
+            {
+                "event_id": "e2",
+                "client_id": "desk-1",
+                "start": "2026-03-31T15:00:00.000Z",
+                "end": "2026-03-31T16:00:00Z",
+            },
         ],
         "overrides": [
-            {"override_id": "o1", "client_id": "lobby-1", "desired_state": "off",
-             "start": "2026-03-31T13:30:00Z", "end": "2026-03-31T13:45:00Z", "note": "maintenance"},
+            {
+                "override_id": "o1",
+                "client_id": "lobby-1",
+                "desired_state": "off",
+                "start": "2026-03-31T13:30:00Z",
+                "end": "2026-03-31T13:45:00Z",
+                "note": "maintenance",
+            },
         ],
     }
     base.update(parts)
@@ -76,18 +90,30 @@ def test_dry_run_reports_without_appending(ledger: Ledger) -> None:
 def test_prune_removes_absent_clients_and_cancels_only_future_items(ledger: Ledger) -> None:
     """Absent clients go; absent events/overrides not yet ended are cancelled; the past stays."""
     ledger.add_client("old-1", "lobby", ME)
-    sync(ledger, snapshot(events=[
-        *json.loads(snapshot())["events"],
-        {"event_id": "past", "group_id": "lobby", "start": "2026-03-31T08:00:00Z",
-         "end": "2026-03-31T09:00:00Z"},
-        {"event_id": "running", "group_id": "lobby", "start": "2026-03-31T11:00:00Z",
-         "end": "2026-03-31T12:30:00Z"},
-    ]))
+    sync(
+        ledger,
+        snapshot(
+            events=[
+                *json.loads(snapshot())["events"],
+                {
+                    "event_id": "past",
+                    "group_id": "lobby",
+                    "start": "2026-03-31T08:00:00Z",
+                    "end": "2026-03-31T09:00:00Z",
+                },
+                {
+                    "event_id": "running",
+                    "group_id": "lobby",
+                    "start": "2026-03-31T11:00:00Z",
+                    "end": "2026-03-31T12:30:00Z",
+                },
+            ]
+        ),
+    )
     assert sync(ledger, snapshot(events=[], overrides=[]), prune=True) > 0
     group = ledger.group("lobby")
     assert group is not None
-    assert {k: e.cancelled for k, e in group.events.items()} == {"e1": True, "past": False,
-                                                                  "running": True}
+    assert {k: e.cancelled for k, e in group.events.items()} == {"e1": True, "past": False, "running": True}
     assert ledger.client("desk-1").events["e2"].cancelled
     assert ledger.client("lobby-1").overrides["o1"].cleared
     assert not ledger.client("old-1").registered
@@ -106,10 +132,20 @@ def test_sync_reinstates_a_cancelled_event_that_comes_back(ledger: Ledger) -> No
 def test_later_override_in_the_file_outranks_an_earlier_one(ledger: Ledger) -> None:
     """File order is the order of setting."""
     overrides = [
-        {"override_id": "first", "client_id": "lobby-1", "desired_state": "off",
-         "start": "2026-03-31T13:00:00Z", "end": "2026-03-31T14:00:00Z"},
-        {"override_id": "second", "client_id": "lobby-1", "desired_state": "on",
-         "start": "2026-03-31T13:00:00Z", "end": "2026-03-31T14:00:00Z"},
+        {
+            "override_id": "first",
+            "client_id": "lobby-1",
+            "desired_state": "off",
+            "start": "2026-03-31T13:00:00Z",
+            "end": "2026-03-31T14:00:00Z",
+        },
+        {
+            "override_id": "second",
+            "client_id": "lobby-1",
+            "desired_state": "on",
+            "start": "2026-03-31T13:00:00Z",
+            "end": "2026-03-31T14:00:00Z",
+        },
     ]
     sync(ledger, snapshot(overrides=overrides))
     client = ledger.client("lobby-1")
@@ -123,12 +159,21 @@ def test_later_override_in_the_file_outranks_an_earlier_one(ledger: Ledger) -> N
         (b'{"clients": [{"client_id": "a/b"}]}', "invalid client_id 'a/b'"),
         (b'{"clients": [{"client_id": "a", "grup_id": "x"}]}', "unknown field `grup_id`"),
         (b'{"clients": [{"client_id": "a"}, {"client_id": "a"}]}', "appears twice"),
-        (b'{"events": [{"event_id": "e", "start": "2026-03-31T13:00:00Z", '
-         b'"end": "2026-03-31T14:00:00Z"}]}', "exactly one of client_id and group_id"),
-        (b'{"events": [{"event_id": "e", "group_id": "g", "start": "2026-03-31T13:00:00", '
-         b'"end": "2026-03-31T14:00:00Z"}]}', "no UTC offset"),
-        (b'{"overrides": [{"override_id": "o", "group_id": "g", "desired_state": "dim", '
-         b'"start": "2026-03-31T13:00:00Z", "end": "2026-03-31T14:00:00Z"}]}', "Invalid enum value 'dim'"),
+        (
+            b'{"events": [{"event_id": "e", "start": "2026-03-31T13:00:00Z", '
+            b'"end": "2026-03-31T14:00:00Z"}]}',
+            "exactly one of client_id and group_id",
+        ),
+        (
+            b'{"events": [{"event_id": "e", "group_id": "g", "start": "2026-03-31T13:00:00", '
+            b'"end": "2026-03-31T14:00:00Z"}]}',
+            "no UTC offset",
+        ),
+        (
+            b'{"overrides": [{"override_id": "o", "group_id": "g", "desired_state": "dim", '
+            b'"start": "2026-03-31T13:00:00Z", "end": "2026-03-31T14:00:00Z"}]}',
+            "Invalid enum value 'dim'",
+        ),
     ],
 )
 def test_malformed_snapshots_are_rejected_in_one_line(data: bytes, message: str) -> None:
@@ -141,14 +186,30 @@ def test_malformed_snapshots_are_rejected_in_one_line(data: bytes, message: str)
 def test_a_sync_that_fails_half_way_appends_nothing(ledger: Ledger) -> None:
     """An unknown client or a conflicting id late in the file rejects the whole file."""
     ledger.add_event("taken", TargetRef("group", "other"), WINDOW, ME)
-    unknown = snapshot(events=[*json.loads(snapshot())["events"],
-                               {"event_id": "x", "client_id": "ghost", "start": "2026-03-31T13:00:00Z",
-                                "end": "2026-03-31T14:00:00Z"}])
+    unknown = snapshot(
+        events=[
+            *json.loads(snapshot())["events"],
+            {
+                "event_id": "x",
+                "client_id": "ghost",
+                "start": "2026-03-31T13:00:00Z",
+                "end": "2026-03-31T14:00:00Z",
+            },
+        ]
+    )
     position = ledger.max_notification_id()
     with pytest.raises(ClientNotFound, match="ghost"):
         sync(ledger, unknown)
-    conflicting = snapshot(events=[{"event_id": "taken", "group_id": "lobby",
-                                    "start": "2026-03-31T13:00:00Z", "end": "2026-03-31T14:00:00Z"}])
+    conflicting = snapshot(
+        events=[
+            {
+                "event_id": "taken",
+                "group_id": "lobby",
+                "start": "2026-03-31T13:00:00Z",
+                "end": "2026-03-31T14:00:00Z",
+            }
+        ]
+    )
     with pytest.raises(IdConflict, match="'taken' already exists: group other"):
         sync(ledger, conflicting)
     assert ledger.max_notification_id() == position

@@ -9,8 +9,21 @@ import pytest
 from ledger.errors import InvalidId, InvalidInstant, InvalidPolicy, InvalidWindow
 from ledger.values import Policy, Window, check_id, check_instant, format_instant, parse_instant
 
-BAD_IDS = ["", "a/b", "a+b", "a#b", "a b", "a\x00b", "ümlaut", "x" * 65, "-lead", "_lead", ".lead",
-           "tab\t", "line\n"]
+BAD_IDS = [
+    "",
+    "a/b",
+    "a+b",
+    "a#b",
+    "a b",
+    "a\x00b",
+    "ümlaut",
+    "x" * 65,
+    "-lead",
+    "_lead",
+    ".lead",
+    "tab\t",
+    "line\n",
+]
 
 
 @pytest.mark.parametrize("value", ["a", "lobby-1", "A.b_c-9", "0", "x" * 64])
@@ -61,8 +74,10 @@ def test_check_instant_rejects_naive_and_fractional_datetimes() -> None:
 
 def test_format_instant_is_utc_whole_seconds_with_z() -> None:
     """The one timestamp format of the payload."""
-    assert format_instant(datetime(2026, 3, 31, 14, tzinfo=timezone(timedelta(hours=2)))) \
+    assert (
+        format_instant(datetime(2026, 3, 31, 14, tzinfo=timezone(timedelta(hours=2))))
         == "2026-03-31T12:00:00Z"
+    )
 
 
 def test_windows_are_half_open_and_at_most_31_days() -> None:

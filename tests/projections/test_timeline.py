@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -155,8 +156,9 @@ overrides_st = st.lists(
 )
 
 
-def _build(client_windows: list[Window], group_windows: list[Window],
-           overrides: list[tuple[str, int, int]]) -> tuple[Sched, Sched]:
+def _build(
+    client_windows: list[Window], group_windows: list[Window], overrides: list[tuple[str, int, int]]
+) -> tuple[Sched, Sched]:
     client, group = Sched(), Sched()
     for i, w in enumerate(client_windows):
         client.events[f"c{i}"] = ScheduledEvent(f"c{i}", w)
@@ -171,7 +173,9 @@ def _build(client_windows: list[Window], group_windows: list[Window],
 @settings(max_examples=200, deadline=None)
 @given(windows_st, windows_st, policies, overrides_st)
 def test_segments_are_disjoint_cover_the_range_and_are_maximal(
-    client_windows: list[Window], group_windows: list[Window], policy: Policy,
+    client_windows: list[Window],
+    group_windows: list[Window],
+    policy: Policy,
     overrides: list[tuple[str, int, int]],
 ) -> None:
     """Segments tile [lo, hi) without gaps or overlaps, and neighbours always differ."""
@@ -180,7 +184,7 @@ def test_segments_are_disjoint_cover_the_range_and_are_maximal(
     lo, hi = T0 - timedelta(hours=2), T0 + timedelta(hours=30)
     segments = timeline.segments(lo, hi)
     assert segments[0].start == lo and segments[-1].end == hi
-    for a, b in zip(segments, segments[1:], strict=False):
+    for a, b in itertools.pairwise(segments):
         assert a.end == b.start
         assert a.intent != b.intent
     for s in segments:
