@@ -28,6 +28,7 @@ from ledger.sync import Snapshot, SnapshotClient, SnapshotEvent, parse_snapshot
 from ledger.values import format_instant
 
 PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_SCHEMA = "intent_ledger_bench"
 LEDGER_TABLES = ("ledger_events", "ledger_snapshots", "ledger_tracking")
 
 # The generated week starts on a Monday at 00:00 UTC.
@@ -94,10 +95,14 @@ def generate_fleet(clients: int, groups: int | None = None, seed: int = 42) -> F
             for _ in range(count):
                 start = t
                 end = start + rng.randrange(30, 95, 5) * minute
-                events.append(SnapshotEvent(
-                    event_id=f"{group_id}-e{n:03d}", group_id=group_id,
-                    start=format_instant(start), end=format_instant(end),
-                ))
+                events.append(
+                    SnapshotEvent(
+                        event_id=f"{group_id}-e{n:03d}",
+                        group_id=group_id,
+                        start=format_instant(start),
+                        end=format_instant(end),
+                    )
+                )
                 n += 1
                 roll = rng.random()
                 if roll < 0.15:
@@ -112,16 +117,24 @@ def generate_fleet(clients: int, groups: int | None = None, seed: int = 42) -> F
     client_events = max(1, clients * CLIENT_EVENTS_PER_1000_CLIENTS // 1000)
     for k in range(client_events):
         client_id = client_rows[rng.randrange(clients)].client_id
-        start = (WEEK_START + timedelta(days=rng.randrange(7), hours=rng.randrange(6, 20))
-                 + rng.randrange(0, 60, 15) * minute)
+        start = (
+            WEEK_START
+            + timedelta(days=rng.randrange(7), hours=rng.randrange(6, 20))
+            + rng.randrange(0, 60, 15) * minute
+        )
         end = start + rng.randrange(1, 4) * timedelta(hours=1)
-        events.append(SnapshotEvent(
-            event_id=f"{client_id}-x{k:04d}", client_id=client_id,
-            start=format_instant(start), end=format_instant(end),
-        ))
+        events.append(
+            SnapshotEvent(
+                event_id=f"{client_id}-x{k:04d}",
+                client_id=client_id,
+                start=format_instant(start),
+                end=format_instant(end),
+            )
+        )
     snapshot = Snapshot(clients=client_rows, events=events)
-    return Fleet(snapshot, clients, groups, groups * GROUP_EVENTS_PER_WEEK, client_events,
-                 adjacent, overlapping)
+    return Fleet(
+        snapshot, clients, groups, groups * GROUP_EVENTS_PER_WEEK, client_events, adjacent, overlapping
+    )
 
 
 def snapshot_json(fleet: Fleet) -> bytes:
@@ -137,33 +150,55 @@ def validated(fleet: Fleet) -> Snapshot:
 # Databases.
 
 
-def drop_tables(url: str, tables: tuple[str, ...]) -> None:
+@dataclass(frozen=True)
+class Database:
+    """An empty database for one measurement: its URL and the eventsourcing settings."""
+
+    url: str
+    schema: str | None = None  # PostgreSQL schema of the tables (None: SQLite)
+
+    def env(self) -> dict[str, str]:
+        """Extra settings for `Ledger(url, env)` and `database_env(url) | env`."""
+        return {"SQLALCHEMY_SCHEMA": self.schema} if self.schema else {}
+
+    def table(self, name: str) -> str:
+        """A table name as plain SQL must spell it."""
+        return f"{self.schema}.{name}" if self.schema else name
+
+
+def drop_tables(url: str, schema: str, tables: tuple[str, ...], create_schema: bool) -> None:
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.begin() as conn:
+            if create_schema:
+                conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
             for table in tables:
-                conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
+                conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {schema}.{table}"))
     finally:
         engine.dispose()
 
 
 @contextmanager
-def database(kind: str, pg_url: str, name: str, extra_tables: tuple[str, ...] = ()) -> Iterator[str]:
-    """A URL of an empty database: a fresh SQLite file, or the PostgreSQL with our tables dropped.
+def database(
+    kind: str, pg_url: str, pg_schema: str, name: str, extra_tables: tuple[str, ...] = ()
+) -> Iterator[Database]:
+    """An empty database: a fresh SQLite file, or PostgreSQL with our tables dropped.
 
-    `name` names the SQLite file; on PostgreSQL the ledger's tables and
-    `extra_tables` are dropped before and after.
+    `name` names the SQLite file. On PostgreSQL the ledger's tables and
+    `extra_tables` are dropped (in `pg_schema`) before and after. The default
+    schema is not `public`, so a benchmark does not drop the tables of a test
+    run that uses the same database at the same time (and vice versa).
     """
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="intent-ledger-bench-") as tmp:
-            yield f"sqlite:///{Path(tmp) / name}.db"
+            yield Database(f"sqlite:///{Path(tmp) / name}.db")
         return
     tables = (*LEDGER_TABLES, *extra_tables)
-    drop_tables(pg_url, tables)
+    drop_tables(pg_url, pg_schema, tables, create_schema=True)
     try:
-        yield pg_url
+        yield Database(pg_url, pg_schema)
     finally:
-        drop_tables(pg_url, tables)
+        drop_tables(pg_url, pg_schema, tables, create_schema=False)
 
 
 def dispose(app: Any) -> None:
@@ -179,16 +214,29 @@ def dispose(app: Any) -> None:
 
 def arg_parser(description: str, default_clients: int = 10_000) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--clients", type=int, default=default_clients,
-                   help=f"fleet size (default {default_clients:,})")
-    p.add_argument("--groups", type=int, default=None,
-                   help=f"number of groups (default: clients / {CLIENTS_PER_GROUP})")
-    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
-                   help="sqlite: a fresh file in a temporary directory; postgres: --pg-url, "
-                        "whose ledger tables are DROPPED first")
+    p.add_argument(
+        "--clients", type=int, default=default_clients, help=f"fleet size (default {default_clients:,})"
+    )
+    p.add_argument(
+        "--groups", type=int, default=None, help=f"number of groups (default: clients / {CLIENTS_PER_GROUP})"
+    )
+    p.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="sqlite: a fresh file in a temporary directory; postgres: --pg-url, "
+        "whose ledger tables in --pg-schema are DROPPED first",
+    )
     p.add_argument("--pg-url", default=PG_URL, help=f"PostgreSQL URL (default {PG_URL})")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="measure this many times on fresh databases, report the median")
+    p.add_argument(
+        "--pg-schema",
+        default=PG_SCHEMA,
+        help=f"PostgreSQL schema of the benchmark's tables (default {PG_SCHEMA}; "
+        "'public' is where the tests' ledger lives)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="measure this many times on fresh databases, report the median"
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the generated fleet")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     return p

@@ -22,11 +22,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from eventsourcing.application import Application  # noqa: E402
-from eventsourcing.domain import Aggregate  # noqa: E402
-
-from _common import (  # noqa: E402
+from _common import (
     WEEK_START,
+    Database,
     arg_parser,
     database,
     dispose,
@@ -37,8 +35,11 @@ from _common import (  # noqa: E402
     progress,
     validated,
 )
-from ledger import Ledger, Meta  # noqa: E402
-from ledger.app import database_env  # noqa: E402
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+
+from ledger import Ledger, Meta
+from ledger.app import database_env
 
 GOAL = 0.5
 RAW_BATCH = 1_000
@@ -56,9 +57,9 @@ class RawApp(Application):
     name = RAW_APP
 
 
-def time_raw(url: str, count: int) -> float:
+def time_raw(db: Database, count: int) -> float:
     """Seconds to create `count` one-event aggregates and save them in batches of 1,000."""
-    app = RawApp(database_env(url))
+    app = RawApp({**database_env(db.url), **db.env()})
     try:
         started = time.perf_counter()
         for first in range(0, count, RAW_BATCH):
@@ -72,8 +73,8 @@ def time_raw(url: str, count: int) -> float:
         dispose(app)
 
 
-def time_sync(url: str, snapshot: Any, profile: bool) -> dict[str, Any]:
-    ledger = Ledger(url)  # creates the tables: not timed
+def time_sync(db: Database, snapshot: Any, profile: bool) -> dict[str, Any]:
+    ledger = Ledger(db.url, db.env())  # creates the tables: not timed
     meta = Meta("bench")
     try:
         profiler = cProfile.Profile() if profile else None
@@ -86,13 +87,20 @@ def time_sync(url: str, snapshot: Any, profile: bool) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         stored = ledger.max_notification_id()
         if receipt.appended == 0 or stored != receipt.appended:
-            raise SystemExit(f"sync appended {receipt.appended} events but {stored} are stored")
+            raise SystemExit(
+                f"sync appended {receipt.appended} events but the table's last id is {stored}: "
+                "does another process write to this database?"
+            )
         started = time.perf_counter()
         again = ledger.sync(snapshot, prune=False, now=WEEK_START, meta=meta)
         again_seconds = time.perf_counter() - started
         if again.appended != 0:
             raise SystemExit(f"the second identical sync appended {again.appended} events, expected 0")
-        out = {"appended": receipt.appended, "seconds": seconds, "resync_seconds": again_seconds}
+        out: dict[str, Any] = {
+            "appended": receipt.appended,
+            "seconds": seconds,
+            "resync_seconds": again_seconds,
+        }
         if profiler:
             out["profile"] = profile_text(profiler)
         return out
@@ -110,9 +118,12 @@ def profile_text(profiler: cProfile.Profile, limit: int = 25) -> str:
 
 def main() -> None:
     parser = arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="cProfile an extra sync and print the top functions "
-                             "(auto: when the ratio is below the goal)")
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="cProfile an extra sync and print the top functions (auto: when the ratio is below the goal)",
+    )
     args = parser.parse_args()
 
     fleet = generate_fleet(args.clients, args.groups, args.seed)
@@ -123,13 +134,14 @@ def main() -> None:
 
     runs: list[dict[str, Any]] = []
     for i in range(args.repeat):
-        with database(args.db, args.pg_url, "ledger") as url:
-            ours = time_sync(url, snapshot, profile=False)
-        with database(args.db, args.pg_url, "raw", (f"{RAW_APP}_events",)) as url:
-            raw_seconds = time_raw(url, ours["appended"])
+        with database(args.db, args.pg_url, args.pg_schema, "ledger") as db:
+            ours = time_sync(db, snapshot, profile=False)
+        with database(args.db, args.pg_url, args.pg_schema, "raw", (f"{RAW_APP}_events",)) as db:
+            raw_seconds = time_raw(db, ours["appended"])
         runs.append({**ours, "raw_seconds": raw_seconds})
-        progress(args.json, f"run {i + 1}/{args.repeat}: sync {ours['seconds']:.2f} s, "
-                            f"raw {raw_seconds:.2f} s")
+        progress(
+            args.json, f"run {i + 1}/{args.repeat}: sync {ours['seconds']:.2f} s, raw {raw_seconds:.2f} s"
+        )
 
     appended = runs[0]["appended"]
     seconds = median([r["seconds"] for r in runs])
@@ -142,8 +154,8 @@ def main() -> None:
     profile = None
     if args.profile == "always" or (args.profile == "auto" and ratio < GOAL):
         progress(args.json, "profiling one more sync (cProfile) ...")
-        with database(args.db, args.pg_url, "ledger") as url:
-            profile = time_sync(url, snapshot, profile=True)["profile"]
+        with database(args.db, args.pg_url, args.pg_schema, "ledger") as db:
+            profile = time_sync(db, snapshot, profile=True)["profile"]
 
     result = {
         "benchmark": "sync",
@@ -160,7 +172,7 @@ def main() -> None:
         "resync": {"appended": 0, "seconds": round(resync, 4)},
         "baseline": {
             "what": f"eventsourcing Application.save of {appended} one-event aggregates, "
-                    f"{RAW_BATCH} per transaction",
+            f"{RAW_BATCH} per transaction",
             "events": appended,
             "seconds": round(raw_seconds, 4),
             "events_per_second": round(raw_eps, 1),
