@@ -15,7 +15,7 @@ from typing import Any
 from ledger import events as ev
 from ledger.domain import Client, Group, IntentLog, PolicyRecord
 from ledger.values import Policy
-from projections.timeline import Block, Timeline, client_timeline, group_blocks, group_timeline
+from projections.timeline import Timeline, client_timeline, group_timeline
 
 __all__ = ["Affected", "FleetView"]
 
@@ -43,7 +43,7 @@ class FleetView:
         self.logs: dict[str, IntentLog] = {}
         self._by_id: dict[Any, Any] = {}
         self._member_of: dict[str, str | None] = {}
-        self._blocks: dict[str, tuple[Block, ...]] = {}
+        self._timelines: dict[str, Timeline] = {}
 
     def apply(self, position: int, event: Any, affected: Affected | None = None) -> None:
         """Fold one domain event (read at `position` of the notification log) into the view."""
@@ -65,14 +65,14 @@ class FleetView:
                 affected.clients[aggregate.client_id] = cause
         elif isinstance(aggregate, Group):
             self.groups[aggregate.group_id] = aggregate
-            self._blocks.pop(aggregate.group_id, None)
+            self._timelines.pop(aggregate.group_id, None)
             if affected is not None:
                 affected.groups[aggregate.group_id] = cause
                 for client_id in self.members.get(aggregate.group_id, ()):
                     affected.clients[client_id] = cause
         elif isinstance(aggregate, PolicyRecord):
             self.policy = aggregate.policy
-            self._blocks.clear()
+            self._timelines.clear()
             if affected is not None:
                 affected.clients.update(dict.fromkeys(self.clients, cause))
                 affected.groups.update(dict.fromkeys(self.groups, cause))
@@ -99,12 +99,16 @@ class FleetView:
     def timeline(self, client_id: str) -> Timeline:
         client = self.clients[client_id]
         group = self.groups.get(client.group_id) if client.group_id else None
-        blocks = None
-        if group is not None:
-            blocks = self._blocks.get(group.group_id)
-            if blocks is None:
-                blocks = self._blocks[group.group_id] = group_blocks(group, self.policy)
-        return client_timeline(client, group, self.policy, blocks)
+        if group is None or client.live_events() or client.live_overrides():
+            blocks = None if group is None else self.group_timeline(group.group_id).blocks
+            return client_timeline(client, group, self.policy, blocks)
+        # Most clients only follow their group: share its timeline (computed once per change).
+        return self.group_timeline(group.group_id).for_target(
+            client.client_id, client.group_id, client.registered
+        )
 
     def group_timeline(self, group_id: str) -> Timeline:
-        return group_timeline(self.groups[group_id], self.policy)
+        timeline = self._timelines.get(group_id)
+        if timeline is None:
+            timeline = self._timelines[group_id] = group_timeline(self.groups[group_id], self.policy)
+        return timeline

@@ -22,7 +22,6 @@ __all__ = [
     "Span",
     "Timeline",
     "client_timeline",
-    "group_blocks",
     "group_timeline",
     "merge_blocks",
 ]
@@ -175,6 +174,16 @@ class Timeline:
             edges.update((o.window.start, o.window.end))
         self._boundaries = sorted(edges) if registered else []
 
+    def for_target(self, client_id: str | None, group_id: str | None, registered: bool = True) -> Timeline:
+        """This timeline for another target with no schedule of its own (shares the arrays)."""
+        other = Timeline.__new__(Timeline)
+        for name in Timeline.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.client_id, other.group_id, other.registered = client_id, group_id, registered
+        if not registered:
+            other._boundaries = []
+        return other
+
     def _intent(self, state: str, reason: str, window: Span | None) -> Intent:
         return Intent(self.client_id, self.group_id, state, reason, self.grace_seconds, window)
 
@@ -262,6 +271,3 @@ def group_timeline(group: GroupLike, policy: Policy) -> Timeline:
         grace_seconds=policy.grace_seconds,
     )
 
-
-def group_blocks(group: Schedule | None, policy: Policy) -> tuple[Block, ...]:
-    return merge_blocks(_live_windows(group), policy)

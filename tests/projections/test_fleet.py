@@ -1,0 +1,67 @@
+"""The fleet view folds the ledger like the write model does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ledger import Ledger, TargetRef, Window
+from projections.fleet import Affected, FleetView
+from projections.timeline import client_timeline
+from tests.conftest import ME
+
+T0 = datetime(2026, 3, 31, tzinfo=UTC)
+
+
+def win(a: float, b: float) -> Window:
+    return Window(T0 + timedelta(hours=a), T0 + timedelta(hours=b))
+
+
+def test_view_timelines_equal_timelines_from_the_aggregates(ledger: Ledger) -> None:
+    """Shared group timelines give the same segments as each client's own fold."""
+    ledger.add_client("plain", "g", ME)
+    ledger.add_client("own-event", "g", ME)
+    ledger.add_client("own-override", "g", ME)
+    ledger.add_client("loner", None, ME)
+    ledger.add_client("gone", "g", ME)
+    ledger.remove_client("gone", ME)
+    ledger.add_event("g1", TargetRef("group", "g"), win(1, 2), ME)
+    ledger.add_event("c1", TargetRef("client", "own-event"), win(1.5, 3), ME)
+    ledger.add_override("o1", TargetRef("client", "own-override"), "off", win(1.2, 1.4), ME)
+    ledger.add_override("o2", TargetRef("group", "g"), "on", win(5, 6), ME)
+    ledger.set_policy({"post_roll": 600}, ME)
+    view = FleetView()
+    for position, event in ledger.read():
+        view.apply(position, event)
+    assert set(view.clients) == {"plain", "own-event", "own-override", "loner", "gone"}
+    for client_id in view.clients:
+        client = ledger.client(client_id)
+        group = ledger.group(client.group_id) if client.group_id else None
+        expected = client_timeline(client, group, ledger.policy()).segments(T0, T0 + timedelta(hours=8))
+        assert view.timeline(client_id).segments(T0, T0 + timedelta(hours=8)) == expected, client_id
+
+
+def test_group_changes_affect_only_that_groups_members(ledger: Ledger) -> None:
+    """A group's event marks its members (and the group) affected, nobody else."""
+    ledger.add_client("a1", "a", ME)
+    ledger.add_client("a2", "a", ME)
+    ledger.add_client("b1", "b", ME)
+    view = FleetView()
+    for position, event in ledger.read():
+        view.apply(position, event)
+    ledger.add_event("e", TargetRef("group", "a"), win(1, 2), ME)
+    affected = Affected()
+    for position, event in ledger.read(view.position):
+        view.apply(position, event, affected)
+    assert set(affected.clients) == {"a1", "a2"}
+    assert set(affected.groups) == {"a"}
+
+
+def test_folding_an_event_twice_changes_nothing(ledger: Ledger) -> None:
+    """The fold is idempotent: re-reading the log from the start is harmless."""
+    ledger.add_client("a1", "a", ME)
+    ledger.add_event("e", TargetRef("group", "a"), win(1, 2), ME)
+    view = FleetView()
+    events = list(ledger.read())
+    for position, event in events + events:
+        view.apply(position, event)
+    assert view.groups["a"].version == 2 and len(view.groups["a"].events) == 1
