@@ -186,19 +186,19 @@ class IntentIssued(Aggregate.Event):
     def apply(self, aggregate: Any) -> None:
         aggregate.seq = self.seq
         aggregate.last = {
+            "seq": self.seq,
             "intent_id": self.intent_id,
             "effective_at": self.effective_at,
-            "key": semantic_key_of(self),
+            "fields": self.semantic_fields(),
         }
 
-
-def semantic_key_of(issued: IntentIssued) -> list[Any]:
-    """The fields that make two intents the same (everything but ids and stamps)."""
-    return [
-        issued.client_id,
-        issued.group_id,
-        issued.desired_state,
-        issued.reason,
-        issued.grace_seconds,
-        issued.event_window,
-    ]
+    def semantic_fields(self) -> dict[str, Any]:
+        """The fields that make two intents the same: everything but ids and stamps."""
+        return {
+            "client_id": self.client_id,
+            "group_id": self.group_id,
+            "desired_state": self.desired_state,
+            "reason": self.reason,
+            "grace_seconds": self.grace_seconds,
+            "event_window": self.event_window,
+        }

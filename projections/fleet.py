@@ -85,6 +85,12 @@ class FleetView:
         if isinstance(aggregate, IntentLog):
             self.logs[aggregate.name] = aggregate
 
+    def release(self, aggregate: Any) -> None:
+        """Forget an adopted aggregate whose first save failed."""
+        self._by_id.pop(aggregate.id, None)
+        if isinstance(aggregate, IntentLog) and self.logs.get(aggregate.name) is aggregate:
+            del self.logs[aggregate.name]
+
     def _index_client(self, client: Client) -> None:
         # The aggregate is mutated in place, so remember the group it was in.
         previous = self._member_of.get(client.client_id)

@@ -23,6 +23,7 @@ from projections.timeline import Intent, Timeline
 __all__ = ["Projector", "describe_cause"]
 
 Cause = tuple[datetime, dict[str, Any]]
+CauseOf = Callable[[Timeline, Intent], Cause]
 
 
 def describe_cause(position: int, event: Any) -> dict[str, Any]:
@@ -49,6 +50,8 @@ class Projector:
         self.view = FleetView()
         self._timers: list[tuple[datetime, str]] = []
         self._due: dict[str, datetime] = {}
+        self._affected = Affected()
+        self._retry: dict[str, CauseOf] = {}
 
     # Reading the ledger.
 
@@ -66,23 +69,29 @@ class Projector:
         now = floor_second(now)
         self.pull()
         start = _fixed_cause(now, {"kind": "start"})
-        changed = [self._evaluate(name, now, start) for name in self.names()]
-        return self._record(changed)
+        return self._commit(dict.fromkeys(self.names(), start), now)
 
     def step(self, now: datetime) -> list[ev.IntentIssued]:
-        """Record the transitions caused by new ledger changes and by boundaries up to `now`."""
+        """Record the transitions caused by new ledger changes and by boundaries up to `now`.
+
+        If recording fails (the database is away) nothing is lost: the view is
+        rolled back and the same evaluations are retried by the next step.
+        """
         now = floor_second(now)
-        affected = self.pull()
-        changed: list[IntentLog | None] = []
+        # Marks survive a pull that fails half-way: what was folded stays to be evaluated.
+        for position, event in self.ledger.read(self.view.position):
+            self.view.apply(position, event, self._affected)
+        affected, self._affected = self._affected, Affected()
+        pending, self._retry = self._retry, {}
         for name, (position, event) in self._names_of(affected):
-            cause = _fixed_cause(floor_second(event.timestamp), describe_cause(position, event))
-            changed.append(self._evaluate(name, now, cause))
+            when = floor_second(event.timestamp)
+            pending[name] = _fixed_cause(when, describe_cause(position, event))
         while self._timers and self._timers[0][0] <= now:
             boundary, name = heapq.heappop(self._timers)
             if self._due.get(name) == boundary:
                 del self._due[name]
-                changed.append(self._evaluate(name, now, _boundary_cause(boundary, now)))
-        return self._record(changed)
+                pending.setdefault(name, _boundary_cause(boundary, now))
+        return self._commit(pending, now)
 
     def next_wakeup(self) -> datetime | None:
         """The earliest pending boundary of any target (the daemon sleeps until then)."""
@@ -112,21 +121,48 @@ class Projector:
             found += [(IntentLog.name_for(None, g), cause) for g, cause in affected.groups.items()]
         return found
 
+    def _commit(self, pending: dict[str, CauseOf], now: datetime) -> list[ev.IntentIssued]:
+        issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None]] = {}
+        for name, cause_of in pending.items():
+            evaluated = self._evaluate(name, now, cause_of)
+            if evaluated is not None:
+                issued[name] = evaluated
+        try:
+            # Our own writes come back through the next read; the fold skips what it holds.
+            receipt = self.ledger.record_intents([log for log, _ in issued.values()])
+        except Exception:
+            for name, (log, before) in issued.items():
+                self._undo(log, before)
+                self._retry[name] = pending[name]
+            raise
+        return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
+
     def _evaluate(
-        self, name: str, now: datetime, cause_of: Callable[[Timeline, Intent], Cause]
-    ) -> IntentLog | None:
+        self, name: str, now: datetime, cause_of: CauseOf
+    ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         timeline = self.timeline(name)
         intent = timeline.at(now)
         self._schedule(name, timeline.next_change(now))
         log = self.view.logs.get(name)
-        if log is not None and log.last is not None and log.last["key"] == intent.key():
+        if log is not None and log.last is not None and log.last["fields"] == intent.fields():
             return None
         if log is None:
             log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)
             self.view.hold(log)
+            before = None
+        else:
+            before = (log.version, log.modified_on, log.seq, log.last)
         effective_at, cause = cause_of(timeline, intent)
         log.issue(intent.fields(), effective_at, cause)
-        return log
+        return log, before
+
+    def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:
+        """Put a log back as it was before an issue whose save failed."""
+        log.collect_events()
+        if before is None:
+            self.view.release(log)
+        else:
+            log.version, log.modified_on, log.seq, log.last = before
 
     def _schedule(self, name: str, at: datetime | None) -> None:
         if at is None:
@@ -135,18 +171,12 @@ class Projector:
             self._due[name] = at
             heapq.heappush(self._timers, (at, name))
 
-    def _record(self, changed: list[IntentLog | None]) -> list[ev.IntentIssued]:
-        logs = list({id(log): log for log in changed if log is not None}.values())
-        # Our own writes come back through pull(); the fold skips what it holds.
-        receipt = self.ledger.record_intents(logs)
-        return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
-
-def _fixed_cause(effective_at: datetime, cause: dict[str, Any]) -> Callable[[Timeline, Intent], Cause]:
+def _fixed_cause(effective_at: datetime, cause: dict[str, Any]) -> CauseOf:
     return lambda _timeline, _intent: (effective_at, cause)
 
 
-def _boundary_cause(boundary: datetime, now: datetime) -> Callable[[Timeline, Intent], Cause]:
+def _boundary_cause(boundary: datetime, now: datetime) -> CauseOf:
     def cause_of(timeline: Timeline, intent: Intent) -> Cause:
         # On time (nothing else changed between the boundary and now): the
         # boundary is the effective instant. Late past several boundaries (the

@@ -60,7 +60,7 @@ class Intent:
         return None if w is None else {"start": format_instant(w.start), "end": format_instant(w.end)}
 
     def fields(self) -> dict[str, Any]:
-        """The semantic fields as recorded in `IntentIssued`."""
+        """The semantic fields, as `IntentIssued.semantic_fields()` records them."""
         return {
             "client_id": self.client_id,
             "group_id": self.group_id,
@@ -69,18 +69,6 @@ class Intent:
             "grace_seconds": self.grace_seconds,
             "event_window": self.window_dict(),
         }
-
-    def key(self) -> list[Any]:
-        """Comparable with `ledger.events.semantic_key_of` of a recorded intent."""
-        f = self.fields()
-        return [
-            f["client_id"],
-            f["group_id"],
-            f["desired_state"],
-            f["reason"],
-            f["grace_seconds"],
-            f["event_window"],
-        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,4 +258,3 @@ def group_timeline(group: GroupLike, policy: Policy) -> Timeline:
         group_overrides=_live_overrides(group),
         grace_seconds=policy.grace_seconds,
     )
-

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import PersistenceError
 from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -221,3 +224,26 @@ def test_intent_ids_are_deterministic_across_ledgers_and_rebuilds(
     second = _run_fleet(f"sqlite:///{tmp_path_factory.mktemp('b') / 'l.db'}", schedule)
     assert first == second
     assert first == [intent_id_for("c1", seq) for seq in range(1, len(first) + 1)]
+
+
+def test_a_failed_recording_is_retried_without_losing_or_skipping_a_seq(
+    tmp_path: Path, clock: object
+) -> None:
+    """With the database locked the step fails; the next step records the same transition."""
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    ledger.add_client("c1", None, ME)
+    projector = Projector(ledger)
+    projector.start(T0)
+    ledger.add_event("now", TargetRef("client", "c1"), win(0, 1), ME)
+    blocker = sqlite3.connect(path)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(PersistenceError):
+        projector.step(T0 + timedelta(seconds=5))
+    blocker.rollback()
+    blocker.close()
+    (retried,) = projector.step(T0 + timedelta(seconds=6))
+    assert (retried.seq, retried.desired_state, retried.cause["event"]) == (2, "on", "EventScheduled")
+    assert [e.seq for e in ledger.issued("c1")] == [1, 2]
+    assert Projector(ledger).start(T0 + timedelta(seconds=7)) == []
+    ledger.close()
