@@ -117,7 +117,7 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
         span = f" {window['start']}..{window['end']}" if window else ""
         click.echo(
             f"{client_id} at {row['at']}: {row['desired_state']} ({row['reason']}){span}"
-            f"; next change {row['next_change'] or 'never'}"
+            f"; next change {row['next_boundary'] or 'never'}"
         )
 
 

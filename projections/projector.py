@@ -142,7 +142,7 @@ class Projector:
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         timeline = self.timeline(name)
         intent = timeline.at(now)
-        self._schedule(name, timeline.next_change(now))
+        self._schedule(name, timeline.next_boundary(now))
         log = self.view.logs.get(name)
         if log is not None and log.last is not None and log.last["fields"] == intent.fields():
             return None

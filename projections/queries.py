@@ -69,11 +69,11 @@ def state_of(ledger: Ledger, client_id: str, at: datetime) -> dict[str, Any]:
     group = ledger.group(client.group_id) if client.group_id else None
     timeline = client_timeline(client, group, ledger.policy())
     intent = timeline.at(at)
-    nxt = timeline.next_change(at)
+    nxt = timeline.next_boundary(at)
     return {
         "at": format_instant(at),
         **intent.fields(),
-        "next_change": None if nxt is None else format_instant(nxt),
+        "next_boundary": None if nxt is None else format_instant(nxt),
     }
 
 

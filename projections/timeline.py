@@ -1,7 +1,7 @@
 """The timeline fold: (schedule, policy) -> a piecewise-constant desired state.
 
 Pure functions of their arguments: nothing here reads a clock or a database.
-A `Timeline` answers `at(t)`, `next_change(after)` and `segments(start, end)`.
+A `Timeline` answers `at(t)`, `next_boundary(after)` and `segments(start, end)`.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class Timeline:
             return self._intent("on", "event_window_active", self.blocks[i].window)
         return self._intent("off", "no_active_event", None)
 
-    def next_change(self, after: datetime) -> datetime | None:
+    def next_boundary(self, after: datetime) -> datetime | None:
         """The first instant after `after` whose intent differs from the one at `after`."""
         current = self.at(after)
         for edge in self._boundaries[bisect_right(self._boundaries, after) :]:
@@ -206,7 +206,7 @@ class Timeline:
         pieces: list[Segment] = []
         t = start
         while t < end:
-            nxt = self.next_change(t)
+            nxt = self.next_boundary(t)
             stop = end if nxt is None or nxt > end else nxt
             pieces.append(Segment(t, stop, self.at(t)))
             t = stop

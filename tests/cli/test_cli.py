@@ -169,7 +169,7 @@ def test_state_at_an_instant(fleet: str) -> None:
     """state --at answers what the TV should do then, and when that changes."""
     run(fleet, "override", "clear", "o1")
     row = json.loads(run(fleet, "state", "lobby-1", "--at", "2026-03-31T08:30:00Z", "--json").stdout)
-    assert (row["desired_state"], row["reason"], row["next_change"]) == ("on", "event_window_active", END)
+    assert (row["desired_state"], row["reason"], row["next_boundary"]) == ("on", "event_window_active", END)
     text = run(fleet, "state", "lobby-1", "--at", "2026-03-31T10:00:00+02:00").stdout
     assert text.startswith("lobby-1 at 2026-03-31T08:00:00Z: on")
 

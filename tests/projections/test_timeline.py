@@ -51,7 +51,7 @@ def test_adjacent_windows_form_one_on_block() -> None:
         assert intent.desired_state == "on"
         assert intent.event_window == Span(at(8), at(10))
     assert timeline.at(at(10)).desired_state == "off"
-    assert timeline.next_change(at(8)) == at(10)
+    assert timeline.next_boundary(at(8)) == at(10)
 
 
 def test_overlapping_windows_form_one_block_with_the_outer_window() -> None:
@@ -118,7 +118,7 @@ def test_deregistered_client_is_off_forever() -> None:
     timeline = client_timeline(client, Sched().event("b", 8, 9), Policy())
     intent = timeline.at(at(8.5))
     assert (intent.desired_state, intent.reason) == ("off", "client_deregistered")
-    assert timeline.next_change(at(0)) is None
+    assert timeline.next_boundary(at(0)) is None
 
 
 def test_group_timeline_has_no_client() -> None:
