@@ -7,6 +7,7 @@ import click
 from cli.base import CONTEXT, LedgerGroup
 from cli.fleet import client, event, override, policy
 from cli.query import replay, schema, state, sync
+from cli.run import run
 
 __all__ = ["cli", "main"]
 
@@ -36,7 +37,7 @@ def cli(db: str, mqtt_url: str) -> None:
     """
 
 
-for command in (client, event, override, policy, sync, state, replay, schema):
+for command in (client, event, override, policy, sync, state, replay, run, schema):
     cli.add_command(command)
 
 

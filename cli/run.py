@@ -1,0 +1,73 @@
+"""`run`: the projection runner daemon."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+
+from cli.base import CONTEXT, ledger_of
+from publisher.config import BrokerConfig, check_prefix
+from publisher.daemon import Daemon, RunSettings
+
+__all__ = ["run"]
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--once", is_flag=True, help="Publish every intent, wait for all PUBACKs, exit.")
+@click.option(
+    "--ttl",
+    type=click.IntRange(10, 86_400),
+    default=600,
+    show_default=True,
+    help="Seconds an intent stays valid after it is issued.",
+)
+@click.option("--refresh", type=click.IntRange(1, 86_400), help="Republish every S seconds [default: ttl/2].")
+@click.option("--group-topics", is_flag=True, help="Also publish {prefix}/groups/{group}/power/intent.")
+@click.option(
+    "--mqtt-version",
+    type=click.Choice(["5", "3.1.1"]),
+    default="5",
+    show_default=True,
+    help="3.1.1 for brokers without MQTT 5 (expiry then lives in the payload alone).",
+)
+@click.option("--prefix", default="infoscreen", show_default=True, help="Topic prefix.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    once: bool,
+    ttl: int,
+    refresh: int | None,
+    group_topics: bool,
+    mqtt_version: str,
+    prefix: str,
+) -> None:
+    """Follow the ledger and keep every client's retained intent on the broker.
+
+    Logs one JSON line per transition and per publish on stdout. SIGTERM or
+    Ctrl-C publishes the server status `offline` and exits 0.
+
+    Example:
+
+    \b
+        intent-ledger --mqtt-url mqtt://127.0.0.1:1883 run --ttl 600 --group-topics
+    """
+    broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
+    if refresh is not None and refresh >= ttl:
+        raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
+    settings = RunSettings(prefix=check_prefix(prefix), ttl=ttl, refresh=refresh, group_topics=group_topics)
+    daemon = Daemon(ledger_of(ctx), broker, settings)
+    if once:
+        failures = daemon.run_once()
+        if failures:
+            shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
+            raise click.ClickException(f"{len(failures)} publish(es) failed: {shown}")
+        return
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    daemon.run()

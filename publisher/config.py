@@ -1,0 +1,100 @@
+"""Broker settings from a URL: `mqtt://user:pass@host:1883`, `mqtts://host?ca=...&cert=...&key=...`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from publisher.errors import InvalidBrokerUrl
+
+__all__ = ["MQTT_VERSIONS", "BrokerConfig", "check_prefix"]
+
+MQTT_VERSIONS = ("5", "3.1.1")
+_OPTIONS = {"ca", "cert", "key", "insecure", "keepalive"}
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Where and how to connect. `password` never appears in `repr` or logs."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+    mqtt_version: str = "5"
+    keepalive: int = 30
+
+    @classmethod
+    def from_url(cls, url: str, mqtt_version: str = "5") -> BrokerConfig:
+        """Parse `mqtt[s]://[user[:password]@]host[:port][?ca=F&cert=F&key=F&insecure=1&keepalive=S]`.
+
+        Without a password in the URL, `INTENT_LEDGER_MQTT_PASSWORD` is used, so
+        secrets can stay out of command lines.
+        """
+        if mqtt_version not in MQTT_VERSIONS:
+            raise InvalidBrokerUrl(f"invalid MQTT version {mqtt_version!r}: use 5 or 3.1.1")
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise InvalidBrokerUrl(
+                f"invalid broker URL {_redact(url)!r}: use mqtt://host:port or mqtts://..."
+            )
+        try:
+            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        except ValueError:
+            raise InvalidBrokerUrl(f"invalid broker URL {_redact(url)!r}: bad port") from None
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        unknown = set(query) - _OPTIONS
+        if unknown:
+            raise InvalidBrokerUrl(f"unknown broker URL option(s): {', '.join(sorted(unknown))}")
+        try:
+            keepalive = int(query.get("keepalive", "30"))
+        except ValueError:
+            raise InvalidBrokerUrl("invalid keepalive: whole seconds") from None
+        for name in ("ca", "cert", "key"):
+            path = query.get(name)
+            if path and not os.path.isfile(path):
+                raise InvalidBrokerUrl(f"broker URL option {name}: no such file {path!r}")
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        if username and password is None:
+            password = os.environ.get("INTENT_LEDGER_MQTT_PASSWORD")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=username,
+            password=password,
+            tls=parts.scheme == "mqtts" or any(query.get(n) for n in ("ca", "cert")),
+            ca_file=query.get("ca") or None,
+            cert_file=query.get("cert") or None,
+            key_file=query.get("key") or None,
+            insecure=query.get("insecure", "0").lower() in ("1", "true", "yes"),
+            mqtt_version=mqtt_version,
+            keepalive=keepalive,
+        )
+
+    def redacted(self) -> str:
+        """The URL to show in logs: the password replaced by `***`."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}{':***' if self.password else ''}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def check_prefix(prefix: str) -> str:
+    """A topic prefix: non-empty levels without wildcards, no leading or trailing '/'."""
+    levels = prefix.split("/")
+    if not prefix or any(not level or set(level) & {"+", "#", "\x00"} for level in levels):
+        raise InvalidBrokerUrl(f"invalid topic prefix {prefix!r}: levels without + # or empty parts")
+    return prefix

@@ -1,0 +1,449 @@
+"""The projection runner: follows the ledger, records transitions, keeps retained intents fresh.
+
+One thread owns everything here (the ledger session, the projector, the
+timers, the broker session); paho's network thread only resolves
+deliveries. `tick()` does one round of work and `next_deadline()` says when
+the next one is due, so tests can drive the daemon through virtual time;
+`run()` is the loop that sleeps in between, on the injected clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy.exc
+from eventsourcing.persistence import PersistenceError
+
+from ledger.app import Ledger
+from ledger.domain import IntentLog
+from ledger.events import IntentIssued
+from ledger.values import floor_second, format_instant
+from projections.projector import Projector
+from publisher.config import BrokerConfig
+from publisher.errors import BrokerUnavailable, NotConnected
+from publisher.logs import EventLog
+from publisher.mqtt import Delivery, MqttSession
+from publisher.payload import build_payload, encode_payload
+from publisher.watch import PgWatcher, is_postgres
+
+__all__ = ["Backoff", "Clock", "Daemon", "RunSettings", "SystemClock"]
+
+DB_ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    prefix: str = "infoscreen"
+    ttl: int = 600
+    refresh: int | None = None  # default ttl // 2
+    group_topics: bool = False
+    poll_interval: float = 0.01  # SQLite; PostgreSQL wakes on NOTIFY and polls every 0.5 s
+    ack_timeout: float = 10.0
+    inflight: int = 20
+
+    @property
+    def refresh_every(self) -> int:
+        return self.refresh if self.refresh is not None else max(1, self.ttl // 2)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def wait(self, wake: threading.Event, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """Wall-clock UTC; waits on the wake event so new work interrupts a sleep."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def wait(self, wake: threading.Event, seconds: float) -> None:
+        wake.wait(max(0.0, seconds))
+
+
+class Backoff:
+    """Exponential delays between attempts: `initial`, doubling, capped at `maximum`."""
+
+    def __init__(self, initial: float = 0.2, maximum: float = 15.0) -> None:
+        self.initial, self.maximum = initial, maximum
+        self._next = initial
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+@dataclass(eq=False)
+class _Outgoing:
+    delivery: Delivery
+    name: str
+    kind: str  # transition | refresh | republish | clear | status
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Daemon:
+    """Turns the ledger into retained, acknowledged, never-stale MQTT intents."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        broker: BrokerConfig,
+        settings: RunSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        log: EventLog | None = None,
+        connect_backoff: Backoff | None = None,
+        db_backoff: Backoff | None = None,
+        session_factory: Callable[..., MqttSession] = MqttSession,
+    ) -> None:
+        self.ledger = ledger
+        self.broker = broker
+        self.settings = settings or RunSettings()
+        self.clock = clock or SystemClock()
+        self.log = log or EventLog()
+        self.projector = Projector(ledger, group_topics=self.settings.group_topics)
+        self.started_at = floor_second(self.clock.now())
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.session: MqttSession | None = None
+        self._session_factory = session_factory
+        self._connect_backoff = connect_backoff or Backoff()
+        self._db_backoff = db_backoff or Backoff(0.5, 30.0)
+        self._next_connect = self.started_at
+        self._next_db: datetime | None = None
+        self._started = False
+        self._republish_all = False
+        self._status_stale = False
+        self._refresh: list[tuple[datetime, str]] = []
+        self._refresh_at: dict[str, datetime] = {}
+        self._outgoing: deque[_Outgoing] = deque()
+        self._watcher: PgWatcher | None = None
+        self.failures: list[str] = []
+
+    # Topics.
+
+    def topic(self, name: str) -> str:
+        p = self.settings.prefix
+        if name.startswith("groups/"):
+            return f"{p}/groups/{name.removeprefix('groups/')}/power/intent"
+        return f"{p}/{name}/power/intent"
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.settings.prefix}/server/status"
+
+    def _status(self, status: str) -> bytes:
+        return json.dumps({"status": status, "started_at": format_instant(self.started_at)}).encode()
+
+    # The loop.
+
+    def run(self) -> None:
+        """Work until `stop()`; then publish `offline` and disconnect cleanly."""
+        self._announce()
+        if is_postgres(self.ledger.db_url):
+            channel = getattr(self.ledger.recorder, "channel_name", "ledger_events")
+            self._watcher = PgWatcher(self.ledger.db_url, channel, self.wake, self.stopping)
+            self._watcher.start()
+        try:
+            while not self.stopping.is_set():
+                self.tick()
+                self.wake.clear()
+                seconds = (self.next_deadline() - self.clock.now()).total_seconds()
+                self.clock.wait(self.wake, seconds)
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run_once(self, timeout: float = 60.0) -> list[str]:
+        """Publish every intent once and wait for every PUBACK; returns the failures."""
+        self._announce()
+        self._follow(self.clock.now(), strict=True)
+        self._connect(self.clock.now(), strict=True, status=False)
+        self.tick()
+        self.settle(timeout)
+        for item in self._outgoing:
+            self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
+        if self.session is not None:
+            self.session.close()
+        return self.failures
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until every publish in flight is acknowledged or failed (True), or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self._outgoing and time.monotonic() < deadline:
+            self._outgoing[0].delivery.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._reap()
+        return not self._outgoing
+
+    def next_timer(self) -> datetime | None:
+        """The next boundary or refresh, whichever comes first (None: nothing scheduled)."""
+        boundary = self.projector.next_wakeup()
+        refresh = self._refresh[0][0] if self._refresh else None
+        return min((t for t in (boundary, refresh) if t is not None), default=None)
+
+    def tick(self) -> None:
+        """One round: connection, ledger, refreshes, acknowledgements."""
+        now = self.clock.now()
+        self._connect(now)
+        self._follow(now)
+        if self._republish_all and self._started and self._connected:
+            self._republish_all = False
+            for name in self.projector.names():
+                self._publish(name, now, "republish")
+        if self._status_stale and self._connected:
+            self._status_stale = False
+            self._send_status("online")
+        while self._refresh and self._refresh[0][0] <= now:
+            due, name = heapq.heappop(self._refresh)
+            if self._refresh_at.get(name) == due:
+                del self._refresh_at[name]
+                self._publish(name, now, "refresh")
+        self._reap()
+
+    def next_deadline(self) -> datetime:
+        """When `tick()` must run again at the latest."""
+        now = self.clock.now()
+        poll = 0.5 if self._watcher is not None else self.settings.poll_interval
+        deadline = now + timedelta(seconds=poll)
+        timer = self.next_timer()
+        return deadline if timer is None else min(deadline, timer)
+
+    def shutdown(self) -> None:
+        self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
+        session, self.session = self.session, None
+        if session is not None and session.connected:
+            try:
+                delivery = session.publish(self.status_topic, self._status("offline"))
+                delivery.wait(5.0)
+            except NotConnected:
+                pass
+            self.log.emit("status", status="offline", started_at=format_instant(self.started_at))
+        if session is not None:
+            session.close()
+        self._drain_lost()
+
+    # Connection.
+
+    @property
+    def _connected(self) -> bool:
+        return self.session is not None and self.session.connected
+
+    def _announce(self) -> None:
+        self.log.emit(
+            "start",
+            broker=self.broker.redacted(),
+            mqtt_version=self.broker.mqtt_version,
+            prefix=self.settings.prefix,
+            ttl=self.settings.ttl,
+            refresh=self.settings.refresh_every,
+            group_topics=self.settings.group_topics,
+        )
+        if self.broker.mqtt_version != "5":
+            self.log.emit(
+                "notice",
+                message="MQTT 3.1.1: no Message Expiry Interval; expiry lives in the payload's "
+                "expires_at alone, which clients must enforce",
+            )
+
+    def _connect(self, now: datetime, *, strict: bool = False, status: bool = True) -> None:
+        if self.session is not None:
+            if not self.session.lost.is_set():
+                return
+            # A lost session is never reused: its paho queue (stale intents) dies with it.
+            self.session.close()
+            self.session = None
+            self._drain_lost()
+            self.log.emit("broker", state="disconnected")
+            self._next_connect = now + timedelta(seconds=self._connect_backoff.next())
+        if now < self._next_connect and not strict:
+            return
+        will = (self.status_topic, self._status("offline")) if status else None
+        session = self._session_factory(
+            self.broker, will=will, on_message=self._on_status, inflight=self.settings.inflight
+        )
+        try:
+            session.connect()
+        except BrokerUnavailable as e:
+            if strict:
+                raise
+            self._next_connect = now + timedelta(seconds=self._connect_backoff.next())
+            self.log.emit("broker", state="unavailable", error=str(e))
+            return
+        self._connect_backoff.reset()
+        self.session = session
+        self.log.emit("broker", state="connected", broker=self.broker.redacted())
+        if status:
+            session.subscribe(self.status_topic, qos=0)
+            self._send_status("online")
+        self._republish_all = True
+
+    def _on_status(self, topic: str, payload: bytes) -> None:
+        # Network thread: only flag it. A retained status that is not our `online`
+        # (an old Will arriving late, another instance) is corrected by the owner.
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            body = {}
+        if body != {"status": "online", "started_at": format_instant(self.started_at)}:
+            self._status_stale = True
+            self.wake.set()
+
+    def _send_status(self, status: str) -> None:
+        assert self.session is not None
+        try:
+            delivery = self.session.publish(self.status_topic, self._status(status))
+        except NotConnected:
+            return
+        self._outgoing.append(_Outgoing(delivery, "server", "status", {"status": status}))
+
+    # The ledger.
+
+    def _follow(self, now: datetime, *, strict: bool = False) -> None:
+        if self._next_db is not None and now < self._next_db and not strict:
+            return
+        try:
+            if not self._started:
+                issued = self.projector.start(now)
+                self._started = True
+                self._republish_all = True
+            else:
+                issued = self.projector.step(now)
+        except DB_ERRORS as e:
+            if strict:
+                raise
+            # Keep refreshing what we hold; retry the ledger after a backoff.
+            self._next_db = now + timedelta(seconds=self._db_backoff.next())
+            self.log.emit("ledger", state="error", error=_one_line(e), retry_at=format_instant(self._next_db))
+            return
+        if self._next_db is not None:
+            self.log.emit("ledger", state="ok")
+        self._next_db = None
+        self._db_backoff.reset()
+        for event in issued:
+            self._log_transition(event)
+            self._publish(IntentLog.name_for(event.client_id, event.group_id), now, "transition")
+
+    def _log_transition(self, e: IntentIssued) -> None:
+        self.log.emit(
+            "transition",
+            client_id=e.client_id,
+            group_id=e.group_id,
+            intent_id=e.intent_id,
+            seq=e.seq,
+            desired_state=e.desired_state,
+            reason=e.reason,
+            effective_at=format_instant(e.effective_at),
+            event_window=e.event_window,
+            cause=e.cause,
+        )
+
+    # Publishing.
+
+    def _publish(self, name: str, now: datetime, kind: str) -> None:
+        log = self.projector.view.logs.get(name)
+        if log is None or log.last is None:
+            return
+        fields = log.last["fields"]
+        if fields["reason"] == "client_deregistered" and kind != "transition":
+            # A removed client's current intent is "no intent": keep its topic cleared.
+            self._refresh_at.pop(name, None)
+            self._clear(name)
+            return
+        if not self._connected:
+            return  # the reconnect republishes everything, freshly stamped
+        assert self.session is not None
+        stamp = floor_second(now)
+        payload = build_payload(
+            intent_id=log.last["intent_id"], fields=fields, issued_at=stamp, ttl=self.settings.ttl
+        )
+        record = {
+            "client_id": fields["client_id"],
+            "group_id": fields["group_id"],
+            "intent_id": payload.intent_id,
+            "seq": log.last["seq"],
+            "desired_state": fields["desired_state"],
+            "reason": fields["reason"],
+            "issued_at": payload.issued_at,
+            "expires_at": payload.expires_at,
+        }
+        try:
+            delivery = self.session.publish(
+                self.topic(name), encode_payload(payload), expiry=self.settings.ttl
+            )
+        except NotConnected:
+            return
+        self._outgoing.append(_Outgoing(delivery, name, kind, record))
+        if fields["reason"] != "client_deregistered":
+            self._schedule_refresh(name, stamp + timedelta(seconds=self.settings.refresh_every))
+
+    def _clear(self, name: str) -> None:
+        if not self._connected:
+            return
+        assert self.session is not None
+        try:
+            delivery = self.session.publish(self.topic(name), b"")
+        except NotConnected:
+            return
+        self._outgoing.append(_Outgoing(delivery, name, "clear", {"client_id": name}))
+
+    def _schedule_refresh(self, name: str, at: datetime) -> None:
+        self._refresh_at[name] = at
+        heapq.heappush(self._refresh, (at, name))
+
+    def _reap(self) -> None:
+        """Log finished publishes; a removed client's final `off`, once acknowledged, clears its topic."""
+        while self._outgoing:
+            item = self._outgoing[0]
+            if not item.delivery.done.is_set():
+                if item.delivery.started + self.settings.ack_timeout > time.monotonic():
+                    return
+                item.delivery.resolve(f"no PUBACK within {self.settings.ack_timeout:g} s")
+            self._outgoing.popleft()
+            self._finish(item)
+
+    def _drain_lost(self) -> None:
+        while self._outgoing:
+            item = self._outgoing.popleft()
+            item.delivery.resolve("connection lost before PUBACK")
+            self._finish(item)
+
+    def _finish(self, item: _Outgoing) -> None:
+        delivery = item.delivery
+        result = "acked" if delivery.ok else "failed"
+        latency = delivery.latency
+        extra = {"error": delivery.error} if delivery.error else {}
+        if item.kind == "status":
+            self.log.emit("status", **item.record, result=result, **extra)
+            return
+        self.log.emit(
+            "publish" if item.kind != "clear" else "clear",
+            kind=item.kind,
+            topic=delivery.topic,
+            **item.record,
+            result=result,
+            latency_ms=None if latency is None else round(latency * 1000, 3),
+            **extra,
+        )
+        if not delivery.ok:
+            self.failures.append(f"{delivery.topic}: {delivery.error}")
+        elif item.kind == "transition" and item.record.get("reason") == "client_deregistered":
+            self._clear(item.name)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

@@ -1,0 +1,28 @@
+"""Structured logs: one JSON object per line (publishes, transitions, connection, ledger)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+__all__ = ["EventLog"]
+
+
+class EventLog:
+    """Writes `{"ts": ..., "event": ..., ...}` lines; safe to call from any thread."""
+
+    def __init__(self, stream: IO[str] | None = None, now: Callable[[], datetime] | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+        self._now = now or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        record = {"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()

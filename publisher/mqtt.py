@@ -1,0 +1,205 @@
+"""One broker session over paho-mqtt 2.x, with acknowledged QoS 1 publishes.
+
+A `MqttSession` is one connection and is never reconnected: paho keeps QoS 1
+messages published during an outage and sends them after the next CONNACK,
+so a stale intent could overwrite a fresh one and stay retained. Dropping
+the whole client after a disconnect drops that queue with it; the daemon
+opens a new session and republishes everything freshly stamped.
+
+The `_on_*` callbacks run on paho's network thread and only set flags and
+resolve deliveries; nothing here calls paho while holding `_lock`, which the
+callbacks take (paho runs them under its own locks).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from publisher.config import BrokerConfig
+from publisher.errors import BrokerUnavailable, NotConnected
+
+__all__ = ["Delivery", "MqttSession"]
+
+_serial = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One QoS 1 publish; `ok` once the broker acknowledged it with a success code."""
+
+    topic: str
+    mid: int = 0
+    started: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+    acked_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.done.is_set() and self.error is None
+
+    def wait(self, timeout: float) -> bool:
+        return self.done.wait(timeout)
+
+    def resolve(self, error: str | None) -> None:
+        if not self.done.is_set():
+            self.error = error
+            self.acked_at = time.monotonic()
+            self.done.set()
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.acked_at is None else self.acked_at - self.started
+
+
+class MqttSession:
+    """A single connection to the broker (MQTT 5 by default, 3.1.1 on request)."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        *,
+        will: tuple[str, bytes] | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
+        inflight: int = 20,
+        client_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.lost = threading.Event()
+        self._connack = threading.Event()
+        self._connack_error: str | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, Delivery] = {}
+        self._early: dict[int, str | None] = {}
+        self._on_message_cb = on_message
+        self.v5 = config.mqtt_version == "5"
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"intent-ledger-{os.getpid()}-{next(_serial)}",
+            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if self.v5 else True,
+            reconnect_on_failure=False,
+        )
+        # The default window of 20 is about twice as fast as 1,000 (paho rescans its queue per PUBACK).
+        self.client.max_inflight_messages_set(inflight)
+        if config.username:
+            self.client.username_pw_set(config.username, config.password)
+        if config.tls:
+            self.client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+            self.client.tls_insecure_set(config.insecure)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+
+    # Callbacks (network thread): tiny, flags and futures only.
+
+    def _on_connect(self, _c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        if reason_code.is_failure:
+            self._connack_error = str(reason_code)
+        self._connack.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        self.lost.set()
+        self._connack.set()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for delivery in pending.values():
+            delivery.resolve(f"connection lost before PUBACK ({reason_code})")
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason_code: Any, _p: Any) -> None:
+        error = f"broker refused: {reason_code}" if reason_code.is_failure else None
+        with self._lock:
+            delivery = self._pending.pop(mid, None)
+            if delivery is None:
+                self._early[mid] = error  # the PUBACK beat publish() to registering the mid
+        if delivery is not None:
+            delivery.resolve(error)
+
+    def _on_message(self, _c: Any, _u: Any, message: Any) -> None:
+        if self._on_message_cb is not None:
+            self._on_message_cb(message.topic, message.payload)
+
+    # The session's owner (one thread).
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect and wait for a successful CONNACK, or raise BrokerUnavailable."""
+        where = self.config.redacted()
+        try:
+            self.client.connect(
+                self.config.host,
+                self.config.port,
+                keepalive=self.config.keepalive,
+                clean_start=True if self.v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            )
+        except (OSError, ValueError) as e:
+            raise BrokerUnavailable(f"cannot reach broker {where}: {e}") from None
+        self.client.loop_start()
+        if not self._connack.wait(timeout):
+            self.close()
+            raise BrokerUnavailable(f"no CONNACK from broker {where} within {timeout:g} s")
+        if self._connack_error or self.lost.is_set():
+            self.close()
+            raise BrokerUnavailable(
+                f"broker {where} refused the connection: {self._connack_error or 'disconnected'}"
+            )
+
+    @property
+    def connected(self) -> bool:
+        return self._connack.is_set() and not self.lost.is_set() and self.client.is_connected()
+
+    def publish(
+        self, topic: str, payload: bytes, *, expiry: int | None = None, retain: bool = True
+    ) -> Delivery:
+        """Publish at QoS 1; the Delivery resolves on PUBACK. Raises NotConnected instead of queueing."""
+        if not self.connected:
+            raise NotConnected(f"not connected to {self.config.redacted()}: {topic} not published")
+        properties = None
+        if self.v5 and expiry is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = max(1, int(expiry))
+        delivery = Delivery(topic)
+        info = self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
+        delivery.mid = info.mid
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS,):
+            # Queued inside paho (connection just dropped) or refused: this session is dead
+            # anyway, and its queue dies with it.
+            delivery.resolve(f"not sent: {paho.error_string(info.rc)}")
+            return delivery
+        with self._lock:
+            if info.mid in self._early:
+                early = self._early.pop(info.mid)
+            else:
+                self._pending[info.mid] = delivery
+                return delivery
+        delivery.resolve(early)
+        return delivery
+
+    def subscribe(self, topic: str, qos: int = 0) -> None:
+        self.client.subscribe(topic, qos)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Disconnect cleanly (the broker then discards the Will) and stop the network thread."""
+        try:
+            if self.client.is_connected():
+                self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+        self.lost.set()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for delivery in pending.values():
+            delivery.resolve("session closed before PUBACK")

@@ -1,0 +1,48 @@
+"""Wakes the daemon when another process appends to a PostgreSQL ledger (LISTEN/NOTIFY).
+
+eventsourcing-sqlalchemy sends `NOTIFY <events table>` with every insert on
+PostgreSQL. SQLite cannot notify another process; the daemon polls it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+__all__ = ["PgWatcher", "is_postgres"]
+
+
+def is_postgres(db_url: str) -> bool:
+    return db_url.startswith(("postgresql", "postgres:"))
+
+
+class PgWatcher(threading.Thread):
+    """LISTENs on the ledger's channel and sets `wake` on every notification; reconnects on errors."""
+
+    def __init__(self, db_url: str, channel: str, wake: threading.Event, stop: threading.Event) -> None:
+        super().__init__(name="ledger-listen", daemon=True)
+        url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._channel = channel
+        self._wake = wake
+        self._stop = stop
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{self._channel}"')
+                    self.connected.set()
+                    delay = 0.1
+                    self._wake.set()  # catch up on anything appended while we were away
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            self._wake.set()
+            except psycopg.Error:
+                self.connected.clear()
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
