@@ -186,7 +186,7 @@ def test_payloads_are_schema_valid_utc_with_expiry(
         ME,
     )
     sub = subscribe("infoscreen/#")
-    log, capture = make_log()
+    log, _ = make_log()
     daemon = Daemon(
         sqlite_ledger,
         BrokerConfig.from_url(mosquitto.url),
