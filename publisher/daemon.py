@@ -131,6 +131,8 @@ class Daemon:
         self._outgoing: deque[_Outgoing] = deque()
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
+        self._refresh_delta = timedelta(seconds=self.settings.refresh_every)
+        self._this_round: set[str] = set()
 
     # Topics.
 
@@ -199,6 +201,7 @@ class Daemon:
     def tick(self) -> None:
         """One round: connection, ledger, refreshes, acknowledgements."""
         now = self.clock.now()
+        self._this_round = set()
         self._connect(now)
         self._follow(now)
         if self._republish_all and self._started and self._connected:
@@ -293,13 +296,14 @@ class Daemon:
         self._republish_all = True
 
     def _on_status(self, topic: str, payload: bytes) -> None:
-        # Network thread: only flag it. A retained status that is not our `online`
-        # (an old Will arriving late, another instance) is corrected by the owner.
+        # Network thread: only flag it. A retained `offline` (an old Will arriving
+        # late, a previous instance's goodbye) is corrected by the owner thread.
         try:
             body = json.loads(payload)
         except ValueError:
             body = {}
-        if body != {"status": "online", "started_at": format_instant(self.started_at)}:
+        # Only an `offline` is corrected: another instance's `online` is never fought over.
+        if body.get("status") != "online":
             self._status_stale = True
             self.wake.set()
 
@@ -368,6 +372,8 @@ class Daemon:
             return  # the reconnect republishes everything, freshly stamped
         assert self.session is not None
         stamp = floor_second(now)
+        if kind == "republish" and name in self._this_round:
+            return  # a transition of this same round already published it, freshly stamped
         payload = build_payload(
             intent_id=log.last["intent_id"], fields=fields, issued_at=stamp, ttl=self.settings.ttl
         )
@@ -388,8 +394,9 @@ class Daemon:
         except NotConnected:
             return
         self._outgoing.append(_Outgoing(delivery, name, kind, record))
+        self._this_round.add(name)
         if fields["reason"] != "client_deregistered":
-            self._schedule_refresh(name, stamp + timedelta(seconds=self.settings.refresh_every))
+            self._schedule_refresh(name, stamp + self._refresh_delta)
 
     def _clear(self, name: str) -> None:
         if not self._connected:

@@ -352,3 +352,16 @@ def test_removed_client_stays_cleared_after_a_restart(sqlite_ledger: Ledger, mos
         wait_for(lambda: acked(capture, "c1"), what="c1 republished")
     assert retained(mosquitto.port, TOPIC.format("gone")) is None
     assert [r["client_id"] for r in capture.records("publish")] == ["c1"]
+
+
+def test_start_publishes_each_client_once(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> None:
+    """The start's transitions are not published a second time by the start's republish."""
+    for c in ("c1", "c2", "c3"):
+        sqlite_ledger.add_client(c, None, ME)
+    clock = VirtualClock(T0)
+    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    daemon.tick()
+    assert daemon.settle(10)
+    records = capture.records("publish")
+    assert sorted(r["client_id"] for r in records) == ["c1", "c2", "c3"]
+    assert {r["kind"] for r in records} == {"transition"}
