@@ -160,8 +160,8 @@ class Daemon:
             self._watcher.start()
         try:
             while not self.stopping.is_set():
+                self.wake.clear()  # before the round: a NOTIFY during it must not be lost
                 self.tick()
-                self.wake.clear()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 self.clock.wait(self.wake, seconds)
         finally:
