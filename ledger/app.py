@@ -17,11 +17,13 @@ from eventsourcing.persistence import (
     DecimalAsStr,
     IntegrityError,
     JSONTranscoder,
+    StoredEvent,
     Transcoder,
     Transcoding,
     UUIDAsHex,
 )
 from eventsourcing.utils import get_topic
+from sqlalchemy import select
 
 from ledger import commands as cmd
 from ledger import events as ev
@@ -186,14 +188,23 @@ class Ledger(Application):
         self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE
     ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:
         """Domain events from the notification log after position `after`, in order."""
+        # A Core SELECT instead of the recorder's ORM query: ORM objects per row
+        # were three quarters of the cost of reading the log.
+        table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        columns = (table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
         topics = tuple(topics)
         while True:
-            page = self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False)
-            for n in page:
-                yield n.id, self.mapper.to_domain_event(n)
-            if len(page) < limit:
+            query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
+            if topics:
+                query = query.where(table.c.topic.in_(topics))
+            with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]
+                rows = session.execute(query).all()
+            for position, originator_id, version, topic, state in rows:
+                stored = StoredEvent(originator_id, version, topic, bytes(state))
+                yield position, self.mapper.to_domain_event(stored)
+            if len(rows) < limit:
                 return
-            after = page[-1].id
+            after = rows[-1][0]
 
     def aggregates(self, topics: Iterable[str] = SCHEDULE_TOPICS) -> dict[UUID, Aggregate]:
         """Every schedule-side aggregate, folded from the notification log in one pass."""
