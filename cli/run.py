@@ -51,7 +51,8 @@ def run(
     Example:
 
     \b
-        intent-ledger --mqtt-url mqtt://127.0.0.1:1883 run --ttl 600 --group-topics
+        intent-ledger run --ttl 600 --group-topics
+        INTENT_LEDGER_MQTT_URL=mqtts://intent-server@broker:8883?ca=/etc/ssl/ca.pem intent-ledger run
     """
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     if refresh is not None and refresh >= ttl:

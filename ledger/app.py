@@ -64,7 +64,7 @@ def database_env(url: str) -> dict[str, str]:
     if url.startswith(("postgresql://", "postgres://")):
         # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
+    return {"PERSISTENCE_MODULE": "ledger.persistence:Factory", "SQLALCHEMY_URL": url}
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,13 @@ class Ledger(Application):
         # A Core SELECT instead of the recorder's ORM query: ORM objects per row
         # were three quarters of the cost of reading the log.
         table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        columns = (table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+        columns = (
+            table.c.id,
+            table.c.originator_id,
+            table.c.originator_version,
+            table.c.topic,
+            table.c.state,
+        )
         topics = tuple(topics)
         while True:
             query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)

@@ -93,8 +93,11 @@ def test_wrong_credentials_are_one_line_and_exit_1(
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("http://127.0.0.1", "invalid broker URL"), ("mqtt://h:99999", "bad port"),
-     ("mqtt://h?color=red", "unknown broker URL option")],
+    [
+        ("http://127.0.0.1", "invalid broker URL"),
+        ("mqtt://h:99999", "bad port"),
+        ("mqtt://h?color=red", "unknown broker URL option"),
+    ],
 )
 def test_bad_broker_urls_exit_2(sqlite_url: str, url: str, message: str) -> None:
     """A malformed --mqtt-url is bad input."""
@@ -138,7 +141,10 @@ def _daemon_process(db: str, mqtt: str) -> subprocess.Popen[str]:
     env = {**os.environ, "INTENT_LEDGER_DB": db, "INTENT_LEDGER_MQTT_URL": mqtt}
     return subprocess.Popen(
         [sys.executable, "-c", "from cli.main import main; main()", "run"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -154,8 +160,11 @@ def test_sigterm_publishes_offline_and_exits_0(
     sqlite_ledger.add_client("c1", None, ME)
     process = _daemon_process(sqlite_url, mosquitto.url)
     try:
-        online = wait_for(lambda: (s := _status(mosquitto.port)) and s["status"] == "online" and s,
-                          timeout=20, what="status online")
+        online = wait_for(
+            lambda: (s := _status(mosquitto.port)) and s["status"] == "online" and s,
+            timeout=20,
+            what="status online",
+        )
         wait_for(lambda: retained(mosquitto.port, "infoscreen/c1/power/intent"), what="c1's intent")
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
@@ -164,12 +173,17 @@ def test_sigterm_publishes_offline_and_exits_0(
     assert _status(mosquitto.port) == {"status": "offline", "started_at": online["started_at"]}
 
 
-def test_a_killed_daemon_leaves_its_will(sqlite_ledger: Ledger, sqlite_url: str, mosquitto: Mosquitto) -> None:
+def test_a_killed_daemon_leaves_its_will(
+    sqlite_ledger: Ledger, sqlite_url: str, mosquitto: Mosquitto
+) -> None:
     """SIGKILL: the broker publishes the Last Will `offline`, with the dead server's start time."""
     process = _daemon_process(sqlite_url, mosquitto.url)
     try:
-        online = wait_for(lambda: (s := _status(mosquitto.port)) and s["status"] == "online" and s,
-                          timeout=20, what="status online")
+        online = wait_for(
+            lambda: (s := _status(mosquitto.port)) and s["status"] == "online" and s,
+            timeout=20,
+            what="status online",
+        )
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         wait_for(lambda: (_status(mosquitto.port) or {}).get("status") == "offline", what="the Will")
