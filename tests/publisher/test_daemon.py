@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from freezegun import freeze_time
@@ -365,3 +367,38 @@ def test_start_publishes_each_client_once(sqlite_ledger: Ledger, mosquitto: Mosq
     records = capture.records("publish")
     assert sorted(r["client_id"] for r in records) == ["c1", "c2", "c3"]
     assert {r["kind"] for r in records} == {"transition"}
+
+
+def test_a_database_hiccup_keeps_refreshing_and_records_the_boundary_afterwards(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """With the ledger locked, refreshes go on from memory; the missed boundary follows later."""
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    start = floor_second(datetime.now(UTC)) + timedelta(seconds=2)
+    ledger.add_client("c1", None, ME)
+    ledger.add_event("e", TargetRef("client", "c1"), Window(start, start + timedelta(hours=1)), ME)
+    log, capture = make_log()
+    settings = RunSettings(ttl=10, refresh=1)
+    blocker = sqlite3.connect(path)
+    try:
+        with running(Daemon(ledger, BrokerConfig.from_url(mosquitto.url), settings, log=log, **fast())):
+            wait_for(lambda: acked(capture, "c1"), what="the first publish")
+            blocker.execute("BEGIN EXCLUSIVE")
+            wait_for(lambda: capture.records("ledger"), timeout=10, what="the ledger error")
+            refreshed = len([r for r in acked(capture, "c1") if r["kind"] == "refresh"])
+            wait_for(
+                lambda: len([r for r in acked(capture, "c1") if r["kind"] == "refresh"]) >= refreshed + 2,
+                timeout=10,
+                what="refreshes while the ledger is locked",
+            )
+            assert all(r["desired_state"] == "off" for r in acked(capture, "c1"))
+            blocker.rollback()
+            wait_for(lambda: any(r["desired_state"] == "on" for r in acked(capture, "c1")), 10, "the on")
+    finally:
+        blocker.close()
+    rows = replay_rows(ledger, "c1")
+    assert [(r["seq"], r["desired_state"]) for r in rows] == [(1, "off"), (2, "on")]
+    assert capture.records("ledger")[0]["state"] == "error"
+    assert capture.records("ledger")[-1]["state"] == "ok"
+    ledger.close()
