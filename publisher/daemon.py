@@ -133,6 +133,7 @@ class Daemon:
         self.failures: list[str] = []
         self._refresh_delta = timedelta(seconds=self.settings.refresh_every)
         self._this_round: set[str] = set()
+        self._high_stamp = self.started_at
 
     # Topics.
 
@@ -371,7 +372,8 @@ class Daemon:
         if not self._connected:
             return  # the reconnect republishes everything, freshly stamped
         assert self.session is not None
-        stamp = floor_second(now)
+        # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
+        stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
         if kind == "republish" and name in self._this_round:
             return  # a transition of this same round already published it, freshly stamped
         payload = build_payload(
@@ -388,14 +390,18 @@ class Daemon:
             "expires_at": payload.expires_at,
         }
         try:
+            # The broker's expiry ends no later than expires_at: the seconds left, rounded down.
+            left = stamp + timedelta(seconds=self.settings.ttl) - now
             delivery = self.session.publish(
-                self.topic(name), encode_payload(payload), expiry=self.settings.ttl
+                self.topic(name), encode_payload(payload), expiry=max(1, int(left.total_seconds()))
             )
         except NotConnected:
             return
         self._outgoing.append(_Outgoing(delivery, name, kind, record))
         self._this_round.add(name)
-        if fields["reason"] != "client_deregistered":
+        if fields["reason"] == "client_deregistered":
+            self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
+        else:
             self._schedule_refresh(name, stamp + self._refresh_delta)
 
     def _clear(self, name: str) -> None:

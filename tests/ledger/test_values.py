@@ -96,4 +96,4 @@ def test_policy_values_must_be_non_negative_whole_seconds(field: str) -> None:
     """Negative, fractional or boolean policy values are refused."""
     for bad in (-1, 1.5, True, 10**9):
         with pytest.raises(InvalidPolicy):
-            Policy(**{field: bad})
+            Policy(**{field: bad})  # type: ignore[arg-type]

@@ -123,7 +123,7 @@ def test_deregistered_client_is_off_forever() -> None:
 
 def test_group_timeline_has_no_client() -> None:
     """Group topics carry the group's own state with a null client_id."""
-    timeline = group_timeline(Sched(group_id="g1").event("a", 8, 9), Policy())
+    timeline = group_timeline(Sched(group_id="g1").event("a", 8, 9), Policy())  # type: ignore[arg-type]
     intent = timeline.at(at(8.5))
     assert (intent.client_id, intent.group_id, intent.desired_state) == (None, "g1", "on")
 

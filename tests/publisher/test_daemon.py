@@ -35,7 +35,9 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def virtual_daemon(ledger: Ledger, broker: Mosquitto, clock: VirtualClock, **settings: Any):  # type: ignore[no-untyped-def]
+def virtual_daemon(
+    ledger: Ledger, broker: Mosquitto, clock: VirtualClock, **settings: Any
+) -> tuple[Daemon, Any]:
     log, capture = make_log(clock)
     daemon = Daemon(
         ledger, BrokerConfig.from_url(broker.url), RunSettings(**settings), clock=clock, log=log, **fast()

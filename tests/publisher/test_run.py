@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def test_once_publishes_every_intent_and_exits_0(
 
 
 @pytest.fixture
-def acl_broker(tmp_path: Path) -> Mosquitto:
+def acl_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     folder = tmp_path / "acl-broker"
     folder.mkdir()
     passwords, acl = folder / "passwd", folder / "acl"
@@ -58,7 +58,7 @@ def acl_broker(tmp_path: Path) -> Mosquitto:
     )
     broker = Mosquitto(folder, f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n")
     broker.start()
-    yield broker  # type: ignore[misc]
+    yield broker
     broker.stop()
 
 

@@ -240,7 +240,8 @@ def test_a_fresh_intent_after_expiry_is_followed() -> None:
     screen.advance(t(650))
     assert screen.off_at == t(730)
     assert screen.receive(intent("on", 700), t(700)) == "accepted"
-    assert (screen.advance(t(9999)), screen.expired) == ("on", False)
+    assert (screen.advance(t(1000)), screen.expired) == ("on", False)
+    assert screen.actions == [(t(0), "on")]
 
 
 def test_an_off_while_finishing_an_expired_window_switches_off_after_its_grace() -> None:
