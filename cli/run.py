@@ -33,6 +33,13 @@ __all__ = ["run"]
     help="3.1.1 for brokers without MQTT 5 (expiry then lives in the payload alone).",
 )
 @click.option("--prefix", default="infoscreen", show_default=True, help="Topic prefix.")
+@click.option("--metrics-port", type=click.IntRange(1, 65_535), help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server binds (0.0.0.0 for a remote Prometheus).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -42,6 +49,8 @@ def run(
     group_topics: bool,
     mqtt_version: str,
     prefix: str,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Follow the ledger and keep every client's retained intent on the broker.
 
@@ -51,7 +60,7 @@ def run(
     Example:
 
     \b
-        intent-ledger run --ttl 600 --group-topics
+        intent-ledger run --ttl 600 --group-topics --metrics-port 9464
         INTENT_LEDGER_MQTT_URL=mqtts://intent-server@broker:8883?ca=/etc/ssl/ca.pem intent-ledger run
     """
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
@@ -59,6 +68,8 @@ def run(
         raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
     settings = RunSettings(prefix=check_prefix(prefix), ttl=ttl, refresh=refresh, group_topics=group_topics)
     daemon = Daemon(ledger_of(ctx), broker, settings)
+    if metrics_port is not None:
+        daemon.metrics.serve(metrics_port, metrics_host)
     if once:
         failures = daemon.run_once()
         if failures:

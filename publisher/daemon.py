@@ -30,6 +30,7 @@ from projections.projector import Projector
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.logs import EventLog
+from publisher.metrics import Metrics
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import build_payload, encode_payload
 from publisher.watch import PgWatcher, is_postgres
@@ -48,6 +49,8 @@ class RunSettings:
     poll_interval: float = 0.01  # SQLite; PostgreSQL wakes on NOTIFY and polls every 0.5 s
     ack_timeout: float = 10.0
     inflight: int = 20
+    self_check: bool = True  # subscribe to our own topics (QoS 0) and repair what differs
+    check_every: float | None = None  # default max(5 s, refresh / 2)
 
     @property
     def refresh_every(self) -> int:
@@ -107,6 +110,7 @@ class Daemon:
         connect_backoff: Backoff | None = None,
         db_backoff: Backoff | None = None,
         session_factory: Callable[..., MqttSession] = MqttSession,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ledger = ledger
         self.broker = broker
@@ -131,6 +135,12 @@ class Daemon:
         self._outgoing: deque[_Outgoing] = deque()
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
+        self.metrics = metrics or Metrics()
+        self._sessions_opened = 0
+        self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check)
+        self._acked_at: dict[str, datetime] = {}
+        self._next_check = self.started_at
+        self._next_lag = self.started_at
         self._refresh_delta = timedelta(seconds=self.settings.refresh_every)
         self._this_round: set[str] = set()
         self._high_stamp = self.started_at
@@ -218,6 +228,10 @@ class Daemon:
                 del self._refresh_at[name]
                 self._publish(name, now, "refresh")
         self._reap()
+        if self.settings.self_check and self._connected and self._started and now >= self._next_check:
+            every = self.settings.check_every or max(5, self.settings.refresh_every // 2)
+            self._next_check = now + timedelta(seconds=every)
+            self._check_retained(now)
 
     def next_deadline(self) -> datetime:
         """When `tick()` must run again at the latest."""
@@ -272,13 +286,14 @@ class Daemon:
             self.session.close()
             self.session = None
             self._drain_lost()
+            self.metrics.connected.set(0)
             self.log.emit("broker", state="disconnected")
             self._next_connect = now + timedelta(seconds=self._connect_backoff.next())
         if now < self._next_connect and not strict:
             return
         will = (self.status_topic, self._status("offline")) if status else None
         session = self._session_factory(
-            self.broker, will=will, on_message=self._on_status, inflight=self.settings.inflight
+            self.broker, will=will, on_message=self._on_message, inflight=self.settings.inflight
         )
         try:
             session.connect()
@@ -290,14 +305,31 @@ class Daemon:
             return
         self._connect_backoff.reset()
         self.session = session
+        self._sessions_opened += 1
+        if self._sessions_opened > 1:
+            self.metrics.reconnects.inc()
+        self.metrics.connected.set(1)
         self.log.emit("broker", state="connected", broker=self.broker.redacted())
         if status:
             session.subscribe(self.status_topic, qos=0)
             self._send_status("online")
+            if self.settings.self_check:
+                # QoS 0: a QoS 1 wildcard subscriber gets only the broker's first
+                # max_queued_messages retained messages (1,000 by default).
+                self._seen.clear()
+                session.subscribe(f"{self.settings.prefix}/+/power/intent", qos=0)
+                session.subscribe(f"{self.settings.prefix}/groups/+/power/intent", qos=0)
         self._republish_all = True
 
-    def _on_status(self, topic: str, payload: bytes) -> None:
-        # Network thread: only flag it. A retained `offline` (an old Will arriving
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        # Network thread: store or flag, nothing more.
+        if topic != self.status_topic:
+            self._seen[topic] = payload
+            return
+        self._on_status(payload)
+
+    def _on_status(self, payload: bytes) -> None:
+        # Only flag it. A retained `offline` (an old Will arriving
         # late, a previous instance's goodbye) is corrected by the owner thread.
         try:
             body = json.loads(payload)
@@ -321,7 +353,10 @@ class Daemon:
     def _follow(self, now: datetime, *, strict: bool = False) -> None:
         if self._next_db is not None and now < self._next_db and not strict:
             return
+        head = None
         try:
+            if now >= self._next_lag:
+                head = self.ledger.max_notification_id()  # lag: what existed before this read
             if not self._started:
                 issued = self.projector.start(now)
                 self._started = True
@@ -333,13 +368,18 @@ class Daemon:
                 raise
             # Keep refreshing what we hold; retry the ledger after a backoff.
             self._next_db = now + timedelta(seconds=self._db_backoff.next())
+            self.metrics.ledger_errors.inc()
             self.log.emit("ledger", state="error", error=_one_line(e), retry_at=format_instant(self._next_db))
             return
         if self._next_db is not None:
             self.log.emit("ledger", state="ok")
         self._next_db = None
         self._db_backoff.reset()
+        if head is not None:
+            self._next_lag = now + timedelta(seconds=1)
+            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
         for event in issued:
+            self.metrics.transitions.labels(event.reason, event.desired_state).inc()
             self._log_transition(event)
             self._publish(IntentLog.name_for(event.client_id, event.group_id), now, "transition")
 
@@ -435,10 +475,47 @@ class Daemon:
             item.delivery.resolve("connection lost before PUBACK")
             self._finish(item)
 
+    def _check_retained(self, now: datetime) -> None:
+        """Compare what the broker holds with what it should hold; republish what differs."""
+        settled = now - timedelta(seconds=2)  # a publish's echo may still be on its way
+        oldest: datetime | None = None
+        for name in self.projector.names():
+            log = self.projector.view.logs.get(name)
+            if log is None or log.last is None or self._acked_at.get(name, now) > settled:
+                continue
+            held = self._seen.get(self.topic(name))
+            removed = log.last["fields"]["reason"] == "client_deregistered"
+            try:
+                body = json.loads(held) if held else None
+            except ValueError:
+                body = None
+            if removed:
+                ok = not held
+            else:
+                ok = body is not None and body.get("intent_id") == log.last["intent_id"]
+                if ok and body is not None and isinstance(body.get("issued_at"), str):
+                    issued = datetime.fromisoformat(body["issued_at"].replace("Z", "+00:00"))
+                    oldest = issued if oldest is None else min(oldest, issued)
+            if not ok:
+                self.metrics.mismatches.inc()
+                self.log.emit(
+                    "mismatch",
+                    topic=self.topic(name),
+                    expected=log.last["intent_id"],
+                    held=body.get("intent_id") if isinstance(body, dict) else None,
+                )
+                self._publish(name, now, "repair")
+        self.metrics.retained_age.set(0 if oldest is None else (now - oldest).total_seconds())
+
     def _finish(self, item: _Outgoing) -> None:
         delivery = item.delivery
         result = "acked" if delivery.ok else "failed"
         latency = delivery.latency
+        if item.kind != "status":
+            self.metrics.publishes.labels(result, item.kind).inc()
+            if delivery.ok and latency is not None:
+                self.metrics.ack_latency.observe(latency)
+                self._acked_at[item.name] = self.clock.now()
         extra = {"error": delivery.error} if delivery.error else {}
         if item.kind == "status":
             self.log.emit("status", **item.record, result=result, **extra)

@@ -1,0 +1,1113 @@
+"""Benchmark: the projection runner daemon against a Mosquitto of its own.
+
+Three measurements, each beside a raw paho-mqtt baseline measured in the same run
+(one connection, MQTT 5, default inflight window 20, retained QoS 1, PUBACKs
+counted in on_publish):
+
+  1. cold start: `Daemon(...).run_once()` on a fleet of N clients (rebuild from
+     the ledger, record the first intents, publish, every PUBACK), and a second
+     cold start on the same ledger (nothing new to record). Baseline: the same N
+     payloads published raw. Ratio ours msg/s / raw msg/s (goal >= 0.7);
+  2. change -> PUBACK latency with the daemon running (`Daemon.run()`, real
+     clock): (a) one client, 200 changes, p99 goal < 50 ms on SQLite; (b) one
+     group of 500 clients, 30 changes, commit -> last PUBACK, p99 goal < 500 ms.
+     Baseline: raw round trip with one in flight, raw burst of 500;
+  3. boundary lateness: every client's window starts at the same instant;
+     boundary -> last of the N PUBACKs, over raw N publishes (goal <= 1.5).
+
+    .venv/bin/python bench/bench_daemon.py [--clients N] [--db sqlite|postgres] [--json]
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import math
+import os
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import msgspec
+from _broker import (
+    CaptureStream,
+    RawPublisher,
+    mosquitto,
+    percentile,
+    recording_factory,
+)
+from _common import (
+    WEEK_START,
+    Database,
+    arg_parser,
+    database,
+    emit,
+    environment,
+    generate_fleet,
+    median,
+    progress,
+    validated,
+)
+
+from ledger import Ledger, Meta, TargetRef, Window, format_instant, parse_instant
+from ledger.domain import intent_id_for
+from ledger.sync import Snapshot
+from ledger.values import floor_second
+from publisher.config import BrokerConfig
+from publisher.daemon import Daemon, RunSettings, SystemClock
+from publisher.logs import EventLog
+from publisher.mqtt import Delivery
+from publisher.payload import build_payload, encode_payload
+
+GOAL_COLD_RATIO = 0.7  # ours msg/s / raw msg/s, at least
+GOAL_CLIENT_P99 = 0.050  # seconds, SQLite
+GOAL_GROUP_P99 = 0.500  # seconds
+GOAL_BOUNDARY_RATIO = 1.5  # ours / raw, at most
+PREFIX = "infoscreen"
+RAW_PREFIX = "raw-screen"  # same length as PREFIX: same topic and packet sizes
+BIG_GROUP = "bench-big"
+DEFAULT_AT = format_instant(WEEK_START + timedelta(days=2, hours=10))  # Wednesday 10:00
+META = Meta("bench")
+Sink = list[tuple[str, bytes, Delivery]]
+
+
+# Clocks, timing wrappers, profiles.
+
+
+class ShiftedClock(SystemClock):
+    """The wall clock moved to `at`: real seconds pass, inside the generated week."""
+
+    def __init__(self, at: datetime) -> None:
+        self.offset = at - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class GcTimer:
+    """Seconds the cyclic garbage collector ran (gc.callbacks), by generation, while installed."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._started
+            self.counts[info["generation"]] += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "seconds": round(sum(self.seconds), 4),
+            "by_generation_seconds": [round(x, 4) for x in self.seconds],
+            "collections": self.counts,
+        }
+
+
+@dataclass
+class Call:
+    start: float
+    end: float
+    size: int | None  # len() of the result, when it has one
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Phases:
+    """Times calls of methods of one object, by replacing them on the instance (library untouched)."""
+
+    calls: defaultdict[str, list[Call]] = field(default_factory=lambda: defaultdict(list))
+
+    def wrap(self, obj: Any, attr: str, name: str | None = None) -> None:
+        original = getattr(obj, attr)
+        calls = self.calls[name or attr]
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            result = None
+            try:
+                result = original(*args, **kwargs)
+                return result
+            finally:
+                size = len(result) if isinstance(result, list) else getattr(result, "appended", None)
+                calls.append(Call(started, time.monotonic(), size))
+
+        setattr(obj, attr, timed)
+
+    def total(self, name: str) -> float:
+        return sum(c.seconds for c in self.calls[name])
+
+    def within(self, name: str, start: float, end: float) -> list[Call]:
+        return [c for c in self.calls[name] if c.start >= start and c.end <= end]
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def short_path(filename: str) -> str:
+    """A profile row's file: relative to site-packages, the repository, or the stdlib's lib/."""
+    for marker in ("site-packages/", ROOT, "/lib/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def profile_report(profiler: cProfile.Profile, limit: int = 30) -> tuple[str, list[dict[str, Any]]]:
+    """The top functions by cumulative time: pstats text and a compact list for --json."""
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(limit)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)[:limit]  # type: ignore[attr-defined]
+    top = [
+        {
+            "function": f"{short_path(f)}:{line}({name})",
+            "ncalls": nc,
+            "tottime": round(tt, 4),
+            "cumtime": round(ct, 4),
+        }
+        for (f, line, name), (_cc, nc, tt, ct, _callers) in rows
+    ]
+    return buffer.getvalue(), top
+
+
+# Payloads and topics.
+
+
+def topic(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}/power/intent"
+
+
+def payload_for(
+    client_id: str, group_id: str | None, state: str, reason: str, window: tuple[datetime, datetime] | None
+) -> bytes:
+    """A real v1 payload (publisher.payload), as the daemon would publish for that intent."""
+    fields = {
+        "client_id": client_id,
+        "group_id": group_id,
+        "desired_state": state,
+        "reason": reason,
+        "grace_seconds": 30,
+        "event_window": None
+        if window is None
+        else {"start": format_instant(window[0]), "end": format_instant(window[1])},
+    }
+    now = floor_second(datetime.now(UTC))
+    payload = build_payload(intent_id=intent_id_for(client_id, 7), fields=fields, issued_at=now, ttl=600)
+    return encode_payload(payload)
+
+
+def state_of(payload: bytes) -> str | None:
+    if b'"desired_state":"on"' in payload:
+        return "on"
+    if b'"desired_state":"off"' in payload:
+        return "off"
+    return None
+
+
+def is_state(state: str) -> Callable[[bytes], bool]:
+    return lambda payload: state_of(payload) == state
+
+
+def wait_publishes(
+    sink: Sink,
+    cursor: int,
+    topics: set[str] | Callable[[str], bool],
+    count: int,
+    want: Callable[[bytes], bool] = lambda _p: True,
+    timeout: float = 60.0,
+) -> dict[str, tuple[bytes, Delivery]]:
+    """The first publish after `cursor` on each of `count` topics (matching `want`), once all are acked."""
+    accepts = topics.__contains__ if isinstance(topics, set) else topics
+    found: dict[str, tuple[bytes, Delivery]] = {}
+    deadline = time.monotonic() + timeout
+    i = cursor
+    while len(found) < count:
+        n = len(sink)
+        while i < n:
+            t, payload, delivery = sink[i]
+            i += 1
+            if t not in found and accepts(t) and want(payload):
+                found[t] = (payload, delivery)
+        if len(found) >= count:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {len(found)}/{count} expected publishes within {timeout:g} s")
+        time.sleep(0.002)
+    for t, (_payload, delivery) in found.items():
+        if not delivery.wait(max(0.1, deadline - time.monotonic())):
+            raise SystemExit(f"timed out waiting for the PUBACK on {t}")
+        if not delivery.ok:
+            raise SystemExit(f"publish on {t} failed: {delivery.error}")
+    return found
+
+
+def intent_id_of(payload: bytes) -> str:
+    return str(msgspec.json.decode(payload)["intent_id"])
+
+
+# Ledgers.
+
+
+@contextmanager
+def fleet_ledger(args: Any, snapshot: Snapshot, template: Path | None, name: str) -> Iterator[Database]:
+    """A ledger holding the synced fleet: a copy of the template (SQLite), or a fresh sync (PostgreSQL)."""
+    if args.db == "sqlite":
+        assert template is not None
+        with tempfile.TemporaryDirectory(prefix="intent-ledger-bench-") as tmp:
+            target = Path(tmp) / f"{name}.db"
+            for suffix in ("", "-wal"):
+                source = Path(f"{template}{suffix}")
+                if source.exists():
+                    shutil.copyfile(source, Path(f"{target}{suffix}"))
+            yield Database(f"sqlite:///{target}")
+        return
+    with database(args.db, args.pg_url, args.pg_schema, name) as db:
+        ledger = Ledger(db.url, db.env())
+        try:
+            ledger.sync(snapshot, prune=False, now=WEEK_START, meta=META)
+        finally:
+            ledger.close()
+        yield db
+
+
+# 1. Cold start.
+
+
+def cold_start(
+    db: Database, port: int, clock: Any, profiler: cProfile.Profile | None = None
+) -> dict[str, Any]:
+    """One `run_once()` on a fresh Ledger instance, with its steps timed."""
+    ledger = Ledger(db.url, db.env())  # opening the database is not timed
+    stream = CaptureStream()
+    sink: Sink = []
+    connects: list[float] = []
+    try:
+        phases = Phases()
+        daemon = Daemon(
+            ledger,
+            BrokerConfig(port=port),
+            RunSettings(prefix=PREFIX),
+            clock=clock,
+            log=EventLog(stream),
+            session_factory=recording_factory(sink, connects, keep=False),
+        )
+        if profiler is None:
+            for obj, attr in (
+                (daemon.projector, "start"),
+                (daemon.projector, "pull"),
+                (daemon.projector, "step"),
+                (ledger, "record_intents"),
+                (daemon, "_follow"),
+                (daemon, "tick"),
+                (daemon, "settle"),
+            ):
+                phases.wrap(obj, attr)
+        started = time.monotonic()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            with GcTimer() as gc_timer:
+                failures = daemon.run_once()
+        finally:
+            if profiler is not None:
+                profiler.disable()
+        seconds = time.monotonic() - started
+        if failures:
+            raise SystemExit(f"run_once failed: {failures[:3]}")
+        publishes = stream.records("publish")
+        acked = sum(1 for _, r in publishes if r["result"] == "acked")
+        transitions = len(stream.records("transition"))
+        views = daemon.projector.view.logs
+        states = Counter(
+            f"{log.last['fields']['desired_state']}/{log.last['fields']['reason']}"
+            for log in views.values()
+            if log.last
+        )
+        sizes = [len(p) for _t, p, _d in sink if "/server/" not in _t]
+        payloads = [
+            (topic(RAW_PREFIX, t.split("/")[1]), p) for t, p, _d in sink if t.startswith(PREFIX + "/")
+        ]
+        out: dict[str, Any] = {
+            "seconds": seconds,
+            "published": acked,
+            "transitions": transitions,
+            "intents": dict(sorted(states.items())),
+            "payload_bytes_median": median([float(x) for x in sizes]) if sizes else 0,
+            "payloads": payloads,
+            "gc": gc_timer.report(),
+        }
+        if profiler is None:
+            start = phases.total("start")
+            pull = phases.total("pull")
+            record = phases.total("record_intents")
+            follow = phases.calls["_follow"][0].seconds  # run_once's own; tick's holds the step
+            step = phases.total("step")
+            tick = phases.total("tick")
+            settle = phases.total("settle")
+            connect = sum(connects)
+            steps = {
+                "rebuild (projector.pull: read + fold the ledger)": pull,
+                "evaluate (timelines + IntentLog.issue)": start - pull - record,
+                "record (ledger.record_intents)": record,
+                "log transitions (daemon._follow - projector.start)": follow - start,
+                "connect (MqttSession.connect)": connect,
+                "read back own intents (projector.step in tick)": step,
+                "publish (tick - step: payloads, paho publish)": tick - step,
+                "wait for PUBACKs (settle)": settle,
+            }
+            steps["other (announce, close session)"] = seconds - sum(steps.values())
+            out["steps"] = steps
+            out["recorded_events"] = sum(c.size or 0 for c in phases.calls["record_intents"])
+        return out
+    finally:
+        ledger.close()
+
+
+def measure_cold(
+    args: Any, snapshot: Snapshot, template: Path | None, port: int, clock_for: Callable[[], Any]
+) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    raws: list[float] = []
+    raw = RawPublisher(port)
+    payloads: list[tuple[str, bytes]] = []
+    try:
+        for i in range(args.repeat):
+            with fleet_ledger(args, snapshot, template, "cold") as db:
+                progress(args.json, f"cold start {i + 1}/{args.repeat}: run_once on a fresh ledger ...")
+                first = cold_start(db, port, clock_for())
+                payloads = first.pop("payloads")
+                raws.append(raw.burst(payloads))
+                progress(args.json, f"  run_once {first['seconds']:.2f} s; raw {raws[-1]:.2f} s; again ...")
+                second = cold_start(db, port, clock_for())
+                second.pop("payloads")
+                raws.append(raw.burst(payloads))
+                progress(args.json, f"  second run_once {second['seconds']:.2f} s; raw {raws[-1]:.2f} s")
+            runs.append({"first": first, "second": second})
+    finally:
+        raw.close()
+    return {"runs": runs, "raw": raws, "payloads": payloads}
+
+
+def profile_cold(
+    args: Any, snapshot: Snapshot, template: Path | None, port: int, clock_for: Callable[[], Any]
+) -> dict[str, Any]:
+    out = {}
+    with fleet_ledger(args, snapshot, template, "profile") as db:
+        for which in ("first", "second"):
+            profiler = cProfile.Profile()
+            result = cold_start(db, port, clock_for(), profiler)
+            text, top = profile_report(profiler)
+            out[which] = {"seconds": result["seconds"], "text": text, "top": top}
+    return out
+
+
+# 2 and 3. The daemon running in a thread, on the real clock.
+
+
+class Running:
+    """The daemon's loop in a thread, with every publish and the log recorded."""
+
+    def __init__(self, db: Database, port: int) -> None:
+        self.ledger = Ledger(db.url, db.env())
+        self.stream = CaptureStream()
+        self.sink: Sink = []
+        self.connects: list[float] = []
+        self.phases = Phases()
+        self.daemon = Daemon(
+            self.ledger,
+            BrokerConfig(port=port),
+            RunSettings(prefix=PREFIX),
+            log=EventLog(self.stream),
+            session_factory=recording_factory(self.sink, self.connects),
+        )
+        self.profiler: cProfile.Profile | None = None
+        self.profiling = threading.Event()
+        for obj, attr in ((self.daemon.projector, "step"), (self.ledger, "record_intents")):
+            self.phases.wrap(obj, attr)
+        tick = self.daemon.tick
+
+        def profiled_tick() -> None:
+            if self.profiler is not None and self.profiling.is_set():
+                self.profiler.enable()
+                try:
+                    tick()
+                finally:
+                    self.profiler.disable()
+            else:
+                tick()
+
+        self.daemon.tick = profiled_tick  # type: ignore[method-assign]
+        self.phases.wrap(self.daemon, "tick")
+        self.thread = threading.Thread(target=self.daemon.run, name="daemon")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+        self.thread.join(60)
+        self.ledger.close()
+        if self.thread.is_alive():
+            raise SystemExit("the daemon did not stop within 60 s")
+
+    def forget(self) -> None:
+        """Drop what earlier measurements recorded, so the recording does not grow the heap the GC walks."""
+        del self.sink[:]
+        del self.stream.lines[:]
+
+    def logged_at(self, intent_ids: set[str], since: int = 0) -> dict[str, float]:
+        """When the daemon logged each acknowledged publish of these intents (monotonic)."""
+        out = {}
+        for t, r in self.stream.records("publish", since):
+            if r.get("intent_id") in intent_ids and r["result"] == "acked" and r["intent_id"] not in out:
+                out[r["intent_id"]] = t
+        return out
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50) * 1000, 3),
+        "p99_ms": round(percentile(values, 99) * 1000, 3),
+        "max_ms": round(max(values) * 1000, 3),
+    }
+
+
+def active_window() -> Window:
+    now = floor_second(datetime.now(UTC))
+    return Window(now - timedelta(minutes=1), now + timedelta(hours=1))
+
+
+def client_changes(run: Running, changer: Ledger, client_id: str, count: int) -> dict[str, Any]:
+    """Alternately set and clear a client override active now; commit -> PUBACK of the resulting publish."""
+    rng = random.Random(7)
+    target = {topic(PREFIX, client_id)}
+    latency, to_publish, logged = [], [], []
+    gcs: list[GcTimer] = []
+    for i in range(count):
+        time.sleep(rng.uniform(0.0, 0.02))  # spread the commits over the daemon's poll phase
+        run.forget()
+        cursor, log_cursor = len(run.sink), len(run.stream.lines)
+        if i % 2 == 0:
+            changer.add_override(f"bench-o{i}", TargetRef("client", client_id), "on", active_window(), META)
+            want = "on"
+        else:
+            changer.clear_override(f"bench-o{i - 1}", META)
+            want = "off"
+        committed = time.monotonic()
+        with GcTimer() as gc_timer:
+            found = wait_publishes(run.sink, cursor, target, 1, is_state(want), 10)
+        gcs.append(gc_timer)
+        payload, delivery = found[topic(PREFIX, client_id)]
+        assert delivery.acked_at is not None
+        latency.append(delivery.acked_at - committed)
+        to_publish.append(delivery.started - committed)
+        iid = intent_id_of(payload)
+        seen = wait_logged(run, {iid}, log_cursor)
+        logged.append(seen[iid] - committed)
+    return {
+        "changes": count,
+        "commit_to_puback": summary(latency),
+        "commit_to_publish": summary(to_publish),
+        "commit_to_logged": summary(logged),
+        "samples_ms": [round(x * 1000, 3) for x in latency],
+        "slowest": slowest(latency, gcs),
+    }
+
+
+def wait_logged(run: Running, ids: set[str], since: int, timeout: float = 10.0) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = run.logged_at(ids, since)
+        if len(seen) >= len(ids) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.005)
+
+
+def group_changes(run: Running, changer: Ledger, members: list[str], count: int) -> dict[str, Any]:
+    """Alternately set and clear a group override active now; commit -> last of the members' PUBACKs."""
+    rng = random.Random(11)
+    topics = {topic(PREFIX, c) for c in members}
+    latency, first_publish, last_publish, steps, records = [], [], [], [], []
+    gcs: list[GcTimer] = []
+    for i in range(count):
+        time.sleep(rng.uniform(0.05, 0.1))
+        run.forget()
+        cursor = len(run.sink)
+        if i % 2 == 0:
+            changer.add_override(f"bench-g{i}", TargetRef("group", BIG_GROUP), "on", active_window(), META)
+            want = "on"
+        else:
+            changer.clear_override(f"bench-g{i - 1}", META)
+            want = "off"
+        committed = time.monotonic()
+        with GcTimer() as gc_timer:
+            found = wait_publishes(run.sink, cursor, topics, len(topics), is_state(want), 30)
+        gcs.append(gc_timer)
+        acked = [d.acked_at for _p, d in found.values() if d.acked_at is not None]
+        started = [d.started for _p, d in found.values()]
+        latency.append(max(acked) - committed)
+        first_publish.append(min(started) - committed)
+        last_publish.append(max(started) - committed)
+        done = max(acked)
+        step = [c for c in run.phases.within("step", committed - 0.05, done) if (c.size or 0) >= len(topics)]
+        if step:
+            steps.append(step[0].seconds)
+            rec = run.phases.within("record_intents", step[0].start, step[0].end)
+            records.append(sum(c.seconds for c in rec))
+    return {
+        "changes": count,
+        "clients": len(members),
+        "commit_to_last_puback": summary(latency),
+        "commit_to_first_publish": summary(first_publish),
+        "commit_to_last_publish": summary(last_publish),
+        "projector_step": summary(steps) if steps else None,
+        "record_intents": summary(records) if records else None,
+        "samples_ms": [round(x * 1000, 3) for x in latency],
+        "gc_ms": [round(sum(g.seconds) * 1000, 3) for g in gcs],
+        "gen2_collections": [g.counts[2] for g in gcs],
+        "slowest": slowest(latency, gcs),
+    }
+
+
+def slowest(latency: list[float], gcs: list[GcTimer], k: int = 3) -> list[dict[str, Any]]:
+    """The k slowest samples, with how long the garbage collector ran meanwhile."""
+    order = sorted(range(len(latency)), key=lambda i: latency[i], reverse=True)[:k]
+    return [
+        {
+            "ms": round(latency[i] * 1000, 3),
+            "gc_ms": round(sum(gcs[i].seconds) * 1000, 3),
+            "gen2_ms": round(gcs[i].seconds[2] * 1000, 3),
+        }
+        for i in order
+    ]
+
+
+def mono_of(instant: datetime) -> float:
+    """The time.monotonic() reading at a wall-clock instant."""
+    return time.monotonic() + (instant - datetime.now(UTC)).total_seconds()
+
+
+def boundary(
+    run: Running,
+    changer: Ledger,
+    groups: list[str],
+    clients: list[str],
+    lead: float,
+    length: int,
+    label: str,
+    profile: bool = False,
+) -> list[dict[str, Any]]:
+    """Every group gets an event [B, B + length); B -> last PUBACK of the N `on`s, then of the N `off`s."""
+    t0 = time.monotonic()
+    start = floor_second(datetime.now(UTC)) + timedelta(seconds=math.ceil(lead))
+    end = start + timedelta(seconds=length)
+    for g in groups:
+        changer.add_event(f"bench-{label}-{g}", TargetRef("group", g), Window(start, end), META)
+    setup = time.monotonic() - t0
+    margin = (start - datetime.now(UTC)).total_seconds()
+    if margin < 0.2:
+        raise SystemExit(f"adding {len(groups)} events took {setup:.2f} s: past the boundary; raise --lead")
+    topics = {topic(PREFIX, c) for c in clients}
+    out = []
+    edges = [(start, "on")] if profile else [(start, "on"), (end, "off")]
+    for instant, want in edges:
+        at = mono_of(instant)
+        while time.monotonic() < at - 0.3:
+            time.sleep(0.05)
+        run.forget()
+        cursor, log_cursor = len(run.sink), len(run.stream.lines)
+        if profile:
+            run.profiler = cProfile.Profile()
+            run.profiling.set()
+        with GcTimer() as gc_timer:
+            found = wait_publishes(run.sink, cursor, topics, len(topics), is_state(want), 120)
+        acked = [d.acked_at for _p, d in found.values() if d.acked_at is not None]
+        started = [d.started for _p, d in found.values()]
+        last_ack = max(acked)
+        ids = {intent_id_of(p) for p, _d in found.values()}
+        logged = wait_logged(run, ids, log_cursor, 30)
+        if profile:
+            run.profiling.clear()
+        at = mono_of(instant)  # again, in case the wall clock was adjusted meanwhile
+        step = [c for c in run.phases.within("step", at - 0.05, last_ack + 1) if (c.size or 0) >= len(topics)]
+        row: dict[str, Any] = {
+            "edge": want,
+            "boundary": format_instant(instant),
+            "setup_seconds": round(setup, 3),
+            "margin_seconds": round(margin, 3),
+            "transitions": len(found),
+            "boundary_to_last_puback": last_ack - at,
+            "boundary_to_first_publish": min(started) - at,
+            "boundary_to_last_publish": max(started) - at,
+            "boundary_to_last_logged": (max(logged.values()) - at) if logged else None,
+            "gc_during": gc_timer.report(),
+        }
+        if step:
+            s = step[0]
+            rec = run.phases.within("record_intents", s.start, s.end)
+            ticks = [c for c in run.phases.within("tick", s.start - 1, s.end + 60) if c.start <= s.start]
+            row |= {
+                "wake_delay": s.start - at,
+                "projector_step": s.seconds,
+                "record_intents": sum(c.seconds for c in rec),
+                "evaluate": s.seconds - sum(c.seconds for c in rec),
+                "tick_with_step": ticks[-1].seconds if ticks else None,
+                "step_end_to_last_puback": last_ack - s.end,
+            }
+        out.append(row)
+        if profile and run.profiler is not None:
+            text, top = profile_report(run.profiler)
+            row["profile"] = {"text": text, "top": top}
+    return out
+
+
+def measure_live(
+    args: Any, snapshot: Snapshot, template: Path | None, port: int, profile: str
+) -> dict[str, Any]:
+    clients = [c.client_id for c in snapshot.clients]
+    big = min(args.group_size, len(clients) // 2)
+    members = clients[:big]
+    ordinary = clients[big]  # not in the big group
+    groups = sorted({c.group_id for c in snapshot.clients if c.group_id} | {BIG_GROUP})
+    raw_out: dict[str, Any] = {}
+
+    # The baselines first, while nothing else runs.
+    raw = RawPublisher(port)
+    try:
+        window = active_window()
+        one = payload_for(ordinary, "g", "on", "client_override", (window.start, window.end))
+        rtts = raw.round_trips(topic(RAW_PREFIX, ordinary), one, args.changes)
+        burst = [
+            (
+                topic(RAW_PREFIX, c),
+                payload_for(c, BIG_GROUP, "on", "group_override", (window.start, window.end)),
+            )
+            for c in members
+        ]
+        bursts = [raw.burst(burst) for _ in range(10)]
+        start = floor_second(datetime.now(UTC))
+        span = (start, start + timedelta(seconds=args.window))
+        fleet = [
+            (
+                topic(RAW_PREFIX, c.client_id),
+                payload_for(c.client_id, c.group_id, "on", "event_window_active", span),
+            )
+            for c in snapshot.clients
+        ]
+        fleet_bursts = [raw.burst(fleet) for _ in range(3)]
+    finally:
+        raw.close()
+    raw_out = {
+        "round_trip": summary(rtts),
+        "burst_group": {"messages": len(burst), **summary(bursts)},
+        "burst_fleet": {"messages": len(fleet), "seconds": median(fleet_bursts), "all": fleet_bursts},
+    }
+    progress(
+        args.json,
+        f"raw: round trip p50 {raw_out['round_trip']['p50_ms']:.2f} ms, {len(burst)} in "
+        f"{median(bursts) * 1000:.1f} ms, {len(fleet):,} in {median(fleet_bursts):.2f} s",
+    )
+
+    with fleet_ledger(args, snapshot, template, "live") as db:
+        changer = Ledger(db.url, db.env())  # another connection, as the CLI would be
+        try:
+            moved = msgspec.structs.replace(
+                snapshot,
+                clients=[
+                    msgspec.structs.replace(c, group_id=BIG_GROUP) if i < big else c
+                    for i, c in enumerate(snapshot.clients)
+                ],
+            )
+            changer.sync(moved, prune=False, now=datetime.now(UTC), meta=META)  # not timed
+            run = Running(db, port)
+            progress(
+                args.json,
+                f"daemon running (real clock); waiting for its {len(clients):,} start publishes ...",
+            )
+            t0 = time.monotonic()
+            run.start()
+            try:
+                wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), len(clients), timeout=180)
+                startup = time.monotonic() - t0
+                time.sleep(0.5)
+                run.forget()
+                gc.collect()
+                tracked = len(gc.get_objects())  # what a full (generation 2) collection walks
+                progress(args.json, f"  started in {startup:.2f} s; {args.changes} client changes ...")
+                client = client_changes(run, changer, ordinary, args.changes)
+                progress(
+                    args.json,
+                    f"  client p50 {client['commit_to_puback']['p50_ms']:.1f} ms, "
+                    f"p99 {client['commit_to_puback']['p99_ms']:.1f} ms; "
+                    f"{args.group_changes} group changes ({len(members)} clients) ...",
+                )
+                group = group_changes(run, changer, members, args.group_changes)
+                progress(
+                    args.json,
+                    f"  group p50 {group['commit_to_last_puback']['p50_ms']:.1f} ms, "
+                    f"p99 {group['commit_to_last_puback']['p99_ms']:.1f} ms; boundary in {args.lead:g} s ...",
+                )
+                edges = boundary(run, changer, groups, clients, args.lead, args.window, "b1")
+                for e in edges:
+                    progress(
+                        args.json,
+                        f"  boundary ({e['edge']}): last PUBACK +{e['boundary_to_last_puback']:.2f} s",
+                    )
+                profiled = None
+                missed = any(
+                    e["boundary_to_last_puback"] / median(fleet_bursts) > GOAL_BOUNDARY_RATIO for e in edges
+                )
+                if profile == "always" or (profile == "auto" and missed):
+                    progress(args.json, "  profiling one more boundary (cProfile in the daemon thread) ...")
+                    profiled = boundary(
+                        run, changer, groups, clients, args.lead, max(args.window, 300), "b2", True
+                    )[0]
+            finally:
+                run.stop()
+        finally:
+            changer.close()
+    return {
+        "raw": raw_out,
+        "startup_seconds": startup,
+        "gc_tracked_objects": tracked,
+        "client": client,
+        "group": group,
+        "boundaries": edges,
+        "profiled_boundary": profiled,
+        "log_errors": [r for _t, r in run.stream.records() if r.get("result") == "failed"][:5],
+    }
+
+
+# The report.
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured (read-only git calls), and whether the working tree differed from it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True
+        ).stdout.rstrip("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": commit, "modified_files": dirty.splitlines()}
+
+
+def r4(x: Any) -> Any:
+    return round(x, 4) if isinstance(x, float) else x
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def ms_line(label: str, s: dict[str, float]) -> str:
+    return (
+        f"      {label:28s} p50 {s['p50_ms']:8.2f} ms  p99 {s['p99_ms']:8.2f} ms  max {s['max_ms']:8.2f} ms"
+    )
+
+
+def report_cold(
+    args: Any, n: int, cold: dict[str, Any], profile: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    raw_s = median(cold["raw"])
+    first = median([r["first"]["seconds"] for r in cold["runs"]])
+    second = median([r["second"]["seconds"] for r in cold["runs"]])
+    f0, s0 = cold["runs"][0]["first"], cold["runs"][0]["second"]
+    raw_rate = n / raw_s
+    ratio1, ratio2 = n / first / raw_rate, n / second / raw_rate
+    publish_keys = ("publish (tick - step: payloads, paho publish)", "wait for PUBACKs (settle)")
+    publish_phase = sum(f0["steps"][k] for k in publish_keys)
+
+    def part(run: dict[str, Any], seconds: float, ratio: float) -> dict[str, Any]:
+        steps = run["steps"]
+        return {
+            "seconds": r4(seconds),
+            "msg_per_s": round(n / seconds, 1),
+            "ratio": round(ratio, 3),
+            "transitions": run["transitions"],
+            "recorded_events": run["recorded_events"],
+            "gc_during": run["gc"],
+            "steps": {k: r4(v) for k, v in steps.items()},
+            "dominant_step": max(steps, key=lambda k: steps[k]),
+        }
+
+    out: dict[str, Any] = {
+        "first": part(f0, first, ratio1)
+        | {
+            "intents": f0["intents"],
+            "publish_phase_msg_per_s": round(n / publish_phase, 1),
+            "publish_phase_ratio": round(n / publish_phase / raw_rate, 3),
+        },
+        "second": part(s0, second, ratio2),
+        "baseline": {
+            "what": f"raw paho, one connection, inflight 20: the same {n} retained QoS 1 payloads",
+            "seconds": r4(raw_s),
+            "all": [r4(x) for x in cold["raw"]],
+            "msg_per_s": round(raw_rate, 1),
+            "payload_bytes_median": f0["payload_bytes_median"],
+        },
+        "goal": GOAL_COLD_RATIO,
+        "meets_goal": min(ratio1, ratio2) >= GOAL_COLD_RATIO,
+    }
+    if profile:
+        out["profile"] = {k: {"seconds": r4(v["seconds"]), "top": v["top"]} for k, v in profile.items()}
+    goal = f"goal >= {GOAL_COLD_RATIO}"
+    lines = [
+        "",
+        f"1. cold start: run_once on {n:,} clients at {args.at} "
+        f"(payload ~{f0['payload_bytes_median']:.0f} B; {f0['intents']})",
+    ]
+    for name, run, seconds, ratio in (
+        (f"first: rebuild + record {f0['transitions']:,} + publish", f0, first, ratio1),
+        ("second: rebuild, nothing to record, publish", s0, second, ratio2),
+    ):
+        lines.append(
+            f"  {name:48s} {seconds:7.3f} s {n / seconds:8,.0f} msg/s  "
+            f"ratio {ratio:.2f}  ({goal}: {verdict(ratio >= GOAL_COLD_RATIO)})"
+        )
+        lines += [f"      {k:56s} {v:7.3f} s" for k, v in run["steps"].items()]
+        lines.append(
+            f"      (the garbage collector ran {run['gc']['seconds']:.3f} s of it: "
+            f"{run['gc']['collections']} collections of generations 0/1/2, "
+            f"{run['gc']['by_generation_seconds']} s)"
+        )
+        if run is f0:
+            lines.append(
+                f"      publish phase alone (publish + settle): {n / publish_phase:,.0f} msg/s "
+                f"= {n / publish_phase / raw_rate:.2f} x raw"
+            )
+    lines.append(
+        f"  {'baseline: raw paho, same ' + format(n, ',') + ' payloads':48s} {raw_s:7.3f} s "
+        f"{raw_rate:8,.0f} msg/s  (runs: {', '.join(f'{x:.3f}' for x in cold['raw'])})"
+    )
+    for k, v in (profile or {}).items():
+        lines += [
+            "",
+            f"cProfile of a {k} cold start ({v['seconds']:.2f} s under the profiler), top by cumulative:",
+            v["text"],
+        ]
+    return out, lines
+
+
+def report_live(n: int, live: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    raw = live["raw"]
+    client, group, edges = live["client"], live["group"], live["boundaries"]
+    fleet_raw = raw["burst_fleet"]["seconds"]
+    client_ok = client["commit_to_puback"]["p99_ms"] < GOAL_CLIENT_P99 * 1000
+    group_ok = group["commit_to_last_puback"]["p99_ms"] < GOAL_GROUP_P99 * 1000
+    for e in edges:
+        e["ratio"] = e["boundary_to_last_puback"] / fleet_raw
+    boundary_ok = all(e["ratio"] <= GOAL_BOUNDARY_RATIO for e in edges)
+    pb = live["profiled_boundary"]
+    latency = {
+        "client": client,
+        "group": group,
+        "baseline": {"round_trip_one_in_flight": raw["round_trip"], "burst_group": raw["burst_group"]},
+        "goals_ms": {"client_p99": GOAL_CLIENT_P99 * 1000, "group_p99": GOAL_GROUP_P99 * 1000},
+        "meets_goals": {"client": client_ok, "group": group_ok},
+        "daemon_start_seconds": r4(live["startup_seconds"]),
+        "gc_tracked_objects": live["gc_tracked_objects"],
+    }
+    bound: dict[str, Any] = {
+        "edges": [{k: r4(v) for k, v in e.items() if k != "profile"} for e in edges],
+        "baseline": {"what": f"raw paho: {n} retained QoS 1 messages", **raw["burst_fleet"]},
+        "goal": GOAL_BOUNDARY_RATIO,
+        "meets_goal": boundary_ok,
+    }
+    if pb is not None:
+        bound["profile"] = {
+            "boundary_to_last_puback": r4(pb["boundary_to_last_puback"]),
+            "top": pb["profile"]["top"],
+        }
+
+    def slow(rows: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{x['ms']:.0f} ms (gc {x['gc_ms']:.0f}, gen2 {x['gen2_ms']:.0f})" for x in rows)
+
+    cp, gp = client["commit_to_puback"], group["commit_to_last_puback"]
+    lines = [
+        "",
+        f"2. change -> PUBACK, daemon running (real clock; it started in {live['startup_seconds']:.2f} s; "
+        f"{live['gc_tracked_objects']:,} objects tracked by the GC in the process)",
+        f"  (a) one client, {client['changes']} changes: p99 {cp['p99_ms']:.2f} ms "
+        f"(goal < {GOAL_CLIENT_P99 * 1000:.0f} ms: {verdict(client_ok)})",
+        ms_line("commit -> PUBACK", cp),
+        ms_line("commit -> publish", client["commit_to_publish"]),
+        ms_line("commit -> logged", client["commit_to_logged"]),
+        f"      slowest: {slow(client['slowest'])}",
+        ms_line("baseline raw round trip", raw["round_trip"]),
+        f"  (b) group of {group['clients']}, {group['changes']} changes: p99 {gp['p99_ms']:.2f} ms "
+        f"(goal < {GOAL_GROUP_P99 * 1000:.0f} ms: {verdict(group_ok)})",
+        ms_line("commit -> last PUBACK", gp),
+        ms_line("commit -> first publish", group["commit_to_first_publish"]),
+        ms_line("commit -> last publish", group["commit_to_last_publish"]),
+    ]
+    if group["projector_step"]:
+        lines += [
+            ms_line("projector.step", group["projector_step"]),
+            ms_line("  of it record_intents", group["record_intents"]),
+        ]
+    lines += [
+        f"      slowest: {slow(group['slowest'])}",
+        ms_line(f"baseline raw burst of {raw['burst_group']['messages']}", raw["burst_group"]),
+        "",
+        f"3. boundary: {n:,} windows start at the same instant (events added in "
+        f"{edges[0]['setup_seconds']:.2f} s, {edges[0]['margin_seconds']:.2f} s ahead of it)",
+    ]
+    for e in edges:
+        lines.append(
+            f"  {e['edge']:3s} boundary -> last PUBACK {e['boundary_to_last_puback']:7.3f} s  "
+            f"ratio {e['ratio']:.2f}  "
+            f"(goal <= {GOAL_BOUNDARY_RATIO}: {verdict(e['ratio'] <= GOAL_BOUNDARY_RATIO)})"
+        )
+        if "projector_step" in e:
+            lines += [
+                f"      wake {e['wake_delay'] * 1000:.1f} ms; projector.step {e['projector_step']:.3f} s "
+                f"(evaluate {e['evaluate']:.3f} s + record_intents {e['record_intents']:.3f} s); "
+                f"the tick holding it {e['tick_with_step'] or 0:.3f} s",
+                f"      step end -> last PUBACK {e['step_end_to_last_puback']:.3f} s; "
+                f"first publish +{e['boundary_to_first_publish']:.3f} s, "
+                f"last publish +{e['boundary_to_last_publish']:.3f} s",
+            ]
+        lines.append(
+            f"      last logged +{e['boundary_to_last_logged'] or 0:.3f} s; garbage collector "
+            f"{e['gc_during']['seconds']:.3f} s ({e['gc_during']['collections']} collections of gen 0/1/2)"
+        )
+    lines.append(
+        f"  baseline raw paho {n:,} retained QoS 1: {fleet_raw:.3f} s "
+        f"(runs: {', '.join(f'{x:.3f}' for x in raw['burst_fleet']['all'])})"
+    )
+    if pb is not None:
+        lines += [
+            "",
+            "cProfile of the daemon thread's ticks around one more boundary "
+            f"(boundary -> last PUBACK {pb['boundary_to_last_puback']:.2f} s under the profiler), "
+            "top by cumulative:",
+            pb["profile"]["text"],
+        ]
+    if live["log_errors"]:
+        lines.append(f"  failed publishes in the log: {live['log_errors']}")
+    return latency, bound, lines
+
+
+def main() -> None:
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--at",
+        default=DEFAULT_AT,
+        help=f"instant of the cold start (a clock moved there; default {DEFAULT_AT}); 'now': the real clock",
+    )
+    parser.add_argument("--changes", type=int, default=200, help="client changes in 2a (default 200)")
+    parser.add_argument("--group-changes", type=int, default=30, help="group changes in 2b (default 30)")
+    parser.add_argument(
+        "--group-size", type=int, default=500, help="clients of the group in 2b (default 500)"
+    )
+    parser.add_argument("--lead", type=float, default=5.0, help="seconds to the boundary in 3 (default 5)")
+    parser.add_argument(
+        "--window", type=int, default=10, help="seconds between the boundaries in 3 (default 10)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="cProfile a cold start and a boundary (auto: when the goal is missed)",
+    )
+    parser.add_argument("--skip", choices=("cold", "live"), action="append", default=[], help="skip a part")
+    args = parser.parse_args()
+    args.changes += args.changes % 2  # every override set is cleared again
+    args.group_changes += args.group_changes % 2
+    clock_for: Callable[[], Any]
+    if args.at == "now":
+        clock_for = SystemClock
+    else:
+        at = parse_instant(args.at, "--at")
+        clock_for = lambda: ShiftedClock(at)  # noqa: E731
+
+    begun = time.monotonic()
+    fleet = generate_fleet(args.clients, args.groups, args.seed)
+    snapshot = validated(fleet)
+    progress(args.json, f"fleet: {fleet.rows:,} snapshot rows; syncing into {args.db} (not timed) ...")
+    n = fleet.clients
+    result: dict[str, Any] = {"benchmark": "daemon", "db": args.db, "fleet": fleet.describe()}
+    lines = [f"bench_daemon  db={args.db}  clients={n:,}  groups={fleet.groups}"]
+    with ExitStack() as stack:
+        template: Path | None = None
+        if args.db == "sqlite":
+            tdb = stack.enter_context(database("sqlite", args.pg_url, args.pg_schema, "template"))
+            ledger = Ledger(tdb.url)
+            started = time.perf_counter()
+            receipt = ledger.sync(snapshot, prune=False, now=WEEK_START, meta=META)
+            ledger.close()
+            template = Path(tdb.url.removeprefix("sqlite:///"))
+            progress(
+                args.json, f"synced {receipt.appended:,} events in {time.perf_counter() - started:.1f} s"
+            )
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intent-ledger-broker-")))
+        broker = stack.enter_context(mosquitto(folder))
+        progress(args.json, f"mosquitto on 127.0.0.1:{broker.port} (log {broker.log_file})")
+
+        if "cold" not in args.skip:
+            cold = measure_cold(args, snapshot, template, broker.port, clock_for)
+            for r in cold["runs"]:
+                for which in ("first", "second"):
+                    if r[which]["published"] != n:
+                        raise SystemExit(f"the {which} cold start published {r[which]['published']}, not {n}")
+            ratio = min(n / r[w]["seconds"] for r in cold["runs"] for w in ("first", "second"))
+            ratio /= n / median(cold["raw"])
+            profile = None
+            if args.profile == "always" or (args.profile == "auto" and ratio < GOAL_COLD_RATIO):
+                progress(args.json, "profiling two more cold starts (cProfile) ...")
+                profile = profile_cold(args, snapshot, template, broker.port, clock_for)
+            result["cold_start"], more = report_cold(args, n, cold, profile)
+            lines += more
+
+        if "live" not in args.skip:
+            live = measure_live(args, snapshot, template, broker.port, args.profile)
+            result["change_latency"], result["boundary"], more = report_live(n, live)
+            lines += more
+
+    result["seconds_total"] = round(time.monotonic() - begun, 1)
+    result["environment"] = environment() | {"paho_mqtt": version("paho-mqtt"), **git_state()}
+    env = result["environment"]
+    changed = ", ".join(line[3:] for line in env.get("modified_files", [])) or "none"
+    lines.append(
+        f"\ntotal {result['seconds_total']:.0f} s; commit {env.get('commit')}; modified files: {changed}"
+    )
+    emit(result, lines, args.json)
+
+
+if __name__ == "__main__":
+    main()

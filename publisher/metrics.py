@@ -1,0 +1,60 @@
+"""Prometheus metrics of the daemon (prometheus-client, one registry per daemon)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """Counters and gauges named by Prometheus conventions (units in names, `_total` counters)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.publishes = Counter(
+            "intent_ledger_publishes_total",
+            "Intent publishes by result and kind.",
+            ["result", "kind"],
+            registry=r,
+        )
+        self.transitions = Counter(
+            "intent_ledger_transitions_total",
+            "Recorded intent transitions.",
+            ["reason", "desired_state"],
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "intent_ledger_publish_ack_latency_seconds",
+            "Publish to PUBACK.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.connected = Gauge(
+            "intent_ledger_broker_connected", "1 while connected to the broker.", registry=r
+        )
+        self.reconnects = Counter(
+            "intent_ledger_broker_reconnects_total", "Connections opened after the first.", registry=r
+        )
+        self.ledger_lag = Gauge(
+            "intent_ledger_ledger_lag_events",
+            "Last ledger position minus the last one processed.",
+            registry=r,
+        )
+        self.ledger_errors = Counter(
+            "intent_ledger_ledger_errors_total", "Failed reads or writes of the ledger.", registry=r
+        )
+        self.retained_age = Gauge(
+            "intent_ledger_retained_payload_age_seconds",
+            "Oldest issued_at among the intents the broker holds, as seen by the self-check.",
+            registry=r,
+        )
+        self.mismatches = Counter(
+            "intent_ledger_retained_mismatches_total",
+            "Retained intents that differed from the current one (then republished).",
+            registry=r,
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)

@@ -1,0 +1,97 @@
+"""Prometheus metrics and the retained self-check, scraped over HTTP from a running daemon."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from prometheus_client.parser import text_string_to_metric_families
+
+from ledger import Ledger, TargetRef, Window
+from ledger.values import floor_second
+from publisher.config import BrokerConfig
+from publisher.daemon import Daemon, RunSettings
+from tests.conftest import ME
+from tests.publisher.broker import Mosquitto, free_port, retained, wait_for
+from tests.publisher.conftest import fast, make_log, running
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_move_with_publishes_and_the_self_check_repairs_a_tampered_intent(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """Counters count, the age gauge is sane, and a foreign retained payload is replaced."""
+    now = floor_second(datetime.now(UTC))
+    sqlite_ledger.add_client("c1", "lobby", ME)
+    sqlite_ledger.add_client("c2", None, ME)
+    sqlite_ledger.add_event(
+        "e", TargetRef("group", "lobby"), Window(now - timedelta(minutes=1), now + timedelta(hours=1)), ME
+    )
+    port = free_port()
+    log, capture = make_log()
+    settings = RunSettings(ttl=60, check_every=0.5)
+    daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), settings, log=log, **fast())
+    daemon.metrics.serve(port)
+    with running(daemon):
+        wait_for(
+            lambda: (
+                value(scrape(port), "intent_ledger_publishes_total", kind="transition", result="acked") == 2
+            ),
+            what="two acked transition publishes",
+        )
+        metrics = scrape(port)
+        assert (
+            value(
+                metrics, "intent_ledger_transitions_total", reason="event_window_active", desired_state="on"
+            )
+            == 1
+        )
+        assert (
+            value(metrics, "intent_ledger_transitions_total", reason="no_active_event", desired_state="off")
+            == 1
+        )
+        assert value(metrics, "intent_ledger_broker_connected") == 1
+        assert value(metrics, "intent_ledger_publish_ack_latency_seconds_count") >= 2
+        assert value(metrics, "intent_ledger_ledger_lag_events") == 0
+
+        # Somebody else overwrites c1's retained intent: the self-check notices and repairs it.
+        intruder = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        intruder.connect("127.0.0.1", mosquitto.port)
+        intruder.loop_start()
+        intruder.publish(
+            "infoscreen/c1/power/intent", b'{"intent_id": "forged"}', qos=1, retain=True
+        ).wait_for_publish(5)
+        intruder.disconnect()
+        intruder.loop_stop()
+        wait_for(
+            lambda: value(scrape(port), "intent_ledger_retained_mismatches_total") >= 1,
+            timeout=10,
+            what="the mismatch to be counted",
+        )
+        expected = sqlite_ledger.issued("c1")[-1].intent_id
+        wait_for(
+            lambda: (
+                (m := retained(mosquitto.port, "infoscreen/c1/power/intent"))
+                and m.json().get("intent_id") == expected
+            ),
+            what="the repair",
+        )
+        age = value(scrape(port), "intent_ledger_retained_payload_age_seconds")
+        assert 0 <= age < 60
+    assert capture.records("mismatch")[0]["held"] == "forged"
+    assert any(r["kind"] == "repair" and r["client_id"] == "c1" for r in capture.records("publish"))
