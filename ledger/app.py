@@ -223,12 +223,17 @@ class Ledger(Application):
 
     def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
         """Save issued intents; the caller owns the logs (one writer: the projector)."""
-        logs = [log for log in logs if log.pending_events]
-        if not logs:
+        # Straight to the event store: `save()` checks every object against runtime
+        # protocols, a third of the cost for 10,000 logs at a boundary.
+        events = [e for log in logs for e in log.collect_events()]
+        if not events:
             return Receipt()
-        pending = [e for log in logs for e in log.pending_events]
-        recordings = self.save(*logs)
-        return Receipt(pending, recordings[-1].notification.id)
+        recordings = self.events.put(events)
+        every = self.snapshotting_intervals[IntentLog]
+        for e in events:
+            if e.originator_version % every == 0:
+                self.take_snapshot(e.originator_id, version=e.originator_version)
+        return Receipt(events, recordings[-1].notification.id)
 
     # Internals.
 

@@ -39,8 +39,10 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             }
             for e in stored_events
         ]
-        result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        ids = [row[0] for row in result]
+        # Unordered RETURNING lets SQLAlchemy batch many rows per statement on SQLite too;
+        # ids grow in insertion order, so sorting them restores the order of the rows.
+        result = session.execute(insert(table).returning(table.c.id), rows)
+        ids = sorted(row[0] for row in result)
         self._notify_channel(session)
         return ids
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger import events as ev
-from ledger.app import Ledger
+from ledger.app import SCHEDULE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.values import floor_second, format_instant
 from projections.fleet import Affected, FleetView
@@ -79,7 +79,9 @@ class Projector:
         """
         now = floor_second(now)
         # Marks survive a pull that fails half-way: what was folded stays to be evaluated.
-        for position, event in self.ledger.read(self.view.position):
+        # Only the schedule side: this projector is the one writer of the intent logs,
+        # so reading its own records back would only cost time.
+        for position, event in self.ledger.read(self.view.position, topics=SCHEDULE_TOPICS):
             self.view.apply(position, event, self._affected)
         affected, self._affected = self._affected, Affected()
         pending, self._retry = self._retry, {}

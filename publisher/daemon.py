@@ -9,6 +9,7 @@ the next one is due, so tests can drive the daemon through virtual time;
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import threading
@@ -174,6 +175,8 @@ class Daemon:
                 self.wake.clear()  # before the round: a NOTIFY during it must not be lost
                 self.tick()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
+                if self._outgoing:
+                    seconds = min(seconds, 0.01)  # log acknowledgements promptly
                 self.clock.wait(self.wake, seconds)
         finally:
             self.shutdown()
@@ -199,7 +202,8 @@ class Daemon:
         """Wait until every publish in flight is acknowledged or failed (True), or `timeout`."""
         deadline = time.monotonic() + timeout
         while self._outgoing and time.monotonic() < deadline:
-            self._outgoing[0].delivery.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            # Wait on the newest: acks come in order, and waking once per PUBACK starves paho.
+            self._outgoing[-1].delivery.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             self._reap()
         return not self._outgoing
 
@@ -361,6 +365,9 @@ class Daemon:
                 issued = self.projector.start(now)
                 self._started = True
                 self._republish_all = True
+                # The rebuilt view lives as long as the process: keep the collector off it.
+                gc.collect()
+                gc.freeze()
             else:
                 issued = self.projector.step(now)
         except DB_ERRORS as e:
@@ -462,7 +469,7 @@ class Daemon:
         """Log finished publishes; a removed client's final `off`, once acknowledged, clears its topic."""
         while self._outgoing:
             item = self._outgoing[0]
-            if not item.delivery.done.is_set():
+            if not item.delivery.done:
                 if item.delivery.started + self.settings.ack_timeout > time.monotonic():
                     return
                 item.delivery.resolve(f"no PUBACK within {self.settings.ack_timeout:g} s")

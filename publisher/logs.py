@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import msgspec
+
 __all__ = ["EventLog"]
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
 
 
 class EventLog:
@@ -22,7 +25,7 @@ class EventLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False, default=str)
+        line = _encoder.encode(record).decode()
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()

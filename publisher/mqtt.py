@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -34,29 +33,37 @@ __all__ = ["Delivery", "MqttSession"]
 _serial = itertools.count(1)
 
 
-@dataclass(eq=False)
 class Delivery:
     """One QoS 1 publish; `ok` once the broker acknowledged it with a success code."""
 
-    topic: str
-    mid: int = 0
-    started: float = field(default_factory=time.monotonic)
-    done: threading.Event = field(default_factory=threading.Event)
-    error: str | None = None
-    acked_at: float | None = None
+    __slots__ = ("_cond", "acked_at", "done", "error", "mid", "started", "topic")
+
+    def __init__(self, topic: str, cond: threading.Condition | None = None) -> None:
+        self.topic = topic
+        self.mid = 0
+        self.started = time.monotonic()
+        self.done = False
+        self.error: str | None = None
+        self.acked_at: float | None = None
+        # One condition per session, not an Event per message: 10,000 publishes
+        # would otherwise allocate 10,000 locks.
+        self._cond = cond or threading.Condition()
 
     @property
     def ok(self) -> bool:
-        return self.done.is_set() and self.error is None
+        return self.done and self.error is None
 
     def wait(self, timeout: float) -> bool:
-        return self.done.wait(timeout)
+        with self._cond:
+            return self._cond.wait_for(lambda: self.done, timeout)
 
     def resolve(self, error: str | None) -> None:
-        if not self.done.is_set():
-            self.error = error
-            self.acked_at = time.monotonic()
-            self.done.set()
+        with self._cond:
+            if not self.done:
+                self.error = error
+                self.acked_at = time.monotonic()
+                self.done = True
+                self._cond.notify_all()
 
     @property
     def latency(self) -> float | None:
@@ -80,6 +87,8 @@ class MqttSession:
         self._connack = threading.Event()
         self._connack_error: str | None = None
         self._lock = threading.Lock()
+        self._acks = threading.Condition()
+        self._expiry_properties: dict[int, Properties] = {}
         self._pending: dict[int, Delivery] = {}
         self._early: dict[int, str | None] = {}
         self._on_message_cb = on_message
@@ -169,9 +178,8 @@ class MqttSession:
             raise NotConnected(f"not connected to {self.config.redacted()}: {topic} not published")
         properties = None
         if self.v5 and expiry is not None:
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.MessageExpiryInterval = max(1, int(expiry))
-        delivery = Delivery(topic)
+            properties = self._expiry(max(1, int(expiry)))
+        delivery = Delivery(topic, self._acks)
         info = self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
         delivery.mid = info.mid
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS,):
@@ -187,6 +195,15 @@ class MqttSession:
                 return delivery
         delivery.resolve(early)
         return delivery
+
+    def _expiry(self, seconds: int) -> Properties:
+        # Building a paho Properties costs ~100 us; the few expiry values repeat, so share them.
+        properties = self._expiry_properties.get(seconds)
+        if properties is None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = seconds
+            self._expiry_properties[seconds] = properties
+        return properties
 
     def subscribe(self, topic: str, qos: int = 0) -> None:
         self.client.subscribe(topic, qos)
