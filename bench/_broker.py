@@ -185,9 +185,11 @@ class CaptureStream(io.StringIO):
     def records(self, event: str | None = None, start: int = 0) -> list[tuple[float, dict[str, Any]]]:
         out = []
         for t, line in self.lines[start:]:
-            if event is not None and f'"event": "{event}"' not in line:
-                continue
-            out.append((t, json.loads(line)))
+            if event is not None and f'"{event}"' not in line:
+                continue  # cheap pre-filter; the exact test is on the parsed record
+            record = json.loads(line)
+            if event is None or record.get("event") == event:
+                out.append((t, record))
         return out
 
 

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from ledger.values import Override, Policy, ScheduledEvent, Window
 
 __all__ = [
+    "SEMANTIC_FIELDS",
     "ClientAssigned",
     "ClientDeregistered",
     "ClientIdClaimed",
@@ -194,11 +195,8 @@ class IntentIssued(Aggregate.Event):
 
     def semantic_fields(self) -> dict[str, Any]:
         """The fields that make two intents the same: everything but ids and stamps."""
-        return {
-            "client_id": self.client_id,
-            "group_id": self.group_id,
-            "desired_state": self.desired_state,
-            "reason": self.reason,
-            "grace_seconds": self.grace_seconds,
-            "event_window": self.event_window,
-        }
+        return {name: getattr(self, name) for name in SEMANTIC_FIELDS}
+
+
+# Two intents are the same iff these payload fields are equal (DESIGN section 4).
+SEMANTIC_FIELDS = ("client_id", "group_id", "desired_state", "reason", "grace_seconds", "event_window")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from ledger.events import SEMANTIC_FIELDS
 from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
 
 __all__ = [
@@ -61,14 +62,7 @@ class Intent:
 
     def fields(self) -> dict[str, Any]:
         """The semantic fields, as `IntentIssued.semantic_fields()` records them."""
-        return {
-            "client_id": self.client_id,
-            "group_id": self.group_id,
-            "desired_state": self.desired_state,
-            "reason": self.reason,
-            "grace_seconds": self.grace_seconds,
-            "event_window": self.window_dict(),
-        }
+        return {name: getattr(self, name) for name in SEMANTIC_FIELDS} | {"event_window": self.window_dict()}
 
 
 @dataclass(frozen=True, slots=True)
