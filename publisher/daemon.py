@@ -14,6 +14,7 @@ import heapq
 import json
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class RunSettings:
     poll_interval: float = 0.01  # SQLite; PostgreSQL wakes on NOTIFY and polls every 0.5 s
     ack_timeout: float = 10.0
     inflight: int = 20
-    self_check: bool = True  # subscribe to our own topics (QoS 0) and repair what differs
+    self_check: bool = True  # sweep our own retained topics (QoS 0) and repair what differs
     check_every: float | None = None  # default max(5 s, refresh / 2)
 
     @property
@@ -138,7 +139,10 @@ class Daemon:
         self.failures: list[str] = []
         self.metrics = metrics or Metrics()
         self._sessions_opened = 0
-        self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check)
+        self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check sweep)
+        self._probe: str | None = None  # the sweep in progress ends when this topic echoes
+        self._probe_seen = False
+        self._sweep_started = self.started_at
         self._acked_at: dict[str, datetime] = {}
         self._next_check = self.started_at
         self._next_lag = self.started_at
@@ -202,8 +206,8 @@ class Daemon:
         """Wait until every publish in flight is acknowledged or failed (True), or `timeout`."""
         deadline = time.monotonic() + timeout
         while self._outgoing and time.monotonic() < deadline:
-            # Wait on the newest: acks come in order, and waking once per PUBACK starves paho.
-            self._outgoing[-1].delivery.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            # A polling drain: being woken once per PUBACK would starve paho's network thread.
+            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
             self._reap()
         return not self._outgoing
 
@@ -232,10 +236,8 @@ class Daemon:
                 del self._refresh_at[name]
                 self._publish(name, now, "refresh")
         self._reap()
-        if self.settings.self_check and self._connected and self._started and now >= self._next_check:
-            every = self.settings.check_every or max(5, self.settings.refresh_every // 2)
-            self._next_check = now + timedelta(seconds=every)
-            self._check_retained(now)
+        if self.settings.self_check and self._connected and self._started:
+            self._sweep(now)
 
     def next_deadline(self) -> datetime:
         """When `tick()` must run again at the latest."""
@@ -317,20 +319,18 @@ class Daemon:
         if status:
             session.subscribe(self.status_topic, qos=0)
             self._send_status("online")
-            if self.settings.self_check:
-                # QoS 0: a QoS 1 wildcard subscriber gets only the broker's first
-                # max_queued_messages retained messages (1,000 by default).
-                self._seen.clear()
-                session.subscribe(f"{self.settings.prefix}/+/power/intent", qos=0)
-                session.subscribe(f"{self.settings.prefix}/groups/+/power/intent", qos=0)
+        self._probe = None  # a sweep does not survive its session
         self._republish_all = True
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         # Network thread: store or flag, nothing more.
-        if topic != self.status_topic:
+        if topic == self.status_topic:
+            self._on_status(payload)
+        elif topic == self._probe:
+            self._probe_seen = True
+            self.wake.set()
+        else:
             self._seen[topic] = payload
-            return
-        self._on_status(payload)
 
     def _on_status(self, payload: bytes) -> None:
         # Only flag it. A retained `offline` (an old Will arriving
@@ -482,9 +482,48 @@ class Daemon:
             item.delivery.resolve("connection lost before PUBACK")
             self._finish(item)
 
+    @property
+    def _wildcards(self) -> list[str]:
+        p = self.settings.prefix
+        return [f"{p}/+/power/intent", f"{p}/groups/+/power/intent"]
+
+    def _sweep(self, now: datetime) -> None:
+        """The self-check, now and then: read back every retained intent, compare, repair.
+
+        A sweep subscribes at QoS 0 (a QoS 1 wildcard subscriber gets only the
+        broker's first max_queued_messages retained messages, 1,000 by default),
+        publishes a probe that arrives after the retained messages, compares,
+        and unsubscribes: a permanent subscription would echo every publish
+        back to us and halve the publishing rate.
+        """
+        assert self.session is not None
+        if self._probe is None:
+            if now < self._next_check:
+                return
+            self._seen, self._probe_seen = {}, False
+            self._probe = f"{self.settings.prefix}/server/probe/{uuid.uuid4().hex}"
+            self._sweep_started = now
+            for topic in [*self._wildcards, self._probe]:
+                self.session.subscribe(topic, qos=0)
+            try:
+                self.session.publish(self._probe, b"", retain=False)
+            except NotConnected:
+                self._probe = None
+            return
+        if not self._probe_seen and now - self._sweep_started < timedelta(seconds=60):
+            return
+        for topic in [*self._wildcards, self._probe]:
+            self.session.unsubscribe(topic)
+        complete, self._probe = self._probe_seen, None
+        every = self.settings.check_every or max(5, self.settings.refresh_every // 2)
+        self._next_check = now + timedelta(seconds=every)
+        if complete:
+            self._check_retained(now)
+
     def _check_retained(self, now: datetime) -> None:
-        """Compare what the broker holds with what it should hold; republish what differs."""
-        settled = now - timedelta(seconds=2)  # a publish's echo may still be on its way
+        """Compare what the broker held with what it should hold; republish what differs."""
+        # Only what was acknowledged before the sweep began is surely in its answer.
+        settled = self._sweep_started - timedelta(seconds=1)
         oldest: datetime | None = None
         for name in self.projector.names():
             log = self.projector.view.logs.get(name)

@@ -36,7 +36,7 @@ _serial = itertools.count(1)
 class Delivery:
     """One QoS 1 publish; `ok` once the broker acknowledged it with a success code."""
 
-    __slots__ = ("_cond", "acked_at", "done", "error", "mid", "started", "topic")
+    __slots__ = ("_cond", "_waited", "acked_at", "done", "error", "mid", "started", "topic")
 
     def __init__(self, topic: str, cond: threading.Condition | None = None) -> None:
         self.topic = topic
@@ -45,6 +45,7 @@ class Delivery:
         self.done = False
         self.error: str | None = None
         self.acked_at: float | None = None
+        self._waited = False
         # One condition per session, not an Event per message: 10,000 publishes
         # would otherwise allocate 10,000 locks.
         self._cond = cond or threading.Condition()
@@ -55,6 +56,7 @@ class Delivery:
 
     def wait(self, timeout: float) -> bool:
         with self._cond:
+            self._waited = True
             return self._cond.wait_for(lambda: self.done, timeout)
 
     def resolve(self, error: str | None) -> None:
@@ -63,7 +65,8 @@ class Delivery:
                 self.error = error
                 self.acked_at = time.monotonic()
                 self.done = True
-                self._cond.notify_all()
+                if self._waited:  # waking waiters on every PUBACK would starve paho's thread
+                    self._cond.notify_all()
 
     @property
     def latency(self) -> float | None:
@@ -207,6 +210,9 @@ class MqttSession:
 
     def subscribe(self, topic: str, qos: int = 0) -> None:
         self.client.subscribe(topic, qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        self.client.unsubscribe(topic)
 
     def close(self, timeout: float = 5.0) -> None:
         """Disconnect cleanly (the broker then discards the Will) and stop the network thread."""
