@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.audit import audit
 from cli.base import CONTEXT, LedgerGroup
 from cli.fleet import client, event, override, policy
 from cli.query import replay, schema, state, sync
@@ -37,7 +38,7 @@ def cli(db: str, mqtt_url: str) -> None:
     """
 
 
-for command in (client, event, override, policy, sync, state, replay, run, schema):
+for command in (client, event, override, policy, sync, state, replay, run, audit, schema):
     cli.add_command(command)
 
 

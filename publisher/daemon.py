@@ -180,8 +180,9 @@ class Daemon:
                 self.tick()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 if self._outgoing:
-                    seconds = min(seconds, 0.01)  # log acknowledgements promptly
-                self.clock.wait(self.wake, seconds)
+                    self._await_newest(min(seconds, 0.1))  # then log the acknowledgements
+                else:
+                    self.clock.wait(self.wake, seconds)
         finally:
             self.shutdown()
 
@@ -206,10 +207,15 @@ class Daemon:
         """Wait until every publish in flight is acknowledged or failed (True), or `timeout`."""
         deadline = time.monotonic() + timeout
         while self._outgoing and time.monotonic() < deadline:
-            # A polling drain: being woken once per PUBACK would starve paho's network thread.
-            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+            self._await_newest(min(0.25, max(0.0, deadline - time.monotonic())))
             self._reap()
         return not self._outgoing
+
+    def _await_newest(self, seconds: float) -> None:
+        # Acks come in order: one wake-up when the newest is acknowledged. Being woken
+        # once per PUBACK (or polling) takes the GIL from paho's network thread.
+        if seconds > 0:
+            self._outgoing[-1].delivery.wait(seconds)
 
     def next_timer(self) -> datetime | None:
         """The next boundary or refresh, whichever comes first (None: nothing scheduled)."""

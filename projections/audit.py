@@ -1,0 +1,253 @@
+"""Incident review: what the ledger knew at a time, and why a client was on or off.
+
+Bitemporal: `as_of(ledger, k)` folds only the changes committed by `k`
+(knowledge time); `why(..., at=t, as_of=k)` answers "what did we believe at
+k about instant t". Every piece of evidence names the change that made it
+so: who, when, and their note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from ledger import events as ev
+from ledger.app import SCHEDULE_TOPICS, Ledger
+from ledger.domain import Client, PolicyRecord, Target
+from ledger.errors import ClientNotFound
+from ledger.values import Window, floor_second, format_instant
+from projections.fleet import FleetView
+from projections.timeline import Block
+
+__all__ = ["AuditView", "as_of", "changes", "fleet_at", "gaps", "why"]
+
+
+class AuditView(FleetView):
+    """A fleet view that remembers which change last touched each item, membership and the policy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made_by: dict[tuple[str, ...], tuple[int, Any]] = {}
+        self.target_of: dict[Any, str] = {}  # aggregate id -> "client X" / "group G" / "policy"
+
+    def apply(self, position: int, event: Any, affected: Any = None) -> None:
+        super().apply(position, event, affected)
+        aggregate = self._by_id.get(event.originator_id)
+        if isinstance(aggregate, Target):
+            self.target_of[event.originator_id] = str(aggregate.ref)
+        elif isinstance(aggregate, PolicyRecord):
+            self.target_of[event.originator_id] = "policy"
+        if isinstance(event, ev.LedgerChange):
+            self.made_by[_item_key(event, aggregate)] = (position, event)
+
+
+def _item_key(event: Any, aggregate: Any) -> tuple[str, ...]:
+    if hasattr(event, "event_id"):
+        return ("event", event.event_id)
+    if hasattr(event, "override_id"):
+        return ("override", event.override_id)
+    if isinstance(aggregate, Client):
+        return ("client", aggregate.client_id)
+    return ("policy",)
+
+
+def as_of(ledger: Ledger, knowledge: datetime | None = None) -> AuditView:
+    """The schedule side of the ledger as it was known at `knowledge` (None: now)."""
+    view = AuditView()
+    late: set[Any] = set()
+    for position, event in ledger.read(topics=SCHEDULE_TOPICS):
+        stamp: datetime = event.timestamp  # type: ignore[attr-defined]
+        if knowledge is not None and (event.originator_id in late or stamp > knowledge):
+            # Writers' clocks may interleave: once one change of an aggregate is too late,
+            # all its later ones are too (versions must stay contiguous).
+            late.add(event.originator_id)
+            continue
+        view.apply(position, event)
+    return view
+
+
+def _made(view: AuditView, *key: str) -> dict[str, Any] | None:
+    found = view.made_by.get(key)
+    if found is None:
+        return None
+    position, event = found
+    return {
+        "change": type(event).__name__,
+        "position": position,
+        "at": format_instant(floor_second(event.timestamp)),
+        "actor": event.actor,
+        "note": event.note,
+    }
+
+
+def _window(w: Window | Any) -> dict[str, str]:
+    return {"start": format_instant(w.start), "end": format_instant(w.end)}
+
+
+def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None = None) -> dict[str, Any]:
+    """The effective state of a client at `at` and the exact records that produced it."""
+    view = as_of(ledger, knowledge)
+    client = view.clients.get(client_id)
+    if client is None:
+        when = "now" if knowledge is None else format_instant(knowledge)
+        raise ClientNotFound(client_id, f"was not known at {when}")
+    group = view.groups.get(client.group_id) if client.group_id else None
+    timeline = view.timeline(client_id)
+    intent = timeline.at(at)
+    targets: list[Target] = [client] + ([group] if group is not None else [])
+    block = next((b for b in timeline.blocks if b.start <= at < b.end), None)
+    events = [
+        {
+            "event_id": e.event_id,
+            "target": str(t.ref),
+            "window": _window(e.window),
+            "status": "cancelled" if e.cancelled else "scheduled",
+            "in_block": bool(block and not e.cancelled and _inside(e.window, block, view)),
+            "made_by": _made(view, "event", e.event_id),
+        }
+        for t in targets
+        for e in t.events.values()
+        if (block and _inside(e.window, block, view)) or e.window.contains(at)
+    ]
+    overrides = [
+        {
+            "override_id": o.override_id,
+            "target": str(t.ref),
+            "desired_state": o.desired_state,
+            "window": _window(o.window),
+            "rank": o.rank,
+            "status": "cleared" if o.cleared else "active",
+            "made_by": _made(view, "override", o.override_id),
+        }
+        for t in targets
+        for o in t.overrides.values()
+        if o.window.contains(at)
+    ]
+    return {
+        "client_id": client_id,
+        "at": format_instant(at),
+        "as_of": None if knowledge is None else format_instant(knowledge),
+        **intent.fields(),
+        "decided_by": _decided_by(intent.reason, overrides, events),
+        "membership": {
+            "registered": client.registered,
+            "group_id": client.group_id,
+            "made_by": _made(view, "client", client_id),
+        },
+        "policy": {**view.policy.as_dict(), "made_by": _made(view, "policy")},
+        "events": sorted(events, key=lambda e: (e["window"]["start"], e["event_id"])),
+        "overrides": sorted(overrides, key=lambda o: -o["rank"]),
+    }
+
+
+def _inside(window: Window, block: Block, view: AuditView) -> bool:
+    p = view.policy
+    start, end = window.start - timedelta(seconds=p.pre_roll), window.end + timedelta(seconds=p.post_roll)
+    return block.start <= start and end <= block.end
+
+
+def _decided_by(reason: str, overrides: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
+    if reason in ("client_override", "group_override"):
+        level = "client" if reason == "client_override" else "group"
+        active = [o for o in overrides if o["status"] == "active" and o["target"].startswith(level)]
+        return [f"override {active[0]['override_id']}"] if active else []
+    if reason == "event_window_active":
+        return [f"event {e['event_id']}" for e in events if e["in_block"]]
+    return []
+
+
+def fleet_at(ledger: Ledger, at: datetime, group_id: str | None = None) -> list[dict[str, Any]]:
+    """Every registered client's state at `at` (optionally one group's)."""
+    view = as_of(ledger)
+    rows = []
+    for client_id, client in sorted(view.clients.items()):
+        if not client.registered or (group_id is not None and client.group_id != group_id):
+            continue
+        rows.append({"client_id": client_id, **view.timeline(client_id).at(at).fields()})
+    return rows
+
+
+def changes(
+    ledger: Ledger,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    client_id: str | None = None,
+    group_id: str | None = None,
+    actor: str | None = None,
+) -> list[dict[str, Any]]:
+    """Ledger changes (who, what, when, note), oldest first, filtered."""
+    view = AuditView()
+    rows = []
+    for position, event in ledger.read(topics=SCHEDULE_TOPICS):
+        view.apply(position, event)
+        if not isinstance(event, ev.LedgerChange):
+            continue
+        target = view.target_of.get(event.originator_id, "?")
+        when = event.timestamp
+        if (since is not None and when < since) or (until is not None and when >= until):
+            continue
+        if actor is not None and event.actor != actor:
+            continue
+        if client_id is not None and target != f"client {client_id}":
+            continue
+        if (
+            group_id is not None
+            and target != f"group {group_id}"
+            and getattr(event, "group_id", None) != group_id
+        ):
+            continue
+        rows.append(
+            {
+                "position": position,
+                "at": format_instant(floor_second(when)),
+                "change": type(event).__name__,
+                "target": target,
+                **_details(event),
+                "actor": event.actor,
+                "note": event.note,
+            }
+        )
+    return rows
+
+
+def _details(event: Any) -> dict[str, Any]:
+    skip = {"originator_id", "originator_version", "timestamp", "actor", "note"}
+    return {
+        k: (format_instant(v) if isinstance(v, datetime) else v)
+        for k, v in vars(event).items()
+        if k not in skip
+    }
+
+
+def gaps(ledger: Ledger, group_id: str | None = None, max_gap: int = 900) -> list[dict[str, Any]]:
+    """`off` stretches of at most `max_gap` seconds between two `on` blocks (bridge-gap candidates)."""
+    view = as_of(ledger)
+    rows = []
+    for client_id, client in sorted(view.clients.items()):
+        if not client.registered or (group_id is not None and client.group_id != group_id):
+            continue
+        blocks = view.timeline(client_id).blocks
+        rows += _short_gaps(client_id, blocks, max_gap)
+    return rows
+
+
+def _short_gaps(client_id: str, blocks: Iterable[Block], max_gap: int) -> list[dict[str, Any]]:
+    found = []
+    ordered = list(blocks)
+    for before, after in pairwise(ordered):
+        seconds = int((after.start - before.end).total_seconds())
+        if 0 < seconds <= max_gap:
+            found.append(
+                {
+                    "client_id": client_id,
+                    "start": format_instant(before.end),
+                    "end": format_instant(after.start),
+                    "seconds": seconds,
+                    "before": _window(before.window),
+                    "after": _window(after.window),
+                }
+            )
+    return found
