@@ -272,3 +272,12 @@ def test_every_listing_command_takes_json() -> None:
         ("sync",),
     ]:
         assert "--json" in CliRunner().invoke(cli, [*path, "-h"]).stdout, path
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, c in _commands(cli) if not isinstance(c, click.Group)], ids=" ".join
+)
+def test_every_command_appears_in_the_docs(path: tuple[str, ...]) -> None:
+    """docs/ names every command an operator can run."""
+    docs = "\n".join(p.read_text() for p in (Path(__file__).parents[2] / "docs").glob("*.md"))
+    assert f"intent-ledger {' '.join(path)}" in docs
