@@ -9,6 +9,7 @@ from cli.base import CONTEXT, LedgerGroup
 from cli.fleet import client, event, override, policy
 from cli.query import replay, schema, state, sync
 from cli.run import run
+from cli.timeline import timeline
 
 __all__ = ["cli", "main"]
 
@@ -38,7 +39,7 @@ def cli(db: str, mqtt_url: str) -> None:
     """
 
 
-for command in (client, event, override, policy, sync, state, replay, run, audit, schema):
+for command in (client, event, override, policy, sync, state, replay, run, audit, timeline, schema):
     cli.add_command(command)
 
 

@@ -1,0 +1,65 @@
+"""`timeline`: pictures of clients' intents for incident tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from cli.base import CONTEXT, ID, INSTANT, ledger_of
+from projections.pictures import render_html, render_svg, render_text, rows_for
+
+__all__ = ["timeline"]
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--client", "clients", type=ID, multiple=True, help="A client's row (repeatable).")
+@click.option("--group", "group_id", type=ID, help="One row per registered member of this group.")
+@click.option(
+    "--from", "start", type=INSTANT, required=True, help="Start of the picture (UTC offset required)."
+)
+@click.option("--to", "end", type=INSTANT, required=True, help="End of the picture.")
+@click.option("--svg", "svg", type=click.Path(dir_okay=False, path_type=Path), help="Write an SVG file.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report.",
+)
+@click.pass_context
+def timeline(
+    ctx: click.Context,
+    clients: tuple[str, ...],
+    group_id: str | None,
+    start: datetime,
+    end: datetime,
+    svg: Path | None,
+    html_file: Path | None,
+) -> None:
+    """Draw clients' on/off spans, event windows, overrides and recorded transitions.
+
+    Without --svg or --html the rows are drawn as text in the terminal.
+
+    Example:
+
+    \b
+        intent-ledger timeline --group lobby --from 2026-03-31T06:00:00Z --to 2026-03-31T20:00:00Z --html incident.html
+    """
+    if bool(clients) == bool(group_id):
+        raise click.UsageError("give --client (one or more) or --group")
+    if end <= start:
+        raise click.BadParameter("must be after --from", param_hint="--to")
+    if svg and html_file:
+        raise click.UsageError("give at most one of --svg and --html")
+    rows = rows_for(ledger_of(ctx), start, end, list(clients) if clients else None, group_id)
+    if svg:
+        svg.write_text(render_svg(rows, start, end))
+        click.echo(f"wrote {svg} ({len(rows)} rows)")
+    elif html_file:
+        html_file.write_text(
+            render_html(rows, start, end, f"Intent timeline: {group_id or ', '.join(clients)}")
+        )
+        click.echo(f"wrote {html_file} ({len(rows)} rows)")
+    else:
+        click.echo(render_text(rows, start, end))
