@@ -7,6 +7,7 @@ import click
 from cli.audit import audit
 from cli.base import CONTEXT, LedgerGroup
 from cli.fleet import client, event, override, policy
+from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
 from cli.timeline import timeline
@@ -39,7 +40,20 @@ def cli(db: str, mqtt_url: str) -> None:
     """
 
 
-for command in (client, event, override, policy, sync, state, replay, run, audit, timeline, schema):
+for command in (
+    client,
+    event,
+    override,
+    policy,
+    sync,
+    state,
+    replay,
+    run,
+    audit,
+    timeline,
+    projections,
+    schema,
+):
     cli.add_command(command)
 
 

@@ -20,7 +20,8 @@ from cli.base import (
 )
 from ledger.sync import parse_snapshot
 from ledger.values import floor_second
-from projections.queries import replay_rows, state_of
+from projections.queries import state_of
+from projections.readmodel import ReadModel
 from publisher.payload import json_schema
 
 __all__ = ["replay", "schema", "state", "sync"]
@@ -137,7 +138,12 @@ def replay(
     \b
         intent-ledger replay lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    rows = replay_rows(ledger_of(ctx), client_id, since, until)
+    ledger = ledger_of(ctx)
+    model = ReadModel(ledger)
+    model.catch_up()  # the read model answers; it first reads what the ledger appended since
+    rows = model.replay(client_id, since, until)
+    if not rows and not model.replay(client_id):
+        ledger.client(client_id)  # an unknown client is an error, a quiet one an empty list
     if as_json:
         echo_json(rows)
         return

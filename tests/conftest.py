@@ -21,7 +21,15 @@ def reset_postgres() -> None:
     engine = sqlalchemy.create_engine(PG_URL)
     try:
         with engine.begin() as conn:
-            for table in ("ledger_events", "ledger_snapshots", "ledger_tracking"):
+            for table in (
+                "ledger_events",
+                "ledger_snapshots",
+                "ledger_tracking",
+                "audit_transitions",
+                "audit_changes",
+                "audit_targets",
+                "audit_tracking",
+            ):
                 conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
     finally:
         engine.dispose()
