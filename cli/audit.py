@@ -159,3 +159,49 @@ def audit_gaps(ctx: click.Context, group_id: str | None, max_gap: int, as_json: 
         echo_json(rows)
         return
     echo_table(rows, ["client_id", "start", "end", "seconds"])
+
+
+@audit.command("delivery", context_settings=CONTEXT)
+@click.argument("client_id", type=ID)
+@click.option("--since", type=INSTANT, help="Transitions effective at or after this.")
+@click.option("--until", type=INSTANT, help="Transitions effective before this.")
+@click.option(
+    "--late",
+    "late_after",
+    type=click.IntRange(0, 86_400),
+    default=5,
+    show_default=True,
+    help="Seconds after effective_at beyond which a first PUBACK is late.",
+)
+@json_option
+@click.pass_context
+def audit_delivery(
+    ctx: click.Context,
+    client_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    late_after: int,
+    as_json: bool,
+) -> None:
+    """Recorded transitions beside what was published and acknowledged.
+
+    Flags late, missing, failed and expired-at-receipt deliveries, and shows the
+    largest age the client's retained payload reached between publishes.
+
+    Example:
+
+    \b
+        intent-ledger audit delivery lobby-1 --since 2026-03-31T00:00:00Z --json
+    """
+    report = queries.delivery(ledger_of(ctx), client_id, since, until, late_after)
+    if as_json:
+        echo_json(report)
+        return
+    table = [{**t, "flags": ",".join(t["flags"]) or "ok"} for t in report["transitions"]]
+    echo_table(
+        table, ["seq", "effective_at", "desired_state", "reason", "first_acked_at", "flags", "intent_id"]
+    )
+    click.echo(
+        f"largest retained payload age: {report['largest_retained_age_seconds']} s; "
+        f"failures: {len(report['failures'])}"
+    )

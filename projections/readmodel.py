@@ -10,7 +10,7 @@ tables and reads the whole ledger again; the result equals the incremental one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -29,12 +29,14 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 
 from ledger import events as ev
 from ledger.app import Ledger
 from ledger.values import floor_second, format_instant
 
-__all__ = ["ReadModel"]
+__all__ = ["DeliveryLog", "ReadModel"]
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 metadata = MetaData()
@@ -76,7 +78,7 @@ tracking = Table(
     metadata,
     Column("position", _ID, primary_key=True, autoincrement=False),
 )
-TABLES = (transitions, changes, targets, tracking)
+TABLES = (transitions, changes, targets, tracking)  # derived from the ledger; rebuild drops them
 
 
 class ReadModel:
@@ -139,8 +141,9 @@ class ReadModel:
 
     def rebuild(self) -> int:
         """Drop the audit tables and read the whole ledger again."""
-        metadata.drop_all(self.engine, checkfirst=True)
-        metadata.create_all(self.engine)
+        # Only what the ledger can give back: delivery receipts are facts of their own.
+        metadata.drop_all(self.engine, tables=list(TABLES), checkfirst=True)
+        metadata.create_all(self.engine, tables=list(TABLES))
         return self.catch_up()
 
     # Queries.
@@ -169,6 +172,26 @@ class ReadModel:
                 }
                 for r in conn.execute(query)
             ]
+
+    def receipts(self, log_name: str) -> dict[str, Any]:
+        """The daemon's delivery receipts for one client: firsts by intent id, latest, failures."""
+        with self.engine.connect() as conn:
+            firsts = {
+                r.intent_id: dict(r._mapping)
+                for r in conn.execute(select(deliveries).where(deliveries.c.log_name == log_name))
+            }
+            latest = conn.execute(select(refreshes).where(refreshes.c.log_name == log_name)).first()
+            failed = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(failures).where(failures.c.log_name == log_name).order_by(failures.c.id)
+                )
+            ]
+        return {
+            "firsts": firsts,
+            "latest": None if latest is None else dict(latest._mapping),
+            "failures": failed,
+        }
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, for comparing two builds."""
@@ -206,3 +229,127 @@ def _change(position: int, e: ev.LedgerChange, known: dict[str, str]) -> dict[st
         "note": e.note,
         "details": details,
     }
+
+
+deliveries = Table(
+    "audit_deliveries",
+    metadata,
+    Column("intent_id", String(36), primary_key=True),
+    Column("log_name", String(80), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("first_acked_at", String(24), nullable=False),  # ...T12:00:00.123Z, sorts as text
+    Column("issued_at", String(20), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("latency_ms", JSON),
+)
+refreshes = Table(
+    "audit_refreshes",
+    metadata,
+    Column("log_name", String(80), primary_key=True),
+    Column("intent_id", String(36), nullable=False),
+    Column("last_issued_at", String(20), nullable=False),
+    Column("last_acked_at", String(24), nullable=False),
+    Column("max_age_seconds", Integer, nullable=False),
+)
+failures = Table(
+    "audit_failures",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("log_name", String(80), nullable=False, index=True),
+    Column("intent_id", String(36)),
+    Column("at", String(24), nullable=False),
+    Column("error", Text, nullable=False),
+)
+RECEIPT_TABLES = (deliveries, refreshes, failures)
+
+
+def stamp_ms(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class DeliveryLog:
+    """Delivery receipts the daemon writes: the first successful PUBACK of each intent id,
+    the latest publish per client with the largest age its retained payload reached, failures.
+
+    Receipts are buffered and written once per daemon round; if the database is
+    away they stay buffered (bounded) and are written later.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+        self._transaction = ledger.recorder.transaction  # type: ignore[attr-defined]
+        metadata.create_all(self.engine, checkfirst=True)
+        self._firsts: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._failures: list[dict[str, Any]] = []
+        self._last_issued: dict[str, datetime] = {}
+
+    def acked(
+        self, name: str, record: dict[str, Any], kind: str, acked_at: datetime, latency_ms: float | None
+    ) -> None:
+        issued = record["issued_at"]
+        self._firsts.setdefault(
+            record["intent_id"],
+            {
+                "intent_id": record["intent_id"],
+                "log_name": name,
+                "seq": record["seq"],
+                "first_acked_at": stamp_ms(acked_at),
+                "issued_at": issued,
+                "expires_at": record["expires_at"],
+                "kind": kind,
+                "latency_ms": latency_ms,
+            },
+        )
+        issued_at = datetime.fromisoformat(issued.replace("Z", "+00:00"))
+        previous = self._last_issued.get(name)
+        age = 0 if previous is None else int((issued_at - previous).total_seconds())
+        self._last_issued[name] = issued_at
+        latest = self._latest.get(name)
+        self._latest[name] = {
+            "log_name": name,
+            "intent_id": record["intent_id"],
+            "last_issued_at": issued,
+            "last_acked_at": stamp_ms(acked_at),
+            "max_age_seconds": max(age, latest["max_age_seconds"] if latest else 0),
+        }
+
+    def failed(self, name: str, intent_id: str | None, at: datetime, error: str) -> None:
+        if len(self._failures) < self.LIMIT:
+            self._failures.append(
+                {"log_name": name, "intent_id": intent_id, "at": stamp_ms(at), "error": error}
+            )
+
+    def pending(self) -> int:
+        return len(self._firsts) + len(self._latest) + len(self._failures)
+
+    def flush(self) -> None:
+        """Write what is buffered in one transaction (raises on database errors, keeping the buffer)."""
+        if not self.pending():
+            return
+        dialect = self.engine.dialect.name
+        upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
+        with self._transaction(commit=True) as session:
+            if self._firsts:
+                session.execute(upsert(deliveries).on_conflict_do_nothing(), list(self._firsts.values()))
+            if self._latest:
+                statement = upsert(refreshes)
+                bigger = func.max if dialect == "sqlite" else func.greatest
+                statement = statement.on_conflict_do_update(
+                    index_elements=[refreshes.c.log_name],
+                    set_={
+                        "intent_id": statement.excluded.intent_id,
+                        "last_issued_at": statement.excluded.last_issued_at,
+                        "last_acked_at": statement.excluded.last_acked_at,
+                        "max_age_seconds": bigger(
+                            refreshes.c.max_age_seconds, statement.excluded.max_age_seconds
+                        ),
+                    },
+                )
+                session.execute(statement, list(self._latest.values()))
+            if self._failures:
+                session.execute(insert(failures), self._failures)
+        self._firsts, self._latest, self._failures = {}, {}, []

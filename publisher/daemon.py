@@ -29,6 +29,7 @@ from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
 from projections.projector import Projector
+from projections.readmodel import DeliveryLog
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.logs import EventLog
@@ -138,6 +139,7 @@ class Daemon:
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
         self.metrics = metrics or Metrics()
+        self.receipts = DeliveryLog(ledger)
         self._sessions_opened = 0
         self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check sweep)
         self._probe: str | None = None  # the sweep in progress ends when this topic echoes
@@ -197,6 +199,7 @@ class Daemon:
         self._connect(self.clock.now(), strict=True, status=False)
         self.tick()
         self.settle(timeout)
+        self._write_receipts()
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.session is not None:
@@ -244,6 +247,7 @@ class Daemon:
         self._reap()
         if self.settings.self_check and self._connected and self._started:
             self._sweep(now)
+        self._write_receipts()
 
     def next_deadline(self) -> datetime:
         """When `tick()` must run again at the latest."""
@@ -255,6 +259,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
+        self._write_receipts()
         session, self.session = self.session, None
         if session is not None and session.connected:
             try:
@@ -266,6 +271,7 @@ class Daemon:
         if session is not None:
             session.close()
         self._drain_lost()
+        self._write_receipts()
 
     # Connection.
 
@@ -526,6 +532,15 @@ class Daemon:
         if complete:
             self._check_retained(now)
 
+    def _write_receipts(self) -> None:
+        if not self.receipts.pending():
+            return
+        try:
+            self.receipts.flush()
+        except DB_ERRORS as e:
+            self.metrics.ledger_errors.inc()
+            self.log.emit("receipts", state="error", error=_one_line(e), pending=self.receipts.pending())
+
     def _check_retained(self, now: datetime) -> None:
         """Compare what the broker held with what it should hold; republish what differs."""
         # Only what was acknowledged before the sweep began is surely in its answer.
@@ -565,9 +580,14 @@ class Daemon:
         latency = delivery.latency
         if item.kind != "status":
             self.metrics.publishes.labels(result, item.kind).inc()
+            now = self.clock.now()
             if delivery.ok and latency is not None:
                 self.metrics.ack_latency.observe(latency)
-                self._acked_at[item.name] = self.clock.now()
+                self._acked_at[item.name] = now
+                if item.kind != "clear":
+                    self.receipts.acked(item.name, item.record, item.kind, now, round(latency * 1000, 3))
+            elif not delivery.ok:
+                self.receipts.failed(item.name, item.record.get("intent_id"), now, delivery.error or "failed")
         extra = {"error": delivery.error} if delivery.error else {}
         if item.kind == "status":
             self.log.emit("status", **item.record, result=result, **extra)
