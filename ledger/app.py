@@ -55,6 +55,11 @@ SCHEDULE_TOPICS: tuple[str, ...] = tuple(
         ev.PolicyChanged,
     )
 )
+# What a timeline needs: the schedule without the id claims (they only guard uniqueness).
+TIMELINE_TOPICS: tuple[str, ...] = tuple(
+    t for t in SCHEDULE_TOPICS if t not in (get_topic(ev.EventIdClaimed), get_topic(ev.OverrideIdClaimed))
+)
+INTENT_TOPICS: tuple[str, ...] = (get_topic(ev.IntentLogOpened), get_topic(ev.IntentIssued))
 _PAGE = 5_000
 _MAX_ATTEMPTS = 40
 
@@ -185,9 +190,9 @@ class Ledger(Application):
         return self.recorder.max_notification_id() or 0
 
     def read(
-        self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE
+        self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE, stop: int | None = None
     ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:
-        """Domain events from the notification log after position `after`, in order."""
+        """Domain events from the notification log after position `after` (up to `stop`), in order."""
         # A Core SELECT instead of the recorder's ORM query: ORM objects per row
         # were three quarters of the cost of reading the log.
         table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
@@ -201,6 +206,8 @@ class Ledger(Application):
         topics = tuple(topics)
         while True:
             query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
+            if stop is not None:
+                query = query.where(table.c.id <= stop)
             if topics:
                 query = query.where(table.c.topic.in_(topics))
             with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from ledger.app import Ledger
 from ledger.errors import ClientNotFound
 from ledger.values import format_instant
 from projections.audit import as_of
+from projections.fleet import FleetView
 
 __all__ = ["Row", "render_html", "render_svg", "render_text", "rows_for"]
 
@@ -39,7 +40,7 @@ def rows_for(
     ledger: Ledger, start: datetime, end: datetime, clients: list[str] | None = None, group: str | None = None
 ) -> list[Row]:
     """One row per client (the given ones, or every registered member of `group`)."""
-    view = as_of(ledger)
+    view = as_of(ledger, view=FleetView())
     if clients is None:
         clients = sorted(
             c for c, client in view.clients.items() if client.registered and client.group_id == group

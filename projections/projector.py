@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger import events as ev
-from ledger.app import SCHEDULE_TOPICS, Ledger
+from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.values import floor_second, format_instant
 from projections.fleet import Affected, FleetView
@@ -58,7 +58,7 @@ class Projector:
     def pull(self) -> Affected:
         """Fold the notifications appended since the last pull into the view."""
         affected = Affected()
-        for position, event in self.ledger.read(self.view.position):
+        for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS + INTENT_TOPICS):
             self.view.apply(position, event, affected)
         return affected
 
@@ -80,9 +80,13 @@ class Projector:
         now = floor_second(now)
         # Marks survive a pull that fails half-way: what was folded stays to be evaluated.
         # Only the schedule side: this projector is the one writer of the intent logs,
-        # so reading its own records back would only cost time.
-        for position, event in self.ledger.read(self.view.position, topics=SCHEDULE_TOPICS):
+        # so reading its own records back would only cost time. `head` is read first:
+        # every id up to it is committed (ids are handed out in commit order), so the
+        # position can move past the intents in between and the next scan stays short.
+        head = self.ledger.max_notification_id()
+        for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS, stop=head):
             self.view.apply(position, event, self._affected)
+        self.view.position = max(self.view.position, head)
         affected, self._affected = self._affected, Affected()
         pending, self._retry = self._retry, {}
         for name, (position, event) in self._names_of(affected):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     delete,
     func,
     insert,
@@ -151,26 +153,37 @@ class ReadModel:
     def replay(
         self, log_name: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:
-        query = select(transitions).where(transitions.c.log_name == log_name).order_by(transitions.c.seq)
+        c = transitions.c
+        # JSON columns as text, decoded by msgspec: the drivers' json decoding was half the time.
+        query = (
+            select(
+                c.seq,
+                c.intent_id,
+                c.effective_at,
+                c.desired_state,
+                c.reason,
+                cast(c.event_window, Text),
+                cast(c.cause, Text),
+            )
+            .where(c.log_name == log_name)
+            .order_by(c.seq)
+        )
         if since is not None:
-            query = query.where(transitions.c.effective_at >= format_instant(since))
+            query = query.where(c.effective_at >= format_instant(since))
         if until is not None:
-            query = query.where(transitions.c.effective_at < format_instant(until))
+            query = query.where(c.effective_at < format_instant(until))
         with self.engine.connect() as conn:
             return [
                 {
-                    k: r._mapping[k]
-                    for k in (
-                        "seq",
-                        "intent_id",
-                        "effective_at",
-                        "desired_state",
-                        "reason",
-                        "event_window",
-                        "cause",
-                    )
+                    "seq": seq,
+                    "intent_id": intent_id,
+                    "effective_at": effective_at,
+                    "desired_state": state,
+                    "reason": reason,
+                    "event_window": _json(window),
+                    "cause": _json(cause),
                 }
-                for r in conn.execute(query)
+                for seq, intent_id, effective_at, state, reason, window, cause in conn.execute(query)
             ]
 
     def receipts(self, log_name: str) -> dict[str, Any]:
@@ -197,6 +210,13 @@ class ReadModel:
         """Every row of every table, for comparing two builds."""
         with self.engine.connect() as conn:
             return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in TABLES}
+
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else _json_decoder.decode(text)
 
 
 def _transition(position: int, e: ev.IntentIssued) -> dict[str, Any]:

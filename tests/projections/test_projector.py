@@ -247,3 +247,18 @@ def test_a_failed_recording_is_retried_without_losing_or_skipping_a_seq(
     assert [e.seq for e in ledger.issued("c1")] == [1, 2]
     assert Projector(ledger).start(T0 + timedelta(seconds=7)) == []
     ledger.close()
+
+
+def test_a_step_moves_past_its_own_intents_so_scans_stay_short(ledger: Ledger, clock: object) -> None:
+    """After a step the position is the ledger's head: the next read starts after our own records."""
+    ledger.add_client("c1", None, ME)
+    ledger.add_event("a", TargetRef("client", "c1"), win(1, 2), ME)
+    projector = Projector(ledger)
+    projector.start(T0)
+    drive(projector, at(3))
+    projector.step(at(3))
+    assert projector.view.position == ledger.max_notification_id()
+    ledger.add_event("b", TargetRef("client", "c1"), win(4, 5), ME)  # still seen after the jump
+    assert projector.step(at(3)) == []  # folds b: its boundaries are now on the timer heap
+    drive(projector, at(6))
+    assert [e.desired_state for e in ledger.issued("c1")] == ["off", "on", "off", "on", "off"]
