@@ -18,6 +18,7 @@ from ledger.errors import ClientNotFound
 from ledger.values import format_instant
 from projections.audit import as_of
 from projections.fleet import FleetView
+from projections.readmodel import ReadModel
 
 __all__ = ["Row", "render_html", "render_svg", "render_text", "rows_for"]
 
@@ -41,6 +42,7 @@ def rows_for(
 ) -> list[Row]:
     """One row per client (the given ones, or every registered member of `group`)."""
     view = as_of(ledger, view=FleetView())
+    model = ReadModel(ledger)  # delivery receipts, written by the daemon
     if clients is None:
         clients = sorted(
             c for c, client in view.clients.items() if client.registered and client.group_id == group
@@ -66,6 +68,7 @@ def rows_for(
                 for o in target.live_overrides()
                 if o.window.start < end and o.window.end > start
             ]
+        firsts = model.receipts(client_id)["firsts"]
         row.transitions = [
             {
                 "seq": e.seq,
@@ -74,6 +77,7 @@ def rows_for(
                 "desired_state": e.desired_state,
                 "reason": e.reason,
                 "cause": e.cause.get("kind"),
+                "delivered": firsts.get(e.intent_id),
             }
             for e in ledger.issued(client_id)
             if start <= e.effective_at < end
@@ -179,19 +183,24 @@ def render_html(rows: list[Row], start: datetime, end: datetime, title: str = "I
         f"<p>{format_instant(start)} .. {format_instant(end)} (UTC). Spans show the state the current "
         "schedule gives; vertical marks are the intents actually recorded.</p>",
         render_svg(rows, start, end),
-        "<h2>Recorded transitions</h2>",
+        "<h2>Recorded transitions and their delivery</h2>",
     ]
     for row in rows:
         parts.append(
             f'<h3>{html.escape(row.client_id)}</h3><table class="transitions" '
             f'data-client="{html.escape(row.client_id)}"><tr><th>seq</th><th>effective_at</th>'
-            "<th>state</th><th>reason</th><th>cause</th><th>intent_id</th></tr>"
+            "<th>state</th><th>reason</th><th>cause</th><th>intent_id</th>"
+            "<th>first PUBACK</th><th>latency</th></tr>"
         )
         for t in row.transitions:
+            d = t.get("delivered")
+            acked = d["first_acked_at"] if d else "not delivered"
+            latency = f"{d['latency_ms']} ms" if d and d["latency_ms"] is not None else ""
             parts.append(
                 f"<tr><td>{t['seq']}</td><td>{format_instant(t['effective_at'])}</td>"
                 f'<td class="{t["desired_state"]}">{t["desired_state"]}</td><td>{t["reason"]}</td>'
-                f"<td>{t['cause']}</td><td><code>{t['intent_id']}</code></td></tr>"
+                f"<td>{t['cause']}</td><td><code>{t['intent_id']}</code></td>"
+                f"<td>{acked}</td><td>{latency}</td></tr>"
             )
         parts.append("</table>")
     parts.append("</body></html>")

@@ -82,6 +82,7 @@ def test_html_report_is_self_contained_with_transition_tables(incident: Ledger, 
     assert [a.get("data-client") for t, a in tags if t == "table"] == ["lobby-1", "lobby-2"]
     assert sum(1 for t, _ in tags if t == "svg") == 1
     assert not any(a.get("src") or a.get("href") for _, a in tags)
+    assert "not delivered" in page  # recorded by a projector alone: no daemon published them
     recorded = [
         e for c in ("lobby-1", "lobby-2") for e in incident.issued(c) if at(6) <= e.effective_at < at(14)
     ]

@@ -10,6 +10,7 @@ from freezegun import freeze_time
 from cli.main import cli
 from ledger import Ledger, Meta, TargetRef, Window
 from projections import audit
+from projections.pictures import render_html, rows_for
 from projections.projector import Projector
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
@@ -60,6 +61,9 @@ def test_dark_lobby_tv_during_the_assembly_is_explained_and_delivered(
     assert 0 < report["largest_retained_age_seconds"] <= 300  # refreshed every ttl/2
     text = CliRunner().invoke(cli, ["--db", sqlite_url, "audit", "delivery", "lobby-1"]).stdout
     assert "client_override" in text and "largest retained payload age" in text
+    page = render_html(rows_for(sqlite_ledger, T0, at(8), ["lobby-1"]), T0, at(8))
+    assert all(t["first_acked_at"] in page for t in report["transitions"])
+    assert "not delivered" not in page
 
 
 def test_transitions_nobody_published_are_flagged_missing(sqlite_ledger: Ledger) -> None:
