@@ -8,9 +8,7 @@ so: who, when, and their note.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -20,7 +18,7 @@ from ledger.app import TIMELINE_TOPICS, Ledger
 from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
-from projections.fleet import FleetView
+from projections.fleet import FleetView, paused_gc
 from projections.readmodel import ReadModel
 from projections.timeline import Block
 
@@ -72,19 +70,6 @@ def as_of(ledger: Ledger, knowledge: datetime | None = None, view: FleetView | N
             continue
         view.apply(position, event)
     return view
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    # Folding a fleet allocates tens of thousands of long-lived objects; the collector
-    # would scan them again and again (a third of the time) and free none of them.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _made(view: AuditView, *key: str) -> dict[str, Any] | None:

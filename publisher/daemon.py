@@ -28,6 +28,7 @@ from ledger.app import Ledger
 from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
+from projections.fleet import paused_gc
 from projections.projector import Projector
 from projections.readmodel import DeliveryLog
 from publisher.config import BrokerConfig
@@ -374,14 +375,16 @@ class Daemon:
             if now >= self._next_lag:
                 head = self.ledger.max_notification_id()  # lag: what existed before this read
             if not self._started:
-                issued = self.projector.start(now)
+                with paused_gc():
+                    issued = self.projector.start(now)
                 self._started = True
                 self._republish_all = True
                 # The rebuilt view lives as long as the process: keep the collector off it.
                 gc.collect()
                 gc.freeze()
             else:
-                issued = self.projector.step(now)
+                with paused_gc():  # a boundary of thousands: no collector passes mid-way
+                    issued = self.projector.step(now)
         except DB_ERRORS as e:
             if strict:
                 raise
