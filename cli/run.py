@@ -8,8 +8,11 @@ from types import FrameType
 import click
 
 from cli.base import CONTEXT, ledger_of
+from ledger.errors import InvalidInput
+from projections.projector import Shard
 from publisher.config import BrokerConfig, check_prefix
 from publisher.daemon import Daemon, RunSettings
+from publisher.lease import lease_for
 
 __all__ = ["run"]
 
@@ -33,6 +36,13 @@ __all__ = ["run"]
     help="3.1.1 for brokers without MQTT 5 (expiry then lives in the payload alone).",
 )
 @click.option("--prefix", default="infoscreen", show_default=True, help="Topic prefix.")
+@click.option(
+    "--shard",
+    "shard_text",
+    default="0/1",
+    show_default=True,
+    help="i/N: publish only the clients whose stable hash falls in shard i of N.",
+)
 @click.option("--metrics-port", type=click.IntRange(1, 65_535), help="Serve Prometheus metrics on this port.")
 @click.option(
     "--metrics-host",
@@ -51,6 +61,7 @@ def run(
     prefix: str,
     metrics_port: int | None,
     metrics_host: str,
+    shard_text: str,
 ) -> None:
     """Follow the ledger and keep every client's retained intent on the broker.
 
@@ -61,12 +72,16 @@ def run(
 
     \b
         intent-ledger run --ttl 600 --group-topics --metrics-port 9464
+        intent-ledger run --shard 0/2    # and --shard 1/2 elsewhere; run each twice for a hot standby
         INTENT_LEDGER_MQTT_URL=mqtts://intent-server@broker:8883?ca=/etc/ssl/ca.pem intent-ledger run
     """
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     if refresh is not None and refresh >= ttl:
         raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
-    settings = RunSettings(prefix=check_prefix(prefix), ttl=ttl, refresh=refresh, group_topics=group_topics)
+    shard = _shard(shard_text)
+    settings = RunSettings(
+        prefix=check_prefix(prefix), ttl=ttl, refresh=refresh, group_topics=group_topics, shard=shard
+    )
     daemon = Daemon(ledger_of(ctx), broker, settings)
     if metrics_port is not None:
         daemon.metrics.serve(metrics_port, metrics_host)
@@ -82,4 +97,18 @@ def run(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    daemon.run()
+    # One active daemon per prefix and shard; the others wait as hot standbys.
+    daemon.run(lease_for(ledger_of(ctx).db_url, f"{prefix}/{shard.index}-{shard.count}"))
+    if daemon.lease_lost:
+        raise click.ClickException("lost the lease: another instance is active for this shard")
+
+
+def _shard(text: str) -> Shard:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not i/N", param_hint="--shard") from None
+    try:
+        return Shard(index, count)
+    except InvalidInput as e:
+        raise click.BadParameter(str(e), param_hint="--shard") from None

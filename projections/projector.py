@@ -9,18 +9,21 @@ follows from the log's next `seq`, so a rebuild re-reads the very same ids.
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
+from ledger.errors import InvalidInput
 from ledger.values import floor_second, format_instant
 from projections.fleet import Affected, FleetView
 from projections.timeline import Intent, Timeline
 
-__all__ = ["Projector", "describe_cause"]
+__all__ = ["Projector", "Shard", "describe_cause"]
 
 Cause = tuple[datetime, dict[str, Any]]
 CauseOf = Callable[[Timeline, Intent], Cause]
@@ -41,12 +44,32 @@ def describe_cause(position: int, event: Any) -> dict[str, Any]:
     return cause
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count`: the intent logs whose stable hash falls in it."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise InvalidInput(f"invalid shard {self.index}/{self.count}: use i/N with 0 <= i < N")
+
+    def owns(self, name: str) -> bool:
+        # crc32: the same on every machine and Python (hash() is salted per process).
+        return self.count == 1 or zlib.crc32(name.encode()) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class Projector:
     """Follows a ledger and records the transitions that are due at `now`."""
 
-    def __init__(self, ledger: Ledger, *, group_topics: bool = False) -> None:
+    def __init__(self, ledger: Ledger, *, group_topics: bool = False, shard: Shard | None = None) -> None:
         self.ledger = ledger
         self.group_topics = group_topics
+        self.shard = shard or Shard()
         self.view = FleetView()
         self._timers: list[tuple[datetime, str]] = []
         self._due: dict[str, datetime] = {}
@@ -110,7 +133,7 @@ class Projector:
         names = [c for c, client in self.view.clients.items() if client.registered or c in self.view.logs]
         if self.group_topics:
             names += [IntentLog.name_for(None, g) for g in self.view.groups]
-        return names
+        return [n for n in names if self.shard.owns(n)]
 
     def timeline(self, name: str) -> Timeline:
         if name.startswith("groups/"):
@@ -125,7 +148,7 @@ class Projector:
         ]
         if self.group_topics:
             found += [(IntentLog.name_for(None, g), cause) for g, cause in affected.groups.items()]
-        return found
+        return [(n, cause) for n, cause in found if self.shard.owns(n)]
 
     def _commit(self, pending: dict[str, CauseOf], now: datetime) -> list[ev.IntentIssued]:
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None]] = {}

@@ -29,10 +29,11 @@ from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
 from projections.fleet import paused_gc
-from projections.projector import Projector
+from projections.projector import Projector, Shard
 from projections.readmodel import DeliveryLog
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
+from publisher.lease import Lease
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
 from publisher.mqtt import Delivery, MqttSession
@@ -55,6 +56,8 @@ class RunSettings:
     inflight: int = 20
     self_check: bool = True  # sweep our own retained topics (QoS 0) and repair what differs
     check_every: float | None = None  # default max(5 s, refresh / 2)
+    shard: Shard = field(default_factory=Shard)
+    standby_poll: float = 0.5  # how often a standby tries to take the lease
 
     @property
     def refresh_every(self) -> int:
@@ -121,7 +124,8 @@ class Daemon:
         self.settings = settings or RunSettings()
         self.clock = clock or SystemClock()
         self.log = log or EventLog()
-        self.projector = Projector(ledger, group_topics=self.settings.group_topics)
+        self.projector = Projector(ledger, group_topics=self.settings.group_topics, shard=self.settings.shard)
+        self.lease: Lease | None = None
         self.started_at = floor_second(self.clock.now())
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -139,6 +143,8 @@ class Daemon:
         self._outgoing: deque[_Outgoing] = deque()
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
+        self._lease_lost = False
+        self._next_lease_check = self.started_at
         self.metrics = metrics or Metrics()
         self.receipts = DeliveryLog(ledger)
         self._sessions_opened = 0
@@ -163,16 +169,25 @@ class Daemon:
 
     @property
     def status_topic(self) -> str:
-        return f"{self.settings.prefix}/server/status"
+        shard = self.settings.shard
+        if shard.count == 1:
+            return f"{self.settings.prefix}/server/status"
+        return f"{self.settings.prefix}/server/{shard.index}-of-{shard.count}/status"
 
     def _status(self, status: str) -> bytes:
         return json.dumps({"status": status, "started_at": format_instant(self.started_at)}).encode()
 
     # The loop.
 
-    def run(self) -> None:
-        """Work until `stop()`; then publish `offline` and disconnect cleanly."""
+    def run(self, lease: Lease | None = None) -> None:
+        """Work until `stop()`; then publish `offline` and disconnect cleanly.
+
+        With a `lease`, wait as a hot standby until it is ours, and stop (without
+        an `offline`: somebody else is active) if it is ever lost.
+        """
         self._announce()
+        if lease is not None and not self._take(lease):
+            return
         if is_postgres(self.ledger.db_url):
             channel = getattr(self.ledger.recorder, "channel_name", "ledger_events")
             self._watcher = PgWatcher(self.ledger.db_url, channel, self.wake, self.stopping)
@@ -180,6 +195,8 @@ class Daemon:
         try:
             while not self.stopping.is_set():
                 self.wake.clear()  # before the round: a NOTIFY during it must not be lost
+                if self.lease is not None and not self._still_ours():
+                    break
                 self.tick()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 if self._outgoing:
@@ -188,6 +205,39 @@ class Daemon:
                     self.clock.wait(self.wake, seconds)
         finally:
             self.shutdown()
+
+    def _take(self, lease: Lease) -> bool:
+        """Wait (as a standby) until the lease is ours; False if stopped first."""
+        shard = str(self.settings.shard)
+        announced = False
+        while not self.stopping.is_set():
+            if lease.try_acquire():
+                self.lease = lease
+                self.started_at = self._high_stamp = floor_second(self.clock.now())
+                self._next_connect = self._next_check = self._next_lag = self.started_at
+                self.log.emit("role", role="active", shard=shard)
+                return True
+            if not announced:
+                self.log.emit("role", role="standby", shard=shard)
+                announced = True
+            self.clock.wait(self.wake, self.settings.standby_poll)
+        return False
+
+    def _still_ours(self) -> bool:
+        assert self.lease is not None
+        if self.clock.now() < self._next_lease_check:
+            return True
+        self._next_lease_check = self.clock.now() + timedelta(seconds=1)
+        if self.lease.held():
+            return True
+        # Somebody else may be active now: leave quietly, the supervisor restarts us as a standby.
+        self.log.emit("role", role="lost", shard=str(self.settings.shard))
+        self._lease_lost = True
+        return False
+
+    @property
+    def lease_lost(self) -> bool:
+        return self._lease_lost
 
     def stop(self) -> None:
         self.stopping.set()
@@ -262,7 +312,7 @@ class Daemon:
         self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
         self._write_receipts()
         session, self.session = self.session, None
-        if session is not None and session.connected:
+        if session is not None and session.connected and not self._lease_lost:
             try:
                 delivery = session.publish(self.status_topic, self._status("offline"))
                 delivery.wait(5.0)
@@ -273,6 +323,8 @@ class Daemon:
             session.close()
         self._drain_lost()
         self._write_receipts()
+        if self.lease is not None:
+            self.lease.release()
 
     # Connection.
 

@@ -1,0 +1,107 @@
+"""Who may be active: one daemon per shard, the others wait as hot standbys.
+
+PostgreSQL: a session advisory lock on a connection held for the process's
+life (the server drops it when the process dies). SQLite: an exclusive
+`flock` on a file beside the database (the kernel drops it when the process
+dies). Either way a SIGKILLed active daemon frees its lease at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from typing import IO, Protocol
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from publisher.watch import is_postgres
+
+__all__ = ["Lease", "lease_for"]
+
+
+class Lease(Protocol):
+    def try_acquire(self) -> bool: ...
+
+    def held(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+def _key(name: str) -> int:
+    # A stable signed 64-bit key for pg_advisory_lock.
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class PgLease:
+    def __init__(self, db_url: str, name: str) -> None:
+        url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._key = _key(name)
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def try_acquire(self) -> bool:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            return bool(row and row[0])
+        except psycopg.Error:
+            self._drop()
+            return False
+
+    def held(self) -> bool:
+        """Still ours: the lock lives as long as its connection does."""
+        try:
+            return self._conn is not None and self._conn.execute("SELECT 1").fetchone() is not None
+        except psycopg.Error:
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+class FileLease:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._file: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        handle = open(self._path, "a+")  # noqa: SIM115 - held open while the lease is ours
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return True
+
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+
+def lease_for(db_url: str, name: str) -> Lease:
+    """The lease named `name` for this ledger (`name` says prefix and shard)."""
+    if is_postgres(db_url):
+        return PgLease(db_url, f"intent-ledger/{name}")
+    path = make_url(db_url).database or "intent-ledger.db"
+    safe = name.replace("/", "_")
+    return FileLease(f"{path}.{safe}.lock")
