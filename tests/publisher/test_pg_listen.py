@@ -62,8 +62,11 @@ def test_a_terminated_listen_connection_is_reconnected_and_nothing_is_lost_or_re
                     other.add_event("e", TargetRef("client", "c1"), window, ME)
                 else:
                     other.move_event("e", window, ME)
-                expected = i + 2
-                sub.wait(lambda s: len(_ids(s, topic)) == expected, timeout=3, what=f"intent {expected}")
+
+                def arrived(s: Subscriber, want: int = i + 2) -> bool:
+                    return len(_ids(s, topic)) == want
+
+                sub.wait(arrived, timeout=3, what=f"intent {i + 2}")
             wait_for(lambda: set(_sql(LISTENERS)) - killed, what="a new LISTEN connection")
         seqs = [e.seq for e in ledger.issued("c1")]
         assert seqs == [1, 2, 3, 4]  # off, then one transition per edit: none lost, none repeated
