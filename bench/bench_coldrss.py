@@ -1,0 +1,171 @@
+"""Benchmark: peak resident memory of a cold start (`run_once`), per client.
+
+The fleet (`_common.py`) is synced into a fresh SQLite file (not measured) and
+a Mosquitto of our own is started (`_broker.py`). Then two child processes,
+one after the other, each on its own:
+
+- ours: `Daemon(Ledger(url), broker, RunSettings()).run_once()` with the clock
+  moved to `--at` (as bench_daemon's cold start), its log to /dev/null;
+- baseline: raw paho-mqtt (`_broker.RawPublisher`: one connection, MQTT 5,
+  retained QoS 1) publishing the same number of messages of the median size
+  of ours (the payloads built in memory first, as a publisher has to).
+
+Each child reads `VmRSS` from /proc/self/status after its imports (the floor)
+and `VmHWM` (peak resident) after the run, and the parent cross-checks the
+peak with `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`. Bytes per client =
+(peak - floor) / clients. Goal (issue 5): at most 2 KB resident per client.
+
+    .venv/bin/python bench/bench_coldrss.py [--clients N] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+GOAL_BYTES_PER_CLIENT = 2048
+
+
+def status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_ours(url: str, port: int, at: str) -> dict[str, Any]:
+    from bench_daemon import PREFIX, ShiftedClock  # imports ledger, publisher, paho
+
+    from ledger import Ledger, parse_instant
+    from publisher.config import BrokerConfig
+    from publisher.daemon import Daemon, RunSettings
+    from publisher.logs import EventLog
+
+    floor = status_kib("VmRSS")
+    sink = open(os.devnull, "w")  # noqa: SIM115
+    ledger = Ledger(url)
+    started = time.monotonic()
+    daemon = Daemon(
+        ledger,
+        BrokerConfig(port=port),
+        RunSettings(prefix=PREFIX),
+        clock=ShiftedClock(parse_instant(at, "--at")),
+        log=EventLog(sink),
+    )
+    failures = daemon.run_once()
+    seconds = time.monotonic() - started
+    out = {
+        "seconds": seconds,
+        "failures": len(failures),
+        "floor_kib": floor,
+        "peak_kib": status_kib("VmHWM"),
+        "end_kib": status_kib("VmRSS"),
+    }
+    ledger.close()
+    return out
+
+
+def child_raw(port: int, clients: int, size: int) -> dict[str, Any]:
+    import bench_daemon  # noqa: F401  (the same imports as ours, so the floors compare)
+    from _broker import RawPublisher
+
+    floor = status_kib("VmRSS")
+    started = time.monotonic()
+    raw = RawPublisher(port)
+    messages = [
+        (f"raw-screen/c{i:06d}/power/intent", os.urandom(size // 2).hex().encode()) for i in range(clients)
+    ]
+    seconds = raw.burst(messages)
+    raw.close()
+    return {
+        "seconds": time.monotonic() - started,
+        "burst_seconds": seconds,
+        "floor_kib": floor,
+        "peak_kib": status_kib("VmHWM"),
+        "end_kib": status_kib("VmRSS"),
+    }
+
+
+def run_child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child {args[:2]} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["ru_maxrss_children_kib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return result
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind = sys.argv[2]
+        if kind == "ours":
+            r = child_ours(sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        else:
+            r = child_raw(int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        print(json.dumps(r))
+        return
+
+    from _broker import mosquitto
+    from _common import WEEK_START, arg_parser, emit, generate_fleet, progress, validated
+    from bench_daemon import DEFAULT_AT, META
+
+    from ledger import Ledger
+
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--at", default=DEFAULT_AT, help=f"instant of the cold start (default {DEFAULT_AT})")
+    parser.add_argument("--payload-bytes", type=int, default=356, help="raw payload size (default 356)")
+    args = parser.parse_args()
+    if args.db != "sqlite":
+        raise SystemExit("bench_coldrss: SQLite only")
+    fleet = generate_fleet(args.clients, args.groups, args.seed)
+    snapshot = validated(fleet)
+    n = fleet.clients
+    with tempfile.TemporaryDirectory(prefix="intent-ledger-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'rss.db'}"
+        progress(args.json, f"rss: syncing {fleet.rows:,} rows (not measured) ...")
+        ledger = Ledger(url)
+        ledger.sync(snapshot, prune=False, now=WEEK_START, meta=META)
+        ledger.close()
+        with mosquitto(Path(tmp) / "broker") as broker:
+            progress(args.json, f"rss: run_once of {n:,} clients in a child process ...")
+            ours = run_child(["--child", "ours", url, str(broker.port), args.at])
+            progress(args.json, f"rss: raw paho, {n:,} messages in a child process ...")
+            raw = run_child(["--child", "raw", str(broker.port), str(n), str(args.payload_bytes)])
+    per = (ours["peak_kib"] - ours["floor_kib"]) * 1024 / n
+    raw_per = (raw["peak_kib"] - raw["floor_kib"]) * 1024 / n
+    result = {
+        "benchmark": "coldrss",
+        "clients": n,
+        "ours": ours,
+        "raw": raw,
+        "bytes_per_client": round(per, 1),
+        "raw_bytes_per_message": round(raw_per, 1),
+        "ratio": round(per / raw_per, 2) if raw_per > 0 else None,
+        "goal_bytes_per_client": GOAL_BYTES_PER_CLIENT,
+        "meets_goal": per <= GOAL_BYTES_PER_CLIENT,
+    }
+    lines = [
+        f"bench_coldrss  clients={n:,}",
+        f"  ours: run_once {ours['seconds']:.2f} s; RSS after imports {ours['floor_kib'] / 1024:.1f} MiB, "
+        f"peak {ours['peak_kib'] / 1024:.1f} MiB -> {per:,.0f} B/client "
+        f"(goal <= {GOAL_BYTES_PER_CLIENT} B: {'met' if per <= GOAL_BYTES_PER_CLIENT else 'NOT met'})",
+        f"  raw paho: {raw['burst_seconds']:.2f} s; RSS after imports {raw['floor_kib'] / 1024:.1f} MiB, "
+        f"peak {raw['peak_kib'] / 1024:.1f} MiB -> {raw_per:,.0f} B/message",
+    ]
+    emit(result, lines, args.json)
+
+
+if __name__ == "__main__":
+    main()
