@@ -144,6 +144,7 @@ class Daemon:
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
         self._lease_lost = False
+        self._once = False
         self._next_lease_check = self.started_at
         self.metrics = metrics or Metrics()
         self.receipts = DeliveryLog(ledger)
@@ -200,7 +201,9 @@ class Daemon:
                 self.tick()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 if self._outgoing:
-                    self._await_newest(min(seconds, 0.1))  # then log the acknowledgements
+                    # A burst in flight: sleep until its newest publish is acknowledged (the
+                    # ledger waits at most 0.25 s), so paho's thread has the GIL to itself.
+                    self._await_newest(0.25)
                 else:
                     self.clock.wait(self.wake, seconds)
         finally:
@@ -246,6 +249,7 @@ class Daemon:
     def run_once(self, timeout: float = 60.0) -> list[str]:
         """Publish every intent once and wait for every PUBACK; returns the failures."""
         self._announce()
+        self._once = True
         self._follow(self.clock.now(), strict=True)
         self._connect(self.clock.now(), strict=True, status=False)
         self.tick()
@@ -296,7 +300,10 @@ class Daemon:
                 del self._refresh_at[name]
                 self._publish(name, now, "refresh")
         self._reap()
-        if self.settings.self_check and self._connected and self._started:
+        # The self-check reads back every retained intent: never during a burst (and not in
+        # --once), where the echo would compete with paho's sending for the network thread.
+        sweeping = self._probe is not None or not self._outgoing
+        if self.settings.self_check and self._connected and self._started and not self._once and sweeping:
             self._sweep(now)
         self._write_receipts()
 
@@ -533,7 +540,18 @@ class Daemon:
         heapq.heappush(self._refresh, (at, name))
 
     def _reap(self) -> None:
-        """Log finished publishes; a removed client's final `off`, once acknowledged, clears its topic."""
+        """Log finished publishes; a removed client's final `off`, once acknowledged, clears its topic.
+
+        Only once the newest publish is settled (or the oldest is overdue): logging while
+        paho still drains a burst takes the GIL from its network thread in bursts, and the
+        convoy that follows slowed acknowledgements several-fold.
+        """
+        if not self._outgoing:
+            return
+        oldest = self._outgoing[0].delivery
+        overdue = oldest.started + self.settings.ack_timeout <= time.monotonic()
+        if not (self._outgoing[-1].delivery.done or overdue):
+            return
         while self._outgoing:
             item = self._outgoing[0]
             if not item.delivery.done:
