@@ -201,9 +201,12 @@ class Daemon:
                 self.tick()
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 if self._outgoing:
-                    # A burst in flight: sleep until its newest publish is acknowledged (the
-                    # ledger waits at most 0.25 s), so paho's thread has the GIL to itself.
-                    self._await_newest(0.25)
+                    # A burst in flight: sleep until its newest publish is acknowledged, so
+                    # paho's thread has the GIL to itself. New ledger changes wait at most
+                    # 0.25 s; a due boundary or refresh does not wait.
+                    timer = self.next_timer()
+                    due = 0.25 if timer is None else (timer - self.clock.now()).total_seconds()
+                    self._await_newest(max(0.0, min(due, 0.25)))
                 else:
                     self.clock.wait(self.wake, seconds)
         finally:
