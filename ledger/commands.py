@@ -23,7 +23,6 @@ from ledger.domain import (
     PolicyRecord,
     Target,
     TargetRef,
-    window_text,
 )
 from ledger.errors import ClientNotFound, EventNotFound, IdConflict, InvalidInput, OverrideNotFound
 from ledger.values import Policy, Window, check_id
@@ -139,11 +138,11 @@ def add_event(ws: Workspace, event_id: str, ref: TargetRef, window: Window, meta
     existing = ws.owner(claim.target).events[event_id]
     if existing.cancelled:
         raise IdConflict(
-            f"event {event_id!r} ({claim.target}, {window_text(existing.window)}) was cancelled; "
+            f"event {event_id!r} ({claim.target}, {existing.window}) was cancelled; "
             "its id stays taken: use 'event move' to reinstate it"
         )
     if claim.target != ref or existing.window != window:
-        raise IdConflict(f"event {event_id!r} already exists: {claim.target}, {window_text(existing.window)}")
+        raise IdConflict(f"event {event_id!r} already exists: {claim.target}, {existing.window}")
 
 
 def _event_owner(ws: Workspace, event_id: str) -> Target:
@@ -172,9 +171,7 @@ def add_override(
         target.set_override(override_id, state, window, meta)
         return
     existing = ws.owner(claim.target).overrides[override_id]
-    described = (
-        f"override {override_id!r} ({claim.target}, {existing.desired_state}, {window_text(existing.window)})"
-    )
+    described = f"override {override_id!r} ({claim.target}, {existing.desired_state}, {existing.window})"
     if existing.cleared:
         raise IdConflict(f"{described} was cleared; its id stays taken")
     if claim.target != ref or (existing.desired_state, existing.window) != (state, window):

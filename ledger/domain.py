@@ -22,7 +22,6 @@ from ledger.values import (
     ScheduledEvent,
     Window,
     check_instant,
-    format_instant,
 )
 
 __all__ = [
@@ -317,7 +316,3 @@ class IntentLog(Aggregate):
 
 def _group_text(group_id: str | None) -> str:
     return f"group {group_id!r}" if group_id else "no group"
-
-
-def window_text(window: Window) -> str:
-    return f"{format_instant(window.start)}..{format_instant(window.end)}"
