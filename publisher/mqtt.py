@@ -93,6 +93,7 @@ class MqttSession:
         self._acks = threading.Condition()
         self._expiry_properties: dict[int, Properties] = {}
         self._pending: dict[int, Delivery] = {}
+        self.last_ack = time.monotonic()  # when the broker last acknowledged anything
         self._early: dict[int, str | None] = {}
         self._on_message_cb = on_message
         self.v5 = config.mqtt_version == "5"
@@ -133,6 +134,7 @@ class MqttSession:
             delivery.resolve(f"connection lost before PUBACK ({reason_code})")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, reason_code: Any, _p: Any) -> None:
+        self.last_ack = time.monotonic()
         error = f"broker refused: {reason_code}" if reason_code.is_failure else None
         with self._lock:
             delivery = self._pending.pop(mid, None)
