@@ -57,6 +57,9 @@ class RunSettings:
     self_check: bool = True  # sweep our own retained topics (QoS 0) and repair what differs
     check_every: float | None = None  # default max(5 s, refresh / 2)
     shard: Shard = field(default_factory=Shard)
+    # Publishes awaiting their PUBACK at most: paho's message ids are 16-bit (65,535 in
+    # flight at the most), and it bounds the memory a burst of 100,000 takes.
+    window: int = 10_000
     standby_poll: float = 0.5  # how often a standby tries to take the lease
 
     @property
@@ -144,6 +147,8 @@ class Daemon:
         self._watcher: PgWatcher | None = None
         self.failures: list[str] = []
         self._lease_lost = False
+        self._backlog: deque[tuple[str, str]] = deque()
+        self._queued: set[str] = set()
         self._once = False
         self._next_lease_check = self.started_at
         self.metrics = metrics or Metrics()
@@ -271,20 +276,32 @@ class Daemon:
         a very large burst simply takes longer than any fixed timeout.
         """
         deadline = time.monotonic() + timeout
-        while self._outgoing:
+        while self._outgoing or (self._backlog and self._connected):
             now = time.monotonic()
             flowing = self.session is not None and now - self.session.last_ack < self.settings.ack_timeout
             if now >= deadline and not flowing:
                 break
             self._await_newest(0.25)
             self._reap()
-        return not self._outgoing
+            self._drain_backlog(self.clock.now())
+        return not self._outgoing and not self._backlog
 
     def _await_newest(self, seconds: float) -> None:
-        # Acks come in order: one wake-up when the newest is acknowledged. Being woken
-        # once per PUBACK (or polling) takes the GIL from paho's network thread.
-        if seconds > 0:
-            self._outgoing[-1].delivery.wait(seconds)
+        # Acks come in order: one wake-up when the newest is acknowledged (or, with a
+        # backlog waiting, the middle one: refill while paho still has half a window to
+        # send). Being woken once per PUBACK (or polling) takes the GIL from paho's thread.
+        if seconds > 0 and self._outgoing:
+            self._progress_mark().wait(seconds)
+
+    def _progress_mark(self) -> Delivery:
+        index = len(self._outgoing) // 2 if self._backlog else -1
+        return self._outgoing[index].delivery
+
+    def _drain_backlog(self, now: datetime) -> None:
+        while self._backlog and len(self._outgoing) < self.settings.window:
+            name, kind = self._backlog.popleft()
+            self._queued.discard(name)
+            self._publish(name, now, kind)
 
     def next_timer(self) -> datetime | None:
         """The next boundary or refresh, whichever comes first (None: nothing scheduled)."""
@@ -297,6 +314,8 @@ class Daemon:
         now = self.clock.now()
         self._this_round = set()
         self._connect(now)
+        self._reap()
+        self._drain_backlog(now)
         self._follow(now)
         if self._republish_all and self._started and self._connected:
             self._republish_all = False
@@ -322,7 +341,7 @@ class Daemon:
         """When `tick()` must run again at the latest."""
         now = self.clock.now()
         poll = 0.5 if self._watcher is not None else self.settings.poll_interval
-        deadline = now + timedelta(seconds=poll)
+        deadline = now if self._backlog else now + timedelta(seconds=poll)
         timer = self.next_timer()
         return deadline if timer is None else min(deadline, timer)
 
@@ -375,6 +394,8 @@ class Daemon:
             self.session.close()
             self.session = None
             self._drain_lost()
+            self._backlog.clear()  # the reconnect republishes everything anyway
+            self._queued.clear()
             self.metrics.connected.set(0)
             self.log.emit("broker", state="disconnected")
             self._next_connect = now + timedelta(seconds=self._connect_backoff.next())
@@ -492,6 +513,13 @@ class Daemon:
     # Publishing.
 
     def _publish(self, name: str, now: datetime, kind: str) -> None:
+        if kind == "republish" and name in self._this_round:
+            return  # a transition of this same round already published it, freshly stamped
+        if len(self._outgoing) >= self.settings.window and kind != "clear":
+            if name not in self._queued:  # published later, with whatever is current then
+                self._queued.add(name)
+                self._backlog.append((name, kind))
+            return
         log = self.projector.view.logs.get(name)
         if log is None or log.last is None:
             return
@@ -506,8 +534,6 @@ class Daemon:
         assert self.session is not None
         # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
         stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
-        if kind == "republish" and name in self._this_round:
-            return  # a transition of this same round already published it, freshly stamped
         payload = build_payload(
             intent_id=log.last["intent_id"], fields=fields, issued_at=stamp, ttl=self.settings.ttl
         )
@@ -559,7 +585,7 @@ class Daemon:
         """
         if not self._outgoing:
             return
-        if not (self._outgoing[-1].delivery.done or self._overdue(self._outgoing[0].delivery)):
+        if not (self._progress_mark().done or self._overdue(self._outgoing[0].delivery)):
             return
         while self._outgoing:
             item = self._outgoing[0]
