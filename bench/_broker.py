@@ -142,8 +142,16 @@ class RawPublisher:
         self._done.clear()
         publish, props = self.client.publish, self.properties
         started = time.monotonic()
-        for topic, payload in messages:
-            publish(topic, payload, qos=1, retain=True, properties=props)
+        # paho's message ids are 16-bit: at most 65,535 in flight, so larger bursts go in chunks.
+        chunk = 50_000
+        for first in range(0, len(messages), chunk):
+            part = messages[first : first + chunk]
+            if first:
+                deadline = time.monotonic() + timeout
+                while self.acked < first and time.monotonic() < deadline:
+                    time.sleep(0.001)
+            for topic, payload in part:
+                publish(topic, payload, qos=1, retain=True, properties=props)
         if not self._done.wait(timeout):
             raise SystemExit(f"raw publisher: {self.acked}/{len(messages)} PUBACKs within {timeout} s")
         if self.failed:
