@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
 )
+from ledger.events import event_fields
 from ledger.sync import parse_snapshot
 from ledger.values import floor_second
 from projections.queries import state_of
@@ -33,17 +34,7 @@ def _now() -> datetime:
 
 
 def _change_row(event: object) -> dict[str, object]:
-    fields = {
-        k: v
-        for k, v in vars(event).items()
-        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
-    }
-    return {
-        "event": type(event).__name__,
-        **{
-            k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v) for k, v in fields.items()
-        },
-    }
+    return {"event": type(event).__name__, **event_fields(event)}
 
 
 @click.command(context_settings=CONTEXT)

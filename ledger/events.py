@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from ledger.values import Override, Policy, ScheduledEvent, Window
+from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
 
 __all__ = [
     "SEMANTIC_FIELDS",
@@ -34,6 +34,7 @@ __all__ = [
     "OverrideSet",
     "PolicyChanged",
     "PolicyOpened",
+    "event_fields",
 ]
 
 
@@ -200,3 +201,15 @@ class IntentIssued(Aggregate.Event):
 
 # Two intents are the same iff these payload fields are equal (DESIGN section 4).
 SEMANTIC_FIELDS = ("client_id", "group_id", "desired_state", "reason", "grace_seconds", "event_window")
+
+
+_BOOKKEEPING = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def event_fields(event: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What an event says, for people and JSON: its own fields, instants as `...Z`."""
+    return {
+        k: (format_instant(v) if isinstance(v, datetime) else v)
+        for k, v in vars(event).items()
+        if k not in _BOOKKEEPING and k not in skip
+    }

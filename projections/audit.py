@@ -211,21 +211,12 @@ def changes(
                 "at": format_instant(floor_second(when)),
                 "change": type(event).__name__,
                 "target": target,
-                **_details(event),
+                **ev.event_fields(event, skip=("actor", "note")),
                 "actor": event.actor,
                 "note": event.note,
             }
         )
     return rows
-
-
-def _details(event: Any) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "timestamp", "actor", "note"}
-    return {
-        k: (format_instant(v) if isinstance(v, datetime) else v)
-        for k, v in vars(event).items()
-        if k not in skip
-    }
 
 
 def gaps(ledger: Ledger, group_id: str | None = None, max_gap: int = 900) -> list[dict[str, Any]]:

@@ -236,10 +236,7 @@ def _transition(position: int, e: ev.IntentIssued) -> dict[str, Any]:
 
 
 def _change(position: int, e: ev.LedgerChange, known: dict[str, str]) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "timestamp", "actor", "note"}
-    details = {
-        k: (format_instant(v) if isinstance(v, datetime) else v) for k, v in vars(e).items() if k not in skip
-    }
+    details = ev.event_fields(e, skip=("actor", "note"))
     return {
         "position": position,
         "at": format_instant(floor_second(e.timestamp)),
