@@ -7,11 +7,12 @@ reused; not timed). Timed, each on a fresh `Ledger`, medians of `--repeat`:
 - `ledger.intent_log(id)`: the aggregate through `repository.get`, which starts
   from the latest snapshot (`Ledger.snapshotting_intervals`: every 100 events)
   and folds the events after it: **with snapshot**;
-- the same aggregate folded from its whole stream (`ledger.events.get(id)` and
-  eventsourcing's `project_aggregate`, i.e. `repository.get` with the snapshot
-  store ignored): **without snapshot**;
-- `ledger.issued(id)`: every IntentIssued of the stream (the audit's event-store
-  path; it needs every event, so a snapshot cannot help);
+- `ledger.issued(id)`: every IntentIssued of the stream, read from the event
+  store (a Core SELECT and `ledger.codec`'s typed decoder): **without snapshot**;
+- for reference, the library's path: the same aggregate folded from its whole
+  stream (`ledger.events.get(id)` and eventsourcing's `project_aggregate`, i.e.
+  `repository.get` with the snapshot store ignored), `without_snapshot` in the
+  JSON;
 - `ReadModel(ledger).replay(id)`: the audit read model (what `intent-ledger
   replay` prints).
 

@@ -25,8 +25,9 @@ def main() -> None:
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='intent-ledger-demo-')}/demo.db"
     ledger = Ledger(url)
-    receipt = ledger.sync(parse_snapshot(SAMPLE.read_bytes()), prune=False, now=DAY_START,
-                          meta=Meta("sync:sample-fleet.json"))
+    receipt = ledger.sync(
+        parse_snapshot(SAMPLE.read_bytes()), prune=False, now=DAY_START, meta=Meta("sync:sample-fleet.json")
+    )
     ledger.set_policy({"bridge_gap": 900}, Meta("demo", "lessons 5 min apart stay on"))
     print(f"ledger {url}: sample fleet synced ({receipt.appended} ledger events)")
 
@@ -42,8 +43,10 @@ def main() -> None:
         for row in replay_rows(ledger, client_id):
             window = row["event_window"]
             span = f"  window {window['start'][11:16]}-{window['end'][11:16]}" if window else ""
-            print(f"  #{row['seq']} {row['effective_at']}  {row['desired_state']:<3} "
-                  f"{row['reason']:<20} {row['intent_id'][:8]}{span}")
+            print(
+                f"  #{row['seq']} {row['effective_at']}  {row['desired_state']:<3} "
+                f"{row['reason']:<20} {row['intent_id'][:8]}{span}"
+            )
     ledger.close()
 
 

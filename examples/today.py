@@ -36,8 +36,14 @@ def main() -> None:
             {"event_id": f"desk-{tag}", "client_id": "reception", "start": at(0), "end": at(30)},
         ],
         "overrides": [
-            {"override_id": f"drill-{tag}", "group_id": "cafeteria", "desired_state": "off",
-             "start": at(4), "end": at(5), "note": "fire drill"},
+            {
+                "override_id": f"drill-{tag}",
+                "group_id": "cafeteria",
+                "desired_state": "off",
+                "start": at(4),
+                "end": at(5),
+                "note": "fire drill",
+            },
         ],
     }
     print(json.dumps(fleet, indent=2))

@@ -15,10 +15,11 @@ from typing import Any
 
 from ledger import events as ev
 from ledger.app import TIMELINE_TOPICS, Ledger
+from ledger.collector import paused_gc
 from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
-from projections.fleet import FleetView, paused_gc
+from projections.fleet import FleetView
 from projections.readmodel import ReadModel
 from projections.timeline import Block
 

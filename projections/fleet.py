@@ -8,10 +8,7 @@ projector's own intents, read back from the log) is skipped.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +17,7 @@ from ledger.domain import Client, Group, IntentLog, PolicyRecord
 from ledger.values import Policy
 from projections.timeline import Timeline, client_timeline, group_timeline
 
-__all__ = ["Affected", "FleetView", "paused_gc"]
+__all__ = ["Affected", "FleetView"]
 
 
 @dataclass
@@ -121,16 +118,3 @@ class FleetView:
         if timeline is None:
             timeline = self._timelines[group_id] = group_timeline(self.groups[group_id], self.policy)
         return timeline
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    # Folding a fleet allocates tens of thousands of long-lived objects; the collector
-    # would scan them again and again (a third of the time) and free none of them.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

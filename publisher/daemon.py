@@ -25,10 +25,10 @@ import sqlalchemy.exc
 from eventsourcing.persistence import PersistenceError
 
 from ledger.app import Ledger
+from ledger.collector import paused_gc
 from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
-from projections.fleet import paused_gc
 from projections.projector import Projector, Shard
 from projections.readmodel import DeliveryLog
 from publisher.config import BrokerConfig

@@ -1,0 +1,24 @@
+"""Pausing the garbage collector around bulk allocations."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["paused_gc"]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Keep the cyclic collector off while a block allocates many long-lived objects."""
+    # Folding a fleet or decoding a long history allocates tens of thousands of objects
+    # that all survive; the collector would scan them again and again (a third of the
+    # time, or double the time of a 10,000-record read) and free none of them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
