@@ -11,6 +11,7 @@ write; anything else goes through the mapper.
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,45 +28,30 @@ class _Instant(msgspec.Struct):
     data: datetime = msgspec.field(name="_data_")
 
 
-class _IssuedState(msgspec.Struct):
-    timestamp: _Instant
-    seq: int
-    intent_id: str
-    effective_at: _Instant
-    desired_state: str
-    reason: str
-    event_window: dict[str, str] | None
-    client_id: str | None
-    group_id: str | None
-    grace_seconds: int
-    cause: dict[str, Any]
+def _stored_fields(cls: type) -> list[tuple[str, Any]]:
+    # The event's own annotations, in the order the mapper's dict has them; instants are
+    # stored wrapped. Derived, not restated, so a field added to the event is read too.
+    skip = ("originator_id", "originator_version")
+    return [
+        (name, _Instant if hint is datetime else hint)
+        for name, hint in typing.get_type_hints(cls).items()
+        if name not in skip and typing.get_origin(hint) is not typing.ClassVar
+    ]
 
 
-_decoder = msgspec.json.Decoder(_IssuedState)
+_FIELDS = _stored_fields(ev.IntentIssued)
+_INSTANTS = frozenset(name for name, hint in _FIELDS if hint is _Instant)
+_decoder = msgspec.json.Decoder(msgspec.defstruct("IssuedState", _FIELDS))
 
 
 def decode_issued(originator_id: UUID, version: int, state: bytes) -> ev.IntentIssued:
     """The `IntentIssued` stored as `state` (its JSON) at `version` of `originator_id`."""
     s = _decoder.decode(state)
+    state_dict = msgspec.structs.asdict(s)  # field order: the order the mapper's dict has
+    for name in _INSTANTS:
+        state_dict[name] = state_dict[name].data
+    state_dict["originator_id"] = originator_id
+    state_dict["originator_version"] = version
     event = object.__new__(ev.IntentIssued)
-    # Keys in the order the mapper produces them, so the two are identical down to vars().
-    object.__setattr__(
-        event,
-        "__dict__",
-        {
-            "timestamp": s.timestamp.data,
-            "seq": s.seq,
-            "intent_id": s.intent_id,
-            "effective_at": s.effective_at.data,
-            "desired_state": s.desired_state,
-            "reason": s.reason,
-            "event_window": s.event_window,
-            "client_id": s.client_id,
-            "group_id": s.group_id,
-            "grace_seconds": s.grace_seconds,
-            "cause": s.cause,
-            "originator_id": originator_id,
-            "originator_version": version,
-        },
-    )
+    object.__setattr__(event, "__dict__", state_dict)  # as the mapper builds it
     return event
