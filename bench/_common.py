@@ -29,7 +29,7 @@ from ledger.values import format_instant
 
 PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_SCHEMA = "intent_ledger_bench"
-LEDGER_TABLES = ("ledger_events", "ledger_snapshots", "ledger_tracking")
+LEDGER_TABLES = ("ledger_events", "ledger_snapshots", "ledger_tracking", "ledger_checkpoints")
 
 # The generated week starts on a Monday at 00:00 UTC.
 WEEK_START = datetime(2026, 3, 30, tzinfo=UTC)

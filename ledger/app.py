@@ -205,6 +205,15 @@ class Ledger(Application):
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def appended(self, after: int, *, topics: Iterable[str], stop: int | None = None) -> bool:
+        """Whether any event of `topics` was appended after position `after` (up to `stop`)."""
+        table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        query = select(table.c.id).where(table.c.id > after, table.c.topic.in_(tuple(topics))).limit(1)
+        if stop is not None:
+            query = query.where(table.c.id <= stop)
+        with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]
+            return session.execute(query).first() is not None
+
     def read(
         self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE, stop: int | None = None
     ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:

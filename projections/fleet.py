@@ -50,10 +50,9 @@ class FleetView:
         self.position = max(self.position, position)
         if isinstance(event, ev.EventIdClaimed | ev.OverrideIdClaimed):
             return  # claims only guard id uniqueness; the schedule lives on the targets
-        held = self._by_id.get(event.originator_id)
-        if held is not None and event.originator_version <= held.version:
+        if self.holds(event):
             return
-        aggregate = event.mutate(held)
+        aggregate = event.mutate(self._by_id.get(event.originator_id))
         self._by_id[event.originator_id] = aggregate
         cause = (position, event)
         if not isinstance(event, ev.LedgerChange):
@@ -78,6 +77,11 @@ class FleetView:
                 affected.groups.update(dict.fromkeys(self.groups, cause))
         elif isinstance(aggregate, IntentLog):
             self.logs[aggregate.name] = aggregate
+
+    def holds(self, event: Any) -> bool:
+        """Whether the view already holds this event's aggregate at or after its version."""
+        held = self._by_id.get(event.originator_id)
+        return held is not None and event.originator_version <= held.version
 
     def hold(self, aggregate: Any) -> None:
         """Adopt an aggregate created outside the fold (a new intent log) before it is saved."""

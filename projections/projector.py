@@ -20,6 +20,7 @@ from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.errors import InvalidInput
 from ledger.values import floor_second, format_instant
+from projections.checkpoint import Checkpoint, restore_log, saved_log
 from projections.fleet import Affected, FleetView
 from projections.timeline import Intent, Timeline
 
@@ -75,6 +76,8 @@ class Projector:
         self._due: dict[str, datetime] = {}
         self._affected = Affected()
         self._retry: dict[str, CauseOf] = {}
+        self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
+        self.dirty = False  # evaluated something since the last checkpoint
 
     # Reading the ledger.
 
@@ -94,6 +97,65 @@ class Projector:
         start = _fixed_cause(now, {"kind": "start"})
         return self._commit(dict.fromkeys(self.names(), start), now)
 
+    @property
+    def key(self) -> str:
+        """The name of this projector's checkpoint: its shard and its kind of topics."""
+        kind = "groups" if self.group_topics else "clients"
+        return f"projector/{self.shard.index}-of-{self.shard.count}/{kind}"
+
+    @property
+    def partial(self) -> bool:
+        """Resumed from a checkpoint, and the schedule side not folded yet (see `complete`)."""
+        return self._partial
+
+    def resume(self, saved: Checkpoint) -> bool:
+        """Start from a checkpoint instead of the whole ledger; False (nothing changed) if it is overtaken.
+
+        Overtaken: a schedule change after its position, or an intent of one of our
+        logs that it does not hold (another instance recorded after it was saved).
+        Targets whose boundary passed meanwhile are simply due: the next `step` records them.
+        """
+        head = self.ledger.max_notification_id()
+        if saved.key != self.key or saved.position > head or self.view.position:
+            return False
+        if self.ledger.appended(saved.position, topics=TIMELINE_TOPICS, stop=head):
+            return False
+        view = FleetView()
+        for s in saved.logs:
+            view.hold(restore_log(s))
+        for _, event in self.ledger.read(saved.position, topics=INTENT_TOPICS, stop=head):
+            name = IntentLog.name_for(event.client_id, event.group_id)  # type: ignore[attr-defined]
+            if self.shard.owns(name) and not view.holds(event):
+                return False
+        view.position = head
+        self.view, self._partial = view, True
+        for s in saved.logs:
+            self._schedule(IntentLog.name_for(s.client_id, s.group_id), s.due)
+        return True
+
+    def complete(self) -> None:
+        """Fold the schedule side up to the position, after a resume (else a no-op)."""
+        if not self._partial:
+            return
+        # Everything up to the position was evaluated when the checkpoint was taken:
+        # fold it without marking anyone affected.
+        for position, event in self.ledger.read(0, topics=TIMELINE_TOPICS, stop=self.view.position):
+            self.view.apply(position, event)
+        self._partial = False
+
+    def checkpoint(self, now: datetime) -> Checkpoint | None:
+        """Every log with its next boundary, as of the position (None while anything is unsettled)."""
+        if self._retry or self._affected:
+            return None
+        logs = []
+        for name in self.names():
+            log = self.view.logs.get(name)
+            if log is None or log.last is None:
+                return None  # never evaluated: a checkpoint without it would never publish it
+            logs.append(saved_log(log, self._due.get(name)))
+        self.dirty = False
+        return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=logs)
+
     def step(self, now: datetime) -> list[ev.IntentIssued]:
         """Record the transitions caused by new ledger changes and by boundaries up to `now`.
 
@@ -107,6 +169,14 @@ class Projector:
         # every id up to it is committed (ids are handed out in commit order), so the
         # position can move past the intents in between and the next scan stays short.
         head = self.ledger.max_notification_id()
+        if self._partial:
+            wake = self.next_wakeup()
+            if (wake is None or wake > now) and not self.ledger.appended(
+                self.view.position, topics=TIMELINE_TOPICS, stop=head
+            ):
+                self.view.position = max(self.view.position, head)
+                return []
+            self.complete()  # a change or a boundary to evaluate: the schedule is needed now
         for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS, stop=head):
             self.view.apply(position, event, self._affected)
         self.view.position = max(self.view.position, head)
@@ -130,6 +200,8 @@ class Projector:
 
     def names(self) -> list[str]:
         """Every intent log this projector keeps: clients, and groups with group topics."""
+        if self._partial:
+            return [n for n in self.view.logs if self.shard.owns(n)]
         names = [c for c, client in self.view.clients.items() if client.registered or c in self.view.logs]
         if self.group_topics:
             names += [IntentLog.name_for(None, g) for g in self.view.groups]
@@ -152,6 +224,7 @@ class Projector:
 
     def _commit(self, pending: dict[str, CauseOf], now: datetime) -> list[ev.IntentIssued]:
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None]] = {}
+        self.dirty = self.dirty or bool(pending)
         for name, cause_of in pending.items():
             evaluated = self._evaluate(name, now, cause_of)
             if evaluated is not None:

@@ -29,6 +29,7 @@ from ledger.collector import paused_gc
 from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
+from projections.checkpoint import CheckpointStore
 from projections.projector import Projector, Shard
 from projections.readmodel import DeliveryLog
 from publisher.config import BrokerConfig
@@ -61,6 +62,7 @@ class RunSettings:
     # flight at the most), and it bounds the memory a burst of 100,000 takes.
     window: int = 10_000
     standby_poll: float = 0.5  # how often a standby tries to take the lease
+    checkpoint_every: float = 60.0  # save the projector's checkpoint at most this often (when idle)
 
     @property
     def refresh_every(self) -> int:
@@ -153,6 +155,8 @@ class Daemon:
         self._next_lease_check = self.started_at
         self.metrics = metrics or Metrics()
         self.receipts = DeliveryLog(ledger)
+        self.checkpoints = CheckpointStore(ledger)
+        self._next_checkpoint = self.started_at
         self._sessions_opened = 0
         self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check sweep)
         self._probe: str | None = None  # the sweep in progress ends when this topic echoes
@@ -263,6 +267,7 @@ class Daemon:
         self.tick()
         self.settle(timeout)
         self._write_receipts()
+        self._save_checkpoint(self.clock.now(), force=True)
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.session is not None:
@@ -336,6 +341,8 @@ class Daemon:
         if self.settings.self_check and self._connected and self._started and not self._once and sweeping:
             self._sweep(now)
         self._write_receipts()
+        if not self._outgoing and not self._backlog and self._started and not self._once:
+            self._idle(now)
 
     def next_deadline(self) -> datetime:
         """When `tick()` must run again at the latest."""
@@ -348,6 +355,8 @@ class Daemon:
     def shutdown(self) -> None:
         self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
         self._write_receipts()
+        if self._started and not self._lease_lost:  # lost: another instance is active now
+            self._save_checkpoint(self.clock.now(), force=True)
         session, self.session = self.session, None
         if session is not None and session.connected and not self._lease_lost:
             try:
@@ -467,7 +476,7 @@ class Daemon:
                 head = self.ledger.max_notification_id()  # lag: what existed before this read
             if not self._started:
                 with paused_gc():
-                    issued = self.projector.start(now)
+                    issued = self._start(now)
                 self._started = True
                 self._republish_all = True
                 # The rebuilt view lives as long as the process: keep the collector off it.
@@ -495,6 +504,46 @@ class Daemon:
             self.metrics.transitions.labels(event.reason, event.desired_state).inc()
             self._log_transition(event)
             self._publish(IntentLog.name_for(event.client_id, event.group_id), now, "transition")
+
+    def _start(self, now: datetime) -> list[IntentIssued]:
+        # From the checkpoint when nothing overtook it: every current intent is known
+        # without folding the ledger (a target whose boundary passed is simply due).
+        saved = self.checkpoints.load(self.projector.key)
+        if saved is not None and self.projector.resume(saved):
+            self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
+            return self.projector.step(now)
+        return self.projector.start(now)
+
+    def _idle(self, now: datetime) -> None:
+        """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""
+        if self.projector.partial:
+            try:
+                with paused_gc():
+                    self.projector.complete()
+            except DB_ERRORS as e:
+                self.metrics.ledger_errors.inc()
+                self.log.emit("ledger", state="error", error=_one_line(e))
+                return
+        if now >= self._next_checkpoint:
+            self._save_checkpoint(now)
+
+    def _save_checkpoint(self, now: datetime, *, force: bool = False) -> None:
+        if not self.projector.dirty or not (force or now >= self._next_checkpoint):
+            return
+        self._next_checkpoint = now + timedelta(seconds=self.settings.checkpoint_every)
+        checkpoint = self.projector.checkpoint(floor_second(now))
+        if checkpoint is None:
+            return
+        try:
+            size = self.checkpoints.save(checkpoint)
+        except DB_ERRORS as e:
+            self.projector.dirty = True  # saved later
+            self.metrics.ledger_errors.inc()
+            self.log.emit("checkpoint", state="error", error=_one_line(e))
+            return
+        self.log.emit(
+            "checkpoint", state="saved", position=checkpoint.position, logs=len(checkpoint.logs), bytes=size
+        )
 
     def _log_transition(self, e: IntentIssued) -> None:
         self.log.emit(

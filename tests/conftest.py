@@ -25,6 +25,7 @@ def reset_postgres() -> None:
                 "ledger_events",
                 "ledger_snapshots",
                 "ledger_tracking",
+                "ledger_checkpoints",
                 "audit_transitions",
                 "audit_changes",
                 "audit_targets",

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,16 +202,17 @@ def test_a_burst_longer_than_the_ack_timeout_is_not_a_failure(
     from publisher.daemon import Daemon, RunSettings
     from tests.publisher.conftest import make_log
 
-    fleet = {"clients": [{"client_id": f"c{i:05d}", "group_id": "g"} for i in range(4000)]}
+    fleet = {"clients": [{"client_id": f"c{i:05d}", "group_id": "g"} for i in range(8000)]}
     sqlite_ledger.sync(parse_snapshot(json.dumps(fleet)), prune=False, now=datetime.now(UTC), meta=Meta("t"))
     log, capture = make_log()
+    # 0.2 s: far below the burst (about 1 s here), far above a scheduling hiccup between two acks.
     daemon = Daemon(
-        sqlite_ledger, BrokerConfig.from_url(mosquitto.url), RunSettings(ack_timeout=0.05), log=log
+        sqlite_ledger, BrokerConfig.from_url(mosquitto.url), RunSettings(ack_timeout=0.2), log=log
     )
-    started = time.monotonic()
     assert daemon.run_once() == []
-    assert time.monotonic() - started > 0.05  # the burst did outlast the timeout
-    assert len([r for r in capture.records("publish") if r["result"] == "acked"]) == 4000
+    acked = [r for r in capture.records("publish") if r["result"] == "acked"]
+    assert len(acked) == 8000
+    assert max(r["latency_ms"] for r in acked) > 200  # some waited in paho's queue past the timeout
 
 
 def test_a_publish_window_bounds_what_waits_for_a_puback(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> None:

@@ -1,0 +1,145 @@
+"""The projector's checkpoint: a restart from it equals a full start, and an overtaken one is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import update
+
+from ledger import Ledger, TargetRef
+from ledger.domain import intent_id_for
+from projections.checkpoint import CheckpointStore, checkpoints
+from projections.projector import Projector, Shard
+from tests.conftest import ME
+from tests.projections.test_projector import LOBBY, T0, at, win
+
+
+@pytest.fixture
+def fleet(ledger: Ledger) -> Iterator[Ledger]:
+    """Two lobby screens on the group's 08-10 window, one with its own 11-12 event, one café screen."""
+    with freeze_time(T0):
+        for c in ("lobby-1", "lobby-2"):
+            ledger.add_client(c, "lobby", ME)
+        ledger.add_client("cafe-1", "cafe", ME)
+        ledger.add_event("a", LOBBY, win(1, 3), ME)
+        ledger.add_event("own", TargetRef("client", "lobby-2"), win(4, 5), ME)
+        yield ledger
+
+
+def saved_after_start(ledger: Ledger, now: datetime, **kwargs: object) -> CheckpointStore:
+    projector = Projector(ledger, **kwargs)  # type: ignore[arg-type]
+    projector.start(now)
+    checkpoint = projector.checkpoint(now)
+    assert checkpoint is not None and not projector.dirty
+    store = CheckpointStore(ledger)
+    store.save(checkpoint)
+    return store
+
+
+def transitions(projector: Projector, until: datetime) -> list[tuple[str | None, str, datetime, str]]:
+    out = []
+    while (wake := projector.next_wakeup()) is not None and wake <= until:
+        with freeze_time(wake):
+            out += [(e.client_id, e.desired_state, e.effective_at, e.intent_id) for e in projector.step(wake)]
+    return sorted(out, key=lambda t: (t[2], t[0] or ""))
+
+
+def test_a_resumed_projector_publishes_the_same_intents_and_records_the_same_future(fleet: Ledger) -> None:
+    """From the checkpoint: the same logs and ids without folding the schedule, then the same boundaries."""
+    store = saved_after_start(fleet, T0)
+    full = Projector(fleet)
+    full.start(T0)  # records nothing: the first projector did
+    resumed = Projector(fleet)
+    assert resumed.resume(store.load(resumed.key))  # type: ignore[arg-type]
+    assert resumed.partial and resumed.view.clients == {}
+    assert sorted(resumed.names()) == sorted(full.names())
+    assert {n: log.last for n, log in resumed.view.logs.items()} == {
+        n: log.last for n, log in full.view.logs.items()
+    }
+    assert resumed.next_wakeup() == full.next_wakeup() == at(1)
+    assert resumed.step(at(0.5)) == [] and resumed.partial  # nothing due, nothing changed: still lazy
+    assert transitions(resumed, at(12)) == [
+        ("lobby-1", "on", at(1), intent_id_for("lobby-1", 2)),
+        ("lobby-2", "on", at(1), intent_id_for("lobby-2", 2)),
+        ("lobby-1", "off", at(3), intent_id_for("lobby-1", 3)),
+        ("lobby-2", "off", at(3), intent_id_for("lobby-2", 3)),
+        ("lobby-2", "on", at(4), intent_id_for("lobby-2", 4)),
+        ("lobby-2", "off", at(5), intent_id_for("lobby-2", 5)),
+    ]
+    assert not resumed.partial  # the first boundary needed the schedule
+
+
+def test_a_change_after_the_checkpoint_means_a_full_start(fleet: Ledger) -> None:
+    """A schedule change appended after the checkpoint's position: resume refuses, nothing adopted."""
+    store = saved_after_start(fleet, T0)
+    with freeze_time(T0):
+        fleet.cancel_event("a", ME)
+    projector = Projector(fleet)
+    assert not projector.resume(store.load(projector.key))  # type: ignore[arg-type]
+    assert projector.view.logs == {} and not projector.partial
+    issued = projector.start(T0)
+    assert issued == []  # still off at 07:00; the cancellation matters at 08:00
+    assert transitions(projector, at(12)) == [
+        ("lobby-2", "on", at(4), intent_id_for("lobby-2", 2)),
+        ("lobby-2", "off", at(5), intent_id_for("lobby-2", 3)),
+    ]
+
+
+def test_an_intent_recorded_after_the_checkpoint_by_another_instance_is_not_lost(fleet: Ledger) -> None:
+    """Another projector recorded past the checkpoint: resume refuses instead of reusing a seq."""
+    store = saved_after_start(fleet, T0)
+    other = Projector(fleet)
+    other.start(T0)
+    with freeze_time(at(1)):
+        assert len(other.step(at(1))) == 2
+    projector = Projector(fleet)
+    assert not projector.resume(store.load(projector.key))  # type: ignore[arg-type]
+    projector.start(at(1.5))
+    assert projector.view.logs["lobby-1"].seq == 2
+
+
+def test_a_boundary_passed_while_stopped_is_recorded_at_its_instant(fleet: Ledger) -> None:
+    """Resumed at 08:30: the due targets get their 08:00 `on`, the others stay as saved."""
+    store = saved_after_start(fleet, T0)
+    projector = Projector(fleet)
+    assert projector.resume(store.load(projector.key))  # type: ignore[arg-type]
+    with freeze_time(at(1.5)):
+        issued = projector.step(at(1.5))
+    assert sorted((e.client_id, e.desired_state, e.effective_at, e.cause["kind"]) for e in issued) == [
+        ("lobby-1", "on", at(1), "boundary"),
+        ("lobby-2", "on", at(1), "boundary"),
+    ]
+    assert projector.view.logs["cafe-1"].seq == 1
+
+
+def test_checkpoints_are_kept_per_shard_and_topic_kind(fleet: Ledger) -> None:
+    """Shard 0/2 never resumes from shard 1/2's checkpoint, nor group topics from client topics."""
+    saved_after_start(fleet, T0, shard=Shard(1, 2))
+    store = saved_after_start(fleet, T0, group_topics=True)
+    assert store.load(Projector(fleet, shard=Shard(0, 2)).key) is None
+    checkpoint = store.load(Projector(fleet, group_topics=True).key)
+    assert checkpoint is not None
+    assert {log.group_id for log in checkpoint.logs if log.client_id is None} == {"lobby", "cafe"}
+    assert not Projector(fleet).resume(checkpoint)
+
+
+def test_an_unreadable_checkpoint_is_ignored(fleet: Ledger) -> None:
+    """A damaged row (or an older format) is a cache miss, never an error."""
+    store = saved_after_start(fleet, T0)
+    with store.engine.begin() as conn:
+        conn.execute(update(checkpoints).values(body=b"\x00garbage"))
+    assert store.load(Projector(fleet).key) is None
+    with store.engine.begin() as conn:
+        conn.execute(update(checkpoints).values(format=0))
+    assert store.load(Projector(fleet).key) is None
+
+
+def test_no_checkpoint_while_a_failed_recording_waits_for_its_retry(fleet: Ledger) -> None:
+    """A projector with evaluations still to retry does not checkpoint (it would skip them)."""
+    projector = Projector(fleet)
+    projector.start(T0)
+    projector._retry["lobby-1"] = lambda _t, _i: (T0, {"kind": "start"})  # as a failed save leaves it
+    assert projector.checkpoint(T0) is None
