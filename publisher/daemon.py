@@ -168,6 +168,7 @@ class Daemon:
         self._refresh_delta = timedelta(seconds=self.settings.refresh_every)
         self._this_round: set[str] = set()
         self._high_stamp = self.started_at
+        self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
 
     # Topics.
 
@@ -229,6 +230,7 @@ class Daemon:
             if lease.try_acquire():
                 self.lease = lease
                 self.started_at = self._high_stamp = floor_second(self.clock.now())
+                self._stamped = None
                 self._next_connect = self._next_check = self._next_lag = self.started_at
                 self.log.emit("role", role="active", shard=shard)
                 return True
@@ -262,12 +264,14 @@ class Daemon:
         """Publish every intent once and wait for every PUBACK; returns the failures."""
         self._announce()
         self._once = True
-        self._follow(self.clock.now(), strict=True)
-        self._connect(self.clock.now(), strict=True, status=False)
-        self.tick()
-        self.settle(timeout)
-        self._write_receipts()
-        self._save_checkpoint(self.clock.now(), force=True)
+        # One burst, then exit: the collector would only scan the same objects over and over.
+        with paused_gc():
+            self._follow(self.clock.now(), strict=True)
+            self._connect(self.clock.now(), strict=True, status=False)
+            self.tick()
+            self.settle(timeout)
+            self._write_receipts()
+            self._save_checkpoint(self.clock.now(), force=True)
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.session is not None:
@@ -479,9 +483,10 @@ class Daemon:
                     issued = self._start(now)
                 self._started = True
                 self._republish_all = True
-                # The rebuilt view lives as long as the process: keep the collector off it.
-                gc.collect()
-                gc.freeze()
+                if not self._once:
+                    # The rebuilt view lives as long as the process: keep the collector off it.
+                    gc.collect()
+                    gc.freeze()
             else:
                 with paused_gc():  # a boundary of thousands: no collector passes mid-way
                     issued = self.projector.step(now)
@@ -581,8 +586,7 @@ class Daemon:
         if not self._connected:
             return  # the reconnect republishes everything, freshly stamped
         assert self.session is not None
-        # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
-        stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
+        stamp, expiry, refresh_at = self._stamping(now)
         payload = build_payload(
             intent_id=log.last["intent_id"], fields=fields, issued_at=stamp, ttl=self.settings.ttl
         )
@@ -597,11 +601,7 @@ class Daemon:
             "expires_at": payload.expires_at,
         }
         try:
-            # The broker's expiry ends no later than expires_at: the seconds left, rounded down.
-            left = stamp + timedelta(seconds=self.settings.ttl) - now
-            delivery = self.session.publish(
-                self.topic(name), encode_payload(payload), expiry=max(1, int(left.total_seconds()))
-            )
+            delivery = self.session.publish(self.topic(name), encode_payload(payload), expiry=expiry)
         except NotConnected:
             return
         self._outgoing.append(_Outgoing(delivery, name, kind, record))
@@ -609,7 +609,17 @@ class Daemon:
         if fields["reason"] == "client_deregistered":
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
         else:
-            self._schedule_refresh(name, stamp + self._refresh_delta)
+            self._schedule_refresh(name, refresh_at)
+
+    def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
+        """issued_at, the MQTT expiry (s) and the next refresh for a publish at `now` (once per `now`)."""
+        if self._stamped is None or self._stamped[0] != now:
+            # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
+            stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
+            # The broker's expiry ends no later than expires_at: the seconds left, rounded down.
+            left = stamp + timedelta(seconds=self.settings.ttl) - now
+            self._stamped = (now, (stamp, max(1, int(left.total_seconds())), stamp + self._refresh_delta))
+        return self._stamped[1]
 
     def _clear(self, name: str) -> None:
         if not self._connected:
@@ -636,14 +646,18 @@ class Daemon:
             return
         if not (self._progress_mark().done or self._overdue(self._outgoing[0].delivery)):
             return
-        while self._outgoing:
-            item = self._outgoing[0]
-            if not item.delivery.done:
-                if not self._overdue(item.delivery):
-                    return
-                item.delivery.resolve(f"no PUBACK within {self.settings.ack_timeout:g} s")
-            self._outgoing.popleft()
-            self._finish(item)
+        now = self.clock.now()
+        try:
+            while self._outgoing:
+                item = self._outgoing[0]
+                if not item.delivery.done:
+                    if not self._overdue(item.delivery):
+                        return
+                    item.delivery.resolve(f"no PUBACK within {self.settings.ack_timeout:g} s")
+                self._outgoing.popleft()
+                self._finish(item, now)
+        finally:
+            self.log.flush()  # one write per settled batch, not one per line
 
     def _overdue(self, delivery: Delivery) -> bool:
         # Measured from the later of its publish and the last PUBACK of any kind: a burst of
@@ -653,10 +667,12 @@ class Daemon:
         return max(delivery.started, progress) + self.settings.ack_timeout <= time.monotonic()
 
     def _drain_lost(self) -> None:
+        now = self.clock.now()
         while self._outgoing:
             item = self._outgoing.popleft()
             item.delivery.resolve("connection lost before PUBACK")
-            self._finish(item)
+            self._finish(item, now)
+        self.log.flush()
 
     @property
     def _wildcards(self) -> list[str]:
@@ -738,13 +754,12 @@ class Daemon:
                 self._publish(name, now, "repair")
         self.metrics.retained_age.set(0 if oldest is None else (now - oldest).total_seconds())
 
-    def _finish(self, item: _Outgoing) -> None:
+    def _finish(self, item: _Outgoing, now: datetime) -> None:
         delivery = item.delivery
         result = "acked" if delivery.ok else "failed"
         latency = delivery.latency
         if item.kind != "status":
-            self.metrics.publishes.labels(result, item.kind).inc()
-            now = self.clock.now()
+            self.metrics.publish_result(result, item.kind).inc()
             if delivery.ok and latency is not None:
                 self.metrics.ack_latency.observe(latency)
                 self._acked_at[item.name] = now
@@ -754,10 +769,11 @@ class Daemon:
                 self.receipts.failed(item.name, item.record.get("intent_id"), now, delivery.error or "failed")
         extra = {"error": delivery.error} if delivery.error else {}
         if item.kind == "status":
-            self.log.emit("status", **item.record, result=result, **extra)
+            self.log.emit("status", **item.record, result=result, flush=False, **extra)
             return
         self.log.emit(
             "publish" if item.kind != "clear" else "clear",
+            flush=False,
             kind=item.kind,
             topic=delivery.topic,
             **item.record,

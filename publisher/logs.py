@@ -23,9 +23,15 @@ class EventLog:
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
+        """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
         record = {"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}
         line = _encoder.encode(record).decode()
         with self._lock:
             self._stream.write(line + "\n")
+            if flush:
+                self._stream.flush()
+
+    def flush(self) -> None:
+        with self._lock:
             self._stream.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 __all__ = ["Metrics"]
@@ -12,6 +14,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._publish_children: dict[tuple[str, str], Any] = {}
         r = self.registry
         self.publishes = Counter(
             "intent_ledger_publishes_total",
@@ -55,6 +58,13 @@ class Metrics:
             "Retained intents that differed from the current one (then republished).",
             registry=r,
         )
+
+    def publish_result(self, result: str, kind: str) -> Any:
+        """The publishes counter's child for (result, kind), looked up once (labels() is slow)."""
+        child = self._publish_children.get((result, kind))
+        if child is None:
+            child = self._publish_children[(result, kind)] = self.publishes.labels(result, kind)
+        return child
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -7,6 +7,7 @@ meaning; readers ignore fields they do not know.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -72,14 +73,21 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(IntentPayload)
 
 
+@functools.lru_cache(maxsize=64)
+def _stamps(issued_at: datetime, ttl: int) -> tuple[str, str]:
+    # A burst stamps thousands of payloads with the same second: format it once.
+    return format_instant(issued_at), format_instant(issued_at + timedelta(seconds=ttl))
+
+
 def build_payload(*, intent_id: str, fields: dict[str, Any], issued_at: datetime, ttl: int) -> IntentPayload:
     """A payload for a recorded intent's semantic `fields`, stamped now (`issued_at`)."""
     window = fields["event_window"]
+    issued, expires = _stamps(issued_at, ttl)
     return IntentPayload(
         schema_version=SCHEMA_VERSION,
         intent_id=intent_id,
-        issued_at=format_instant(issued_at),
-        expires_at=format_instant(issued_at + timedelta(seconds=ttl)),
+        issued_at=issued,
+        expires_at=expires,
         target=Target(client_id=fields["client_id"], group_id=fields["group_id"]),
         power=Power(
             desired_state=fields["desired_state"],
