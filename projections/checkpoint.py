@@ -104,19 +104,41 @@ def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
     )
 
 
-def restore_log(s: SavedLog) -> IntentLog:
-    """The IntentLog aggregate as it was saved (as eventsourcing restores one from a snapshot)."""
+def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
+    """The IntentLog aggregate as it was saved (as eventsourcing restores one from a snapshot).
+
+    With `shared`, equal values are stored once across logs: the members of a group
+    share its id, reason, window and instants (about 600 bytes a client at 100,000).
+    """
+    fields = s.fields
+    client_id = s.client_id
+    effective_at = s.effective_at
+    if shared is not None:
+        for key in ("group_id", "desired_state", "reason"):
+            value = fields[key]
+            if value is not None:
+                fields[key] = shared.setdefault(value, value)
+        window = fields["event_window"]
+        if window is not None:  # never mutated: intents are compared and published, not edited
+            fields["event_window"] = shared.setdefault((window["start"], window["end"]), window)
+        if client_id is not None and fields["client_id"] == client_id:
+            fields["client_id"] = client_id
+        effective_at = shared.setdefault(effective_at, effective_at)
     log = object.__new__(IntentLog)
-    log.__dict__.update(
-        _id=s.id,
-        _version=s.version,
-        _created_on=s.created_on,
-        _modified_on=s.modified_on,
-        _pending_events=[],
-        client_id=s.client_id,
-        group_id=s.group_id,
-        seq=s.seq,
-        last={"seq": s.seq, "intent_id": s.intent_id, "effective_at": s.effective_at, "fields": s.fields},
+    object.__setattr__(
+        log,
+        "__dict__",
+        {
+            "_id": s.id,
+            "_version": s.version,
+            "_created_on": s.created_on,
+            "_modified_on": s.modified_on,
+            "_pending_events": [],
+            "client_id": client_id,
+            "group_id": s.group_id,
+            "seq": s.seq,
+            "last": {"seq": s.seq, "intent_id": s.intent_id, "effective_at": effective_at, "fields": fields},
+        },
     )
     return log
 
@@ -136,7 +158,7 @@ class CheckpointStore:
         if row is None or row.format != FORMAT:
             return None
         try:
-            checkpoint = _decoder.decode(bytes(row.body))
+            checkpoint = _decoder.decode(row.body)
         except msgspec.DecodeError:
             return None  # a cache: unreadable means a full start, nothing worse
         return checkpoint if checkpoint.key == key else None

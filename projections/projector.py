@@ -121,8 +121,9 @@ class Projector:
         if self.ledger.appended(saved.position, topics=TIMELINE_TOPICS, stop=head):
             return False
         view = FleetView()
+        shared: dict[Any, Any] = {}
         for s in saved.logs:
-            view.hold(restore_log(s))
+            view.hold(restore_log(s, shared))
         for _, event in self.ledger.read(saved.position, topics=INTENT_TOPICS, stop=head):
             name = IntentLog.name_for(event.client_id, event.group_id)  # type: ignore[attr-defined]
             if self.shard.owns(name) and not view.holds(event):

@@ -44,7 +44,7 @@ from publisher.watch import PgWatcher, is_postgres
 __all__ = ["Backoff", "Clock", "Daemon", "RunSettings", "SystemClock"]
 
 DB_ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
-RECEIPTS_BATCH = 5_000
+RECEIPTS_BATCH = 2_000
 
 
 @dataclass(frozen=True)
@@ -274,6 +274,9 @@ class Daemon:
             self.settle(timeout)
             self._write_receipts()
             self._save_checkpoint(self.clock.now(), force=True)
+            # Or the first collection after the pause scans everything allocated during it
+            # (0.6 s at 100,000 clients) just before the process exits.
+            gc.freeze()
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.session is not None:
@@ -510,9 +513,11 @@ class Daemon:
             self._next_lag = now + timedelta(seconds=1)
             self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
         for event in issued:
-            self.metrics.transitions.labels(event.reason, event.desired_state).inc()
+            self.metrics.transition(event.reason, event.desired_state).inc()
             self._log_transition(event)
             self._publish(IntentLog.name_for(event.client_id, event.group_id), now, "transition")
+        if issued:
+            self.log.flush()
 
     def _start(self, now: datetime) -> list[IntentIssued]:
         # From the checkpoint when nothing overtook it: every current intent is known
@@ -566,6 +571,7 @@ class Daemon:
             effective_at=format_instant(e.effective_at),
             event_window=e.event_window,
             cause=e.cause,
+            flush=False,  # flushed once after the round's transitions
         )
 
     # Publishing.

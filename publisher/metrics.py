@@ -14,7 +14,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._publish_children: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
         r = self.registry
         self.publishes = Counter(
             "intent_ledger_publishes_total",
@@ -61,9 +61,17 @@ class Metrics:
 
     def publish_result(self, result: str, kind: str) -> Any:
         """The publishes counter's child for (result, kind), looked up once (labels() is slow)."""
-        child = self._publish_children.get((result, kind))
+        return self._child(self.publishes, result, kind)
+
+    def transition(self, reason: str, desired_state: str) -> Any:
+        """The transitions counter's child for (reason, desired_state)."""
+        return self._child(self.transitions, reason, desired_state)
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        key = (counter, *labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._publish_children[(result, kind)] = self.publishes.labels(result, kind)
+            child = self._children[key] = counter.labels(*labels)
         return child
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
