@@ -247,7 +247,8 @@ class Projector:
         intent = timeline.at(now)
         self._schedule(name, timeline.next_boundary(now))
         log = self.view.logs.get(name)
-        if log is not None and log.last is not None and log.last["fields"] == intent.fields():
+        fields = intent.fields()
+        if log is not None and log.last is not None and log.last["fields"] == fields:
             return None
         if log is None:
             log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)
@@ -256,7 +257,7 @@ class Projector:
         else:
             before = (log.version, log.modified_on, log.seq, log.last)
         effective_at, cause = cause_of(timeline, intent)
-        log.issue(intent.fields(), effective_at, cause)
+        log.issue(fields, effective_at, cause)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:

@@ -302,7 +302,7 @@ class Daemon:
                 break
             self._await_newest(0.25)
             self._reap()
-            self._write_receipts(during_burst=True)
+            self._write_receipts(during_burst=bool(self._outgoing or self._backlog))
             self._drain_backlog(self.clock.now())
         return not self._outgoing and not self._backlog
 
