@@ -635,7 +635,7 @@ class Daemon:
         self._this_round.add(name)
         if fields["reason"] == "client_deregistered":
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
-        else:
+        elif not self._once:  # --once exits after this burst: no refreshes, no timers to hold
             self._schedule_refresh(name, refresh_at)
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
@@ -793,7 +793,8 @@ class Daemon:
             self.metrics.publish_result(result, item.kind).inc()
             if delivery.ok and latency is not None:
                 self.metrics.ack_latency.observe(latency)
-                self._acked_at[item.name] = now
+                if not self._once:  # only the self-check sweep reads it
+                    self._acked_at[item.name] = now
                 if item.kind != "clear":
                     self.receipts.acked(item.name, item.record, item.kind, now, round(latency * 1000, 3))
             elif not delivery.ok:

@@ -30,6 +30,9 @@ def reset_postgres() -> None:
                 "audit_changes",
                 "audit_targets",
                 "audit_tracking",
+                "audit_deliveries",
+                "audit_refreshes",
+                "audit_failures",
             ):
                 conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
     finally:

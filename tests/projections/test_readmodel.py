@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from freezegun import freeze_time
 
 from ledger import Ledger, Meta, TargetRef, Window
+from ledger.values import format_instant
+from projections import audit
 from projections.projector import Projector
 from projections.queries import replay_rows
-from projections.readmodel import ReadModel
+from projections.readmodel import DeliveryLog, ReadModel
 from tests.conftest import ME
 
 T0 = datetime(2026, 3, 31, tzinfo=UTC)
+T_RECEIPTS = datetime(2026, 3, 31, 7, tzinfo=UTC)
 
 
 def at(h: float) -> datetime:
@@ -114,3 +117,39 @@ def test_two_writers_catching_up_at_once_write_each_position_once(ledger: Ledger
         assert a.position() == ledger.max_notification_id()
     finally:
         other.close()
+
+
+def test_delivery_receipts_keep_the_first_ack_the_latest_publish_and_the_largest_age(
+    ledger: Ledger,
+) -> None:
+    """Receipts on each store: first PUBACK per intent kept, refreshes upserted, failures listed."""
+    with freeze_time(T_RECEIPTS):
+        ledger.add_client("c1", None, ME)
+        (issued,) = Projector(ledger).start(T_RECEIPTS)
+    receipts = DeliveryLog(ledger)
+
+    def publish(minutes: int) -> dict[str, object]:
+        stamp = T_RECEIPTS + timedelta(minutes=minutes)
+        return {
+            "intent_id": issued.intent_id,
+            "seq": 1,
+            "issued_at": format_instant(stamp),
+            "expires_at": format_instant(stamp + timedelta(minutes=10)),
+        }
+
+    receipts.acked("c1", publish(0), "transition", T_RECEIPTS + timedelta(seconds=1), 3.5)
+    receipts.flush()
+    receipts.acked("c1", publish(5), "refresh", T_RECEIPTS + timedelta(minutes=5, seconds=1), 2.0)
+    receipts.acked("c1", publish(7), "refresh", T_RECEIPTS + timedelta(minutes=7, seconds=1), 2.0)
+    refused = "broker refused: Not authorized"
+    receipts.failed("c1", issued.intent_id, T_RECEIPTS + timedelta(minutes=8), refused)
+    receipts.flush()
+    assert receipts.pending() == 0
+
+    report = audit.delivery(ledger, "c1")
+    (row,) = report["transitions"]
+    assert (row["first_acked_at"], row["latency_ms"]) == ("2026-03-31T07:00:01.000Z", 3.5)
+    assert row["flags"] == ["failed"]
+    assert report["latest_publish"]["last_issued_at"] == "2026-03-31T07:07:00Z"
+    assert report["largest_retained_age_seconds"] == 300  # 07:00 -> 07:05, then only 2 minutes
+    assert [f["error"] for f in report["failures"]] == [refused]
