@@ -26,24 +26,13 @@ import sqlalchemy
 
 from ledger.sync import Snapshot, SnapshotClient, SnapshotEvent, parse_snapshot
 from ledger.values import format_instant
+from projections.tables import ALL_TABLES
 
 PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_SCHEMA = "intent_ledger_bench"
 # The ledger's tables and everything the daemon writes beside them (checkpoint, audit read
 # model, delivery receipts): a PostgreSQL run starts from none of them.
-LEDGER_TABLES = (
-    "ledger_events",
-    "ledger_snapshots",
-    "ledger_tracking",
-    "ledger_checkpoints",
-    "audit_transitions",
-    "audit_changes",
-    "audit_targets",
-    "audit_tracking",
-    "audit_deliveries",
-    "audit_refreshes",
-    "audit_failures",
-)
+LEDGER_TABLES = ALL_TABLES
 
 # The generated week starts on a Monday at 00:00 UTC.
 WEEK_START = datetime(2026, 3, 30, tzinfo=UTC)

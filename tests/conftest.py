@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy
 
 from ledger import Ledger, Meta
+from projections.tables import ALL_TABLES
 
 PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -21,19 +22,7 @@ def reset_postgres() -> None:
     engine = sqlalchemy.create_engine(PG_URL)
     try:
         with engine.begin() as conn:
-            for table in (
-                "ledger_events",
-                "ledger_snapshots",
-                "ledger_tracking",
-                "ledger_checkpoints",
-                "audit_transitions",
-                "audit_changes",
-                "audit_targets",
-                "audit_tracking",
-                "audit_deliveries",
-                "audit_refreshes",
-                "audit_failures",
-            ):
+            for table in reversed(ALL_TABLES):
                 conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table}"))
     finally:
         engine.dispose()
