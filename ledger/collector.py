@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["paused_gc"]
+__all__ = ["paused_gc", "promote_all"]
 
 
 @contextmanager
@@ -22,3 +22,14 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def promote_all() -> None:
+    """Move every tracked object to the oldest generation (after a long pause of the collector).
+
+    Without it the first collection after `paused_gc` scans everything allocated during the
+    pause as young objects. Freezing and unfreezing leaves them in the oldest generation,
+    collected (and freed, if garbage) only by the rare full collections.
+    """
+    gc.freeze()
+    gc.unfreeze()

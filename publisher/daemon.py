@@ -25,7 +25,7 @@ import sqlalchemy.exc
 from eventsourcing.persistence import PersistenceError
 
 from ledger.app import Ledger
-from ledger.collector import paused_gc
+from ledger.collector import paused_gc, promote_all
 from ledger.domain import IntentLog
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
@@ -227,6 +227,7 @@ class Daemon:
                 else:
                     self.clock.wait(self.wake, seconds)
         finally:
+            _collector(enabled=True)
             self.shutdown()
 
     def _take(self, lease: Lease) -> bool:
@@ -280,8 +281,8 @@ class Daemon:
             self._write_receipts()
             self._save_checkpoint(self.clock.now(), force=True)
             # Or the first collection after the pause scans everything allocated during it
-            # (0.6 s at 100,000 clients) just before the process exits.
-            gc.freeze()
+            # (0.6 s at 100,000 clients), in whatever the caller does next.
+            promote_all()
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.session is not None:
@@ -539,9 +540,12 @@ class Daemon:
     def _start(self, now: datetime) -> list[IntentIssued]:
         # From the checkpoint when nothing overtook it: every current intent is known
         # without folding the ledger (a target whose boundary passed is simply due).
-        saved = self.checkpoints.load(self.projector.key)
-        if saved is not None and self.projector.resume(saved):
-            self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
+        # A retry after a database error goes on from wherever the last attempt got to.
+        if not self.projector.partial and self.projector.view.position == 0:
+            saved = self.checkpoints.load(self.projector.key)
+            if saved is not None and self.projector.resume(saved):
+                self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
+        if self.projector.partial:
             return self.projector.step(now)
         return self.projector.start(now)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy.exc
+
 from ledger import Ledger, TargetRef, Window
 from projections.checkpoint import CheckpointStore
 from tests.conftest import ME
@@ -71,3 +73,33 @@ def test_a_resumed_daemon_follows_changes_and_boundaries(ledger: Ledger, mosquit
     transitions = [(r["client_id"], r["desired_state"], r["seq"]) for r in capture.records("transition")]
     assert transitions == [("c2", "on", 2), ("c1", "off", 2)]
     assert CheckpointStore(ledger).load(daemon.projector.key) is not None
+
+
+def test_a_resumed_start_whose_first_step_fails_retries_from_the_checkpoint(
+    ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """The database fails while the resumed start folds the schedule: the retry goes on, nothing lost."""
+    ledger.add_client("c1", "lobby", ME)
+    ledger.add_event("a", LOBBY, Window(at(1), at(2)), ME)
+    once(ledger, mosquitto, T0)  # c1 off until 08:00; the checkpoint says so
+    clock = VirtualClock(at(1.5))
+    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    complete = daemon.projector.complete
+    failures: list[int] = []
+
+    def failing_once() -> None:
+        if not failures:
+            failures.append(1)
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+        complete()
+
+    daemon.projector.complete = failing_once  # type: ignore[method-assign]
+    daemon.tick()
+    assert [r["state"] for r in capture.records("ledger")] == ["error"]
+    clock.t += timedelta(seconds=5)  # past the retry backoff
+    daemon.tick()
+    assert daemon.settle(10)
+    assert [(r["client_id"], r["desired_state"], r["seq"]) for r in capture.records("transition")] == [
+        ("c1", "on", 2)
+    ]
+    assert [r["state"] for r in capture.records("checkpoint")][:1] == ["resumed"]
