@@ -320,7 +320,8 @@ class DeliveryLog:
         issued = record["issued_at"]
         acked = stamp_ms(acked_at)
         intent_id = record["intent_id"]
-        if intent_id not in self._firsts:  # _FIRSTS order
+        if intent_id not in self._firsts:  # _FIRSTS order; the latency as the JSON text stored
+            latency = "null" if latency_ms is None else repr(float(latency_ms))
             self._firsts[intent_id] = (
                 intent_id,
                 name,
@@ -329,7 +330,7 @@ class DeliveryLog:
                 issued,
                 record["expires_at"],
                 kind,
-                latency_ms,
+                latency,
             )
         issued_at = _issued_instant(issued)
         previous = self._last_issued.get(name)
@@ -356,9 +357,9 @@ class DeliveryLog:
         upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
         with self._transaction(commit=True) as session:
             if self._firsts:
-                _bulk(
-                    session, upsert(deliveries).on_conflict_do_nothing(), _FIRSTS, list(self._firsts.values())
-                )
+                firsts = list(self._firsts.values())
+                statement = upsert(deliveries).on_conflict_do_nothing()
+                _bulk(session, statement, _FIRSTS, firsts, encoded=("latency_ms",))
             if self._latest:
                 statement = upsert(refreshes)
                 bigger = func.max if dialect == "sqlite" else func.greatest
@@ -383,7 +384,13 @@ _FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expir
 _LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_seconds")
 
 
-def _bulk(session: Any, statement: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _bulk(
+    session: Any,
+    statement: Any,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    encoded: tuple[str, ...] = (),
+) -> None:
     # One executemany on the driver: SQLAlchemy's per-row parameter processing was most
     # of the cost of writing 10,000 receipts after a cold start's burst. The columns'
     # own bind processors still apply (a JSON column is serialised, as SQLAlchemy would).
@@ -391,12 +398,33 @@ def _bulk(session: Any, statement: Any, columns: tuple[str, ...], rows: list[tup
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     table = statement.table
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
-    if any(processors):
-        rows = [tuple(v if p is None else p(v) for p, v in zip(processors, r, strict=True)) for r in rows]
+    for i, name in enumerate(columns):
+        if name in encoded:  # already in the driver's form (JSON text)
+            continue
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            rows = [(*r[:i], process(r[i]), *r[i + 1 :]) for r in rows]
     if compiled.positional:
         order = [columns.index(name) for name in compiled.positiontup]
-        params: list[Any] = [tuple(r[i] for i in order) for r in rows]
+        params: list[Any] = rows
+        if order != list(range(len(columns))):
+            params = [tuple(r[i] for i in order) for r in rows]
     else:
         params = [dict(zip(columns, r, strict=True)) for r in rows]
-    connection.exec_driver_sql(compiled.string, params)
+    if dialect.name == "sqlite":
+        _sqlite_many(connection, compiled.string, len(columns), params)
+    else:
+        connection.exec_driver_sql(compiled.string, params)
+
+
+def _sqlite_many(connection: Any, sql: str, width: int, rows: list[tuple[Any, ...]]) -> None:
+    # Thousands of rows per statement: sqlite3's executemany releases and retakes the GIL
+    # for every row, and while paho's thread is busy each retake waits (a convoy).
+    head, _, tail = sql.partition(" VALUES ")
+    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
+    group, rest = tail[:end], tail[end:]
+    per = max(1, 30_000 // width)  # SQLite binds at most 32,766 parameters per statement
+    for first in range(0, len(rows), per):
+        chunk = rows[first : first + per]
+        statement = f"{head} VALUES {', '.join([group] * len(chunk))}{rest}"
+        connection.exec_driver_sql(statement, tuple(v for r in chunk for v in r))

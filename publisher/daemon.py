@@ -161,6 +161,7 @@ class Daemon:
         self.checkpoints = CheckpointStore(ledger)
         self._next_checkpoint = self.started_at
         self._next_follow = self.started_at
+        self._latencies: list[float] = []
         self._sessions_opened = 0
         self._seen: dict[str, bytes] = {}  # topic -> what the broker holds (self-check sweep)
         self._probe: str | None = None  # the sweep in progress ends when this topic echoes
@@ -688,7 +689,7 @@ class Daemon:
                 self._outgoing.popleft()
                 self._finish(item, now)
         finally:
-            self.log.flush()  # one write per settled batch, not one per line
+            self._flush_batch()
 
     def _overdue(self, delivery: Delivery) -> bool:
         # Measured from the later of its publish and the last PUBACK of any kind: a burst of
@@ -703,7 +704,14 @@ class Daemon:
             item = self._outgoing.popleft()
             item.delivery.resolve("connection lost before PUBACK")
             self._finish(item, now)
+        self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        # One write of the log and one pass over the latency histogram per settled batch.
         self.log.flush()
+        if self._latencies:
+            self.metrics.observe_acks(self._latencies)
+            self._latencies = []
 
     @property
     def _wildcards(self) -> list[str]:
@@ -790,36 +798,38 @@ class Daemon:
         self.metrics.retained_age.set(0 if oldest is None else (now - oldest).total_seconds())
 
     def _finish(self, item: _Outgoing, now: datetime) -> None:
-        delivery = item.delivery
-        result = "acked" if delivery.ok else "failed"
+        delivery, kind = item.delivery, item.kind
+        ok = delivery.ok
+        result = "acked" if ok else "failed"
         latency = delivery.latency
-        if item.kind != "status":
-            self.metrics.publish_result(result, item.kind).inc()
-            if delivery.ok and latency is not None:
-                self.metrics.ack_latency.observe(latency)
-                if not self._once:  # only the self-check sweep reads it
-                    self._acked_at[item.name] = now
-                if item.kind != "clear":
-                    self.receipts.acked(item.name, item.record, item.kind, now, round(latency * 1000, 3))
-            elif not delivery.ok:
-                self.receipts.failed(item.name, item.record.get("intent_id"), now, delivery.error or "failed")
-        extra = {"error": delivery.error} if delivery.error else {}
-        if item.kind == "status":
+        latency_ms = None if latency is None else round(latency * 1000, 3)
+        if kind == "status":
+            extra = {"error": delivery.error} if delivery.error else {}
             self.log.emit("status", **item.record, result=result, flush=False, **extra)
             return
-        self.log.emit(
-            "publish" if item.kind != "clear" else "clear",
-            flush=False,
-            kind=item.kind,
-            topic=delivery.topic,
+        self.metrics.publish_result(result, kind).inc()
+        if ok and latency is not None:
+            self._latencies.append(latency)  # observed once the batch is reaped
+            if not self._once:  # only the self-check sweep reads it
+                self._acked_at[item.name] = now
+            if kind != "clear":
+                self.receipts.acked(item.name, item.record, kind, now, latency_ms)
+        elif not ok:
+            self.receipts.failed(item.name, item.record.get("intent_id"), now, delivery.error or "failed")
+        # One dict, written as it is (emit(**...) would copy it three times).
+        line = {
+            "kind": kind,
+            "topic": delivery.topic,
             **item.record,
-            result=result,
-            latency_ms=None if latency is None else round(latency * 1000, 3),
-            **extra,
-        )
-        if not delivery.ok:
+            "result": result,
+            "latency_ms": latency_ms,
+        }
+        if delivery.error:
+            line["error"] = delivery.error
+        self.log.write("publish" if kind != "clear" else "clear", line)
+        if not ok:
             self.failures.append(f"{delivery.topic}: {delivery.error}")
-        elif item.kind == "transition" and item.record.get("reason") == "client_deregistered":
+        elif kind == "transition" and item.record.get("reason") == "client_deregistered":
             self._clear(item.name)
 
 

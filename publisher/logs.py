@@ -25,7 +25,13 @@ class EventLog:
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
-        record = {"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}
+        self._write({"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}, flush)
+
+    def write(self, event: str, fields: dict[str, Any]) -> None:
+        """`emit(event, **fields)` without copying `fields`, buffered until the next `flush()`."""
+        self._write({"ts": self._now().isoformat(timespec="milliseconds"), "event": event} | fields, False)
+
+    def _write(self, record: dict[str, Any], flush: bool) -> None:
         line = _encoder.encode(record).decode()
         with self._lock:
             self._stream.write(line + "\n")

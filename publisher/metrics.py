@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import collections
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -73,6 +75,21 @@ class Metrics:
         if child is None:
             child = self._children[key] = counter.labels(*labels)
         return child
+
+    def observe_acks(self, seconds: list[float]) -> None:
+        """`ack_latency.observe(s)` for each of `seconds`, in one pass (a settled burst at once)."""
+        # observe() takes two locks per value and scans the buckets: 3 us a PUBACK, a third
+        # of a second per 100,000. Counted per bucket here, as observe() would count them.
+        histogram = self.ack_latency
+        buckets = getattr(histogram, "_buckets", None)
+        bounds = getattr(histogram, "_upper_bounds", None)
+        if buckets is None or bounds is None:
+            for s in seconds:  # a prometheus-client whose internals moved: the slow way
+                histogram.observe(s)
+            return
+        for index, count in collections.Counter(bisect.bisect_left(bounds, s) for s in seconds).items():
+            buckets[index].inc(count)
+        histogram._sum.inc(sum(seconds))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -13,6 +13,7 @@ from ledger import Ledger, TargetRef, Window
 from ledger.values import floor_second
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
+from publisher.metrics import Metrics
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, retained, wait_for
 from tests.publisher.conftest import fast, make_log, running
@@ -95,3 +96,24 @@ def test_metrics_move_with_publishes_and_the_self_check_repairs_a_tampered_inten
         assert 0 <= age < 60
     assert capture.records("mismatch")[0]["held"] == "forged"
     assert any(r["kind"] == "repair" and r["client_id"] == "c1" for r in capture.records("publish"))
+
+
+def test_a_batch_of_ack_latencies_counts_as_observing_each() -> None:
+    """observe_acks() gives the same buckets, count and sum as observe() once per value."""
+    one_by_one, batched = Metrics(), Metrics()
+    latencies = [0.0004, 0.001, 0.0011, 0.003, 0.05, 0.05, 0.7, 3.0, 12.0]
+    for s in latencies:
+        one_by_one.ack_latency.observe(s)
+    batched.observe_acks(latencies)
+
+    def samples(m: Metrics) -> dict[tuple[str, str], float]:
+        return {
+            (s.name, s.labels.get("le", "")): s.value
+            for family in m.registry.collect()
+            if family.name == "intent_ledger_publish_ack_latency_seconds"
+            for s in family.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert samples(batched) == samples(one_by_one)
+    assert samples(batched)[("intent_ledger_publish_ack_latency_seconds_count", "")] == len(latencies)
