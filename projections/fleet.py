@@ -9,6 +9,7 @@ projector's own intents, read back from the log) is skipped.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,12 @@ class FleetView:
         self._by_id[aggregate.id] = aggregate
         if isinstance(aggregate, IntentLog):
             self.logs[aggregate.name] = aggregate
+
+    def hold_logs(self, logs: Iterable[IntentLog]) -> None:
+        """`hold()` many intent logs at once (a resume from a checkpoint)."""
+        by_id, by_name = self._by_id, self.logs
+        for log in logs:
+            by_id[log.id] = by_name[log.name] = log
 
     def release(self, aggregate: Any) -> None:
         """Forget an adopted aggregate whose first save failed."""

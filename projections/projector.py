@@ -122,16 +122,16 @@ class Projector:
             return False
         view = FleetView()
         shared: dict[Any, Any] = {}
-        for s in saved.logs:
-            view.hold(restore_log(s, shared))
+        view.hold_logs(restore_log(s, shared) for s in saved.logs)
         for _, event in self.ledger.read(saved.position, topics=INTENT_TOPICS, stop=head):
             name = IntentLog.name_for(event.client_id, event.group_id)  # type: ignore[attr-defined]
             if self.shard.owns(name) and not view.holds(event):
                 return False
         view.position = head
         self.view, self._partial = view, True
-        for s in saved.logs:
-            self._schedule(IntentLog.name_for(s.client_id, s.group_id), s.due)
+        self._due = {IntentLog.name_for(s.client_id, s.group_id): s.due for s in saved.logs if s.due}
+        self._timers = [(due, name) for name, due in self._due.items()]
+        heapq.heapify(self._timers)
         return True
 
     def complete(self) -> None:
