@@ -6,9 +6,11 @@ folding the whole ledger: the current intent of every target is known, and
 stays right until the target's next boundary, which the checkpoint also keeps.
 The schedule side is folded later, when the daemon is idle or a change needs it.
 
-One row per projector (shard and topic kind) in `ledger_checkpoints`, in the
-ledger's own database, msgpack-encoded. It is only ever a cache: deleting the
-table costs one full start, never a wrong intent.
+Rows of `ledger_checkpoints` in the ledger's own database, keyed by projector
+(shard and topic kind), each holding up to PART logs msgpack-encoded: read one
+part at a time, a checkpoint of 100,000 logs never sits in memory as one
+26 MB blob (twice: the driver's copy and ours). It is only ever a cache:
+deleting the table costs one full start, never a wrong intent.
 """
 
 from __future__ import annotations
@@ -30,19 +32,23 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.app import Ledger
 from ledger.domain import IntentLog
 
 __all__ = ["Checkpoint", "CheckpointStore", "SavedLog", "restore_log", "saved_log"]
 
-FORMAT = 1
+FORMAT = 2
+PART = 5_000  # logs per row
 
 metadata = MetaData()
 checkpoints = Table(
     "ledger_checkpoints",
     metadata,
     Column("key", String(80), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("parts", Integer, nullable=False),
     Column("format", Integer, nullable=False),
     Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
     Column("saved_at", String(32), nullable=False),
@@ -84,7 +90,7 @@ def _plain(o: Any) -> Any:
 
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
-_decoder = msgspec.msgpack.Decoder(Checkpoint)
+_decoder = msgspec.msgpack.Decoder(list[SavedLog])
 
 
 def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
@@ -151,30 +157,61 @@ class CheckpointStore:
         metadata.create_all(self.engine, checkfirst=True)
 
     def load(self, key: str) -> Checkpoint | None:
-        """The checkpoint saved under `key`, or None (none, or an older format)."""
-        query = select(checkpoints.c.format, checkpoints.c.body).where(checkpoints.c.key == key)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None or row.format != FORMAT:
-            return None
+        """The checkpoint saved under `key`, or None (none, incomplete, unreadable, an older format)."""
+        c = checkpoints.c
+        query = (
+            select(c.part, c.parts, c.format, c.position, c.saved_at, c.body)
+            .where(c.key == key)
+            .order_by(c.part)
+        )
         try:
-            checkpoint = _decoder.decode(row.body)
-        except msgspec.DecodeError:
-            return None  # a cache: unreadable means a full start, nothing worse
-        return checkpoint if checkpoint.key == key else None
+            return self._load(query, key)
+        except SQLAlchemyError:
+            # Unreadable (a table of another format, say): a full start, which meets a real
+            # outage of the database anyway and retries it there.
+            return None
+
+    def _load(self, query: Any, key: str) -> Checkpoint | None:
+        logs: list[SavedLog] = []
+        header = None
+        read = 0
+        # One part at a time (a server-side cursor on PostgreSQL).
+        with self.engine.connect().execution_options(stream_results=True, max_row_buffer=1) as conn:
+            for expected, row in enumerate(conn.execute(query)):
+                if row.format != FORMAT or row.part != expected:
+                    return None
+                if header is None:
+                    header = (row.parts, row.position, row.saved_at)
+                elif header != (row.parts, row.position, row.saved_at):
+                    return None  # parts of two different saves: never mixed
+                try:
+                    logs += _decoder.decode(row.body)
+                except msgspec.DecodeError:
+                    return None  # a cache: unreadable means a full start, nothing worse
+                read += 1
+        if header is None or read != header[0]:
+            return None  # none, or a part missing
+        return Checkpoint(key=key, position=header[1], saved_at=datetime.fromisoformat(header[2]), logs=logs)
 
     def save(self, checkpoint: Checkpoint) -> int:
         """Replace the checkpoint under its key; returns its size in bytes."""
-        body = _encoder.encode(checkpoint)
+        logs = checkpoint.logs
+        parts = max(1, -(-len(logs) // PART))
+        size = 0
         with self.engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.key == checkpoint.key))
-            conn.execute(
-                insert(checkpoints).values(
-                    key=checkpoint.key,
-                    format=FORMAT,
-                    position=checkpoint.position,
-                    saved_at=checkpoint.saved_at.isoformat(),
-                    body=body,
+            for part in range(parts):
+                body = _encoder.encode(logs[part * PART : (part + 1) * PART])
+                size += len(body)
+                conn.execute(
+                    insert(checkpoints).values(
+                        key=checkpoint.key,
+                        part=part,
+                        parts=parts,
+                        format=FORMAT,
+                        position=checkpoint.position,
+                        saved_at=checkpoint.saved_at.isoformat(),
+                        body=body,
+                    )
                 )
-            )
-        return len(body)
+        return size

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ __all__ = ["Backoff", "Clock", "Daemon", "RunSettings", "SystemClock"]
 
 DB_ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
 BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight, at most
-RECEIPTS_BATCH = 20_000  # receipts buffered during a burst at most (about 7 MB)
+RECEIPTS_BATCH = 10_000  # receipts buffered during a burst at most (about 3 MB)
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ class Daemon:
         self._lease_lost = False
         self._backlog: deque[tuple[str, str]] = deque()
         self._queued: set[str] = set()
+        self._republishing: Iterator[str] | None = None
         self._once = False
         self._next_lease_check = self.started_at
         self.metrics = metrics or Metrics()
@@ -217,7 +218,7 @@ class Daemon:
                 seconds = (self.next_deadline() - self.clock.now()).total_seconds()
                 # No collector passes while a burst is in flight: what it allocates lives until
                 # acknowledged, so the passes would scan it again and again (15 % of a burst).
-                _collector(enabled=not (self._outgoing or self._backlog))
+                _collector(enabled=not (self._outgoing or self._waiting))
                 if self._outgoing:
                     # A burst in flight: sleep until its newest publish is acknowledged, so
                     # paho's thread has the GIL to itself. New ledger changes wait at most
@@ -273,6 +274,7 @@ class Daemon:
         """Publish every intent once and wait for every PUBACK; returns the failures."""
         self._announce()
         self._once = True
+        self.receipts.track_ages = False
         # One burst, then exit: the collector would only scan the same objects over and over.
         with paused_gc():
             self._follow(self.clock.now(), strict=True)
@@ -297,16 +299,16 @@ class Daemon:
         a very large burst simply takes longer than any fixed timeout.
         """
         deadline = time.monotonic() + timeout
-        while self._outgoing or (self._backlog and self._connected):
+        while self._outgoing or (self._waiting and self._connected):
             now = time.monotonic()
             flowing = self.session is not None and now - self.session.last_ack < self.settings.ack_timeout
             if now >= deadline and not flowing:
                 break
             self._await_newest(0.25)
             self._reap()
-            self._write_receipts(during_burst=bool(self._outgoing or self._backlog))
+            self._write_receipts(during_burst=bool(self._outgoing or self._waiting))
             self._drain_backlog(self.clock.now())
-        return not self._outgoing and not self._backlog
+        return not self._outgoing and not self._waiting
 
     def _await_newest(self, seconds: float) -> None:
         # Acks come in order: one wake-up when the newest is acknowledged (or, with a
@@ -316,20 +318,34 @@ class Daemon:
             self._progress_mark().wait(seconds)
 
     def _progress_mark(self) -> Delivery:
-        index = len(self._outgoing) // 2 if self._backlog else -1
+        index = len(self._outgoing) // 2 if self._waiting else -1
         return self._outgoing[index].delivery
 
+    @property
+    def _waiting(self) -> bool:
+        """Publishes wait for room in the window (the backlog, or a republish of everyone)."""
+        return bool(self._backlog) or self._republishing is not None
+
     def _drain_backlog(self, now: datetime) -> None:
-        while self._backlog and len(self._outgoing) < self.settings.window:
-            name, kind = self._backlog.popleft()
-            self._queued.discard(name)
-            self._publish(name, now, kind)
+        while len(self._outgoing) < self.settings.window:
+            if self._backlog:
+                name, kind = self._backlog.popleft()
+                self._queued.discard(name)
+                self._publish(name, now, kind)
+                continue
+            if self._republishing is None:
+                return
+            following = next(self._republishing, None)
+            if following is None:
+                self._republishing = None
+            elif following not in self._queued:  # queued: it goes out anyway, as it is then
+                self._publish(following, now, "republish")
 
     def _follow_due(self, now: datetime) -> bool:
         # While a burst is in flight the loop wakes to refill paho's queue, not to poll the
         # ledger: every query gives the GIL to paho's thread and waits for it back. Changes
         # then wait at most BURST_POLL; a due boundary does not wait.
-        if not self._started or not (self._outgoing or self._backlog):
+        if not self._started or not (self._outgoing or self._waiting):
             return True
         timer = self.projector.next_wakeup()
         if now >= self._next_follow or (timer is not None and timer <= now):
@@ -353,9 +369,10 @@ class Daemon:
         if self._follow_due(now):
             self._follow(now)
         if self._republish_all and self._started and self._connected:
+            # Everyone, as the window allows: an iterator, not 100,000 queued entries.
             self._republish_all = False
-            for name in self.projector.names():
-                self._publish(name, now, "republish")
+            self._republishing = iter(self.projector.names())
+            self._drain_backlog(now)
         if self._status_stale and self._connected:
             self._status_stale = False
             self._send_status("online")
@@ -370,15 +387,15 @@ class Daemon:
         sweeping = self._probe is not None or not self._outgoing
         if self.settings.self_check and self._connected and self._started and not self._once and sweeping:
             self._sweep(now)
-        self._write_receipts(during_burst=bool(self._outgoing or self._backlog))
-        if not self._outgoing and not self._backlog and self._started and not self._once:
+        self._write_receipts(during_burst=bool(self._outgoing or self._waiting))
+        if not self._outgoing and not self._waiting and self._started and not self._once:
             self._idle(now)
 
     def next_deadline(self) -> datetime:
         """When `tick()` must run again at the latest."""
         now = self.clock.now()
         poll = 0.5 if self._watcher is not None else self.settings.poll_interval
-        deadline = now if self._backlog else now + timedelta(seconds=poll)
+        deadline = now if self._waiting else now + timedelta(seconds=poll)
         timer = self.next_timer()
         return deadline if timer is None else min(deadline, timer)
 
@@ -435,6 +452,7 @@ class Daemon:
             self._drain_lost()
             self._backlog.clear()  # the reconnect republishes everything anyway
             self._queued.clear()
+            self._republishing = None
             self.metrics.connected.set(0)
             self.log.emit("broker", state="disconnected")
             self._next_connect = now + timedelta(seconds=self._connect_backoff.next())
@@ -637,7 +655,8 @@ class Daemon:
         except NotConnected:
             return
         self._outgoing.append(_Outgoing(delivery, name, kind, record))
-        self._this_round.add(name)
+        if kind != "republish":  # only what a republish of this round must not repeat
+            self._this_round.add(name)
         if fields["reason"] == "client_deregistered":
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
         elif not self._once:  # --once exits after this burst: no refreshes, no timers to hold

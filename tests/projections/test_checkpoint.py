@@ -7,10 +7,11 @@ from datetime import datetime
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from ledger import Ledger, TargetRef
 from ledger.domain import intent_id_for
+from projections import checkpoint as checkpoint_module
 from projections.checkpoint import CheckpointStore, checkpoints
 from projections.projector import Projector, Shard
 from tests.conftest import ME
@@ -143,3 +144,19 @@ def test_no_checkpoint_while_a_failed_recording_waits_for_its_retry(fleet: Ledge
     projector.start(T0)
     projector._retry["lobby-1"] = lambda _t, _i: (T0, {"kind": "start"})  # as a failed save leaves it
     assert projector.checkpoint(T0) is None
+
+
+def test_a_checkpoint_is_stored_in_parts_and_a_missing_part_is_a_miss(
+    fleet: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of PART logs each come back as one checkpoint; without one of them, none at all."""
+    monkeypatch.setattr(checkpoint_module, "PART", 2)
+    store = saved_after_start(fleet, T0)
+    projector = Projector(fleet)
+    loaded = store.load(projector.key)
+    assert loaded is not None
+    assert sorted(log.client_id or "" for log in loaded.logs) == ["cafe-1", "lobby-1", "lobby-2"]
+    with store.engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(checkpoints)).scalar() == 2
+        conn.execute(delete(checkpoints).where(checkpoints.c.part == 1))
+    assert store.load(projector.key) is None
