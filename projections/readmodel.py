@@ -11,6 +11,7 @@ tables and reads the whole ledger again; the result equals the incremental one.
 from __future__ import annotations
 
 import functools
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -354,18 +355,23 @@ class DeliveryLog:
     def pending(self) -> int:
         return len(self._firsts) + len(self._latest) + len(self._failures)
 
-    def flush(self) -> None:
-        """Write what is buffered in one transaction (raises on database errors, keeping the buffer)."""
+    def flush(self, limit: int | None = None) -> None:
+        """Write what is buffered (at most `limit` of each kind) in one transaction.
+
+        Raises on database errors, keeping the buffer.
+        """
         if not self.pending():
             return
+        firsts = list(itertools.islice(self._firsts.items(), limit))
+        latest = list(itertools.islice(self._latest.items(), limit))
+        failed = self._failures[:limit]
         dialect = self.engine.dialect.name
         upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
         with self._transaction(commit=True) as session:
-            if self._firsts:
-                firsts = list(self._firsts.values())
+            if firsts:
                 statement = upsert(deliveries).on_conflict_do_nothing()
-                _bulk(session, statement, _FIRSTS, firsts, encoded=("latency_ms",))
-            if self._latest:
+                _bulk(session, statement, _FIRSTS, [row for _, row in firsts], encoded=("latency_ms",))
+            if latest:
                 statement = upsert(refreshes)
                 bigger = func.max if dialect == "sqlite" else func.greatest
                 statement = statement.on_conflict_do_update(
@@ -379,10 +385,16 @@ class DeliveryLog:
                         ),
                     },
                 )
-                _bulk(session, statement, _LATEST, list(self._latest.values()))
-            if self._failures:
-                session.execute(insert(failures), self._failures)
-        self._firsts, self._latest, self._failures = {}, {}, []
+                _bulk(session, statement, _LATEST, [row for _, row in latest])
+            if failed:
+                session.execute(insert(failures), failed)
+        # Written: forget them (the owner thread is the only writer of these buffers).
+        for key, _ in firsts:
+            del self._firsts[key]
+        for key, row in latest:
+            if self._latest.get(key) is row:
+                del self._latest[key]
+        del self._failures[: len(failed)]
 
 
 _FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expires_at", "kind", "latency_ms")
