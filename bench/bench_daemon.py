@@ -759,6 +759,13 @@ def measure_live(
             try:
                 wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), len(clients), timeout=180)
                 startup = time.monotonic() - t0
+                # Steady state: the start's burst acknowledged and logged (its receipts follow
+                # within a few rounds), not merely handed to paho.
+                deadline = time.monotonic() + 120
+                while sum(1 for line in run.stream.lines if '"publish"' in line[1]) < len(clients):
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the start's publishes were not all logged within 120 s")
+                    time.sleep(0.05)
                 time.sleep(0.5)
                 run.forget()
                 gc.collect()

@@ -182,7 +182,9 @@ class Daemon:
         self._next_check = self.started_at + timedelta(seconds=self._check_every)
         self._next_lag = self.started_at
         self._refresh_delta = timedelta(seconds=self.settings.refresh_every)
-        self._this_round: set[str] = set()
+        # Published freshly (transition, refresh, repair) this round or since the republish of
+        # everyone in progress began: that republish must not send them again.
+        self._fresh: set[str] = set()
         self._high_stamp = self.started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
 
@@ -374,7 +376,8 @@ class Daemon:
     def tick(self) -> None:
         """One round: connection, ledger, refreshes, acknowledgements."""
         now = self.clock.now()
-        self._this_round = set()
+        if self._republishing is None:
+            self._fresh = set()
         self._connect(now)
         self._reap()
         self._drain_backlog(now)
@@ -632,8 +635,8 @@ class Daemon:
     # Publishing.
 
     def _publish(self, name: str, now: datetime, kind: str) -> None:
-        if kind == "republish" and name in self._this_round:
-            return  # a transition of this same round already published it, freshly stamped
+        if kind == "republish" and name in self._fresh:
+            return  # a transition since the republish began already published it, freshly stamped
         if len(self._outgoing) >= self.settings.window and kind != "clear":
             if name not in self._queued:  # published later, with whatever is current then
                 self._queued.add(name)
@@ -670,8 +673,8 @@ class Daemon:
         except NotConnected:
             return
         self._outgoing.append(_Outgoing(delivery, name, kind, record))
-        if kind != "republish":  # only what a republish of this round must not repeat
-            self._this_round.add(name)
+        if kind != "republish":
+            self._fresh.add(name)
         if fields["reason"] == "client_deregistered":
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
         elif not self._once:  # --once exits after this burst: no refreshes, no timers to hold

@@ -377,6 +377,22 @@ def test_start_publishes_each_client_once(sqlite_ledger: Ledger, mosquitto: Mosq
     assert {r["kind"] for r in records} == {"transition"}
 
 
+def test_a_start_larger_than_the_window_still_publishes_each_client_once(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """Transitions spread over several rounds (window 2) are not repeated by the republish after them."""
+    clients = [f"c{i}" for i in range(7)]
+    for c in clients:
+        sqlite_ledger.add_client(c, None, ME)
+    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, VirtualClock(T0), window=2)
+    daemon.tick()  # 2 published, 5 waiting
+    daemon.tick()  # another round while they are in flight
+    assert daemon.settle(10)
+    records = capture.records("publish")
+    assert sorted(r["client_id"] for r in records) == clients
+    assert {r["kind"] for r in records} == {"transition"}
+
+
 def test_a_database_hiccup_keeps_refreshing_and_records_the_boundary_afterwards(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
