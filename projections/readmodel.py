@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -434,7 +435,9 @@ def _bulk(
         connection.exec_driver_sql(compiled.string, params)
 
 
-SQLITE_ROWS = 500  # rows per multi-row INSERT (at most 32,766 parameters per statement)
+# Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
+# 3.32, 999 before (a Python built against an older system library).
+SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
 
 
 def _sqlite_many(connection: Any, sql: str, width: int, rows: list[tuple[Any, ...]]) -> None:

@@ -39,7 +39,7 @@ from publisher.lease import Lease
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
 from publisher.mqtt import Delivery, MqttSession
-from publisher.payload import build_payload, encode_payload
+from publisher.payload import Timestamp, build_payload, encode_payload
 from publisher.watch import PgWatcher, is_postgres
 
 __all__ = ["Backoff", "Clock", "Daemon", "RunSettings", "SystemClock"]
@@ -301,6 +301,9 @@ class Daemon:
             promote_all()
         for item in self._outgoing:
             self.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
+        if self._waiting:  # the connection dropped before they could be sent
+            left = len(self._backlog) + sum(1 for _ in self._republishing or ())
+            self.failures.append(f"{left} intents not published: the broker connection was lost")
         if self.session is not None:
             self.session.close()
         return self.failures
@@ -341,6 +344,8 @@ class Daemon:
         return bool(self._backlog) or self._republishing is not None
 
     def _drain_backlog(self, now: datetime) -> None:
+        if not self._connected:
+            return  # kept: a reconnect republishes everyone, --once reports them unpublished
         while len(self._outgoing) < self.settings.window:
             if self._backlog:
                 name, kind = self._backlog.popleft()
@@ -589,12 +594,17 @@ class Daemon:
     def _idle(self, now: datetime) -> None:
         """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""
         if self.projector.partial:
+            if self._next_db is not None and now < self._next_db:
+                return  # the ledger is away: retried with _follow's backoff, not every round
             try:
                 with paused_gc():
                     self.projector.complete()
             except DB_ERRORS as e:
+                self._next_db = now + timedelta(seconds=self._db_backoff.next())
                 self.metrics.ledger_errors.inc()
-                self.log.emit("ledger", state="error", error=_one_line(e))
+                self.log.emit(
+                    "ledger", state="error", error=_one_line(e), retry_at=format_instant(self._next_db)
+                )
                 return
         if now >= self._next_checkpoint and now - self._last_transition >= QUIET:
             self._save_checkpoint(now)
@@ -876,9 +886,10 @@ class Daemon:
 
 
 class _Held(msgspec.Struct):
-    # The two fields the self-check reads from a retained payload (anything else ignored).
+    # The two fields the self-check reads from a retained payload (anything else ignored);
+    # without a well-formed issued_at it is not a payload of ours: a mismatch, repaired.
     intent_id: str
-    issued_at: str = ""
+    issued_at: Timestamp
 
 
 _held_decoder = msgspec.json.Decoder(_Held)

@@ -21,6 +21,7 @@ __all__ = [
     "IntentPayload",
     "Power",
     "Target",
+    "Timestamp",
     "build_payload",
     "decode_payload",
     "encode_payload",

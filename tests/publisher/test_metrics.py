@@ -75,8 +75,14 @@ def test_metrics_move_with_publishes_and_the_self_check_repairs_a_tampered_inten
         intruder.connect("127.0.0.1", mosquitto.port)
         intruder.loop_start()
         intruder.publish(
-            "infoscreen/c1/power/intent", b'{"intent_id": "forged"}', qos=1, retain=True
+            "infoscreen/c1/power/intent",
+            b'{"intent_id": "forged", "issued_at": "2026-01-01T00:00:00Z"}',
+            qos=1,
+            retain=True,
         ).wait_for_publish(5)
+        # c2's current id without an issued_at: not a payload of ours (once, it stopped the sweep).
+        bare = b'{"intent_id": "%s"}' % sqlite_ledger.issued("c2")[-1].intent_id.encode()
+        intruder.publish("infoscreen/c2/power/intent", bare, qos=1, retain=True).wait_for_publish(5)
         intruder.disconnect()
         intruder.loop_stop()
         wait_for(
@@ -92,6 +98,12 @@ def test_metrics_move_with_publishes_and_the_self_check_repairs_a_tampered_inten
             ),
             what="the repair",
         )
+        wait_for(
+            lambda: (m := retained(mosquitto.port, "infoscreen/c2/power/intent")) and "issued_at" in m.json(),
+            what="c2's repair",
+        )
+        sqlite_ledger.add_client("c3", None, ME)  # and the daemon is still at work
+        wait_for(lambda: retained(mosquitto.port, "infoscreen/c3/power/intent"), what="c3's intent")
         age = value(scrape(port), "intent_ledger_retained_payload_age_seconds")
         assert 0 <= age < 60
     assert capture.records("mismatch")[0]["held"] == "forged"
