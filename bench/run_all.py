@@ -8,7 +8,7 @@ and writes docs/performance.md: one table per figure, beside its baseline from
 the same run, with the goal from the issues and met / missed. The raw JSON is
 kept in bench/results/run_all-<date>.json (git-ignored).
 
-Without `--big` (about 4-6 minutes on a 2-core machine):
+Without `--big` (about 3 minutes on a 2-core machine):
 
 - bench_sync (10,000 clients), bench_state (10,000);
 - bench_daemon cold start at 1,000 (`--skip live`) and 10,000 (with the live
@@ -725,8 +725,8 @@ def main() -> None:
         "to machine and run to run. The benchmarks themselves are described in `bench/README.md`.",
         "",
         "```sh",
-        ".venv/bin/python bench/run_all.py          # about 4-6 minutes on 2 cores",
-        ".venv/bin/python bench/run_all.py --big    # + 100,000 clients (many minutes more)",
+        ".venv/bin/python bench/run_all.py          # about 3 minutes on 2 cores",
+        ".venv/bin/python bench/run_all.py --big    # + 100,000 clients (about 5 minutes in all)",
         "```",
         "",
         f"Run {started_at.strftime('%Y-%m-%d %H:%M')} UTC, {total / 60:.1f} minutes"
