@@ -20,6 +20,7 @@ from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
 from projections.fleet import FleetView
+from projections.observed import firsts_of, followed, observed_states
 from projections.readmodel import ReadModel
 from projections.timeline import Block
 
@@ -164,8 +165,10 @@ def _decided_by(reason: str, overrides: list[dict[str, Any]], events: list[dict[
     return []
 
 
-def fleet_at(ledger: Ledger, at: datetime, group_id: str | None = None) -> list[dict[str, Any]]:
-    """Every registered client's state at `at` (optionally one group's)."""
+def fleet_at(
+    ledger: Ledger, at: datetime, group_id: str | None = None, stale: int = 900
+) -> list[dict[str, Any]]:
+    """Every registered client's state at `at` (optionally one group's), and what its screen reported."""
     with paused_gc():
         view = as_of(ledger, view=FleetView())
     rows = []
@@ -173,7 +176,8 @@ def fleet_at(ledger: Ledger, at: datetime, group_id: str | None = None) -> list[
         if not client.registered or (group_id is not None and client.group_id != group_id):
             continue
         rows.append({"client_id": client_id, **view.timeline(client_id).at(at).fields()})
-    return rows
+    seen = observed_states(ledger, at, [r["client_id"] for r in rows], stale)
+    return [{**r, "observed": seen[r["client_id"]]} for r in rows]
 
 
 def changes(
@@ -267,6 +271,7 @@ def delivery(
         ledger.client(client_id)  # unknown client: an error; a quiet one: an empty report
     receipts = model.receipts(client_id)
     failed_ids = {f["intent_id"] for f in receipts["failures"]}
+    reports = firsts_of(ledger, client_id)
     rows = []
     for t in recorded:
         first = receipts["firsts"].get(t["intent_id"])
@@ -287,6 +292,7 @@ def delivery(
                 "first_acked_at": first and first["first_acked_at"],
                 "latency_ms": first and first["latency_ms"],
                 "flags": flags,
+                **followed(reports, t["intent_id"], t["desired_state"]),
             }
         )
     latest = receipts["latest"]
