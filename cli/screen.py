@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import FrameType
 
 import click
 
-from cli.base import CONTEXT, ID, echo_json, json_option, ledger_of
+from cli.audit import audit_compliance
+from cli.base import CONTEXT, ID, json_option, ledger_of
 from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.values import floor_second, format_instant
+from projections.observations import latest_reports, metadata
 from projections.queries import client_rows
 from publisher.config import BrokerConfig, check_prefix
 from publisher.logs import EventLog
 from publisher.screen import Screen, ScreenLoop, ScreenSettings
 from publisher.tv import CommandTv, SimulatedTv
 
-__all__ = ["chosen_clients", "screen", "simulate", "stop_on_signals"]
+__all__ = ["await_ingestion", "chosen_clients", "screen", "simulate", "stop_on_signals"]
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:
@@ -162,7 +165,14 @@ def simulate(
         start = floor_second(loop.now())
         loop.run(until=start + timedelta(seconds=duration), farewell="simulation ended")
     end = floor_second(loop.now())
-    print_compliance(ledger, screens, start, end, as_json)
+    missing = await_ingestion(ledger, screens)
+    if missing:
+        click.echo(
+            f"warning: the last reports of {len(missing)} screen(s) are not stored yet ({', '.join(missing[:5])}): "
+            "is `intent-ledger run` ingesting reports from this broker into this database?",
+            err=True,
+        )
+    ctx.invoke(audit_compliance, clients=tuple(chosen), start=start, end=end, as_json=as_json)
 
 
 def chosen_clients(ledger: Ledger, clients: list[str] | None, group_id: str | None) -> list[str]:
@@ -176,20 +186,16 @@ def chosen_clients(ledger: Ledger, clients: list[str] | None, group_id: str | No
     return sorted(c for c, g in registered.items() if group_id is None or g == group_id)
 
 
-def print_compliance(
-    ledger: Ledger, screens: list[Screen], start: datetime, end: datetime, as_json: bool
-) -> None:
-    """What the run did (until `audit compliance` is here: the screens' own account)."""
-    rows = [
-        {
-            "client_id": s.client_id,
-            "reports": len(s.reports),
-            "last": s.reports[-1].tv_state if s.reports else None,
-        }
-        for s in screens
-    ]
-    if as_json:
-        echo_json({"from": format_instant(start), "to": format_instant(end), "clients": rows})
-    else:
-        for row in rows:
-            click.echo(f"{row['client_id']}: {row['reports']} reports")
+def await_ingestion(ledger: Ledger, screens: list[Screen], timeout: float = 15.0) -> list[str]:
+    """Wait until the observation tables hold each screen's last report; the screens still missing."""
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    metadata.create_all(engine, checkfirst=True)
+    sent = {s.client_id: s.reporter.last for s in screens}
+    last = {c: format_instant(r.reported_at) for c, r in sent.items() if r is not None}
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = latest_reports(engine)
+        missing = [c for c, at in last.items() if c not in stored or stored[c]["reported_at"] < at]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.2)  # a poll with a deadline: the daemon writes reports in batches

@@ -134,7 +134,9 @@ def _band(stretches: list[Stretch], top: int, x: _X, kind: str) -> list[str]:
         return [
             f'<rect class="{kind} empty" x="{_LABEL}" y="{top}" width="{_WIDTH - _LABEL - 20}" '
             f'height="{_BAND}" fill="{fill}" stroke="#eceff1"/>'
-            f'<text class="{kind}-empty" x="{_LABEL + 4}" y="{top + 12}" font-size="9">{what}</text>'
+            f'<rect x="{_LABEL + 2}" y="{top + 3}" width="{len(what) * _CHAR + 6}" height="{_BAND - 6}" '
+            'fill="#fff"/>'
+            f'<text class="{kind}-empty" x="{_LABEL + 5}" y="{top + 12}" font-size="9">{what}</text>'
         ]
     out = []
     for st in stretches:

@@ -10,13 +10,17 @@ renderers (projections/picture_svg.py, projections/picture_html.py, and
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ledger.app import Ledger
 from ledger.errors import ClientNotFound
+from ledger.values import format_instant
 from projections.audit import AuditView, as_of
+from projections.compliance import observed_at, to_epoch
+from projections.observations import Run, metadata, runs_between
 from projections.picture_html import render_html
 from projections.picture_svg import render_svg
 from projections.readmodel import ReadModel
@@ -26,6 +30,7 @@ __all__ = [
     "Row",
     "Stretch",
     "issued_stretches",
+    "observed_stretches",
     "render_html",
     "render_svg",
     "render_text",
@@ -81,6 +86,39 @@ def issued_stretches(recorded: list[Any], start: datetime, end: datetime) -> lis
         t = chain[i + 1].effective_at if i + 1 < len(chain) else end
         stretches.append(Stretch(s, t, e.desired_state, e.intent_id))
     return stretches
+
+
+def observed_stretches(runs: list[Run], start: datetime, end: datetime, stale: int = 900) -> list[Stretch]:
+    """The observed state over [start, end) as stretches (DESIGN 13, as `audit compliance` reads it).
+
+    It can change only where a run begins (`since`, `started_at`) or goes quiet
+    (`last_reported_at + stale`); between two such instants it is constant.
+    """
+    a, b = to_epoch(format_instant(start)), to_epoch(format_instant(end))
+    points = {a, b}
+    for r in runs:
+        points |= {to_epoch(r.since), to_epoch(r.started_at), to_epoch(r.last_reported_at) + stale}
+    cuts = sorted(t for t in points if a <= t <= b)
+    stretches: list[Stretch] = []
+    for s, e in itertools.pairwise(cuts):
+        state = observed_at(runs, s, stale)
+        if stretches and stretches[-1].state == state:
+            last = stretches.pop()
+            stretches.append(Stretch(last.start, _instant(e), state))
+        else:
+            stretches.append(Stretch(_instant(s), _instant(e), state))
+    return stretches
+
+
+def _instant(t: int) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _observed(ledger: Ledger, clients: list[str], start: datetime, end: datetime) -> dict[str, list[Stretch]]:
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    metadata.create_all(engine, checkfirst=True)  # a ledger no daemon has observed yet
+    runs = runs_between(engine, format_instant(start), format_instant(end), clients)
+    return {c: observed_stretches(found, start, end) for c, found in runs.items()}
 
 
 def _items(view: AuditView, target: Any, start: datetime, end: datetime) -> list[Item]:
@@ -146,6 +184,9 @@ def rows_for(
             if start <= e.effective_at < end
         ]
         rows.append(row)
+    observed = _observed(ledger, clients, start, end)
+    for row in rows:
+        row.observed = observed.get(row.client_id, [])
     return rows
 
 

@@ -57,7 +57,6 @@ class Screen:
         self.session: MqttSession | None = None
         self.retry_at: datetime | None = None  # when to connect again
         self.backoff = Backoff(0.5, 30.0)
-        self.reports: list[ScreenReport] = []  # every report handed out (simulate reads them)
 
 
 class ScreenLoop:
@@ -123,7 +122,6 @@ class ScreenLoop:
         for screen in self.screens:
             report = screen.reporter.observe(now, None, "unknown", detail)
             if report is not None and screen.session is not None:
-                screen.reports.append(report)
                 try:
                     sent.append(screen.session.publish(screen.state_topic, encode_report(report)))
                 except NotConnected:
@@ -205,7 +203,6 @@ class ScreenLoop:
         return report
 
     def _send(self, screen: Screen, report: ScreenReport) -> None:
-        screen.reports.append(report)
         if screen.session is None:
             return  # the fresh report after the reconnect says it
         try:

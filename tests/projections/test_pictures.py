@@ -17,7 +17,8 @@ from freezegun import freeze_time
 
 from cli.main import cli
 from ledger import Ledger, Meta, TargetRef, Window
-from projections.pictures import Stretch, render_html, render_svg, render_text, rows_for
+from projections.observations import ObservationLog, Run, Seen
+from projections.pictures import Stretch, observed_stretches, render_html, render_svg, render_text, rows_for
 from projections.projector import Projector
 from tests.conftest import ME
 
@@ -238,3 +239,42 @@ def test_html_report_renders_in_headless_chromium(incident: Ledger, tmp_path: Pa
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1200, 800)
     assert len(data) > 20_000  # a blank page compresses to a few kB
+
+
+def z(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_observed_stretches_follow_the_reports_and_go_unknown_when_stale() -> None:
+    """Unknown before the first report; the reported state from its `since`; unknown from
+    `stale` seconds after the last report of a run until the next run."""
+    runs = [
+        Run(z(at(8)), z(at(8) - timedelta(seconds=30)), "i1", "on", z(at(9)), 13),
+        Run(z(at(11)), z(at(11)), "i2", "off", z(at(11)), 1),
+    ]
+    got = [(s.start, s.end, s.state) for s in observed_stretches(runs, at(7), at(12), stale=900)]
+    assert got == [
+        (at(7), at(8) - timedelta(seconds=30), "unknown"),
+        (at(8) - timedelta(seconds=30), at(9.25), "on"),  # the last report at 09:00, + 900 s
+        (at(9.25), at(11), "unknown"),
+        (at(11), at(11.25), "off"),
+        (at(11.25), at(12), "unknown"),
+    ]
+    assert [s.state for s in observed_stretches([], at(7), at(8))] == ["unknown"]
+
+
+def test_rows_carry_what_the_screens_reported(incident: Ledger) -> None:
+    """Reports stored by the ingestion are drawn in the observed band of their client."""
+    log = ObservationLog(incident)
+    for minute, state in ((0, "on"), (5, "on"), (10, "off")):
+        t = z(at(8) + timedelta(minutes=minute))
+        log.add(Seen("lobby-1", t, t if minute != 5 else z(at(8)), "i1", state, None, t + ".000"))
+    log.flush()
+    one, two = rows_for(incident, at(6), at(14), group="lobby")
+    assert [(s.start, s.state) for s in one.observed] == [
+        (at(6), "unknown"),
+        (at(8), "on"),
+        (at(8) + timedelta(minutes=10), "off"),
+        (at(8) + timedelta(minutes=25), "unknown"),  # 900 s after the last report
+    ]
+    assert two.observed == []  # lobby-2 never reported: "no reports"
