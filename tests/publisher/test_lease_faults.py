@@ -21,11 +21,11 @@ def own_url(url: str, tag: str) -> str:
 
 
 def terminate(url: str, tag: str) -> int:
-    """pg_terminate_backend on every session named `tag` (never anyone else's)."""
+    """pg_terminate_backend on every session named `tag` (never anyone else's), waiting until each is gone."""
     plain = url.replace("postgresql+psycopg://", "postgresql://", 1).split("?")[0]
     with psycopg.connect(plain, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s",
             (tag,),
         ).fetchall()
     return len(rows)
