@@ -55,10 +55,15 @@ class DarkProxy:
         The connections that went dark stay dark: a forgotten NAT entry does
         not come back, and the peer must reconnect.
         """
+        self.forget()
+        self._light.set()
+
+    def forget(self) -> None:
+        """What a NAT or firewall does when it drops its entry: today's connections go dark
+        for good (no FIN, no RST), new connections get through."""
         with self._lock:
             self._stale += self._sockets
             self._sockets = []
-        self._light.set()
 
     def _accept(self) -> None:
         while not self._closed.is_set():
