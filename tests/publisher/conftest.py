@@ -16,6 +16,7 @@ import pytest
 from publisher.daemon import Backoff, Daemon
 from publisher.logs import EventLog
 from tests.publisher.broker import Mosquitto, Nats, Subscriber
+from tests.publisher.faults import PrivatePostgres
 
 BROKERS = ["mosquitto", pytest.param("nats", id="nats-mqtt-3.1.1")]
 
@@ -36,6 +37,15 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mosquitto
 @pytest.fixture
 def mosquitto(broker: Mosquitto) -> Mosquitto:
     return broker
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, to stop and start (never the shared one)."""
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture

@@ -95,14 +95,6 @@ def test_terminated_backends_do_not_stop_the_daemon(mosquitto: Mosquitto) -> Non
     print(f"\npg_terminate_backend: change published {took:.2f} s after the kill")
 
 
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.destroy()
-
-
 @pytest.mark.slow
 def test_a_database_restart_records_the_boundary_that_passed(
     private_pg: PrivatePostgres, mosquitto: Mosquitto

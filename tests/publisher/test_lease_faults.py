@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -62,14 +61,6 @@ def test_a_lease_another_instance_took_is_lost(tag: str) -> None:
     finally:
         lease.release()
         other.release()
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.destroy()
 
 
 @pytest.mark.slow
