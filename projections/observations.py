@@ -24,8 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
+from ledger.persistence import bulk_insert
 from ledger.values import parse_instant
-from projections.readmodel import _bulk
 
 __all__ = [
     "ObservationLog",
@@ -190,7 +190,7 @@ class ObservationLog:
                     index_elements=[observations.c.client_id, observations.c.started_at],
                     set_={name: statement.excluded[name] for name in _RUN_ALL[2:]},
                 )
-                _bulk(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
+                bulk_insert(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
             if tails:
                 c = observations.c
                 tail_update = (
@@ -206,7 +206,7 @@ class ObservationLog:
                 index_elements=[reports.c.client_id],
                 set_={name: statement.excluded[name] for name in _LATEST_ALL[1:]},
             )
-            _bulk(session, statement, _LATEST_ALL, latest)
+            bulk_insert(session, statement, _LATEST_ALL, latest)
         # Written: remember the open runs, forget the buffer.
         self._open.update({c: opened[c] for c in clients})
         for client_id, fragments in batch:
