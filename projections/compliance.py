@@ -16,11 +16,12 @@ no clock, no database. Instants are whole epoch seconds.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.values import format_instant
 from projections.observations import Run
@@ -31,8 +32,7 @@ _NEVER = -(2**62)
 _DEREGISTERED = "client_deregistered"
 
 
-@dataclass(frozen=True, slots=True)
-class Intended:
+class Intended(NamedTuple):
     """One recorded transition of a client's intent."""
 
     at: int  # effective_at, epoch seconds
@@ -86,75 +86,56 @@ class Compliance(Totals):
         }
 
 
+@functools.lru_cache(maxsize=65_536)
 def to_epoch(text: str) -> int:
     """`YYYY-MM-DDTHH:MM:SSZ` as epoch seconds."""
     return int(datetime.fromisoformat(text).timestamp())
 
 
+@functools.lru_cache(maxsize=65_536)
 def _text(t: int) -> str:
     return format_instant(datetime.fromtimestamp(t, UTC))
 
 
-def _intended_steps(transitions: Sequence[Intended]) -> tuple[list[tuple[int, Any]], list[tuple[int, Any]]]:
-    """The intended state as steps (None: not audited), and the grace stretches as steps (True inside)."""
-    steps: list[tuple[int, Any]] = [(_NEVER, None)]
-    grace: list[tuple[int, Any]] = [(_NEVER, False)]
+# A client's timeline as changes (instant, which, value), applied in time order:
+# which 0: the intended state (None: not audited); 1: +1/-1 entering/leaving a grace;
+# 2: the reported state; 3: True while silent too long (stale).
+_WANT, _GRACE, _SEEN, _QUIET = 0, 1, 2, 3
+_by_time = operator.itemgetter(0)
+
+
+def _intended_changes(
+    transitions: Sequence[tuple[int, str, str, int]], out: list[tuple[int, int, Any]]
+) -> None:
     previous = None
-    grace_end = _NEVER
-    for t in transitions:
-        state = None if t.reason == _DEREGISTERED else t.desired_state
-        steps.append((t.at, state))
-        if previous == "on" and t.desired_state == "off" and t.grace_seconds > 0:
-            if t.at > grace_end:
-                grace.append((t.at, True))
-            else:
-                grace.pop()  # overlaps the previous stretch: extend it
-            grace_end = max(grace_end, t.at + t.grace_seconds)
-            grace.append((grace_end, False))
-        previous = t.desired_state
-    return steps, grace
+    for at, desired, reason, grace in transitions:
+        out.append((at, _WANT, None if reason == _DEREGISTERED else desired))
+        if previous == "on" and desired == "off" and grace > 0:
+            out.append((at, _GRACE, 1))
+            out.append((at + grace, _GRACE, -1))
+        previous = desired
 
 
-def _observed_steps(runs: Sequence[Run], stale: int) -> tuple[list[tuple[int, Any]], list[tuple[int, Any]]]:
-    """The reported state as steps, and the silent stretches as steps (True: stale)."""
-    steps: list[tuple[int, Any]] = [(_NEVER, "unknown")]
-    silent: list[tuple[int, Any]] = [(_NEVER, False)]
+def _observed_changes(runs: Sequence[Run], stale: int, out: list[tuple[int, int, Any]]) -> None:
     start = _NEVER
-    parsed = [
-        (to_epoch(r.started_at), to_epoch(r.since), to_epoch(r.last_reported_at), r.tv_state) for r in runs
-    ]
-    for i, (_started, since, last, state) in enumerate(parsed):
-        start = max(start, since)
-        steps.append((start, state))
-        quiet_from = last + stale
-        resumed = parsed[i + 1][0] if i + 1 < len(parsed) else None
-        if resumed is None or quiet_from < resumed:
-            silent.append((quiet_from, True))
-            if resumed is not None:
-                silent.append((resumed, False))
-    return steps, silent
-
-
-def _merge(
-    start: int, end: int, *functions: list[tuple[int, Any]]
-) -> Iterable[tuple[int, int, tuple[Any, ...]]]:
-    """Elementary stretches [a, b) of [start, end) on which every step function is constant."""
-    times = sorted({t for f in functions for t, _ in f if start < t < end} | {start, end})
-    index = [0] * len(functions)
-    for a, b in pairwise(times):
-        values = []
-        for k, f in enumerate(functions):
-            i = index[k]
-            while i + 1 < len(f) and f[i + 1][0] <= a:
-                i += 1
-            index[k] = i
-            values.append(f[i][1])
-        yield a, b, tuple(values)
+    count = len(runs)
+    for i, run in enumerate(runs):
+        # A later report's `since` may reach back, never before an earlier report's.
+        start = max(start, to_epoch(run[1]))
+        out.append((start, _SEEN, run[3]))
+        quiet_from = to_epoch(run[4]) + stale
+        if i + 1 == count:
+            out.append((quiet_from, _QUIET, True))
+            continue
+        resumed = to_epoch(runs[i + 1][0])
+        if quiet_from < resumed:
+            out.append((quiet_from, _QUIET, True))
+            out.append((resumed, _QUIET, False))
 
 
 def compliance(
     client_id: str,
-    transitions: Sequence[Intended],
+    transitions: Sequence[tuple[int, str, str, int]],
     runs: Sequence[Run],
     start: int,
     end: int,
@@ -162,32 +143,50 @@ def compliance(
 ) -> Compliance:
     """One client's compliance over `[start, end)`.
 
-    `transitions`: its recorded intents in seq order, including the last two effective
-    before `start`; `runs`: its observation runs by started_at, including the last one
-    started before `start`.
+    `transitions`: its recorded intents in seq order as `Intended` (at, desired_state,
+    reason, grace_seconds), including the last two effective before `start`; `runs`: its
+    observation runs by started_at, including the last one started before `start`.
     """
-    intended, grace = _intended_steps(transitions)
-    reported, silent = _observed_steps(runs, stale)
+    changes: list[tuple[int, int, Any]] = []
+    _intended_changes(transitions, changes)
+    _observed_changes(runs, stale, changes)
+    changes.sort(key=_by_time)  # stable: of two changes at one instant, the later one wins
+    changes.append((end, -1, None))
     result = Compliance(client_id=client_id)
     mismatches = result.mismatches
-    for a, b, (want, in_grace, seen, quiet) in _merge(start, end, intended, grace, reported, silent):
-        if want is None:
-            continue
-        seconds = b - a
-        observed = "unknown" if quiet else seen
-        if want == "on":
-            result.scheduled_on_s += seconds
-            if observed == "on":
-                result.observed_on_s += seconds
-        elif observed == "on" and not in_grace:  # want is off here
-            result.unscheduled_on_s += seconds
-        if observed == "unknown":
-            result.unknown_s += seconds
-        elif observed != want and not (in_grace and want == "off"):
-            if mismatches and mismatches[-1][1] == a and mismatches[-1][2:] == (want, observed):
-                mismatches[-1] = (mismatches[-1][0], b, want, observed)
-            else:
-                mismatches.append((a, b, want, observed))
+    want, in_grace, seen, quiet = None, 0, "unknown", False
+    a = start
+    for t, which, value in changes:
+        if t > a:
+            b = min(t, end)
+            if want is not None:  # account for [a, b)
+                seconds = b - a
+                observed = "unknown" if quiet else seen
+                if want == "on":
+                    result.scheduled_on_s += seconds
+                    if observed == "on":
+                        result.observed_on_s += seconds
+                elif observed == "on" and not in_grace:
+                    result.unscheduled_on_s += seconds
+                if observed == "unknown":
+                    result.unknown_s += seconds
+                elif observed != want and not (in_grace and want == "off"):
+                    last = mismatches[-1] if mismatches else None
+                    if last is not None and last[1] == a and last[2] == want and last[3] == observed:
+                        mismatches[-1] = (last[0], b, want, observed)
+                    else:
+                        mismatches.append((a, b, want, observed))
+            a = b
+            if a >= end:
+                break
+        if which == _WANT:
+            want = value
+        elif which == _GRACE:
+            in_grace += value
+        elif which == _SEEN:
+            seen = value
+        elif which == _QUIET:
+            quiet = value
     return result
 
 
@@ -203,7 +202,15 @@ def fleet_totals(rows: Iterable[Totals]) -> dict[str, Any]:
 
 def observed_at(runs: Sequence[Run], t: int, stale: int = 900) -> str:
     """The observed state at `t` (on, off or unknown)."""
-    reported, silent = _observed_steps(runs, stale)
-    for _a, _b, (seen, quiet) in _merge(t, t + 1, reported, silent):
-        return "unknown" if quiet else str(seen)
-    return "unknown"
+    changes: list[tuple[int, int, Any]] = []
+    _observed_changes(runs, stale, changes)
+    changes.sort(key=_by_time)
+    seen, quiet = "unknown", False
+    for at, which, value in changes:
+        if at > t:
+            break
+        if which == _SEEN:
+            seen = value
+        else:
+            quiet = value
+    return "unknown" if quiet else str(seen)

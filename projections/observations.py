@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
@@ -24,13 +24,14 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
+from ledger.persistence import bulk_insert
 from ledger.values import parse_instant
-from projections.readmodel import _bulk
 
 __all__ = [
     "ObservationLog",
     "Run",
     "Seen",
+    "fetch",
     "first_reports",
     "grouped",
     "last_before",
@@ -84,8 +85,7 @@ class Seen:
     received_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(NamedTuple):
     """Consecutive reports of one screen with the same intent_id and tv_state, without a long silence."""
 
     started_at: str
@@ -190,7 +190,7 @@ class ObservationLog:
                     index_elements=[observations.c.client_id, observations.c.started_at],
                     set_={name: statement.excluded[name] for name in _RUN_ALL[2:]},
                 )
-                _bulk(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
+                bulk_insert(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
             if tails:
                 c = observations.c
                 tail_update = (
@@ -206,7 +206,7 @@ class ObservationLog:
                 index_elements=[reports.c.client_id],
                 set_={name: statement.excluded[name] for name in _LATEST_ALL[1:]},
             )
-            _bulk(session, statement, _LATEST_ALL, latest)
+            bulk_insert(session, statement, _LATEST_ALL, latest)
         # Written: remember the open runs, forget the buffer.
         self._open.update({c: opened[c] for c in clients})
         for client_id, fragments in batch:
@@ -277,6 +277,22 @@ def last_before(key: Any, order: Any, condition: Any) -> Any:
     return select(key.label("key"), func.max(order).label("order")).where(condition).group_by(key).subquery()
 
 
+def fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
+    """The rows of `query` as plain tuples from the driver (SQLAlchemy's rows cost twice the fetch)."""
+    compiled = query.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    with engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if compiled.positional:
+                cursor.execute(compiled.string, tuple(params[name] for name in compiled.positiontup))
+            else:
+                cursor.execute(compiled.string, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
 def grouped(
     engine: Engine, query: Any, key: Any, clients: Iterable[str] | None
 ) -> dict[str, list[tuple[Any, ...]]]:
@@ -285,10 +301,9 @@ def grouped(
     if wanted is not None and len(wanted) <= 500:
         query = query.where(key.in_(sorted(wanted)))
     found: dict[str, list[tuple[Any, ...]]] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            if wanted is None or row[0] in wanted:
-                found.setdefault(row[0], []).append(tuple(row))
+    for row in fetch(engine, query):
+        if wanted is None or row[0] in wanted:
+            found.setdefault(row[0], []).append(tuple(row))
     return found
 
 
@@ -300,14 +315,14 @@ def runs_between(
     o = observations.c
     before = last_before(o.client_id, o.started_at, o.started_at < start)
     query = (
-        select(o.client_id, o.started_at, o.since, o.intent_id, o.tv_state, o.last_reported_at, o.reports)
+        select(*(o[name] for name in ("client_id", *Run._fields)))
         .outerjoin(before, and_(before.c.key == o.client_id, before.c.order == o.started_at))
         .where(o.started_at < end)
         .where((o.started_at >= start) | before.c.order.is_not(None))
         .order_by(o.client_id, o.started_at)
     )
     return {
-        client_id: [Run(*row[1:]) for row in rows]
+        client_id: [Run._make(row[1:]) for row in rows]
         for client_id, rows in grouped(engine, query, o.client_id, clients).items()
     }
 

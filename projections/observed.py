@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
+from ledger.collector import paused_gc
 from ledger.errors import NotFound
 from ledger.values import format_instant
 from projections import observations as obs
-from projections.compliance import Intended, compliance, fleet_totals, observed_at, to_epoch
+from projections.compliance import compliance, fleet_totals, observed_at, to_epoch
 from projections.readmodel import ReadModel, transitions
 
 __all__ = ["compliance_report", "firsts_of", "followed", "observed_states"]
@@ -63,6 +64,18 @@ def compliance_report(
 ) -> dict[str, Any]:
     """`audit compliance`: per client and for the fleet (every client, or `clients`, or a group's)."""
     ReadModel(ledger).catch_up()
+    with paused_gc():  # tens of thousands of rows, all kept until the answer is built
+        return _compliance(ledger, start, end, clients, group_id, stale)
+
+
+def _compliance(
+    ledger: Ledger,
+    start: datetime,
+    end: datetime,
+    clients: list[str] | None,
+    group_id: str | None,
+    stale: int,
+) -> dict[str, Any]:
     engine = _engine(ledger)
     first, last = format_instant(start), format_instant(end)
     recorded = _transitions(engine, first, last, clients)
@@ -86,7 +99,7 @@ def compliance_report(
     a, b = to_epoch(first), to_epoch(last)
     rows = []
     for client_id in chosen:
-        intended = [Intended(to_epoch(r[2]), r[3], r[4], r[5] or 0) for r in recorded.get(client_id, ())]
+        intended = [(to_epoch(r[2]), r[3], r[4], r[5] or 0) for r in recorded.get(client_id, ())]
         rows.append(compliance(client_id, intended, runs.get(client_id, ()), a, b, stale))
     return {
         "from": first,

@@ -24,8 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 from ledger.app import Ledger
 from projections.compliance import to_epoch
 from projections.observations import ObservationLog, Seen, latest_reports
-from projections.readmodel import stamp_ms
 from publisher.logs import EventLog
+from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report
 
 __all__ = ["RESULTS", "Observer"]

@@ -27,6 +27,7 @@ from ledger import Ledger, TargetRef, Window
 from ledger.values import format_instant
 from projections import audit
 from projections.compliance import Intended, compliance, fleet_totals, observed_at, to_epoch
+from projections.delivery import delivery
 from projections.observations import ObservationLog, Run, Seen
 from projections.observed import compliance_report
 from projections.projector import Projector
@@ -343,9 +344,9 @@ def test_the_cli_prints_the_json_shape_and_a_readable_table(ledger: Ledger, db_u
 def test_delivery_gains_followed_and_matched_and_fleet_gains_observed(ledger: Ledger) -> None:
     ids = _day(ledger)
     _store(ledger, ids)
-    on = {t["intent_id"]: t for t in audit.delivery(ledger, "obeys")["transitions"]}[ids["obeys"]["on"]]
+    on = {t["intent_id"]: t for t in delivery(ledger, "obeys")["transitions"]}[ids["obeys"]["on"]]
     assert (on["followed_at"], on["matched_at"]) == ("2026-03-31T11:00:02Z", "2026-03-31T11:00:02Z")
-    never = audit.delivery(ledger, "never_on")["transitions"][1]
+    never = delivery(ledger, "never_on")["transitions"][1]
     assert (never["followed_at"], never["matched_at"]) == ("2026-03-31T11:00:02Z", None)
     rows = {r["client_id"]: r["observed"] for r in audit.fleet_at(ledger, at("12:30"), "lobby")}
     assert rows == {
