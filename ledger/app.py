@@ -31,6 +31,8 @@ from ledger.codec import decode_issued
 from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.feed_sync import apply_feed
+from ledger.ics import IcsFeed
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.values import Policy, Window
 
@@ -161,6 +163,23 @@ class Ledger(Application):
         return self._change(
             lambda ws: apply_snapshot(ws, snapshot, prune=prune, now=now, meta=meta),
             workspace=self._bulk_workspace,
+            dry_run=dry_run,
+        )
+
+    def sync_feed(
+        self,
+        feed: IcsFeed,
+        target: TargetRef,
+        *,
+        prefix: str,
+        prune: bool,
+        now: datetime,
+        meta: Meta,
+        dry_run: bool = False,
+    ) -> Receipt:
+        """Apply an iCalendar feed to one target in one transaction (all of it or nothing)."""
+        return self._change(
+            lambda ws: apply_feed(ws, feed, target, prefix=prefix, prune=prune, now=now, meta=meta),
             dry_run=dry_run,
         )
 

@@ -32,7 +32,7 @@ from ledger.ics_rules import (
 from ledger.ics_zones import Zone, Zones, to_utc
 from ledger.values import MAX_WINDOW, check_id
 
-__all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "parse_ics"]
+__all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "check_options", "parse_ics"]
 
 _MAX_NOTE = 200
 # The prefix, 16 hex digits and "-YYYYMMDD" make an id of at most 64 characters.
@@ -87,13 +87,20 @@ class IcsFeed(msgspec.Struct, frozen=True):
     skipped: tuple[IcsSkip, ...] = ()
 
 
-def parse_ics(data: bytes, *, prefix: str = "ics-", tz: str | None = None) -> IcsFeed:
-    """Read a feed; `tz` places floating and all-day times (default: X-WR-TIMEZONE)."""
+def check_options(prefix: str, tz: str | None) -> None:
+    """Refuse an id prefix that cannot make valid ids, and a `tz` that is no zone name."""
     if not _PREFIX.fullmatch(prefix):
         raise InvalidFeed(
             f"invalid --id-prefix {prefix!r}: up to 39 characters of A-Z a-z 0-9 _ . - "
             "starting with a letter or digit"
         )
+    if tz is not None and Zones([]).named(tz) is None:
+        raise InvalidFeed(f"invalid --tz {tz!r}: not a zone name of the zone database (e.g. Europe/Berlin)")
+
+
+def parse_ics(data: bytes, *, prefix: str = "ics-", tz: str | None = None) -> IcsFeed:
+    """Read a feed; `tz` places floating and all-day times (default: X-WR-TIMEZONE)."""
+    check_options(prefix, tz)
     calendars = _calendars(data)
     zones = Zones([tz_ for c in calendars for tz_ in c.timezones])
     reader = _Reader(zones, _default_zone(calendars[0], zones, tz), prefix)
@@ -122,10 +129,7 @@ def _default_zone(calendar: Calendar, zones: Zones, tz: str | None) -> Zone | st
     """The zone of floating and all-day times, or why there is none."""
     if tz is not None:
         zone = zones.named(tz)
-        if zone is None:
-            raise InvalidFeed(
-                f"invalid --tz {tz!r}: not a zone name of the zone database (e.g. Europe/Berlin)"
-            )
+        assert zone is not None, tz  # check_options refused it otherwise
         return zone
     declared = calendar.get("X-WR-TIMEZONE")
     if declared is None:
