@@ -14,8 +14,10 @@ from datetime import datetime
 
 from ledger import commands as cmd
 from ledger.domain import Meta, TargetRef
-from ledger.ics import IcsFeed
-from ledger.sync import Snapshot, SnapshotEvent, apply_snapshot
+from ledger.ics import IcsEvent, IcsFeed, IcsSeries
+from ledger.occurrences import ended
+from ledger.recurrence import Recurrence, Series, format_local
+from ledger.sync import Snapshot, SnapshotEvent, SnapshotSeries, apply_snapshot
 from ledger.values import format_instant
 
 __all__ = ["apply_feed", "feed_ids"]
@@ -31,25 +33,52 @@ def apply_feed(
 ) -> None:
     """Bring the target's items of this prefix to the feed (and cancel what it cancels)."""
     target = ws.target(ref)  # a client must be registered; a group is named by its first feed
-    live = {e.event_id: e for e in target.live_events()}
+    live_events = {e.event_id: e for e in target.live_events()}
+    live_series = {s.series_id: s for s in target.live_series()}
+    # What has ended is not added; what the ledger still has ahead goes where the feed says.
     events = [
-        SnapshotEvent(
-            e.event_id,
-            format_instant(e.start),
-            format_instant(e.end),
-            **ref.claim_fields(),
-            note=e.summary,
-        )
+        _event(e, ref)
         for e in feed.events
-        # An ended event is not added; one the ledger still has ahead is moved to where the feed says.
-        if e.end > now or (e.event_id in live and live[e.event_id].window.end > now)
+        if e.end > now or (e.event_id in live_events and live_events[e.event_id].window.end > now)
     ]
-    apply_snapshot(ws, Snapshot(events=events), prune=False, now=now, meta=meta)
-    ours = feed_ids(prefix)
-    keep = {e.event_id for e in feed.events}
-    gone = set(feed.cancelled)
+    series = [
+        _series(s, ref)
+        for s in feed.series
+        if not ended(_as_series(s), now)
+        or (s.series_id in live_series and not ended(live_series[s.series_id], now))
+    ]
+    apply_snapshot(ws, Snapshot(events=events, series=series), prune=False, now=now, meta=meta)
+    ours, gone = feed_ids(prefix), set(feed.cancelled)
+
+    def drop(item_id: str, keep: set[str]) -> bool:
+        return bool(ours.fullmatch(item_id)) and (item_id in gone or (prune and item_id not in keep))
+
+    keep_events, keep_series = {e.event_id for e in feed.events}, {s.series_id for s in feed.series}
     for event in target.live_events():
-        if not ours.fullmatch(event.event_id) or event.window.end <= now:
-            continue
-        if event.event_id in gone or (prune and event.event_id not in keep):
+        if drop(event.event_id, keep_events) and event.window.end > now:
             target.cancel_event(event.event_id, meta)
+    for one in target.live_series():
+        if drop(one.series_id, keep_series) and not ended(one, now):
+            target.cancel_series(one.series_id, meta)
+
+
+def _event(e: IcsEvent, ref: TargetRef) -> SnapshotEvent:
+    start, end = format_instant(e.start), format_instant(e.end)
+    return SnapshotEvent(e.event_id, start, end, **ref.claim_fields(), note=e.summary)
+
+
+def _series(s: IcsSeries, ref: TargetRef) -> SnapshotSeries:
+    return SnapshotSeries(
+        s.series_id,
+        s.tz,
+        format_local(s.first_start),
+        format_local(s.first_end),
+        s.rrule,
+        **ref.claim_fields(),
+        skip=[d.isoformat() for d in s.skip],
+        note=s.summary,
+    )
+
+
+def _as_series(s: IcsSeries) -> Series:
+    return Series(s.series_id, Recurrence(s.tz, s.first_start, s.first_end, s.rrule), frozenset(s.skip))

@@ -18,9 +18,9 @@ from datetime import date, datetime, timedelta
 import msgspec
 from icalendar import Calendar, Event
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, InvalidSeries
 from ledger.ics_rules import (
-    Recurrence,
+    RecurrenceSet,
     Unsupported,
     When,
     check_length,
@@ -30,6 +30,7 @@ from ledger.ics_rules import (
     when_of,
 )
 from ledger.ics_zones import Zone, Zones, to_utc
+from ledger.recurrence import Recurrence, compile_rule, parse_rule
 from ledger.values import MAX_WINDOW, check_id
 
 __all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "check_options", "parse_ics"]
@@ -202,12 +203,12 @@ class _Reader:
             raise InvalidFeed(f"UID {uid!r} has floating or all-day times and {self._default}")
         return self._default
 
-    def _master(self, uid: str, base: str, component: Event) -> Recurrence:
+    def _master(self, uid: str, base: str, component: Event) -> RecurrenceSet:
         start = self._when(uid, component, "DTSTART")
         length = check_length(start, self._end(uid, component, start))
         if "EXRULE" in component:
             raise Unsupported("EXRULE is not supported (use EXDATE)")
-        recurrence = Recurrence(base, start, length, rrule_of(component, start), _cancelled(component))
+        recurrence = RecurrenceSet(base, start, length, rrule_of(component, start), _cancelled(component))
         recurrence.summary = _summary(component)
         for value in self._values(component, "EXDATE", start.zone):
             recurrence.skip.add(local_in(value, start.zone).date())
@@ -250,7 +251,7 @@ class _Reader:
         return IcsEvent(check_id("event_id", event_id), uid, start_utc, end_utc)
 
     def _instance(
-        self, uid: str, base: str, component: Event, recurrence: Recurrence | None
+        self, uid: str, base: str, component: Event, recurrence: RecurrenceSet | None
     ) -> tuple[str, IcsEvent | None]:
         rid = self._when(uid, component, "RECURRENCE-ID")
         if str(component["RECURRENCE-ID"].params.get("RANGE", "")).upper() == "THISANDFUTURE":
@@ -267,7 +268,7 @@ class _Reader:
         event = self._window(event_id, uid, start.local, end, start.zone)
         return event_id, msgspec.structs.replace(event, summary=_summary(component))
 
-    def _keep(self, uid: str, r: Recurrence) -> tuple[list[IcsEvent], list[IcsSeries], list[str]]:
+    def _keep(self, uid: str, r: RecurrenceSet) -> tuple[list[IcsEvent], list[IcsSeries], list[str]]:
         extra = [e for day, e in sorted(r.extra.items()) if day not in r.replaced]
         if r.cancelled:
             return [], [], [r.base, *(e.event_id for e in extra)]
@@ -280,14 +281,19 @@ class _Reader:
             return [msgspec.structs.replace(event, summary=r.summary), *events], [], []
         if r.start.zone.name is None:
             raise Unsupported(f"its zone {r.start.zone.label!r} has no IANA name, which a series needs")
+        try:  # the series' own checks, so what `sync` would refuse is a warning line here
+            rec = Recurrence(r.start.zone.name, r.start.local, r.start.local + r.length, parse_rule(r.rule))
+            compile_rule(rec)
+        except InvalidSeries as e:
+            raise Unsupported(str(e)) from None
         skip = tuple(sorted((r.skip | r.replaced) - set(r.extra)))
         series = IcsSeries(
             check_id("series_id", r.base),
             uid,
-            r.start.zone.name,
-            r.start.local,
-            r.start.local + r.length,
-            r.rule,
+            rec.tz,
+            rec.first_start,
+            rec.first_end,
+            rec.rrule,
             skip,
             r.summary,
         )

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from dateutil.rrule import rrulestr
 from icalendar import Event
 from icalendar.prop import vRecur
 
@@ -22,7 +21,7 @@ from ledger.values import MAX_WINDOW
 
 __all__ = [
     "FREQUENCIES",
-    "Recurrence",
+    "RecurrenceSet",
     "Unsupported",
     "When",
     "check_length",
@@ -55,7 +54,7 @@ class When:
 
 
 @dataclass
-class Recurrence:
+class RecurrenceSet:
     """A VEVENT with its recurrence set: the rule, the extra dates, the skipped ones."""
 
     base: str
@@ -129,7 +128,7 @@ def check_length(start: When, end: datetime) -> timedelta:
 
 
 def rrule_of(component: Event, start: When) -> str | None:
-    """The RRULE as the ledger holds it (no DTSTART; UNTIL in UTC or local), or None."""
+    """The RRULE without DTSTART (UNTIL in UTC or local), or None; the series checks it further."""
     found = component.get("RRULE")
     if found is None:
         return None
@@ -148,18 +147,7 @@ def rrule_of(component: Event, start: When) -> str | None:
     until = (found.get("UNTIL") or [None])[0]
     if until is not None:
         text += f";UNTIL={_until(until)}"
-    try:
-        dtstart = (
-            start.local.replace(tzinfo=UTC) if until is not None and until_is_utc(until) else start.local
-        )
-        rrulestr(text, dtstart=dtstart)
-    except (ValueError, TypeError):
-        raise Unsupported(f"its RRULE {text!r} cannot be read") from None
     return text
-
-
-def until_is_utc(until: date) -> bool:
-    return isinstance(until, datetime) and until.tzinfo is not None
 
 
 def _until(until: date) -> str:

@@ -9,26 +9,26 @@ VTIMEZONE's own rules, and without a VTIMEZONE the component is skipped.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, available_timezones
 
 from icalendar import Timezone
 from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from ledger.errors import InvalidSeries
+from ledger.recurrence import zone
+
 __all__ = ["Zone", "Zones", "is_zone_name", "to_utc"]
 
 
-@functools.cache
-def _names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def is_zone_name(name: str) -> bool:
-    """Whether `name` is an IANA zone name the zone database knows (`UTC` included)."""
-    return name == "UTC" or name in _names()
+    """Whether `name` is an IANA zone name of the tzdata package (`UTC` included), as series take."""
+    try:
+        zone(name)
+    except InvalidSeries:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Zones:
         """The zone a TZID names, or None when neither a name nor a VTIMEZONE defines it."""
         name = self.iana_name(tzid)
         if name is not None:
-            return Zone(name, ZoneInfo(name), name)
+            return Zone(name, zone(name), name)
         vtimezone = self._vtimezones.get(tzid)
         if vtimezone is None:
             return None
@@ -81,4 +81,4 @@ class Zones:
     def named(self, name: str) -> Zone | None:
         """A zone given by name (`--tz`, X-WR-TIMEZONE): IANA or Windows names only."""
         iana = self.iana_name(name)
-        return Zone(iana, ZoneInfo(iana), iana) if iana is not None else None
+        return Zone(iana, zone(iana), iana) if iana is not None else None

@@ -98,9 +98,9 @@ def test_outlook_windows_zone_names_resolve_to_iana() -> None:
         datetime(2027, 3, 1, 9),
         datetime(2027, 3, 1, 10, 30),
     )
-    assert series.rrule == "FREQ=WEEKLY;INTERVAL=1;BYDAY=MO,WE;WKST=MO;UNTIL=20270625T070000Z"
+    assert series.rrule == "FREQ=WEEKLY;BYDAY=MO,WE;INTERVAL=1;UNTIL=20270625T070000Z;WKST=MO"
     assert series.skip == (date(2027, 3, 29),)
-    # Pacific Standard Time -> America/Los_Angeles: 08:00 PDT (DST began 14 March? no: 10 March is PST).
+    # Pacific Standard Time -> America/Los_Angeles: 08:00 PST on 10 March (DST begins on the 14th).
     seattle = next(e for e in f.events if e.summary == "Call with Seattle")
     assert (seattle.start, seattle.end) == (utc(2027, 3, 10, 16), utc(2027, 3, 10, 17))
 
@@ -150,7 +150,7 @@ def test_timetable_moved_and_cancelled_lessons() -> None:
 
 def test_timetable_date_until_means_through_that_local_day() -> None:
     physics = next(s for s in feed("timetable.ics").series if s.uid.startswith("lesson-101-we-3"))
-    assert physics.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE;UNTIL=20270630T235959"
+    assert physics.rrule == "FREQ=WEEKLY;BYDAY=WE;INTERVAL=2;UNTIL=20270630T235959"
     assert (physics.first_start, physics.first_end) == (
         datetime(2027, 1, 13, 10),
         datetime(2027, 1, 13, 11, 40),
@@ -318,6 +318,29 @@ def test_a_duplicate_uid_keeps_the_first_and_says_so() -> None:
     f = parse_ics(data)
     assert [e.start for e in f.events] == [utc(2027, 6, 1, 9)]
     assert reasons(f) == {"dup": "1 more VEVENT(s) with this UID and no RECURRENCE-ID"}
+
+
+def test_what_a_series_refuses_is_a_warning_too() -> None:
+    data = ics(
+        *vevent(
+            "UID:both",
+            "DTSTART:20270601T090000Z",
+            "DTEND:20270601T100000Z",
+            "RRULE:FREQ=DAILY;COUNT=3;UNTIL=20270610T000000Z",
+        ),
+        *vevent(
+            "UID:never",
+            "DTSTART:20270601T090000Z",
+            "DTEND:20270601T100000Z",
+            "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        ),
+        *vevent("UID:ok", "DTSTART:20270601T090000Z", "DTEND:20270601T100000Z", "RRULE:freq=daily;count=3"),
+    )
+    f = parse_ics(data)
+    assert [s.uid for s in f.series] == ["ok"]
+    assert f.series[0].rrule == "FREQ=DAILY;COUNT=3"
+    assert set(reasons(f)) == {"both", "never"}
+    assert "COUNT and UNTIL together" in reasons(f)["both"]
 
 
 def test_lf_line_endings_and_a_byte_order_mark_are_read() -> None:
