@@ -34,7 +34,7 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            path = self.path
+            path = self.path.split("?", 1)[0]
             done = server.finished.setdefault(path, threading.Event())
             try:
                 self._answer(path)
