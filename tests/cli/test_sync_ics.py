@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,14 @@ def test_prune_is_scoped_to_prefix_and_target(room: str) -> None:
     listed = json.loads(run(room, "event", "list", "--json").stdout)
     live = {e["event_id"] for e in listed if e.get("status", "scheduled") == "scheduled"}
     assert sum(i.startswith("b-") for i in live) == 2 and sum(i.startswith("k-") for i in live) == 2
+
+
+def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Path(__file__).parents[2]
+    lines = [line for line in (repo / "README.md").read_text().splitlines() if " sync --ics " in line]
+    assert lines
+    monkeypatch.chdir(repo)
+    for line in lines:
+        result = run(sqlite_url, *shlex.split(line, comments=True)[1:])
+        assert result.exit_code == 0, (line, result.output)
+        assert "(the feed: 2 events, 2 series, 0 not imported)" in result.stdout

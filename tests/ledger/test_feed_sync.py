@@ -51,7 +51,7 @@ def test_a_timetable_becomes_series_and_events(ledger: Ledger) -> None:
     receipt = sync(ledger, timetable())
     assert receipt.appended > 0
     events, series = live(ledger)
-    assert events == {f"{base(MATHS)}-20270301", base("holiday-easter-2027@timetable.example.org")}
+    assert events == {f"{base(MATHS)}-20270301", base("project-days-2027@timetable.example.org")}
     assert series == {base(MATHS), base("lesson-101-we-3@timetable.example.org")}
     group = ledger.group("room-101")
     assert group is not None
@@ -150,9 +150,9 @@ def test_prune_and_imports_leave_the_past_alone(ledger: Ledger) -> None:
     empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
     pruned = sync(ledger, empty, prune=True, now=later)
     cancelled = {getattr(e, "event_id", None) or getattr(e, "series_id", None) for e in pruned.events}
-    # The series and the Easter holidays still lie ahead; the moved lesson is history and stays.
+    # The series and the project days still lie ahead; the moved lesson is history and stays.
     assert f"{base(MATHS)}-20270301" not in cancelled
-    assert base(MATHS) in cancelled and base("holiday-easter-2027@timetable.example.org") in cancelled
+    assert base(MATHS) in cancelled and base("project-days-2027@timetable.example.org") in cancelled
 
 
 def test_an_event_moved_into_the_past_is_moved_not_left_ahead(ledger: Ledger) -> None:
@@ -184,5 +184,5 @@ def test_the_summary_is_the_note_and_the_actor_is_kept(ledger: Ledger) -> None:
         feed, ROOM, prefix="ics-", prune=False, now=NOW, meta=Meta("sync:timetable.ics")
     )
     notes = {getattr(e, "note", None) for e in receipt.events}
-    assert {"Mathematik 3b", "Osterferien", "Mathematik 3b (verlegt)"} <= notes
+    assert {"Mathematik 3b", "Projekttage", "Mathematik 3b (verlegt)"} <= notes
     assert {getattr(e, "actor", "sync:timetable.ics") for e in receipt.events} == {"sync:timetable.ics"}

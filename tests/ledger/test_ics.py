@@ -157,10 +157,10 @@ def test_timetable_date_until_means_through_that_local_day() -> None:
     )
 
 
-def test_timetable_multi_day_holiday() -> None:
-    easter = one_event(feed("timetable.ics"), "holiday-easter-2027@timetable.example.org")
+def test_timetable_multi_day_event() -> None:
+    days = one_event(feed("timetable.ics"), "project-days-2027@timetable.example.org")
     # 22 March (CET, +01:00) to 3 April (CEST, +02:00), local midnights.
-    assert (easter.start, easter.end) == (utc(2027, 3, 21, 23), utc(2027, 4, 2, 22))
+    assert (days.start, days.end) == (utc(2027, 3, 21, 23), utc(2027, 4, 2, 22))
 
 
 # Hand-written edge cases: floating times, DURATION, RDATE, and what the model cannot express.
