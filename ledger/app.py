@@ -32,8 +32,9 @@ from ledger.codec import decode_issued
 from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
-from ledger.feed_sync import apply_feed
+from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
+from ledger.preload import preloaded_workspace
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.values import Policy, Window
@@ -209,6 +210,7 @@ class Ledger(Application):
         """Apply an iCalendar feed to one target in one transaction (all of it or nothing)."""
         return self._change(
             lambda ws: apply_feed(ws, feed, target, prefix=prefix, prune=prune, now=now, meta=meta),
+            workspace=lambda: preloaded_workspace(self, feed_aggregate_ids(feed, target)),
             dry_run=dry_run,
         )
 

@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from uuid import UUID
 
 from ledger import commands as cmd
-from ledger.domain import Meta, TargetRef
+from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
 from ledger.ics import IcsEvent, IcsFeed, IcsSeries
 from ledger.occurrences import ended
 from ledger.recurrence import Recurrence, Series, format_local
+from ledger.series import SeriesClaim
 from ledger.sync import Snapshot, SnapshotEvent, SnapshotSeries, apply_snapshot
 from ledger.values import format_instant
 
-__all__ = ["apply_feed", "feed_ids"]
+__all__ = ["apply_feed", "feed_aggregate_ids", "feed_ids"]
 
 
 def feed_ids(prefix: str) -> re.Pattern[str]:
     """The ids a feed with this prefix writes: prefix, 16 hex digits, maybe -YYYYMMDD."""
     return re.compile(re.escape(prefix) + r"[0-9a-f]{16}(-\d{8})?")
+
+
+def feed_aggregate_ids(feed: IcsFeed, ref: TargetRef) -> list[UUID]:
+    """The aggregates an import reads: the target and the claims of the feed's ids."""
+    target = Client.id_for(ref.id) if ref.kind == "client" else Group.id_for(ref.id)
+    return [
+        target,
+        *(EventClaim.id_for(e.event_id) for e in feed.events),
+        *(SeriesClaim.id_for(s.series_id) for s in feed.series),
+    ]
 
 
 def apply_feed(

@@ -7,10 +7,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from eventsourcing.domain import Aggregate
 
 from ledger import Ledger, Meta, Receipt, TargetRef, Window
+from ledger.domain import Group
 from ledger.errors import ClientNotFound, IdConflict
+from ledger.feed_sync import feed_aggregate_ids
 from ledger.ics import parse_ics
+from ledger.preload import preloaded_workspace
 from tests.conftest import ME
 
 FEEDS = Path(__file__).parent / "feeds"
@@ -186,3 +190,16 @@ def test_the_summary_is_the_note_and_the_actor_is_kept(ledger: Ledger) -> None:
     notes = {getattr(e, "note", None) for e in receipt.events}
     assert {"Mathematik 3b", "Projekttage", "Mathematik 3b (verlegt)"} <= notes
     assert {getattr(e, "actor", "sync:timetable.ics") for e in receipt.events} == {"sync:timetable.ics"}
+
+
+def test_the_bulk_read_workspace_holds_what_the_repository_holds(ledger: Ledger) -> None:
+    sync(ledger, timetable())
+    sync(ledger, timetable().replace(b"SUMMARY:Mathematik 3b (verlegt)", b"STATUS:CANCELLED"))
+    feed = parse_ics(timetable())
+    ids = feed_aggregate_ids(feed, ROOM)
+    ws = preloaded_workspace(ledger, [*ids, Group.id_for("nobody")])
+    for aggregate_id in ids:
+        bulk, one = ws.get(Aggregate, aggregate_id), ledger._load(aggregate_id)
+        assert bulk is not None and one is not None
+        assert (type(bulk), bulk.version, vars(bulk)) == (type(one), one.version, vars(one))
+    assert ws.get(Group, Group.id_for("nobody")) is None
