@@ -13,12 +13,13 @@ import hashlib
 import re
 import warnings
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from icalendar import Calendar, Event
 
-from ledger.errors import InvalidInput, InvalidSeries
+from ledger.errors import InvalidSeries
+from ledger.ics_records import IcsEvent, IcsFeed, IcsSeries, IcsSkip, InvalidFeed
 from ledger.ics_rules import (
     RecurrenceSet,
     Unsupported,
@@ -29,7 +30,7 @@ from ledger.ics_rules import (
     value_of,
     when_of,
 )
-from ledger.ics_zones import Zone, Zones, to_utc
+from ledger.ics_zones import YEARS, Zone, Zones, to_utc
 from ledger.recurrence import Recurrence, compile_rule, parse_rule
 from ledger.values import MAX_WINDOW, check_id
 
@@ -38,54 +39,6 @@ __all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "check_
 _MAX_NOTE = 200
 # The prefix, 16 hex digits and "-YYYYMMDD" make an id of at most 64 characters.
 _PREFIX = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.\-]{0,38})?", re.ASCII)
-
-
-class InvalidFeed(InvalidInput):
-    """The feed is not iCalendar, or the options cannot place its times (exit 2)."""
-
-
-class IcsEvent(msgspec.Struct, frozen=True):
-    """A one-off window in UTC: a VEVENT, an RDATE or a moved instance."""
-
-    event_id: str
-    uid: str
-    start: datetime
-    end: datetime
-    summary: str | None = None
-
-
-class IcsSeries(msgspec.Struct, frozen=True):
-    """A recurring VEVENT as a series: local wall-clock times in an IANA zone."""
-
-    series_id: str
-    uid: str
-    tz: str
-    first_start: datetime
-    first_end: datetime
-    rrule: str
-    skip: tuple[date, ...] = ()
-    summary: str | None = None
-
-
-class IcsSkip(msgspec.Struct, frozen=True):
-    """A component that was not imported, and why."""
-
-    uid: str
-    reason: str
-    summary: str | None = None
-
-    def __str__(self) -> str:
-        named = f" ({self.summary!r})" if self.summary else ""
-        return f"UID {self.uid!r}{named} not imported: {self.reason}"
-
-
-class IcsFeed(msgspec.Struct, frozen=True):
-    """Everything one calendar schedules, and what it says is cancelled."""
-
-    events: tuple[IcsEvent, ...] = ()
-    series: tuple[IcsSeries, ...] = ()
-    cancelled: tuple[str, ...] = ()
-    skipped: tuple[IcsSkip, ...] = ()
 
 
 def check_options(prefix: str, tz: str | None) -> None:
@@ -164,9 +117,16 @@ class _Reader:
         self._series: list[IcsSeries] = []
         self._cancelled: list[str] = []
         self._skipped: list[IcsSkip] = []
+        self._notes: list[str] = []
 
     def feed(self) -> IcsFeed:
-        return IcsFeed(tuple(self._events), tuple(self._series), tuple(self._cancelled), tuple(self._skipped))
+        return IcsFeed(
+            tuple(self._events),
+            tuple(self._series),
+            tuple(self._cancelled),
+            tuple(self._skipped),
+            tuple(self._notes),
+        )
 
     def add(self, uid: str, components: list[Event]) -> None:
         masters = [c for c in components if "RECURRENCE-ID" not in c]
@@ -191,6 +151,19 @@ class _Reader:
         self._events.extend(events)
         self._series.extend(series)
         self._cancelled.extend(cancelled)
+
+    def _equivalent(self, uid: str, own: Zone, year: int) -> str:
+        # A series needs an IANA name: the zone whose offsets agree with the VTIMEZONE's rules.
+        name = self._zones.equivalent(own, year)
+        if name is None:
+            raise Unsupported(
+                f"its zone {own.label!r} has no IANA name and no IANA zone agrees with its VTIMEZONE"
+            )
+        self._notes.append(
+            f"UID {uid!r}: zone {own.label!r} read as {name}, whose offsets agree with its VTIMEZONE "
+            f"from {year} to {year + YEARS - 1}"
+        )
+        return name
 
     def _skip(self, uid: str, reason: str, summary: str | None) -> None:
         self._skipped.append(IcsSkip(uid, reason, summary))
@@ -279,10 +252,9 @@ class _Reader:
                 return events, [], [r.base]
             event = self._window(r.base, uid, r.start.local, r.start.local + r.length, r.start.zone)
             return [msgspec.structs.replace(event, summary=r.summary), *events], [], []
-        if r.start.zone.name is None:
-            raise Unsupported(f"its zone {r.start.zone.label!r} has no IANA name, which a series needs")
+        tz = r.start.zone.name or self._equivalent(uid, r.start.zone, r.start.local.year)
         try:  # the series' own checks, so what `sync` would refuse is a warning line here
-            rec = Recurrence(r.start.zone.name, r.start.local, r.start.local + r.length, parse_rule(r.rule))
+            rec = Recurrence(tz, r.start.local, r.start.local + r.length, parse_rule(r.rule))
             compile_rule(rec)
         except InvalidSeries as e:
             raise Unsupported(str(e)) from None

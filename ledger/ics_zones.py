@@ -4,7 +4,8 @@ A TZID is resolved, in order, as an IANA name of the zone database, as a
 Windows zone name (Outlook, Exchange) through the Unicode CLDR mapping that
 `icalendar` ships, or through the `X-LIC-LOCATION` its VTIMEZONE names. A TZID
 none of these resolve is never guessed: a one-off time converts with the
-VTIMEZONE's own rules, and without a VTIMEZONE the component is skipped.
+VTIMEZONE's own rules, a series takes the IANA zone that agrees with those
+rules (ledger.ics_match), and without a VTIMEZONE the component is skipped.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from ledger.errors import InvalidSeries
+from ledger.ics_match import YEARS, equivalent_zone
 from ledger.recurrence import zone
 
-__all__ = ["Zone", "Zones", "is_zone_name", "to_utc"]
+__all__ = ["YEARS", "Zone", "Zones", "is_zone_name", "to_utc"]
 
 
 def is_zone_name(name: str) -> bool:
@@ -54,6 +56,14 @@ class Zones:
 
     def __init__(self, vtimezones: list[Timezone]) -> None:
         self._vtimezones = {str(v.get("TZID", "")): v for v in vtimezones}
+        self._equivalents: dict[tuple[str, int], str | None] = {}
+
+    def equivalent(self, own: Zone, year: int) -> str | None:
+        """The IANA zone whose offsets agree with a VTIMEZONE's own rules from `year` on, if any."""
+        key = (own.label, year)
+        if key not in self._equivalents:
+            self._equivalents[key] = equivalent_zone(own.info, own.label, year)
+        return self._equivalents[key]
 
     def resolve(self, tzid: str) -> Zone | None:
         """The zone a TZID names, or None when neither a name nor a VTIMEZONE defines it."""

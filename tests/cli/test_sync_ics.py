@@ -165,3 +165,14 @@ def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: py
         result = run(sqlite_url, *shlex.split(line, comments=True)[1:])
         assert result.exit_code == 0, (line, result.output)
         assert "(the feed: 2 events, 2 series, 0 not imported)" in result.stdout
+
+
+def test_a_zone_read_from_its_vtimezone_is_a_note(room: str) -> None:
+    custom = str(FEEDS / "outlook-custom-zones.ics")
+    result = run(room, "sync", "--ics", custom, "--client", "kiosk", "--strict")
+    assert result.exit_code == 2  # the series no zone agrees with
+    result = run(room, "sync", "--ics", custom, "--client", "kiosk")
+    assert result.exit_code == 0
+    notes, warnings = result.stderr.splitlines()[:2], result.stderr.splitlines()[2:]
+    assert all(n.startswith("Note: UID ") and " read as " in n for n in notes)
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: UID ")

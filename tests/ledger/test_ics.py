@@ -92,7 +92,7 @@ def test_ids_are_stable_and_take_the_prefix() -> None:
 
 def test_outlook_windows_zone_names_resolve_to_iana() -> None:
     f = feed("outlook.ics", tz="Europe/Berlin")
-    (series,) = f.series
+    series = next(s for s in f.series if s.summary == "Weekly planning")
     assert (series.tz, series.first_start, series.first_end) == (
         "Europe/Berlin",
         datetime(2027, 3, 1, 9),
@@ -105,14 +105,47 @@ def test_outlook_windows_zone_names_resolve_to_iana() -> None:
     assert (seattle.start, seattle.end) == (utc(2027, 3, 10, 16), utc(2027, 3, 10, 17))
 
 
-def test_outlook_custom_zone_one_off_uses_the_vtimezone_rules_and_a_series_is_skipped() -> None:
+def test_outlook_custom_zone_one_off_uses_the_vtimezone_rules() -> None:
     f = feed("outlook.ics", tz="Europe/Berlin")
     review = next(e for e in f.events if e.summary == "Review (custom zone)")
     assert (review.start, review.end) == (utc(2027, 3, 11, 9), utc(2027, 3, 11, 10))  # +05:30
+    assert f.skipped == ()
+
+
+def test_a_series_in_a_custom_zone_takes_the_iana_zone_its_rules_agree_with() -> None:
+    f = feed("outlook-custom-zones.ics")
+    zones = {s.summary: s.tz for s in f.series}
+    assert zones == {"Reception staffed": "Europe/Berlin", "New York office hours": "America/New_York"}
+    assert len(f.notes) == 2
+    assert "read as Europe/Berlin, whose offsets agree with its VTIMEZONE from 2027 to 2030" in f.notes[0]
     (skipped,) = f.skipped
-    assert skipped.summary == "Daily stand-up (custom zone)"
-    assert "'Customized Time Zone' has no IANA name" in skipped.reason
-    assert str(skipped).startswith(f"UID {skipped.uid!r} ('Daily stand-up (custom zone)') not imported: ")
+    assert skipped.summary == "Rules no zone has"
+    assert skipped.reason == (
+        "its zone 'Customized Time Zone 1' has no IANA name and no IANA zone agrees with its VTIMEZONE"
+    )
+
+
+def test_a_vtimezone_is_read_from_its_own_feed_not_from_an_earlier_one() -> None:
+    # icalendar caches a VTIMEZONE by TZID for the whole process; another feed's
+    # "Customized Time Zone" (+05:30 in outlook.ics) must not place this one's times.
+    feed("outlook.ics", tz="Europe/Berlin")
+    data = (
+        (FEEDS / "outlook-custom-zones.ics")
+        .read_bytes()
+        .replace(b"Customized Time Zone 2", b"Customized Time Zone")
+    )
+    office = next(s for s in parse_ics(data).series if s.summary == "New York office hours")
+    assert office.tz == "America/New_York"
+    one_off = data.replace(b"RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=40\n", b"")
+    event = next(e for e in parse_ics(one_off).events if e.summary == "New York office hours")
+    assert event.start == utc(2027, 3, 1, 14)  # 09:00 EST
+
+
+def test_a_fixed_offset_custom_zone_takes_cldrs_zone() -> None:
+    fixed = next(
+        s for s in feed("outlook.ics", tz="Europe/Berlin").series if (s.summary or "").startswith("Daily")
+    )
+    assert fixed.tz == "Asia/Calcutta"  # +05:30 all year: CLDR's zone of "India Standard Time"
 
 
 def test_outlook_all_day_without_a_zone_is_refused() -> None:

@@ -59,6 +59,7 @@ def imported(data: bytes, zone: str) -> tuple[list[Window], set[str]]:
     [
         ("tests/ledger/feeds/google.ics", "Europe/Berlin"),
         ("tests/ledger/feeds/outlook.ics", "Europe/Berlin"),
+        ("tests/ledger/feeds/outlook-custom-zones.ics", "UTC"),
         ("tests/ledger/feeds/timetable.ics", "Europe/Vienna"),
         ("examples/timetable.ics", "Europe/Berlin"),
     ],
