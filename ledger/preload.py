@@ -9,52 +9,48 @@ aggregates without snapshots: the schedule side (targets and id claims).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
 from ledger import commands as cmd
+from ledger.persistence import events_table, transaction
 
 __all__ = ["preloaded_workspace"]
 
 _BATCH = 500
 
 
-class _Store(Protocol):
-    recorder: Any
-    mapper: Any
-
-    def _load(self, aggregate_id: UUID) -> Aggregate | None: ...
-
-
-def preloaded_workspace(store: _Store, ids: Iterable[UUID]) -> cmd.Workspace:
-    """A workspace holding the named aggregates, read in bulk; other ids load one by one."""
+def preloaded_workspace(
+    app: Application, ids: Iterable[UUID], load: Callable[[UUID], Aggregate | None]
+) -> cmd.Workspace:
+    """A workspace holding the named aggregates, read in bulk; other ids come from `load`."""
     wanted = list(dict.fromkeys(ids))
-    found = _fold(store, wanted)
+    found = _fold(app, wanted)
     asked = set(wanted)
-    ws = cmd.Workspace(lambda i: found.get(i) if i in asked else store._load(i))
+    ws = cmd.Workspace(lambda i: found.get(i) if i in asked else load(i))
     for aggregate in found.values():
         ws.add(aggregate)
     return ws
 
 
-def _fold(store: _Store, ids: list[UUID]) -> dict[UUID, Any]:
-    table = store.recorder.events_record_cls.__table__
-    columns = (table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+def _fold(app: Application, ids: list[UUID]) -> dict[UUID, Any]:
+    c = events_table(app).c
     found: dict[UUID, Any] = {}
     for first in range(0, len(ids), _BATCH):
         query = (
-            select(*columns)
-            .where(table.c.originator_id.in_(ids[first : first + _BATCH]))
-            .order_by(table.c.originator_id, table.c.originator_version)
+            select(c.originator_id, c.originator_version, c.topic, c.state)
+            .where(c.originator_id.in_(ids[first : first + _BATCH]))
+            .order_by(c.originator_id, c.originator_version)
         )
-        with store.recorder.transaction(commit=False) as session:
+        with transaction(app, commit=False) as session:
             rows = session.execute(query).all()
         for originator_id, version, topic, state in rows:
-            event = store.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
-            found[originator_id] = event.mutate(found.get(originator_id))
+            event = app.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+            found[originator_id] = event.mutate(found.get(originator_id))  # type: ignore[attr-defined]
     return found

@@ -197,7 +197,7 @@ def test_the_bulk_read_workspace_holds_what_the_repository_holds(ledger: Ledger)
     sync(ledger, timetable().replace(b"SUMMARY:Mathematik 3b (verlegt)", b"STATUS:CANCELLED"))
     feed = parse_ics(timetable())
     ids = feed_aggregate_ids(feed, ROOM)
-    ws = preloaded_workspace(ledger, [*ids, Group.id_for("nobody")])
+    ws = preloaded_workspace(ledger, [*ids, Group.id_for("nobody")], ledger._load)
     for aggregate_id in ids:
         bulk, one = ws.get(Aggregate, aggregate_id), ledger._load(aggregate_id)
         assert bulk is not None and one is not None
