@@ -23,6 +23,7 @@ from cli.feeds import FEED_OPTIONS, feed_options, import_feed
 from ledger import Receipt
 from ledger.events import event_fields
 from ledger.fetch import source_label
+from ledger.ics import IcsFeed
 from ledger.sync import parse_snapshot
 from ledger.values import floor_second
 from projections.queries import state_of
@@ -93,8 +94,7 @@ def sync(
             actor=actor,
             now=_now(),
         )
-        found = {"events": len(feed.events), "series": len(feed.series), "not_imported": len(feed.skipped)}
-        _report(receipt, f"sync --ics {source_label(ics_source)}", dry_run, as_json, found)
+        _report(receipt, f"sync --ics {source_label(ics_source)}", dry_run, as_json, feed)
         return
     if file is None:
         raise click.UsageError("missing FILE (or --ics SOURCE)")
@@ -111,18 +111,29 @@ def sync(
     _report(receipt, f"sync {file.name}", dry_run, as_json)
 
 
-def _report(
-    receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: dict[str, int] | None = None
-) -> None:
+def _report(receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: IcsFeed | None = None) -> None:
     rows = [_change_row(e) for e in receipt.events]
+    counts = (
+        {"events": len(feed.events), "series": len(feed.series), "not_imported": len(feed.skipped)}
+        if feed
+        else {}
+    )
     if as_json:
-        extra = {"feed": feed} if feed is not None else {}
+        extra = {}
+        if feed is not None:
+            extra = {
+                "feed": counts,
+                "not_imported": [str(s) for s in feed.skipped],
+                "notes": list(feed.notes),
+            }
         echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows, **extra})
         return
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
     verb = "would append" if dry_run else "appended"
-    found = f" (the feed: {', '.join(f'{n} {k}' for k, n in feed.items())})".replace("_", " ") if feed else ""
+    found = (
+        f" (the feed: {', '.join(f'{n} {k}' for k, n in counts.items())})".replace("_", " ") if feed else ""
+    )
     click.echo(f"{what}: {verb} {len(rows)} ledger events{found}")
 
 

@@ -135,10 +135,14 @@ def test_warnings_name_each_skipped_component_and_strict_refuses(room: str) -> N
     assert "Warning: UID 'hourly' not imported: FREQ=HOURLY is not supported" in strict.stderr
     assert error == "Error: 9 component(s) of the feed cannot be imported (--strict): nothing applied"
     assert notifications(room) == before
-    lenient = run(room, "sync", "--ics", edge, "--client", "kiosk", "--tz", "Europe/Berlin")
+    lenient = run(room, "sync", "--ics", edge, "--client", "kiosk", "--tz", "Europe/Berlin", "--dry-run")
     assert lenient.exit_code == 0
     assert lenient.stderr.splitlines() == warnings
     assert "(the feed: 7 events, 1 series, 9 not imported)" in lenient.stdout
+    as_json = run(room, "sync", "--ics", edge, "--client", "kiosk", "--tz", "Europe/Berlin", "--json")
+    body = json.loads(as_json.stdout)
+    assert [f"Warning: {w}" for w in body["not_imported"]] == warnings and body["notes"] == []
+    assert body["appended"] == len(body["changes"]) > 0
 
 
 def test_prune_is_scoped_to_prefix_and_target(room: str) -> None:
