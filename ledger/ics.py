@@ -140,7 +140,10 @@ class _Reader:
             moved = [self._instance(uid, base, c, recurrence) for c in instances]
             kept = self._keep(uid, recurrence) if recurrence is not None else ([], [], [])
         except Unsupported as e:
-            self._skip(uid, e.reason, summary)
+            if masters and _cancelled(masters[0]):
+                self._cancelled.append(base)  # what it cannot express it no longer asks for
+            else:
+                self._skip(uid, e.reason, summary)
             return
         events, series, cancelled = kept
         for event_id, event in moved:
@@ -159,10 +162,6 @@ class _Reader:
             raise Unsupported(
                 f"its zone {own.label!r} has no IANA name and no IANA zone agrees with its VTIMEZONE"
             )
-        self._notes.append(
-            f"UID {uid!r}: zone {own.label!r} read as {name}, whose offsets agree with its VTIMEZONE "
-            f"from {year} to {year + YEARS - 1}"
-        )
         return name
 
     def _skip(self, uid: str, reason: str, summary: str | None) -> None:
@@ -258,6 +257,11 @@ class _Reader:
             compile_rule(rec)
         except InvalidSeries as e:
             raise Unsupported(str(e)) from None
+        if r.start.zone.name is None:
+            self._notes.append(
+                f"UID {uid!r}: zone {r.start.zone.label!r} read as {tz}, whose offsets agree with its "
+                f"VTIMEZONE from {r.start.local.year} to {r.start.local.year + YEARS - 1}"
+            )
         skip = tuple(sorted((r.skip | r.replaced) - set(r.extra)))
         series = IcsSeries(
             check_id("series_id", r.base),

@@ -331,6 +331,17 @@ def test_cancelled_series_cancels_its_rdates_and_instances_too() -> None:
     assert sorted(f.cancelled) == sorted([b, f"{b}-20270701", f"{b}-20270603"])
 
 
+def test_a_cancelled_component_the_model_cannot_express_is_cancelled_without_a_warning() -> None:
+    data = ics(
+        *vevent(
+            "UID:h", "STATUS:CANCELLED", "DTSTART:20270601T090000Z", "DURATION:PT5M", "RRULE:FREQ=HOURLY"
+        ),
+        *vevent("UID:nostart", "STATUS:CANCELLED", "SUMMARY:gone"),
+    )
+    f = parse_ics(data)
+    assert (f.cancelled, f.skipped) == ((base("h"), base("nostart")), ())
+
+
 def test_an_instance_of_a_one_off_event_replaces_it() -> None:
     data = ics(
         *vevent("UID:once", "DTSTART:20270601T090000Z", "DTEND:20270601T100000Z"),
