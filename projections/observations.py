@@ -24,8 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
+from ledger.persistence import bulk_insert, engine_of, transaction
 from ledger.values import parse_instant
-from projections.readmodel import _bulk
 
 __all__ = [
     "ObservationLog",
@@ -125,8 +125,8 @@ class ObservationLog:
     LIMIT = 200_000  # buffered fragments; beyond it the oldest are dropped, and counted
 
     def __init__(self, ledger: Ledger, split_after: int = 900) -> None:
-        self.engine: Engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
-        self._transaction = ledger.recorder.transaction  # type: ignore[attr-defined]
+        self.engine: Engine = engine_of(ledger)
+        self._ledger = ledger
         self.split_after = split_after
         metadata.create_all(self.engine, checkfirst=True)
         self._pending: dict[str, list[_Fragment]] = {}
@@ -171,7 +171,7 @@ class ObservationLog:
             return
         batch = list(itertools.islice(self._pending.items(), limit))
         clients = [client_id for client_id, _ in batch]
-        with self._transaction(commit=True) as session:
+        with transaction(self._ledger, commit=True) as session:
             self._load_open(session, [c for c in clients if c not in self._open])
             opened = dict(self._open)
             new_runs: dict[tuple[str, str], list[Any]] = {}
@@ -190,7 +190,7 @@ class ObservationLog:
                     index_elements=[observations.c.client_id, observations.c.started_at],
                     set_={name: statement.excluded[name] for name in _RUN_ALL[2:]},
                 )
-                _bulk(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
+                bulk_insert(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
             if tails:
                 c = observations.c
                 tail_update = (
@@ -206,7 +206,7 @@ class ObservationLog:
                 index_elements=[reports.c.client_id],
                 set_={name: statement.excluded[name] for name in _LATEST_ALL[1:]},
             )
-            _bulk(session, statement, _LATEST_ALL, latest)
+            bulk_insert(session, statement, _LATEST_ALL, latest)
         # Written: remember the open runs, forget the buffer.
         self._open.update({c: opened[c] for c in clients})
         for client_id, fragments in batch:
