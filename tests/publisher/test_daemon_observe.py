@@ -36,6 +36,12 @@ def report(
     return encode_report(body)
 
 
+def switch_on_now(ledger: Ledger, client_id: str) -> None:
+    t = now()
+    window = Window(t - timedelta(seconds=1), t + timedelta(hours=1))
+    ledger.add_override("o1", TargetRef("client", client_id), "on", window, ME)
+
+
 def reports_counted(daemon: Daemon) -> dict[str, float]:
     registry = daemon.metrics.registry
     found = {}
@@ -77,14 +83,7 @@ def test_the_daemon_classifies_every_report_and_keeps_publishing(
         screens.send("ghost", report("ghost"))  # not registered
         screens.send("lobby-1", report("lobby-1", at=now() - timedelta(seconds=600)))  # clock behind
         # A change while the garbage is being handled: published as promptly as ever.
-        t = now()
-        ledger.add_override(
-            "o1",
-            TargetRef("client", "lobby-1"),
-            "on",
-            Window(t - timedelta(seconds=1), t + timedelta(hours=1)),
-            ME,
-        )
+        switch_on_now(ledger, "lobby-1")
         wait_for(lambda: acked("on"), what="the override's publish")
         on_id = ledger.issued("lobby-1")[-1].intent_id
         screens.send("lobby-1", report("lobby-1", "on", on_id))
@@ -122,14 +121,7 @@ def test_no_observe_subscribes_to_nothing(ledger: Ledger, mosquitto: Mosquitto, 
         wait_for(lambda: capture.records("publish"), what="the first publish")
         screens.send("lobby-1", report("lobby-1"))
         # A later change's publish shows the daemon went round its loop since the report arrived.
-        t = now()
-        ledger.add_override(
-            "o1",
-            TargetRef("client", "lobby-1"),
-            "on",
-            Window(t - timedelta(seconds=1), t + timedelta(hours=1)),
-            ME,
-        )
+        switch_on_now(ledger, "lobby-1")
         wait_for(lambda: any(r["desired_state"] == "on" for r in capture.records("publish")), what="the on")
     assert isinstance(daemon.observer, NoObserver)
     assert (
