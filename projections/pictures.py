@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger.app import Ledger
 from ledger.errors import ClientNotFound
+from ledger.occurrences import occurrences
 from ledger.values import format_instant
 from projections.audit import as_of
 from projections.fleet import FleetView
@@ -62,6 +63,12 @@ def rows_for(
                 (e.window.start, e.window.end, e.event_id)
                 for e in target.live_events()
                 if e.window.start < end and e.window.end > start
+            ]
+            row.windows += [  # series occurrences, named series_id@YYYY-MM-DD
+                (o.start, o.end, o.name)
+                for series in target.live_series()
+                for o in occurrences(series, start - timedelta(days=32), end)
+                if o.end > start
             ]
             row.overrides += [
                 (o.window.start, o.window.end, o.desired_state, o.override_id)
