@@ -10,6 +10,7 @@ from cli.fleet import client, event, override, policy
 from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
+from cli.series import series
 from cli.timeline import timeline
 
 __all__ = ["cli", "main"]
@@ -45,6 +46,7 @@ for command in (
     event,
     override,
     policy,
+    series,
     sync,
     state,
     replay,
