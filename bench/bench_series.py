@@ -213,6 +213,60 @@ def queries(args: Any, snapshot: Snapshot, template: Path | None) -> dict[str, A
     }
 
 
+def report_section(doc: Any, r: dict[str, Any]) -> None:
+    """bench/run_all.py's section on series (doc: its Doc)."""
+    doc.add(
+        "## Series against the same fleet as one-off events (issue 9, bench_series)",
+        "",
+        f"`{r.get('command')}`: {r.get('fleet', {}).get('clients', 0):,} clients in "
+        f"{r.get('fleet', {}).get('groups', 0)} groups, weekday opening hours and three lessons a day as "
+        "series begun ten years ago with a dozen holidays a year, against the same schedule as one-off "
+        "events (now +- 14 days). The machine is shared while these run: quote the ratios.",
+        "",
+    )
+    if doc.failed(r):
+        return
+    rows: list[list[Any]] = []
+    for which, label in (("first", "cold start"), ("second", "restart")):
+        c = r.get("cold_start", {}).get(which)
+        if c:
+            rows.append(
+                [f"{label}: series / events (s)", f"{c['series_s']:.2f} / {c['events_s']:.2f}", c["ratio"]]
+            )
+            doc.goal(
+                f"series {label}, ratio to one-off events", f"{c['ratio']:.2f}", f"<= {GOAL_RATIO}", c["ok"]
+            )
+    for edge, e in r.get("boundary_storm", {}).get("edges", {}).items():
+        rows.append(
+            [
+                f"storm {edge}: boundary -> last PUBACK (s)",
+                f"{e['series_s']:.3f} / {e['events_s']:.3f}",
+                e["ratio"],
+            ]
+        )
+        doc.goal(f"series boundary storm ({edge}), ratio", f"{e['ratio']:.2f}", f"<= {GOAL_RATIO}", e["ok"])
+    q = r.get("queries")
+    if q:
+        st, sh = q["state_at_ten_years"], q["series_show_year"]
+        rows.append(
+            ["state --at ten years on, p50 / p99 (ms)", f"{st['p50_ms']:.1f} / {st['p99_ms']:.1f}", ""]
+        )
+        rows.append(["series show, a year, p50 / p99 (ms)", f"{sh['p50_ms']:.1f} / {sh['p99_ms']:.1f}", ""])
+        doc.goal(
+            "state --at ten years after a series began",
+            f"{st['p99_ms']:.1f} ms",
+            "< 50 ms",
+            st["p99_ms"] < GOAL_STATE_MS,
+        )
+        doc.goal(
+            "series show, a year of a weekly series",
+            f"{sh['p99_ms']:.1f} ms",
+            "< 100 ms",
+            sh["p99_ms"] < GOAL_SHOW_MS,
+        )
+    doc.table(["figure", "series / events", "ratio"], rows)
+
+
 def main() -> None:
     parser = common_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--lead", type=float, default=45.0, help="seconds to the storm (default 45)")

@@ -6,10 +6,12 @@ import click
 
 from cli.audit import audit
 from cli.base import CONTEXT, LedgerGroup
-from cli.fleet import client, event, override, policy
+from cli.fleet import client, event
+from cli.overrides import override, policy
 from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
+from cli.screen import screen, simulate
 from cli.series import series
 from cli.timeline import timeline
 
@@ -55,6 +57,8 @@ for command in (
     timeline,
     projections,
     schema,
+    screen,
+    simulate,
 ):
     cli.add_command(command)
 

@@ -91,5 +91,5 @@ def test_why_names_the_occurrences_and_the_change_behind_them(lobby: Ledger) -> 
 
 def test_pictures_name_the_occurrences(lobby: Ledger) -> None:
     (row,) = rows_for(lobby, z("2027-03-26T00:00:00Z"), z("2027-03-30T00:00:00Z"), ["lobby-1"])
-    assert [name for _, _, name in row.windows] == ["lobby-hours@2027-03-26", "lobby-hours@2027-03-29"]
-    assert [s[2] for s in row.segments] == ["off", "on", "off", "on", "off"]
+    assert [i.name for i in row.items] == ["lobby-hours@2027-03-26", "lobby-hours@2027-03-29"]
+    assert [s.state for s in row.schedule] == ["off", "on", "off", "on", "off"]
