@@ -52,7 +52,6 @@ from projections.projector import Projector
 from projections.readmodel import ReadModel, transitions
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
-from publisher.mqtt import MqttSession
 from publisher.observe import Observer
 from publisher.report import build_report, encode_report
 
@@ -284,11 +283,12 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
             log=log,
             errors=ERRORS,
             registered=known.__contains__,
+            broker=BrokerConfig(port=broker.port),
         )
-        session = MqttSession(BrokerConfig(port=broker.port))
-        session.connect()
-        observer.attach(session)
-        time.sleep(0.2)  # the SUBACK
+        observer.start()  # its own session, as in the daemon
+        assert observer.link is not None
+        if not observer.link.subscribed.wait(10):
+            raise SystemExit("ingestion: no SUBACK")
         bursts = {}
         try:
             for label, state in (("new_runs", "on"), ("continued_runs", "on")):
@@ -321,7 +321,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     "ratio_vs_raw_subscriber": round(seconds / raw_seconds, 2),
                 }
         finally:
-            session.close()
+            observer.close()
             publisher.close()
             ledger.close()
     slowest = max(b["seconds"] for b in bursts.values())

@@ -14,6 +14,7 @@ the writes.
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ SKEW = 300  # seconds a report's reported_at may differ from the server's clock
 DRAIN = 2_000  # reports classified per round at most
 BUDGET = 0.005  # seconds of a round spent on reports at most (a transition may be waiting)
 FLUSH = 250  # screens written per round at most: one short transaction
+COUNT_SLICE = 2_000  # screens compared with their intent per round, for the screens gauge
 LOG_EVERY = 60.0  # seconds between two log lines about one topic
 
 
@@ -77,6 +79,8 @@ class Observer:
         self._logged: dict[str, datetime] = {}
         self._next_write: datetime | None = None
         self._next_screens: datetime | None = None
+        self._counting: Iterator[tuple[str, str, datetime, int]] | None = None
+        self._counts: dict[str, int] = {}
         self._write_delay = 1.0
         self._now: datetime | None = None
         self.reports = Counter(
@@ -128,16 +132,20 @@ class Observer:
                     self._result[result].inc()
         if self.writer.pending() and self._next_write is None:
             self._next_write = now + timedelta(seconds=1.0)
-        if self._next_screens is None or now >= self._next_screens:
-            self._count_screens(now)
+        if self._counting is None and (self._next_screens is None or now >= self._next_screens):
+            self._counting = iter(self._intended())  # counted COUNT_SLICE screens a round
+            self._counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
             self._next_screens = now + timedelta(seconds=15)
+        if self._counting is not None:
+            self._count_screens(now)
 
     def _due(self, now: datetime) -> bool:
         return self._next_write is not None and now >= self._next_write
 
     def next_deadline(self) -> datetime | None:
         """When `tick()` has work next (None: nothing waiting)."""
-        drain = self._now if self._inbox else None  # more than one round's worth arrived
+        # More than one round's worth arrived, or the count of screens goes on.
+        drain = self._now if self._inbox or self._counting is not None else None
         return min((t for t in (drain, self._next_write, self._next_screens) if t), default=None)
 
     def close(self) -> None:
@@ -237,9 +245,10 @@ class Observer:
         self._next_write = now + timedelta(seconds=1.0) if self.writer.pending() else None
 
     def _count_screens(self, now: datetime) -> None:
-        counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
-        t = now.timestamp()
-        for client_id, desired, effective_at, grace in self._intended():
+        assert self._counting is not None
+        counts, t, n = self._counts, now.timestamp(), 0
+        for client_id, desired, effective_at, grace in itertools.islice(self._counting, COUNT_SLICE):
+            n += 1
             latest = self._latest.get(client_id)
             if latest is None or latest[1] == "unknown" or t - latest[0] >= self.stale:
                 counts["unknown"] += 1
@@ -247,6 +256,9 @@ class Observer:
                 counts["match"] += 1
             else:
                 counts["mismatch"] += 1
+        if n == COUNT_SLICE:
+            return  # more next round
+        self._counting = None
         for state, count in counts.items():
             self.screens.labels(state).set(count)
 

@@ -237,3 +237,14 @@ def test_close_writes_what_is_left(rig: Rig, screens: Screens) -> None:
     rig.observer.close()
     assert rig.runs("lobby-1") == [("2027-03-29T05:30:00Z", "on", "2027-03-29T05:30:00Z")]
     assert format_instant(T) == "2027-03-29T05:30:00Z"
+
+
+def test_the_screens_gauge_is_counted_a_slice_a_round(rig: Rig) -> None:
+    """4,500 screens: three rounds (2,000 a round), then the gauge says all are unknown."""
+    rig.intents = [(f"s{i}", "off", T, 30) for i in range(4_500)]
+    value = rig.registry.get_sample_value
+    rig.observer.tick(T)
+    rig.observer.tick(T)
+    assert value("intent_ledger_screens", {"state": "unknown"}) is None
+    rig.observer.tick(T)
+    assert value("intent_ledger_screens", {"state": "unknown"}) == 4_500
