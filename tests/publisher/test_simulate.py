@@ -3,6 +3,7 @@ and the compliance it prints equal to `audit compliance` for the same range."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
 from publisher.config import BrokerConfig
-from publisher.daemon import Daemon
+from publisher.daemon import Daemon, RunSettings
 from publisher.mqtt import MqttSession
 from publisher.observe import Observer
 from tests.conftest import ME
@@ -63,14 +64,18 @@ def deployment(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> Iterator[Ledger]:
     running_now = Window(now - timedelta(hours=1), now + timedelta(hours=1))
     for c in ("lobby-1", "lobby-2"):
         sqlite_ledger.add_event(f"show-{c}", TargetRef("client", c), running_now, ME)
-    ingestion = Ingestion(sqlite_ledger, mosquitto)
+    # The daemon ingests reports itself once publisher.observe is composed into it (its
+    # RunSettings then has `observe`); before that the component runs beside it here.
+    ingests = "observe" in {f.name for f in dataclasses.fields(RunSettings)}
+    ingestion = None if ingests else Ingestion(sqlite_ledger, mosquitto)
     try:
         with running(
             Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), log=make_log()[0], **fast())
         ):
             yield sqlite_ledger
     finally:
-        ingestion.close()
+        if ingestion is not None:
+            ingestion.close()
 
 
 def simulate(db: str, mqtt: str, *args: str) -> subprocess.CompletedProcess[str]:
