@@ -42,6 +42,8 @@ class RunSettings:
     # while running at most this often, after a quiet spell without transitions: a save
     # holds the loop for a time that grows with the fleet (docs/performance.md).
     checkpoint_every: float = 600.0
+    observe: bool = True  # ingest the screens' reports ({prefix}/+/power/state); --no-observe
+    report_stale: int = 900  # seconds after a screen's last report from which it counts as unknown
 
     @property
     def refresh_every(self) -> int:
