@@ -101,7 +101,7 @@ class Receipt:
         return len(self.events)
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     """Appends schedule changes and issued intents; reads aggregates and the notification log."""
 
     name = "ledger"

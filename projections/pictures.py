@@ -55,7 +55,8 @@ def rows_for(
         target_group = view.groups.get(client.group_id) if client.group_id else None
         row = Row(client_id, client.group_id)
         for s in view.timeline(client_id).segments(start, end):
-            assert s.start is not None and s.end is not None
+            assert s.start is not None
+            assert s.end is not None
             row.segments.append((s.start, s.end, s.intent.desired_state, s.intent.reason))
         for target in [client] + ([target_group] if target_group else []):
             row.windows += [

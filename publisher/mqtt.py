@@ -220,7 +220,7 @@ class MqttSession:
         # Building a paho Properties costs ~100 us; the few expiry values repeat, so share them.
         properties = self._expiry_properties.get(seconds)
         if properties is None:
-            properties = Properties(PacketTypes.PUBLISH)
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             properties.MessageExpiryInterval = seconds
             self._expiry_properties[seconds] = properties
         return properties
@@ -231,7 +231,7 @@ class MqttSession:
     def unsubscribe(self, topic: str) -> None:
         self.client.unsubscribe(topic)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self) -> None:
         """Disconnect cleanly (the broker then discards the Will) and stop the network thread."""
         try:
             if self.client.is_connected():

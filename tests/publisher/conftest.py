@@ -54,7 +54,7 @@ class VirtualClock:
     def now(self) -> datetime:
         return self.t
 
-    def wait(self, wake: threading.Event, seconds: float) -> None:
+    def wait(self, wake: threading.Event, _seconds: float) -> None:
         wake.wait(0.001)
 
 

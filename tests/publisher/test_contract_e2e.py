@@ -162,7 +162,8 @@ def test_a_day_of_adjacent_windows_an_override_and_a_group_change(
     refreshed = [p for p in intents if ts(p["issued_at"]) == s(4.5, 60)]
     assert [p["power"]["desired_state"] for p in refreshed] == ["off"]  # inside the grace
     cafe = [p for p in intents if p["target"]["group_id"] == "cafe" and p["power"]["desired_state"] == "on"]
-    assert before is not None and ts(cafe[0]["issued_at"]) == at(5.5)
+    assert before is not None
+    assert ts(cafe[0]["issued_at"]) == at(5.5)
     assert {p["intent_id"] for p in cafe} == {cafe[0]["intent_id"]} != {before.intent_id}
     assert cafe[0]["event_window"] == {"start": "2026-03-31T12:00:00Z", "end": "2026-03-31T14:00:00Z"}
     assert {v for _, v in screen.seen} == {"accepted"}
@@ -234,7 +235,8 @@ def test_a_silent_server_lets_the_screen_finish_its_window_and_an_old_will_is_st
     screen.catch_up(clock.t)
     assert screen.client.server_online is False
     held = screen.client.held
-    assert held is not None and held.expires_at == s(1, 30 * 60)  # issued 08:20, ttl 600 s
+    assert held is not None
+    assert held.expires_at == s(1, 30 * 60)
 
     screen.client.advance(at(3.25))  # 10:15: the server stayed away
     assert screen.actions == [(s(1), "on"), (s(3, 30), "off")]  # the window's end (10:00) + grace

@@ -10,7 +10,7 @@ from typing import Any
 
 from freezegun import freeze_time
 
-from ledger import Ledger, TargetRef, Window
+from ledger import Ledger, Receipt, TargetRef, Window
 from ledger.values import floor_second
 from projections.queries import replay_rows
 from publisher.config import BrokerConfig
@@ -81,7 +81,8 @@ def check_no_off_gap(intents: list[dict[str, Any]], block_end: datetime) -> None
     assert {p["power"]["desired_state"] for p in during} == {"on"}, "an off between adjacent windows"
     assert len({p["intent_id"] for p in during}) == 1, "the merged block changed intent_id"
     last = intents[-1]
-    assert last["power"]["desired_state"] == "off" and ts(last["issued_at"]) >= block_end
+    assert last["power"]["desired_state"] == "off"
+    assert ts(last["issued_at"]) >= block_end
 
 
 def test_adjacent_events_do_not_create_off_gap_intents(
@@ -213,7 +214,8 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     for m in intents:
         body = m.json()
         assert m.retain or m.received_at  # delivered live or retained, both checked by the fixture
-        assert m.expiry is not None and 0 < m.expiry <= 120
+        assert m.expiry is not None
+        assert 0 < m.expiry <= 120
         assert ts(body["expires_at"]) - ts(body["issued_at"]) == timedelta(seconds=120)
     group = sub.intents("infoscreen/groups/lobby/power/intent")[-1]
     assert group["target"] == {"client_id": None, "group_id": "lobby"}
@@ -265,7 +267,8 @@ def test_broker_killed_while_a_window_ends_keeps_the_current_intent(
     assert off["desired_state"] == "off"
     assert [p["power"]["desired_state"] for p in sub.intents(topic)] == ["off"] * len(sub.intents(topic))
     final = retained(mosquitto.port, topic)
-    assert final is not None and final.json()["intent_id"] == off["intent_id"]
+    assert final is not None
+    assert final.json()["intent_id"] == off["intent_id"]
 
 
 def test_an_outage_longer_than_the_ttl_never_publishes_an_expired_intent(
@@ -304,7 +307,7 @@ def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
         with running(Daemon(ledger, BrokerConfig.from_url(mosquitto.url), log=log, **fast())):
             sub.wait(lambda s: s.intents(topic), what="the first intent")
             seen = {p["intent_id"] for p in sub.intents(topic)}
-            for edit in (
+            edits: tuple[Callable[[], Receipt], ...] = (
                 lambda: other.move_event(
                     "e", Window(now - timedelta(minutes=1), now + timedelta(hours=2)), ME
                 ),
@@ -312,7 +315,8 @@ def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
                 lambda: other.move_event(
                     "e", Window(now - timedelta(minutes=1), now + timedelta(hours=3)), ME
                 ),
-            ):
+            )
+            for edit in edits:
                 edit()
                 fresh = sub.wait(
                     lambda s: [p for p in s.intents(topic) if p["intent_id"] not in seen],
@@ -323,7 +327,8 @@ def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
     finally:
         other.close()
     states = [p["power"]["desired_state"] for p in sub.intents(topic)]
-    assert states[-1] == "on" and "off" in states
+    assert states[-1] == "on"
+    assert "off" in states
 
 
 def test_client_removal_clears_the_retained_topic(

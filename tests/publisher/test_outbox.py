@@ -33,6 +33,7 @@ def test_a_removal_queued_behind_its_refresh_still_publishes_the_final_off(
     published = [(r["kind"], r["reason"]) for r in capture.records("publish") if r["client_id"] == "c"]
     assert published[-1] == ("transition", "client_deregistered")
     cleared = capture.records("clear")
-    assert [r["client_id"] for r in cleared] == ["c"] and cleared[0]["result"] == "acked"
+    assert [r["client_id"] for r in cleared] == ["c"]
+    assert cleared[0]["result"] == "acked"
     assert retained(mosquitto.port, TOPIC.format("c")) is None
     daemon.shutdown()

@@ -42,7 +42,8 @@ def test_once_publishes_every_intent_and_exits_0(
     result = run(sqlite_url, mosquitto.url, "--once", "--group-topics")
     assert result.exit_code == 0, result.stderr
     records = publishes(result)
-    assert len(records) == 26 and {r["result"] for r in records} == {"acked"}
+    assert len(records) == 26
+    assert {r["result"] for r in records} == {"acked"}
     assert retained(mosquitto.port, "infoscreen/c7/power/intent") is not None
     assert retained(mosquitto.port, "infoscreen/groups/lobby/power/intent") is not None
 
@@ -73,7 +74,8 @@ def test_acl_denied_publish_is_a_failure_and_once_exits_1(
     url = f"mqtt://intent-server:s3cret-pw@127.0.0.1:{acl_broker.port}"
     result = run(sqlite_url, url, "--once")
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "infoscreen/denied-1/power/intent" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "infoscreen/denied-1/power/intent" in result.stderr
     assert "Not authorized" in result.stderr
     by_client = {r["client_id"]: r for r in publishes(result)}
     assert by_client["allowed-1"]["result"] == "acked"
@@ -90,7 +92,8 @@ def test_wrong_credentials_are_one_line_and_exit_1(
     result = run(sqlite_url, f"mqtt://intent-server:wrong-pw@127.0.0.1:{acl_broker.port}", "--once")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: broker mqtt://intent-server:***@127.0.0.1")
-    assert "refused the connection" in result.stderr and "wrong-pw" not in result.stderr
+    assert "refused the connection" in result.stderr
+    assert "wrong-pw" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -104,13 +107,15 @@ def test_wrong_credentials_are_one_line_and_exit_1(
 def test_bad_broker_urls_exit_2(sqlite_url: str, url: str, message: str) -> None:
     """A malformed --mqtt-url is bad input."""
     result = run(sqlite_url, url, "--once")
-    assert result.exit_code == 2 and message in result.stderr
+    assert result.exit_code == 2
+    assert message in result.stderr
 
 
 def test_refresh_must_be_shorter_than_ttl(sqlite_url: str, mosquitto: Mosquitto) -> None:
     """Refreshing less often than the ttl would let intents expire: refused."""
     result = run(sqlite_url, mosquitto.url, "--ttl", "60", "--refresh", "60")
-    assert result.exit_code == 2 and "shorter than --ttl" in result.stderr
+    assert result.exit_code == 2
+    assert "shorter than --ttl" in result.stderr
 
 
 def test_mqtt_3_1_1_publishes_without_expiry_and_says_so(
@@ -123,7 +128,8 @@ def test_mqtt_3_1_1_publishes_without_expiry_and_says_so(
     assert result.exit_code == 0
     assert any('"notice"' in line and "3.1.1" in line for line in result.stdout.splitlines())
     (message,) = sub.wait(lambda s: s.on("infoscreen/c1/power/intent"), what="the intent")
-    assert message.expiry is None and message.json()["expires_at"]
+    assert message.expiry is None
+    assert message.json()["expires_at"]
 
 
 def test_a_session_never_queues_while_disconnected(mosquitto: Mosquitto) -> None:
@@ -175,9 +181,8 @@ def test_sigterm_publishes_offline_and_exits_0(
     assert _status(mosquitto.port) == {"status": "offline", "started_at": online["started_at"]}
 
 
-def test_a_killed_daemon_leaves_its_will(
-    sqlite_ledger: Ledger, sqlite_url: str, mosquitto: Mosquitto
-) -> None:
+@pytest.mark.usefixtures("sqlite_ledger")
+def test_a_killed_daemon_leaves_its_will(sqlite_url: str, mosquitto: Mosquitto) -> None:
     """SIGKILL: the broker publishes the Last Will `offline`, with the dead server's start time."""
     process = _daemon_process(sqlite_url, mosquitto.url)
     try:
