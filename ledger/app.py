@@ -239,7 +239,7 @@ class Ledger(Application[UUID]):
     def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
         """Save issued intents; the caller owns the logs (one writer: the projector)."""
         # Straight to the event store: `save()` checks every object against runtime
-        # protocols, a third of the cost for 10,000 logs at a boundary.
+        # protocols, a large share of the cost at a boundary of thousands (docs/performance.md).
         events = [e for log in logs for e in log.collect_events()]
         if not events:
             return Receipt()

@@ -122,7 +122,7 @@ def notify_channel(app: Application[UUID]) -> str:
     return str(getattr(app.recorder, "channel_name", "ledger_events"))
 
 
-# Core reads: ORM objects per row were three quarters of the cost of reading the log.
+# Core reads: ORM objects per row were most of the cost of reading the log.
 
 
 def read_rows(

@@ -9,8 +9,7 @@ import sqlalchemy.exc
 from ledger import Ledger, TargetRef, Window
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import virtual_daemon
+from tests.publisher.helpers import VirtualClock, virtual_daemon
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 LOBBY = TargetRef("group", "lobby")

@@ -14,8 +14,7 @@ from projections.pictures import render_html, rows_for
 from projections.projector import Projector
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import drive, virtual_daemon
+from tests.publisher.helpers import VirtualClock, drive, virtual_daemon
 
 T0 = datetime(2026, 3, 31, 6, tzinfo=UTC)
 

@@ -8,8 +8,7 @@ from ledger import Ledger
 from ledger.values import floor_second
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import TOPIC, virtual_daemon
+from tests.publisher.helpers import TOPIC, VirtualClock, virtual_daemon
 
 
 def test_a_removal_queued_behind_its_refresh_still_publishes_the_final_off(
