@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger import Ledger, Window
-from publisher.config import BrokerConfig
 from publisher.daemon import Backoff, Daemon, RunSettings
 from publisher.logs import EventLog
 from tests.publisher.broker import Mosquitto, Subscriber
@@ -112,7 +111,7 @@ def virtual_daemon(
     log, capture = make_log(clock)
     daemon = Daemon(
         ledger,
-        BrokerConfig.from_url(broker.url),
+        broker.config(),
         # The self-check compares with echoes that arrive in real time; virtual time outruns them.
         RunSettings(**{"self_check": False, **settings}),
         clock=clock,

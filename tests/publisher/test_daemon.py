@@ -1,4 +1,7 @@
-"""The daemon against a real Mosquitto: the four acceptance criteria and the failure modes."""
+"""The daemon against a real Mosquitto: the four acceptance criteria and the failure modes.
+
+The acceptance criteria run on NATS server's MQTT gateway too (MQTT 3.1.1).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 
 from ledger import Ledger, Receipt, TargetRef, Window
@@ -16,6 +20,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
+from tests.publisher.conftest import BROKERS
 from tests.publisher.helpers import (
     T0,
     TOPIC,
@@ -34,8 +39,9 @@ from tests.publisher.helpers import (
 )
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_adjacent_events_do_not_create_off_gap_intents(
-    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """08-09 and 09-10 (group) and 09:30-10:30 (client), crossed in virtual time: one `on`."""
     clock = VirtualClock(T0)
@@ -45,7 +51,7 @@ def test_adjacent_events_do_not_create_off_gap_intents(
         ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)
         ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)
     sub = subscribe(TOPIC.format("c1"), now=clock.now)
-    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(ledger, broker, clock)
     drive(daemon, clock, at(6), sub, capture)
     expected = len(acked(capture, "c1"))
     sub.wait(lambda s: len(s.on(TOPIC.format("c1"))) == expected, what=f"{expected} messages")
@@ -86,7 +92,8 @@ def test_adjacent_events_do_not_create_off_gap_intents_through_the_run_loop(
     check_no_off_gap(sub.intents(TOPIC.format("c1")), w(0, 5).end)
 
 
-def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, broker: Mosquitto) -> None:
     """After the daemon published, after a daemon restart, after a broker restart (SIGKILL)."""
     now = floor_second(datetime.now(UTC))
     ledger.add_client("c1", "lobby", ME)
@@ -94,10 +101,10 @@ def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, m
         "on-now", TargetRef("group", "lobby"), Window(now - timedelta(hours=1), now + timedelta(hours=1)), ME
     )
     topic = TOPIC.format("c1")
-    config = BrokerConfig.from_url(mosquitto.url)
+    config = broker.config()
 
     with running(Daemon(ledger, config, log=make_log()[0], **fast())):
-        first = wait_for(lambda: retained(mosquitto.port, topic), what="the first retained intent")
+        first = wait_for(lambda: retained(broker.port, topic, v5=broker.v5), what="the first retained intent")
     recorded = replay_rows(ledger, "c1")[-1]
     assert (first.json()["intent_id"], first.json()["power"]["desired_state"]) == (
         recorded["intent_id"],
@@ -110,7 +117,7 @@ def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, m
     with running(restarted):
         second = wait_for(
             lambda: (
-                (m := retained(mosquitto.port, topic))
+                (m := retained(broker.port, topic, v5=broker.v5))
                 and m.json()["issued_at"] != first.json()["issued_at"]
                 and m
             ),
@@ -120,15 +127,18 @@ def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, m
         assert ts(second.json()["issued_at"]) > ts(first.json()["issued_at"])
 
         # The broker dies without saving; the daemon reconnects and republishes.
-        mosquitto.kill()
-        mosquitto.start()
-        third = wait_for(lambda: retained(mosquitto.port, topic), timeout=15, what="republish after restart")
+        broker.kill()
+        broker.start()
+        third = wait_for(
+            lambda: retained(broker.port, topic, v5=broker.v5), timeout=15, what="republish after restart"
+        )
         assert third.json()["intent_id"] == first.json()["intent_id"]
     assert len(replay_rows(ledger, "c1")) == 1
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_payloads_are_schema_valid_utc_with_expiry(
-    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """Every message validates, uses Z, is unexpired at receipt and carries the MQTT 5 expiry."""
     now = floor_second(datetime.now(UTC))
@@ -149,7 +159,7 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     log, _ = make_log()
     daemon = Daemon(
         ledger,
-        BrokerConfig.from_url(mosquitto.url),
+        broker.config(),
         RunSettings(ttl=120, group_topics=True),
         log=log,
         **fast(),
@@ -164,15 +174,19 @@ def test_payloads_are_schema_valid_utc_with_expiry(
         body = m.json()
         # Subscribed before the daemon started: each one arrived live, within its validity.
         assert ts(body["issued_at"]) <= m.received_at < ts(body["expires_at"])
-        assert m.expiry is not None
-        assert 0 < m.expiry <= 120
+        if broker.v5:
+            assert m.expiry is not None
+            assert 0 < m.expiry <= 120
+        else:  # MQTT 3.1.1: no Message Expiry Interval, the payload's expires_at alone
+            assert m.expiry is None
         assert ts(body["expires_at"]) - ts(body["issued_at"]) == timedelta(seconds=120)
     group = sub.intents("infoscreen/groups/lobby/power/intent")[-1]
     assert group["target"] == {"client_id": None, "group_id": "lobby"}
     assert sub.violations == []
 
 
-def test_publish_logs_reconstruct_the_timeline(ledger: Ledger, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_publish_logs_reconstruct_the_timeline(ledger: Ledger, broker: Mosquitto) -> None:
     """The JSON publish log alone gives each client's intent ids and states, equal to replay."""
     clock = VirtualClock(T0)
     with freeze_time(T0):
@@ -181,7 +195,7 @@ def test_publish_logs_reconstruct_the_timeline(ledger: Ledger, mosquitto: Mosqui
         ledger.add_event("a", TargetRef("group", "lobby"), win(1, 3), ME)
         ledger.add_event("b", TargetRef("group", "cafe"), win(2, 4), ME)
         ledger.add_override("o", TargetRef("client", "c2"), "off", win(1.5, 2), ME)
-    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(ledger, broker, clock)
     drive(daemon, clock, at(2.25))
     with freeze_time(clock.t):  # an edit while running: the cafe event is cancelled
         ledger.cancel_event("b", ME)
