@@ -724,6 +724,7 @@ def main() -> None:
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
+        results["series"] = bench("bench_series.py", "--clients", n, timeout=1800)
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
         keep = HERE / "results"
@@ -742,6 +743,11 @@ def main() -> None:
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
     section_observe(doc, results)
+
+    if "series" in results:
+        from bench_series import report_section as series_section
+
+        series_section(doc, results["series"])
 
     head = [
         "# Performance",
