@@ -11,6 +11,8 @@ from cli.overrides import override, policy
 from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
+from cli.screen import screen, simulate
+from cli.series import series
 from cli.timeline import timeline
 
 __all__ = ["cli", "main"]
@@ -46,6 +48,7 @@ for command in (
     event,
     override,
     policy,
+    series,
     sync,
     state,
     replay,
@@ -54,6 +57,8 @@ for command in (
     timeline,
     projections,
     schema,
+    screen,
+    simulate,
 ):
     cli.add_command(command)
 

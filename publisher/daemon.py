@@ -31,6 +31,7 @@ from publisher.outbox import BURST_WAIT, Kind, Outbox
 from publisher.receipts import DeliveryLog, ReceiptWriter
 from publisher.selfcheck import SelfCheck
 from publisher.settings import Backoff, Clock, RunSettings, SystemClock
+from publisher.steady import NeverBack
 from publisher.topics import Topics
 from publisher.watch import PgWatcher, is_postgres
 
@@ -57,8 +58,8 @@ class Daemon:
     ) -> None:
         self.ledger, self.broker = ledger, broker
         self.settings = s = settings or RunSettings()
-        self.clock = clock or SystemClock()
         self.log = log = log or EventLog()
+        self.clock = NeverBack(clock or SystemClock(), log)  # the daemon's time never goes back
         self.metrics = metrics = metrics or Metrics()
         self.projector = Projector(ledger, group_topics=s.group_topics, shard=s.shard)
         self.topics = Topics(s.prefix, s.shard)
@@ -80,10 +81,10 @@ class Daemon:
             log=log,
         )
         self.outbox = Outbox(s, self.topics, self.projector, self.connection, started_at)
-        self.receipt_writer = ReceiptWriter(self.receipts, metrics, log)
-        self.acks = Acks(self.outbox, self.receipt_writer)
-        db_backoff = db_backoff or Backoff(0.5, 30.0)
+        db_backoff = db_backoff or Backoff(0.5, 2.0)  # publishes within 3 s of the database's return
         self.follower = Follower(ledger, self.projector, s, db_backoff, started_at, metrics, log)
+        self.receipt_writer = ReceiptWriter(self.receipts, metrics, log, self.follower.away)
+        self.acks = Acks(self.outbox, self.receipt_writer)
         self.selfcheck = SelfCheck(self.outbox, self.acks, self.wake, started_at)
         self.observer = observer_for(ledger, broker, s, self.projector, metrics.registry, log)
         self._watcher: PgWatcher | None = None
@@ -191,11 +192,7 @@ class Daemon:
         return self.acks.failures
 
     def settle(self, timeout: float) -> bool:
-        """Wait until every publish in flight is acknowledged or failed (True).
-
-        Gives up after `timeout`, but not while acknowledgements are still coming in:
-        a very large burst simply takes longer than any fixed timeout.
-        """
+        """Wait until every publish in flight is acknowledged or failed (True); see `Acks.settle`."""
         return self.acks.settle(timeout, self.clock.now)
 
     def stop(self) -> None:
@@ -288,7 +285,10 @@ class Daemon:
         if self.clock.now() < self._next_lease_check:
             return True
         self._next_lease_check = self.clock.now() + timedelta(seconds=1)
-        if self.lease.held():
+        retakes = self.lease.retakes
+        if self.lease.held():  # lost with its connection and free: taken again
+            if self.lease.retakes > retakes:
+                self.log.emit("role", role="active", shard=str(self.settings.shard), lease="retaken")
             return True
         # Somebody else may be active now: leave quietly, the supervisor restarts us as a standby.
         self.log.emit("role", role="lost", shard=str(self.settings.shard))

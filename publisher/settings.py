@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,6 +86,14 @@ class Backoff:
         self._next = self.initial
 
 
+# SQLAlchemy wraps the driver's message: "(sqlite3.OperationalError) database or disk is full
+# [SQL: ...] (Background on this error at: https://...)". The operator needs the middle.
+_WRAPPING = re.compile(r"^\((?:\w+\.)+\w+\)\s*|\s*\[SQL: .*|\s*\(Background on this error at: [^)]*\)", re.S)
+
+
 def one_line(e: BaseException) -> str:
-    """An error's message on one line (for the JSON log)."""
-    return " ".join(str(e).split()) or type(e).__name__
+    """An error's message on one line for the JSON log, without library class names or links."""
+    text = " ".join(str(e).split())
+    while (cleaned := _WRAPPING.sub("", text, count=1)) != text:
+        text = cleaned
+    return text or type(e).__name__
