@@ -101,6 +101,11 @@ class Observer:
         if self.background is not None:
             self.background.start()
 
+    def attach(self, session: Any) -> None:
+        """Subscribe an existing broker session instead (an embedding with one connection)."""
+        session.client.message_callback_add(self.topic, self._on_report)
+        session.subscribe(self.topic, qos=1)
+
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         # Network thread: append, nothing more (deque.append is atomic).
         self._inbox.append((message.topic, message.payload))
