@@ -104,19 +104,18 @@ _WANT, _GRACE, _SEEN, _QUIET = 0, 1, 2, 3
 _by_time = operator.itemgetter(0)
 
 
-def _intended_changes(
-    transitions: Sequence[tuple[int, str, str, int]], out: list[tuple[int, int, Any]]
-) -> None:
+def _intended_changes(transitions: Sequence[Sequence[Any]], out: list[tuple[int, int, Any]]) -> None:
     previous = None
-    for at, desired, reason, grace in transitions:
+    for when, desired, reason, grace in transitions:
+        at = to_epoch(when) if isinstance(when, str) else when
         out.append((at, _WANT, None if reason == _DEREGISTERED else desired))
-        if previous == "on" and desired == "off" and grace > 0:
+        if previous == "on" and desired == "off" and grace:  # None: a row without it
             out.append((at, _GRACE, 1))
             out.append((at + grace, _GRACE, -1))
         previous = desired
 
 
-def _observed_changes(runs: Sequence[Run], stale: int, out: list[tuple[int, int, Any]]) -> None:
+def _observed_changes(runs: Sequence[Sequence[Any]], stale: int, out: list[tuple[int, int, Any]]) -> None:
     start = _NEVER
     count = len(runs)
     for i, run in enumerate(runs):
@@ -135,17 +134,18 @@ def _observed_changes(runs: Sequence[Run], stale: int, out: list[tuple[int, int,
 
 def compliance(
     client_id: str,
-    transitions: Sequence[tuple[int, str, str, int]],
-    runs: Sequence[Run],
+    transitions: Sequence[Sequence[Any]],
+    runs: Sequence[Sequence[Any]],
     start: int,
     end: int,
     stale: int = 900,
 ) -> Compliance:
     """One client's compliance over `[start, end)`.
 
-    `transitions`: its recorded intents in seq order as `Intended` (at, desired_state,
-    reason, grace_seconds), including the last two effective before `start`; `runs`: its
-    observation runs by started_at, including the last one started before `start`.
+    `transitions`: its recorded intents in seq order as `Intended` (at: epoch seconds or
+    stored text, desired_state, reason, grace_seconds), including the last two effective
+    before `start`; `runs`: its observation runs by started_at (`Run`, or rows in its
+    order), including the last one started before `start`.
     """
     changes: list[tuple[int, int, Any]] = []
     _intended_changes(transitions, changes)

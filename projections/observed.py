@@ -101,7 +101,7 @@ def _compliance(
     a, b = to_epoch(first), to_epoch(last)
     rows = []
     for client_id in chosen:
-        intended = [(to_epoch(r[2]), r[3], r[4], r[5] or 0) for r in recorded.get(client_id, ())]
+        intended = [r[2:6] for r in recorded.get(client_id, ())]  # at, desired, reason, grace
         rows.append(compliance(client_id, intended, runs.get(client_id, ()), a, b, stale))
     return {
         "from": first,

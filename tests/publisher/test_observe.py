@@ -248,3 +248,49 @@ def test_the_screens_gauge_is_counted_a_slice_a_round(rig: Rig) -> None:
     assert value("intent_ledger_screens", {"state": "unknown"}) is None
     rig.observer.tick(T)
     assert value("intent_ledger_screens", {"state": "unknown"}) == 4_500
+
+
+def test_in_the_background_writes_leave_the_round_and_wait_out_a_database_away(
+    tmp_path: Path, mosquitto: Mosquitto, screens: Screens
+) -> None:
+    """As the daemon runs it: tick() only hands reports over; the writer's thread retries."""
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    log, capture = make_log()
+    observer = Observer(
+        ledger,
+        prefix="infoscreen",
+        registry=CollectorRegistry(),
+        log=log,
+        registered=lambda name: name == "lobby-1",
+        broker=BrokerConfig.from_url(mosquitto.url),
+        background=True,
+    )
+    observer.start()
+    link, writer = observer.link, observer.background
+    assert link is not None
+    assert writer is not None
+    wait_for(link.subscribed.is_set, what="the SUBACK")
+    blocker = sqlite3.connect(path)
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        screens.send("lobby-1", report("lobby-1"))
+
+        def handed_over() -> int:
+            observer.tick(T)
+            return writer.pending()
+
+        wait_for(handed_over, what="the report handed over")
+        wait_for(lambda: capture.records("reports"), what="the write error")
+        assert capture.records("reports")[0]["state"] == "error"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    found = wait_for(
+        lambda: runs_between(engine, "2027-03-29T00:00:00Z", "2027-03-30T00:00:00Z"), 60, "stored"
+    )
+    assert [r.tv_state for r in found["lobby-1"]] == ["on"]
+    assert capture.records("reports")[-1]["state"] == "ok"
+    observer.close()
+    ledger.close()
