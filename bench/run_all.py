@@ -18,7 +18,8 @@ Without `--big` (about 3 minutes on a 2-core machine):
 - bench_coldrss: peak RSS of a cold start in a child process, 1,000 and 10,000;
 - bench_audit `--skip replay` (audit fleet) and bench_replay (10,000
   transitions, with and without the intent-log snapshot);
-- bench_failover: two real daemons, SIGKILL the active one.
+- bench_failover: two real daemons, SIGKILL the active one;
+- bench_ics: `sync --ics` of a timetable feed beside the same snapshot (SQLite, PostgreSQL).
 
 `--big` adds the cold start and its peak RSS at 100,000 clients (the sync of the
 fleet alone takes minutes).
@@ -705,6 +706,9 @@ def main() -> None:
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
+        results["ics"] = bench("bench_ics.py")
+        if pg:
+            results["ics_postgres"] = bench("bench_ics.py", "--db", "postgres", *pg_opts)
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
         keep = HERE / "results"
@@ -729,6 +733,13 @@ def main() -> None:
         if "observe_postgres" in results:
             observed.append(("PostgreSQL", results["observe_postgres"]))
         report_section(doc, observed)
+    if "ics" in results:
+        from bench_ics import report_section as ics_section
+
+        imports = [("SQLite", results["ics"])]
+        if "ics_postgres" in results:
+            imports.append(("PostgreSQL", results["ics_postgres"]))
+        ics_section(doc, imports)
 
     head = [
         "# Performance",
