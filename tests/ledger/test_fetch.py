@@ -94,6 +94,14 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_a_message(serv
     assert "wrong" not in str(refused.value) and "room101" not in str(refused.value)
 
 
+def test_credentials_do_not_follow_a_redirect(server: FeedServer) -> None:
+    server.auth["/private.ics"] = "Basic " + base64.b64encode(b"room101:pw").decode()
+    server.bodies["/private.ics"] = BODY
+    assert fetch(server.url("/redirect/cal.ics", "room101:pw@")) == BODY  # redirects work
+    with pytest.raises(FeedUnavailable, match="answered HTTP 401"):
+        fetch(server.url("/redirect/private.ics", "room101:pw@"))
+
+
 def test_labels_hide_paths_and_secrets() -> None:
     label = source_label("https://u:p@calendar.example.org/ical/private-abc123/basic.ics?token=x")
     assert label == "https://calendar.example.org/..."
