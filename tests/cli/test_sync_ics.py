@@ -171,12 +171,17 @@ def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: py
         assert "(the feed: 2 events, 2 series, 0 not imported)" in result.stdout
 
 
-def test_a_zone_read_from_its_vtimezone_is_a_note(room: str) -> None:
-    custom = str(FEEDS / "outlook-custom-zones.ics")
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk", "--strict")
+def test_a_zone_read_from_its_vtimezone_is_a_note(room: str, tmp_path: Path) -> None:
+    custom = tmp_path / "custom.ics"  # one series without a SUMMARY: its note is --note
+    custom.write_bytes(
+        (FEEDS / "outlook-custom-zones.ics").read_bytes().replace(b"SUMMARY:New York office hours\n", b"")
+    )
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--strict")
     assert result.exit_code == 2  # the series no zone agrees with
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk")
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--note", "nightly", "--json")
     assert result.exit_code == 0
+    changes = json.loads(result.stdout)["changes"]
+    assert {c["note"] for c in changes if "note" in c} == {"nightly", "Reception staffed"}
     notes, warnings = result.stderr.splitlines()[:2], result.stderr.splitlines()[2:]
     assert all(n.startswith("Note: UID ") and " read as " in n for n in notes)
     assert len(warnings) == 1 and warnings[0].startswith("Warning: UID ")
