@@ -58,6 +58,8 @@ def _file(path: Path, limit: int) -> bytes:
             data = f.read(limit + 1)
     except FileNotFoundError:
         raise InvalidInput(f"cannot read {path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"cannot read {path}: it is a directory") from None
     except OSError as e:
         raise FeedUnavailable(f"cannot read {path}: {e.strerror or 'read failed'}") from None
     if len(data) > limit:

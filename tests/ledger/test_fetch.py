@@ -36,6 +36,8 @@ def test_a_file_is_read(tmp_path: Path) -> None:
 def test_a_missing_file_is_bad_input_and_an_oversized_one_unavailable(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no such file"):
         fetch(str(tmp_path / "nope.ics"))
+    with pytest.raises(InvalidInput, match="it is a directory"):
+        fetch(str(tmp_path))
     big = tmp_path / "big.ics"
     big.write_bytes(b"x" * 1001)
     with pytest.raises(FeedUnavailable, match="larger than 1000 bytes"):
