@@ -706,6 +706,7 @@ def main() -> None:
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
+        results["series"] = bench("bench_series.py", "--clients", n, timeout=1800)
         results["ics"] = bench("bench_ics.py")
         if pg:
             results["ics_postgres"] = bench("bench_ics.py", "--db", "postgres", *pg_opts)
@@ -740,6 +741,11 @@ def main() -> None:
         if "ics_postgres" in results:
             imports.append(("PostgreSQL", results["ics_postgres"]))
         ics_section(doc, imports)
+
+    if "series" in results:
+        from bench_series import report_section as series_section
+
+        series_section(doc, results["series"])
 
     head = [
         "# Performance",
