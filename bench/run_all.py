@@ -627,6 +627,35 @@ def section_failover(doc: Doc, r: dict[str, Any]) -> None:
     )
 
 
+def section_observe(doc: Doc, results: dict[str, Any]) -> None:
+    if "observe" in results:
+        from bench_observe import report_section
+
+        observed = [("SQLite", results["observe"])]
+        if "observe_postgres" in results:
+            observed.append(("PostgreSQL", results["observe_postgres"]))
+        report_section(doc, observed)
+
+
+def section_ics(doc: Doc, results: dict[str, Any]) -> None:
+    if "ics" in results:
+        from bench_ics import report_section
+
+        imports = [("SQLite", results["ics"])]
+        if "ics_postgres" in results:
+            imports.append(("PostgreSQL", results["ics_postgres"]))
+        report_section(doc, imports)
+
+
+KEPT = "## Figures behind design choices"  # hand-written, carried over by every run
+
+
+def kept_tail(out: Path) -> str:
+    """The hand-written section at the end of the previous report (from KEPT on), if any."""
+    old = out.read_text() if out.exists() else ""
+    return "" if KEPT not in old else "\n" + old[old.index(KEPT) :].rstrip() + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--big", action="store_true", help="also the cold start and its RSS at 100,000 clients")
@@ -701,15 +730,14 @@ def main() -> None:
         results["replay"] = bench("bench_replay.py", "--transitions", "10000")
         results["failover"] = bench("bench_failover.py", "--clients", "1000", "--repeat", "3")
         results["observe"] = bench("bench_observe.py", "--clients", n)
+        results["ics"] = bench("bench_ics.py")
         if pg:
             pg_opts = ("--pg-url", args.pg_url, "--pg-schema", args.pg_schema)
+            results["ics_postgres"] = bench("bench_ics.py", "--db", "postgres", *pg_opts)
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
         results["series"] = bench("bench_series.py", "--clients", n, timeout=1800)
-        results["ics"] = bench("bench_ics.py")
-        if pg:
-            results["ics_postgres"] = bench("bench_ics.py", "--db", "postgres", *pg_opts)
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
         keep = HERE / "results"
@@ -727,20 +755,8 @@ def main() -> None:
     section_replay(doc, results["replay"])
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
-    if "observe" in results:
-        from bench_observe import report_section
-
-        observed = [("SQLite", results["observe"])]
-        if "observe_postgres" in results:
-            observed.append(("PostgreSQL", results["observe_postgres"]))
-        report_section(doc, observed)
-    if "ics" in results:
-        from bench_ics import report_section as ics_section
-
-        imports = [("SQLite", results["ics"])]
-        if "ics_postgres" in results:
-            imports.append(("PostgreSQL", results["ics_postgres"]))
-        ics_section(doc, imports)
+    section_observe(doc, results)
+    section_ics(doc, results)
 
     if "series" in results:
         from bench_series import report_section as series_section
@@ -790,7 +806,7 @@ def main() -> None:
     head += ["Not measured in this run:", "", *not_done, ""]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + doc.lines).rstrip() + "\n")
+    out.write_text("\n".join(head + doc.lines).rstrip() + "\n" + kept_tail(out))
     log(f"wrote {out} in {total / 60:.1f} min")
 
 
