@@ -18,7 +18,8 @@ Without `--big` (about 3 minutes on a 2-core machine):
 - bench_coldrss: peak RSS of a cold start in a child process, 1,000 and 10,000;
 - bench_audit `--skip replay` (audit fleet) and bench_replay (10,000
   transitions, with and without the intent-log snapshot);
-- bench_failover: two real daemons, SIGKILL the active one.
+- bench_failover: two real daemons, SIGKILL the active one;
+- bench_ics: `sync --ics` of a timetable feed beside the same snapshot (SQLite, PostgreSQL).
 
 `--big` adds the cold start and its peak RSS at 100,000 clients (the sync of the
 fleet alone takes minutes).
@@ -636,6 +637,16 @@ def section_observe(doc: Doc, results: dict[str, Any]) -> None:
         report_section(doc, observed)
 
 
+def section_ics(doc: Doc, results: dict[str, Any]) -> None:
+    if "ics" in results:
+        from bench_ics import report_section
+
+        imports = [("SQLite", results["ics"])]
+        if "ics_postgres" in results:
+            imports.append(("PostgreSQL", results["ics_postgres"]))
+        report_section(doc, imports)
+
+
 KEPT = "## Figures behind design choices"  # hand-written, carried over by every run
 
 
@@ -719,8 +730,10 @@ def main() -> None:
         results["replay"] = bench("bench_replay.py", "--transitions", "10000")
         results["failover"] = bench("bench_failover.py", "--clients", "1000", "--repeat", "3")
         results["observe"] = bench("bench_observe.py", "--clients", n)
+        results["ics"] = bench("bench_ics.py")
         if pg:
             pg_opts = ("--pg-url", args.pg_url, "--pg-schema", args.pg_schema)
+            results["ics_postgres"] = bench("bench_ics.py", "--db", "postgres", *pg_opts)
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
@@ -743,6 +756,7 @@ def main() -> None:
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
     section_observe(doc, results)
+    section_ics(doc, results)
 
     if "series" in results:
         from bench_series import report_section as series_section

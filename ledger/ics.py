@@ -227,7 +227,9 @@ class _Reader:
     def _instance(
         self, uid: str, base: str, component: Event, recurrence: RecurrenceSet | None
     ) -> tuple[str, IcsEvent | None]:
-        rid = self._when(uid, component, "RECURRENCE-ID")
+        # Like an EXDATE, a floating or DATE RECURRENCE-ID is local to the series' own zone.
+        own = (lambda: recurrence.start.zone) if recurrence is not None else (lambda: self._floating(uid))
+        rid = when_of(component, "RECURRENCE-ID", self._zones, own)
         if str(component["RECURRENCE-ID"].params.get("RANGE", "")).upper() == "THISANDFUTURE":
             raise Unsupported("RECURRENCE-ID with RANGE=THISANDFUTURE is not supported")
         day = local_in(rid, recurrence.start.zone if recurrence else rid.zone).date()

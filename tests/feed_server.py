@@ -53,6 +53,10 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901 
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+            elif path.startswith("/redirect"):  # /redirect/private.ics -> /private.ics
+                self.send_response(302)
+                self.send_header("Location", path.removeprefix("/redirect"))
+                self.end_headers()
             elif path == "/declared-huge.ics":
                 self.send_response(200)
                 self.send_header("Content-Length", str(50 * 1024 * 1024))

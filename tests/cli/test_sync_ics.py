@@ -180,13 +180,34 @@ def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: py
         assert "(the feed: 2 events, 2 series, 0 not imported)" in result.stdout
 
 
-def test_a_zone_read_from_its_vtimezone_is_a_note(room: str) -> None:
-    custom = str(FEEDS / "outlook-custom-zones.ics")
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk", "--strict")
+def test_a_zone_read_from_its_vtimezone_is_a_note(room: str, tmp_path: Path) -> None:
+    custom = tmp_path / "custom.ics"  # one series without a SUMMARY: its note is --note
+    custom.write_bytes(
+        (FEEDS / "outlook-custom-zones.ics").read_bytes().replace(b"SUMMARY:New York office hours\n", b"")
+    )
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--strict")
     assert result.exit_code == 2  # the series no zone agrees with
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk")
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--note", "nightly", "--json")
     assert result.exit_code == 0
+    changes = json.loads(result.stdout)["changes"]
+    assert {c["note"] for c in changes if "note" in c} == {"nightly", "Reception staffed"}
     notes, warnings = result.stderr.splitlines()[:2], result.stderr.splitlines()[2:]
     assert all(n.startswith("Note: UID ") and " read as " in n for n in notes)
     assert len(warnings) == 1
     assert warnings[0].startswith("Warning: UID ")
+
+
+def test_the_feeds_docs_show_what_the_commands_print(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).parents[2]
+    text = (repo / "docs" / "schedules.md").read_text().split("## Feeds", 1)[1]
+    block = text.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    monkeypatch.chdir(repo)
+    shown = [(line, block[i + 1 :]) for i, line in enumerate(block) if line.startswith("$ intent-ledger ")]
+    assert len(shown) == 2
+    for line, after in shown:
+        result = run(sqlite_url, *shlex.split(line)[2:])
+        assert result.exit_code == 0, (line, result.output)
+        expected = next(out for out in after if out != "...")
+        assert result.stdout.splitlines()[-1] == expected
