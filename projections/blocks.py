@@ -190,6 +190,9 @@ class LazyBlocks:
 
     def _ensure(self, t: datetime) -> None:
         """Make the cache hold every block that starts at or before `t`, and the one after it (if any)."""
+        starts = self._cache_starts
+        if starts and starts[-1] > t and self._from is not None and self._from <= t:
+            return  # the usual case: asked again about the same few days
         known = self._from is not None and self._from <= t
         if known and self._more is not None and self._cache and t - self._cache[-1].start > _AHEAD:
             known = False  # far ahead: a fresh start is cheaper than merging everything in between
