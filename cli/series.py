@@ -29,7 +29,7 @@ __all__ = ["series"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
@@ -41,7 +41,7 @@ class _Date(click.ParamType):
             self.fail(f"{value!r} is not a date YYYY-MM-DD that exists", param, ctx)
 
 
-class _Clock(click.ParamType):
+class _Clock(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "HH:MM[:SS]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> time:

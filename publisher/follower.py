@@ -19,7 +19,7 @@ from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
 from projections.checkpoint import CheckpointStore
 from projections.projector import Projector
-from publisher.logs import EventLog
+from publisher.logs import Episode, EventLog
 from publisher.metrics import Metrics
 from publisher.settings import DB_ERRORS, Backoff, RunSettings, one_line
 
@@ -50,6 +50,7 @@ class Follower:
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
+        self.away = Episode(log, "ledger")  # the database failing: one line when, one when back
         self._next_checkpoint = started_at + timedelta(seconds=settings.checkpoint_every)
         self._last_transition = started_at
         self._next_follow = started_at
@@ -74,30 +75,14 @@ class Follower:
         try:
             if now >= self.next_lag:
                 head = self.ledger.max_notification_id()  # lag: what existed before this read
-            if not self.started:
-                with paused_gc():
-                    issued = self._start(now)
-                self.started = True
-                if not self.once:
-                    # The rebuilt view lives as long as the process: keep the collector off it.
-                    gc.collect()
-                    gc.freeze()
-            else:
-                with paused_gc():  # a boundary of thousands: no collector passes mid-way
-                    issued = self.projector.step(now)
+            issued = self._read(now)
         except DB_ERRORS as e:
             if strict:
                 raise
             # Keep refreshing what we hold; retry the ledger after a backoff.
             self._failed(now, e)
             return []
-        if self._next_db is not None:
-            self.log.emit("ledger", state="ok")
-        self._next_db = None
-        self._backoff.reset()
-        if head is not None:
-            self.next_lag = now + timedelta(seconds=1)
-            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
+        self._answered(now, head)
         for event in issued:
             self.metrics.transition(event.reason, event.desired_state).inc()
             self._log_transition(event)
@@ -105,6 +90,28 @@ class Follower:
             self.log.flush()
             self._last_transition = now
         return issued
+
+    def _read(self, now: datetime) -> list[IntentIssued]:
+        if self.started:
+            with paused_gc():  # a boundary of thousands: no collector passes mid-way
+                return self.projector.step(now)
+        with paused_gc():
+            issued = self._start(now)
+        self.started = True
+        if not self.once:
+            # The rebuilt view lives as long as the process: keep the collector off it.
+            gc.collect()
+            gc.freeze()
+        return issued
+
+    def _answered(self, now: datetime, head: int | None) -> None:
+        """The ledger answered: end a backoff, update the lag."""
+        self.away.ended("follow")
+        self._next_db = None
+        self._backoff.reset()
+        if head is not None:
+            self.next_lag = now + timedelta(seconds=1)
+            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
 
     def _start(self, now: datetime) -> list[IntentIssued]:
         # From the checkpoint when nothing overtook it: every current intent is known
@@ -120,8 +127,8 @@ class Follower:
 
     def _failed(self, now: datetime, e: BaseException) -> None:
         self._next_db = now + timedelta(seconds=self._backoff.next())
-        self.metrics.ledger_errors.inc()
-        self.log.emit("ledger", state="error", error=one_line(e), retry_at=format_instant(self._next_db))
+        self.metrics.ledger_errors.inc()  # every failed attempt; the log says each episode once
+        self.away.failed("follow", one_line(e), retry_at=format_instant(self._next_db))
 
     def idle(self, now: datetime) -> None:
         """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""
