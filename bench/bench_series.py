@@ -200,17 +200,24 @@ def queries(args: Any, snapshot: Snapshot, template: Path | None) -> dict[str, A
             shows.append(time.perf_counter() - t0)
             if result.exit_code != 0:
                 raise SystemExit(f"series show failed: {result.output}")
+
+    def figures(seconds: list[float]) -> dict[str, float]:
+        # The first call runs with nothing cached (zone files, compiled rules), as a fresh CLI does.
+        rest = seconds[1:]
+        return {
+            "first_ms": seconds[0] * 1000,
+            "p50_ms": percentile(rest, 50) * 1000,
+            "p99_ms": percentile(rest, 99) * 1000,
+        }
+
     return {
-        "state_at_ten_years": {
-            "p50_ms": percentile(states, 50) * 1000,
-            "p99_ms": percentile(states, 99) * 1000,
-        },
-        "series_show_year": {
-            "p50_ms": percentile(shows, 50) * 1000,
-            "p99_ms": percentile(shows, 99) * 1000,
-            "occurrences": result.output.count('"occurrence"'),
-        },
+        "state_at_ten_years": figures(states),
+        "series_show_year": figures(shows) | {"occurrences": result.output.count('"occurrence"')},
     }
+
+
+def _ms(x: dict[str, float]) -> str:
+    return f"{x['first_ms']:.1f} / {x['p50_ms']:.1f} / {x['p99_ms']:.1f}"
 
 
 def report_section(doc: Any, r: dict[str, Any]) -> None:
@@ -325,19 +332,21 @@ def main() -> None:  # noqa: C901  (the series bench's sections; to be split by 
                 )
             result["cold_start"] = rows
         if "storm" not in args.skip:
-            edges = {}
-            for kind in ("events", "series"):
-                progress(args.json, f"boundary storm on the {kind} fleet ...")
-                edges[kind] = storm(args, snapshots[kind], templates[kind], broker.port, kind == "series")
+            edges: dict[str, list[list[dict[str, Any]]]] = {"events": [], "series": []}
+            for i in range(args.repeat):
+                for kind in ("events", "series"):
+                    progress(args.json, f"boundary storm {i + 1} on the {kind} fleet ...")
+                    edges[kind].append(
+                        storm(args, snapshots[kind], templates[kind], broker.port, kind == "series")
+                    )
             rows = {}
             for i, edge in enumerate(("on", "off")):
-                s = edges["series"][i]["boundary_to_last_puback"]
-                e = edges["events"][i]["boundary_to_last_puback"]
+                s = median([run[i]["boundary_to_last_puback"] for run in edges["series"]])
+                e = median([run[i]["boundary_to_last_puback"] for run in edges["events"]])
                 rows[edge] = {"series_s": s, "events_s": e, "ratio": s / e, "ok": s / e <= GOAL_RATIO}
                 lines.append(
                     f"storm {edge:4}  boundary -> last PUBACK: series {s:.3f} s  events {e:.3f} s  "
-                    f"ratio {s / e:.3f}"
-                    f"  (goal <= {GOAL_RATIO})  {'ok' if s / e <= GOAL_RATIO else 'MISSED'}"
+                    f"ratio {s / e:.3f}  (goal <= {GOAL_RATIO})  {'ok' if s / e <= GOAL_RATIO else 'MISSED'}"
                 )
             result["boundary_storm"] = {"edges": rows, "raw": edges}
         if "queries" not in args.skip:
@@ -345,11 +354,13 @@ def main() -> None:  # noqa: C901  (the series bench's sections; to be split by 
             result["queries"] = q
             st, sh = q["state_at_ten_years"], q["series_show_year"]
             lines.append(
-                f"state --at ten years on: p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms "
+                f"state --at ten years on: first {st['first_ms']:.1f} ms, p50 {st['p50_ms']:.1f} ms, "
+                f"p99 {st['p99_ms']:.1f} ms "
                 f"(goal < {GOAL_STATE_MS:g})  {'ok' if st['p99_ms'] < GOAL_STATE_MS else 'MISSED'}"
             )
             lines.append(
-                f"series show, a year ({sh['occurrences']} occurrences): p50 {sh['p50_ms']:.1f} ms, "
+                f"series show, a year ({sh['occurrences']} occurrences): first {sh['first_ms']:.1f} ms, "
+                f"p50 {sh['p50_ms']:.1f} ms, "
                 f"p99 {sh['p99_ms']:.1f} ms (goal < {GOAL_SHOW_MS:g})  "
                 f"{'ok' if sh['p99_ms'] < GOAL_SHOW_MS else 'MISSED'}"
             )

@@ -49,8 +49,8 @@ def _change_row(event: object) -> dict[str, object]:
 @click.option(
     "--prune",
     is_flag=True,
-    help="Remove clients absent from the file; cancel absent events and overrides that have not ended yet "
-    "(--ics: only this prefix's items on this target).",
+    help="Remove clients absent from the file; cancel absent events, overrides and series that have not "
+    "ended yet (--ics: only this prefix's items on this target).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the ledger events, append nothing.")
 @click.option("--note", help="Free text kept with the change, for audits.")
