@@ -18,7 +18,8 @@ Without `--big` (about 3 minutes on a 2-core machine):
 - bench_coldrss: peak RSS of a cold start in a child process, 1,000 and 10,000;
 - bench_audit `--skip replay` (audit fleet) and bench_replay (10,000
   transitions, with and without the intent-log snapshot);
-- bench_failover: two real daemons, SIGKILL the active one.
+- bench_failover: two real daemons, SIGKILL the active one;
+- bench_cli: `intent-ledger` commands as fresh processes beside `sqlite-utils tables`.
 
 `--big` adds the cold start and its peak RSS at 100,000 clients (the sync of the
 fleet alone takes minutes).
@@ -44,6 +45,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _common import PG_SCHEMA, PG_URL  # noqa: E402
+from bench_cli import section as section_cli  # noqa: E402
 
 # Goals from the issues.
 GOAL_SYNC = 0.5  # issue 2: ours events/s / raw, at least
@@ -699,6 +701,7 @@ def main() -> None:
         results["audit"] = bench("bench_audit.py", "--clients", n, "--skip", "replay", "--profile", "never")
         results["replay"] = bench("bench_replay.py", "--transitions", "10000")
         results["failover"] = bench("bench_failover.py", "--clients", "1000", "--repeat", "3")
+        results["cli"] = bench("bench_cli.py", "--repeat", "30")
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
         keep = HERE / "results"
@@ -716,6 +719,7 @@ def main() -> None:
     section_replay(doc, results["replay"])
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
+    section_cli(doc, results.get("cli", {"error": "not measured in this run"}))
 
     head = [
         "# Performance",

@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
     report,
+    warn_unknown_groups,
 )
 from ledger import Policy, TargetRef, Window
 from projections.queries import client_rows, event_rows, override_rows
@@ -120,7 +121,7 @@ def client_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger client list --json
     """
-    rows = client_rows(ledger_of(ctx))
+    rows = client_rows(ledger_of(ctx, read_only=True))
     echo_json(rows) if as_json else echo_table(rows, ["client_id", "group_id", "status"])
 
 
@@ -163,6 +164,7 @@ def event_add(
     target = _target(client_id, group_id)
     receipt = ledger_of(ctx).add_event(event_id, target, _window(start, end), meta_of(actor, note))
     report(receipt, f"event {event_id} scheduled for {target}")
+    warn_unknown_groups(receipt)
 
 
 @event.command("move", context_settings=CONTEXT)
@@ -211,7 +213,7 @@ def event_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger event list --json
     """
-    rows = event_rows(ledger_of(ctx))
+    rows = event_rows(ledger_of(ctx, read_only=True))
     echo_json(rows) if as_json else echo_table(rows, ["event_id", "target", "start", "end", "status"])
 
 
@@ -260,6 +262,7 @@ def override_add(
         override_id, target, state, _window(start, end), meta_of(actor, note)
     )
     report(receipt, f"override {override_id} set for {target}")
+    warn_unknown_groups(receipt)
 
 
 @override.command("clear", context_settings=CONTEXT)
@@ -289,7 +292,7 @@ def override_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger override list --json
     """
-    rows = override_rows(ledger_of(ctx))
+    rows = override_rows(ledger_of(ctx, read_only=True))
     columns = ["override_id", "target", "desired_state", "start", "end", "status"]
     echo_json(rows) if as_json else echo_table(rows, columns)
 
@@ -316,7 +319,7 @@ def policy_show(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger policy show --json
     """
-    values = ledger_of(ctx).policy().as_dict()
+    values = ledger_of(ctx, read_only=True).policy().as_dict()
     echo_json(values) if as_json else echo_table([values], list(values))
 
 

@@ -1,21 +1,36 @@
-"""The `intent-ledger` command line: thin click commands over ledger, projections, publisher."""
+"""The `intent-ledger` command line: thin click commands over ledger, projections, publisher.
+
+Commands are lazy: `COMMANDS` maps each name to "module:attr", and a module is
+imported only when its command runs (or `-h` lists it). To add a command, write
+it in a module of cli/ (heavy imports inside the function) and add one line here.
+"""
 
 from __future__ import annotations
 
 import click
 
-from cli.audit import audit
-from cli.base import CONTEXT, LedgerGroup
-from cli.fleet import client, event, override, policy
-from cli.projections_cmd import projections
-from cli.query import replay, schema, state, sync
-from cli.run import run
-from cli.timeline import timeline
+from cli.base import CONTEXT, LazyGroup
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+COMMANDS = {
+    "client": "cli.fleet:client",
+    "event": "cli.fleet:event",
+    "override": "cli.fleet:override",
+    "policy": "cli.fleet:policy",
+    "sync": "cli.query:sync",
+    "state": "cli.query:state",
+    "replay": "cli.query:replay",
+    "run": "cli.run:run",
+    "audit": "cli.audit:audit",
+    "timeline": "cli.timeline:timeline",
+    "projections": "cli.projections_cmd:projections",
+    "schema": "cli.query:schema",
+}
 
 
-@click.group(cls=LedgerGroup, context_settings=CONTEXT)
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings=CONTEXT)
+@click.version_option(package_name="intent-ledger", prog_name="intent-ledger")
 @click.option(
     "--db",
     envvar="INTENT_LEDGER_DB",
@@ -33,28 +48,14 @@ __all__ = ["cli", "main"]
 def cli(db: str, mqtt_url: str) -> None:
     """Event-sourced TV power intents for an infoscreen fleet.
 
+    Shell completion: eval "$(_INTENT_LEDGER_COMPLETE=bash_source intent-ledger)"
+    (zsh_source, fish_source for those shells).
+
     Example:
 
     \b
         intent-ledger --db sqlite:///fleet.db client add lobby-1 --group lobby
     """
-
-
-for command in (
-    client,
-    event,
-    override,
-    policy,
-    sync,
-    state,
-    replay,
-    run,
-    audit,
-    timeline,
-    projections,
-    schema,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

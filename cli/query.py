@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from cli.base import (
     json_option,
     ledger_of,
     meta_of,
+    warn_unknown_groups,
 )
 from ledger.events import event_fields
 from ledger.sync import parse_snapshot
@@ -61,7 +61,8 @@ def sync(
     """Apply a schedule snapshot (JSON) as the minimal set of ledger events.
 
     All of it is appended in one transaction, or nothing is. Running the same
-    sync twice appends nothing the second time.
+    sync twice appends nothing the second time. Prints one summary line;
+    --json lists every ledger event.
 
     Example:
 
@@ -74,15 +75,25 @@ def sync(
         raise click.BadParameter(f"cannot read {file}: {e.strerror}", param_hint="FILE") from None
     snapshot = parse_snapshot(data)
     meta = meta_of(actor, note, default=f"sync:{file.name}")
-    receipt = ledger_of(ctx).sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
+    ledger = ledger_of(ctx, read_only=dry_run, or_empty=True)
+    receipt = ledger.sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
     rows = [_change_row(e) for e in receipt.events]
     if as_json:
         echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows})
-        return
+    else:
+        verb = "would append" if dry_run else "appended"
+        click.echo(f"sync {file.name}: {verb} {len(rows)} ledger events{_summary(rows)}")
+    warn_unknown_groups(receipt, (c.group_id for c in snapshot.clients))
+
+
+def _summary(rows: list[dict[str, object]]) -> str:
+    # "(3 EventScheduled, 1 ClientRegistered)": what kinds of change, the listing is --json.
+    counts: dict[str, int] = {}
     for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False))
-    verb = "would append" if dry_run else "appended"
-    click.echo(f"sync {file.name}: {verb} {len(rows)} ledger events")
+        name = str(row["event"])
+        if not name.endswith(("Claimed", "Named", "Opened")):  # bookkeeping of ids and groups
+            counts[name] = counts.get(name, 0) + 1
+    return f" ({', '.join(f'{n} {k}' for k, n in counts.items())})" if counts else ""
 
 
 @click.command(context_settings=CONTEXT)
@@ -101,7 +112,7 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
     \b
         intent-ledger state lobby-1 --at 2026-03-31T10:15:00Z --json
     """
-    row = state_of(ledger_of(ctx), client_id, at or _now())
+    row = state_of(ledger_of(ctx, read_only=True), client_id, at or _now())
     if as_json:
         echo_json(row)
     else:
@@ -129,7 +140,7 @@ def replay(
     \b
         intent-ledger replay lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    ledger = ledger_of(ctx)
+    ledger = ledger_of(ctx, read_only=True)
     model = ReadModel(ledger)
     model.catch_up()  # the read model answers; it first reads what the ledger appended since
     rows = model.replay(client_id, since, until)

@@ -52,7 +52,7 @@ def timeline(
         raise click.BadParameter("must be after --from", param_hint="--to")
     if svg and html_file:
         raise click.UsageError("give at most one of --svg and --html")
-    rows = rows_for(ledger_of(ctx), start, end, list(clients) if clients else None, group_id)
+    rows = rows_for(ledger_of(ctx, read_only=True), start, end, list(clients) if clients else None, group_id)
     if svg:
         svg.write_text(render_svg(rows, start, end))
         click.echo(f"wrote {svg} ({len(rows)} rows)")

@@ -17,6 +17,7 @@ from eventsourcing.persistence import (
     DecimalAsStr,
     IntegrityError,
     JSONTranscoder,
+    PersistenceError,
     StoredEvent,
     Transcoder,
     Transcoding,
@@ -24,6 +25,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import commands as cmd
 from ledger import events as ev
@@ -32,9 +34,10 @@ from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
 from ledger.sync import Snapshot, apply_snapshot
+from ledger.urls import database_env, parse_database_url, unreachable
 from ledger.values import Policy, Window
 
-__all__ = ["Ledger", "Receipt", "database_env"]
+__all__ = ["Ledger", "Receipt"]
 
 # Topics of the schedule side of the ledger (everything except the intent log),
 # so a bulk load never reads years of IntentIssued records it does not need.
@@ -67,14 +70,6 @@ _PAGE = 5_000
 _MAX_ATTEMPTS = 40
 
 
-def database_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment for a database URL (SQLite file or PostgreSQL)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return {"PERSISTENCE_MODULE": "ledger.persistence:Factory", "SQLALCHEMY_URL": url}
-
-
 @dataclass(frozen=True)
 class Receipt:
     """What a change appended (or, for a dry run, would append)."""
@@ -104,9 +99,21 @@ class Ledger(Application):
     name = "ledger"
     snapshotting_intervals = {IntentLog: 100}
 
-    def __init__(self, db_url: str = "sqlite:///intent-ledger.db", env: dict[str, str] | None = None):
-        super().__init__({**database_env(db_url), **(env or {})})
+    def __init__(
+        self,
+        db_url: str = "sqlite:///intent-ledger.db",
+        env: dict[str, str] | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        """Open the ledger at `db_url`; with `create=False` a missing SQLite file is an error."""
+        url = parse_database_url(db_url).checked(create=create)
+        try:
+            super().__init__({**database_env(db_url), **(env or {})})
+        except (SQLAlchemyError, PersistenceError) as e:  # the drivers' errors, said our way
+            raise unreachable(url, e) from None
         self.db_url = db_url
+        self.url = url
 
     def close(self) -> None:
         super().close()

@@ -14,9 +14,8 @@ import os
 from typing import IO, Protocol
 
 import psycopg
-from sqlalchemy.engine import make_url
 
-from publisher.watch import is_postgres
+from ledger.urls import parse_database_url
 
 __all__ = ["Lease", "lease_for"]
 
@@ -36,8 +35,7 @@ def _key(name: str) -> int:
 
 class PgLease:
     def __init__(self, db_url: str, name: str) -> None:
-        url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._conninfo = parse_database_url(db_url).conninfo
         self._key = _key(name)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
@@ -100,8 +98,9 @@ class FileLease:
 
 def lease_for(db_url: str, name: str) -> Lease:
     """The lease named `name` for this ledger (`name` says prefix and shard)."""
-    if is_postgres(db_url):
+    url = parse_database_url(db_url)
+    if url.backend == "postgresql":
         return PgLease(db_url, f"intent-ledger/{name}")
-    path = make_url(db_url).database or "intent-ledger.db"
+    path = url.path or "intent-ledger.db"
     safe = name.replace("/", "_")
     return FileLease(f"{path}.{safe}.lock")
