@@ -6,6 +6,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -43,7 +44,7 @@ PUBLISH = {
 }
 
 
-def _lines(log_format: str, *records: tuple[str, dict[str, object]]) -> list[str]:
+def _lines(log_format: str, *records: tuple[str, dict[str, Any]]) -> list[str]:
     out = io.StringIO()
     log = EventLog(out, now=lambda: T, log_format="text" if log_format == "text" else "json")
     for event, fields in records:
