@@ -174,7 +174,7 @@ def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = F
         url = root.params["db"]
         path = parse_database_url(url).path
         if read_only and or_empty and path is not None and not path.exists():
-            url = "sqlite://"
+            url, read_only = "sqlite://", False  # in memory: its tables are created, no file is
         root.meta["ledger"] = Ledger(url, create=not read_only)
         root.call_on_close(root.meta["ledger"].close)
     ledger: Ledger = root.meta["ledger"]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ledger.app import Ledger, Receipt
     from ledger.domain import Meta, TargetRef
     from ledger.errors import InvalidInput, LedgerError
+    from ledger.recurrence import Recurrence
     from ledger.values import Policy, Window, format_instant, parse_instant
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Meta",
     "Policy",
     "Receipt",
+    "Recurrence",
     "TargetRef",
     "Window",
     "format_instant",
@@ -31,6 +33,7 @@ __all__ = [
 _HOMES = {
     "Ledger": "ledger.app",
     "Receipt": "ledger.app",
+    "Recurrence": "ledger.recurrence",
     "Meta": "ledger.domain",
     "TargetRef": "ledger.domain",
     "InvalidInput": "ledger.errors",

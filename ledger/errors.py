@@ -16,6 +16,7 @@ __all__ = [
     "InvalidInput",
     "InvalidInstant",
     "InvalidPolicy",
+    "InvalidSeries",
     "InvalidSnapshot",
     "InvalidWindow",
     "LedgerBusy",
@@ -23,6 +24,7 @@ __all__ = [
     "LedgerUnavailable",
     "NotFound",
     "OverrideNotFound",
+    "SeriesNotFound",
 ]
 
 
@@ -54,6 +56,10 @@ class InvalidSnapshot(InvalidInput):
     pass
 
 
+class InvalidSeries(InvalidInput):
+    """A bad zone, local time, rule or date of a series; the message names the bad part."""
+
+
 class NotFound(InvalidInput):
     pass
 
@@ -74,6 +80,12 @@ class OverrideNotFound(NotFound):
     def __init__(self, override_id: str) -> None:
         super().__init__(f"override {override_id!r} does not exist")
         self.override_id = override_id
+
+
+class SeriesNotFound(NotFound):
+    def __init__(self, series_id: str) -> None:
+        super().__init__(f"series {series_id!r} does not exist")
+        self.series_id = series_id
 
 
 class IdConflict(InvalidInput):

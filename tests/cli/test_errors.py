@@ -263,3 +263,19 @@ def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -
         "cli.audit",
     }
     assert loaded & heavy == set()
+
+
+@pytest.mark.postgres
+def test_a_read_only_command_on_an_empty_postgres_database_creates_no_table(pg_url: str) -> None:
+    import sqlalchemy
+
+    url = pg_url.replace("+psycopg", "")  # as an operator writes it
+    line = assert_one_clean_line(run(url, "client", "list"), 1, "holds no ledger yet")
+    assert url.split("@")[-1] in line
+    engine = sqlalchemy.create_engine(pg_url)
+    try:
+        assert sqlalchemy.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    assert run(pg_url, "client", "add", "c1").exit_code == 0
+    assert "c1" in run(pg_url, "client", "list").stdout
