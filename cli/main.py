@@ -48,13 +48,15 @@ COMMANDS = {
 def cli(db: str, mqtt_url: str) -> None:
     """Event-sourced TV power intents for an infoscreen fleet.
 
-    Shell completion: eval "$(_INTENT_LEDGER_COMPLETE=bash_source intent-ledger)"
-    (zsh_source, fish_source for those shells).
-
     Example:
 
     \b
         intent-ledger --db sqlite:///fleet.db client add lobby-1 --group lobby
+
+    Shell completion (bash; zsh_source and fish_source for those shells):
+
+    \b
+        eval "$(_INTENT_LEDGER_COMPLETE=bash_source intent-ledger)"
     """
 
 
