@@ -67,6 +67,7 @@ from _common import (
 
 from ledger import Ledger, Meta, TargetRef, Window, format_instant, parse_instant
 from ledger.domain import intent_id_for
+from ledger.intent import IntentFields
 from ledger.sync import Snapshot
 from ledger.values import floor_second
 from publisher.config import BrokerConfig
@@ -221,7 +222,9 @@ def payload_for(
         else {"start": format_instant(window[0]), "end": format_instant(window[1])},
     }
     now = floor_second(datetime.now(UTC))
-    payload = build_payload(intent_id=intent_id_for(client_id, 7), fields=fields, issued_at=now, ttl=600)
+    payload = build_payload(
+        intent_id=intent_id_for(client_id, 7), fields=IntentFields(**fields), issued_at=now, ttl=600
+    )
     return encode_payload(payload)
 
 
@@ -348,9 +351,7 @@ def cold_start(
         transitions = len(stream.records("transition"))
         views = daemon.projector.view.logs
         states = Counter(
-            f"{log.last['fields']['desired_state']}/{log.last['fields']['reason']}"
-            for log in views.values()
-            if log.last
+            f"{log.last.fields.desired_state}/{log.last.fields.reason}" for log in views.values() if log.last
         )
         sizes = [len(p) for _t, p, _d in sink if "/server/" not in _t]
         payloads = [

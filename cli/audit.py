@@ -205,9 +205,9 @@ def audit_delivery(
     \b
         intent-ledger audit delivery lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    from projections import audit as queries  # loaded only when an audit runs
+    from projections.delivery import delivery as delivered  # loaded only when an audit runs
 
-    report = queries.delivery(ledger_of(ctx, read_only=True), client_id, since, until, late_after)
+    report = delivered(ledger_of(ctx, read_only=True), client_id, since, until, late_after)
     if as_json:
         echo_json(report)
         return

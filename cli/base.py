@@ -128,12 +128,18 @@ def _plain(e: BaseException) -> str:
     return re.sub(r"\(?\b[\w.]+(Error|Exception)\)?:?\s*", "", text).strip(" :;") or "no details"
 
 
+if TYPE_CHECKING:
+    _Param = click.ParamType[Any, Any]  # generic in the click we type-check against
+else:
+    _Param = click.ParamType  # and plain in older ones
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"Error: {_one_line(message)}", err=True)
     sys.exit(code)
 
 
-class _Id(click.ParamType):
+class _Id(_Param):
     name = "ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
@@ -143,7 +149,7 @@ class _Id(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-class _Instant(click.ParamType):
+class _Instant(_Param):
     name = "TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:

@@ -16,8 +16,8 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS = {
     "client": "cli.fleet:client",
     "event": "cli.fleet:event",
-    "override": "cli.fleet:override",
-    "policy": "cli.fleet:policy",
+    "override": "cli.overrides:override",
+    "policy": "cli.overrides:policy",
     "sync": "cli.query:sync",
     "state": "cli.query:state",
     "replay": "cli.query:replay",

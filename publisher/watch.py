@@ -10,9 +10,9 @@ import threading
 
 import psycopg
 
-from ledger.urls import is_postgres, parse_database_url
+from ledger.urls import parse_database_url
 
-__all__ = ["PgWatcher", "is_postgres"]
+__all__ = ["PgWatcher"]
 
 
 class PgWatcher(threading.Thread):
@@ -23,22 +23,22 @@ class PgWatcher(threading.Thread):
         self._conninfo = parse_database_url(db_url).conninfo
         self._channel = channel
         self._wake = wake
-        self._stop = stop
+        self._stopping = stop
         self.connected = threading.Event()
 
     def run(self) -> None:
         delay = 0.1
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{self._channel}"')
                     self.connected.set()
                     delay = 0.1
                     self._wake.set()  # catch up on anything appended while we were away
-                    while not self._stop.is_set():
+                    while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
                             self._wake.set()
             except psycopg.Error:
                 self.connected.clear()
-                self._stop.wait(delay)
+                self._stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
