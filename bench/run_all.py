@@ -701,6 +701,12 @@ def main() -> None:
         results["audit"] = bench("bench_audit.py", "--clients", n, "--skip", "replay", "--profile", "never")
         results["replay"] = bench("bench_replay.py", "--transitions", "10000")
         results["failover"] = bench("bench_failover.py", "--clients", "1000", "--repeat", "3")
+        results["observe"] = bench("bench_observe.py", "--clients", n)
+        if pg:
+            pg_opts = ("--pg-url", args.pg_url, "--pg-schema", args.pg_schema)
+            results["observe_postgres"] = bench(
+                "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
+            )
         results["cli"] = bench("bench_cli.py", "--repeat", "30")
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
@@ -719,6 +725,13 @@ def main() -> None:
     section_replay(doc, results["replay"])
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
+    if "observe" in results:
+        from bench_observe import report_section
+
+        observed = [("SQLite", results["observe"])]
+        if "observe_postgres" in results:
+            observed.append(("PostgreSQL", results["observe_postgres"]))
+        report_section(doc, observed)
     section_cli(doc, results.get("cli", {"error": "not measured in this run"}))
 
     head = [

@@ -26,6 +26,8 @@ COMMANDS = {
     "timeline": "cli.timeline:timeline",
     "projections": "cli.projections_cmd:projections",
     "schema": "cli.query:schema",
+    "screen": "cli.screen:screen",
+    "simulate": "cli.screen:simulate",
 }
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from cli.base import CONTEXT, ID, INSTANT, ledger_of
-from projections.pictures import render_html, render_svg, render_text, rows_for
 
 __all__ = ["timeline"]
 
@@ -37,9 +36,13 @@ def timeline(
     svg: Path | None,
     html_file: Path | None,
 ) -> None:
-    """Draw clients' on/off spans, event windows, overrides and recorded transitions.
+    """Draw per client three bands: the schedule, the intents issued, the state the screen reported.
 
-    Without --svg or --html the rows are drawn as text in the terminal.
+    The schedule band outlines event windows and marks overrides (with their ids);
+    the issued band marks each recorded transition with its intent_id; the observed
+    band hatches `unknown`. The HTML report adds per client the transitions with
+    their delivery, the windows and overrides with who set them and their note, and
+    the observed stretches. Without --svg or --html the schedule is drawn as text.
 
     Example:
 
@@ -52,6 +55,8 @@ def timeline(
         raise click.BadParameter("must be after --from", param_hint="--to")
     if svg and html_file:
         raise click.UsageError("give at most one of --svg and --html")
+    from projections.pictures import render_html, render_svg, render_text, rows_for  # audit code: lazy
+
     rows = rows_for(ledger_of(ctx, read_only=True), start, end, list(clients) if clients else None, group_id)
     if svg:
         svg.write_text(render_svg(rows, start, end))

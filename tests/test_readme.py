@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.publisher.broker import Mosquitto
-from tests.publisher.conftest import mosquitto  # noqa: F401 - the fixture: a broker of the test's own
+from tests.publisher.conftest import broker, mosquitto  # noqa: F401 - the fixtures: a broker of our own
 
 ROOT = Path(__file__).parents[1]
 _DAEMON = re.compile(r"^\s*intent-ledger\b(?!.*--once).*\srun(\s|$)")

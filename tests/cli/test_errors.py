@@ -242,27 +242,31 @@ def test_version_and_completion() -> None:
     assert "plain,client" in words.stdout.split()
 
 
+HEAVY = {"paho", "psycopg", "prometheus_client", "publisher.daemon", "projections.audit"}
+
+
+def _loaded_by(*args: str) -> set[str]:
+    code = (
+        "import sys, contextlib, io; from cli.main import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    cli.main({list(args)!r}, standalone_mode=False)\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split())
+
+
+@pytest.mark.parametrize("args", [["-h"], ["client", "-h"], ["run", "-h"], ["audit", "-h"]], ids=" ".join)
+def test_help_loads_neither_the_daemon_nor_the_audit_code(args: list[str]) -> None:
+    loaded = _loaded_by(*args)
+    assert "cli.main" in loaded and loaded & HEAVY == set()
+
+
 def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -> None:
     """Lazy commands: `client list` imports no paho, psycopg, prometheus-client, daemon or audit."""
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
     assert run(url, "client", "add", "c1").exit_code == 0
-    code = (
-        "import sys; from cli.main import cli\n"
-        f"cli.main(['--db', {url!r}, 'client', 'list'], standalone_mode=False)\n"
-        "print(' '.join(sorted(sys.modules)))"
-    )
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split())
-    assert "cli.fleet" in loaded
-    heavy = {
-        "paho",
-        "psycopg",
-        "prometheus_client",
-        "publisher.daemon",
-        "projections.audit",
-        "cli.run",
-        "cli.audit",
-    }
-    assert loaded & heavy == set()
+    loaded = _loaded_by("--db", url, "client", "list")
+    assert "cli.fleet" in loaded and loaded & (HEAVY | {"cli.run", "cli.audit"}) == set()
 
 
 @pytest.mark.postgres

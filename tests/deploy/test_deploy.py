@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -10,26 +11,38 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import CollectorRegistry
 
+from ledger import Ledger
+from publisher.logs import EventLog
 from publisher.metrics import Metrics
+from publisher.observe import Observer
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 RULES = DEPLOY / "prometheus-rules.yml"
 DASHBOARD = DEPLOY / "grafana-dashboard.json"
-# Issue 10's metrics (publisher/observe.py, registered in the daemon's registry once
-# observed state lands); the rules and the dashboard already query them (a query of a
-# metric not exported yet is empty, not an error).
+# Issue 10's metrics: publisher/observe.py registers them in the daemon's registry once the
+# daemon runs an Observer; the rules and the dashboard already query them (a query of a
+# metric not exported yet is empty, not an error). Their names are checked against the
+# Observer's own registry below.
 PENDING = {"intent_ledger_screens", "intent_ledger_reports_total", "intent_ledger_screen_report_age_seconds"}
 _METRIC = re.compile(r"\bintent_ledger_[a-z0-9_]+\b")
 
 
-def exported() -> set[str]:
-    """Every sample name the daemon's registry can expose (counters' _total, histograms' _bucket...)."""
+def exported(registry: CollectorRegistry | None = None) -> set[str]:
+    """Every sample name a registry can expose (counters' _total, histograms' _bucket...)."""
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
     names: set[str] = set()
-    for family in Metrics().registry.collect():
+    for family in (registry or Metrics().registry).collect():
         names |= {family.name + s for s in suffixes.get(family.type, ("",))}
     return names
+
+
+def test_the_pending_names_are_the_observers(sqlite_ledger: Ledger) -> None:
+    """The issue 10 names the rules and the dashboard use are the ones publisher/observe.py registers."""
+    registry = CollectorRegistry()
+    Observer(sqlite_ledger, prefix="infoscreen", registry=registry, log=EventLog(io.StringIO()), errors=())
+    assert exported(registry) >= PENDING
 
 
 def _rules() -> list[dict[str, Any]]:
