@@ -22,13 +22,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
 from ledger.app import Ledger
+from ledger.names import group_of
 from projections.compliance import to_epoch
 from projections.observations import ObservationLog, Seen, latest_reports
+from projections.projector import Projector
 from publisher.logs import EventLog
 from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report
+from publisher.settings import DB_ERRORS, RunSettings
 
-__all__ = ["RESULTS", "Observer"]
+__all__ = ["RESULTS", "NoObserver", "Observer", "observer_for"]
 
 RESULTS = ("accepted", "duplicate", "invalid", "unknown_client", "mismatched_id", "skewed")
 SKEW = 300  # seconds a report's reported_at may differ from the server's clock
@@ -47,7 +50,7 @@ class Observer:
         prefix: str,
         registry: CollectorRegistry,
         log: EventLog,
-        errors: tuple[type[BaseException], ...],
+        errors: tuple[type[BaseException], ...] = DB_ERRORS,
         stale: int = 900,
         owns: Callable[[str], bool] = lambda _name: True,
         registered: Callable[[str], bool] = lambda _name: True,
@@ -243,6 +246,52 @@ class Observer:
         t = now.timestamp()
         for client_id, (reported, _, _) in list(self._latest.items()):
             yield client_id, max(0.0, t - reported)
+
+
+class NoObserver:
+    """What the daemon composes with `--no-observe`: no subscription, nothing to do."""
+
+    def attach(self, session: Any) -> None:
+        pass
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def next_deadline(self) -> datetime | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def observer_for(
+    ledger: Ledger, settings: RunSettings, projector: Projector, registry: CollectorRegistry, log: EventLog
+) -> Observer | NoObserver:
+    """The ingestion component for a daemon (its projector answers who is registered)."""
+    if not settings.observe:
+        return NoObserver()
+
+    def registered(name: str) -> bool:
+        client = projector.view.clients.get(name)
+        return client is not None and client.registered
+
+    def intended() -> Iterator[tuple[str, str, datetime, int]]:
+        for name in projector.names():
+            current = projector.current(name)
+            if current is None or current.removed or group_of(name) is not None:
+                continue
+            yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
+
+    return Observer(
+        ledger,
+        prefix=settings.prefix,
+        registry=registry,
+        log=log,
+        stale=settings.report_stale,
+        owns=projector.shard.owns,
+        registered=registered,
+        intended=intended,
+    )
 
 
 class _Ages:

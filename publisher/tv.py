@@ -3,7 +3,8 @@
 A driver switches the TV to a level and says what state it is in afterwards.
 Commands run through the shell exactly as the operator wrote them, with a
 timeout; nothing from a payload is ever put on a command line or in their
-environment. A command that fails or hangs makes the state `unknown`, with a
+environment, and the `INTENT_LEDGER_*` variables (the broker URL, its
+password) are removed from it. A command that fails or hangs makes the state `unknown`, with a
 `detail` saying why.
 """
 
@@ -99,6 +100,7 @@ class CommandTv:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a hanging grandchild (sleep, cec-ctl) dies with it
+                env=_environment(),
             )
         except OSError as e:
             return False, f"cannot run {command!r}: {e.strerror}"
@@ -113,6 +115,11 @@ class CommandTv:
             why = f"{command!r} exited {process.returncode}"
             return False, (f"{why}: {_first_line(text)}" if text else why)[:MAX_DETAIL]
         return True, text[:MAX_DETAIL]
+
+
+def _environment() -> dict[str, str]:
+    """The screen's environment without our own settings: the broker URL and password stay here."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("INTENT_LEDGER_")}
 
 
 def _first_line(text: str) -> str:

@@ -4,9 +4,10 @@ Every ```sh block of README.md is one script, run by bash with `set -e` in a
 temporary directory where `.venv` and `examples/` are the repository's (the
 README says "from the repository root"), against a Mosquitto of the test's own
 (`INTENT_LEDGER_MQTT_URL`). A line that starts the daemon without `--once`
-(`intent-ledger ... run`) would run for ever: it is started in the background,
-stopped with Ctrl-C (SIGINT) once it has logged its first acknowledged
-publish, and must exit 0.
+(`intent-ledger ... run`) or a screen (`intent-ledger ... screen`) would run
+for ever: it is started in the background, stopped with Ctrl-C (SIGINT) once it
+is up (the daemon has logged an acknowledged publish, the screen a first line),
+and must exit 0.
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ from tests.publisher.broker import Mosquitto
 from tests.publisher.conftest import broker, mosquitto  # noqa: F401 - the fixtures: a broker of our own
 
 ROOT = Path(__file__).parents[1]
-_DAEMON = re.compile(r"^\s*intent-ledger\b(?!.*--once).*\srun(\s|$)")
+# Lines that run until stopped (not sent to the background with `&`), and what each logs
+# once it is up: the daemon an acknowledged publish, a screen anything.
+_LONG_RUNNING = (
+    (re.compile(r"^\s*intent-ledger\b(?!.*--once)(?!.*&)[^#]*\srun(\s|$)"), "acked"),
+    (re.compile(r"^\s*intent-ledger\b(?!.*&)[^#]*\sscreen\s"), "."),
+)
 
 # Started in the background; polled (with a deadline) for its first acknowledged publish.
 _PRELUDE = r"""
 set -euo pipefail
 _daemon() {
+  local ready=$1; shift
   "$@" > .daemon.log 2>&1 &
   local pid=$! deadline=$((SECONDS + 60))
-  until grep -q 'acked' .daemon.log; do
+  until grep -q "$ready" .daemon.log; do
     if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
       cat .daemon.log >&2; kill "$pid" 2>/dev/null || true; return 1
     fi
@@ -55,7 +62,8 @@ def script_of(blocks: list[str]) -> str:
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             lines.append(f"echo {_quote(f'README block {number}: {line.strip()}')} >&2")
-            lines.append(f"_daemon {line.strip()}" if _DAEMON.match(line) else line)
+            ready = next((r for pattern, r in _LONG_RUNNING if pattern.match(line)), None)
+            lines.append(line if ready is None else f"_daemon {_quote(ready)} {line.strip()}")
     return "\n".join(lines) + "\n"
 
 
@@ -64,11 +72,16 @@ def _quote(text: str) -> str:
 
 
 def test_script_of_wraps_only_the_long_running_daemon() -> None:
-    """`run --once` runs as written; `run` (and `run --group-topics`) goes through _daemon."""
-    script = script_of(["intent-ledger run --once\nintent-ledger run   # daemon\n# a comment\n"])
+    """`run --once` and `run ... &` run as written; a foreground `run` or `screen` goes through _daemon."""
+    script = script_of(
+        ["intent-ledger run --once\nintent-ledger run   # daemon\n# a comment\nintent-ledger run > d.log &\n"]
+    )
     assert "\nintent-ledger run --once\n" in script
-    assert "\n_daemon intent-ledger run   # daemon\n" in script
+    assert "\n_daemon 'acked' intent-ledger run   # daemon\n" in script
+    assert "\nintent-ledger run > d.log &\n" in script
     assert "a comment" not in script
+    screen = script_of(["intent-ledger screen c1 --on-cmd x\n"])
+    assert "\n_daemon '.' intent-ledger screen c1 --on-cmd x\n" in screen
 
 
 @pytest.mark.slow

@@ -60,8 +60,10 @@ def tv(tmp_path: Path) -> Tv:
 def screen_process(mosquitto: Mosquitto) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, url: str | None = None) -> subprocess.Popen[str]:
-        env = {**os.environ, "INTENT_LEDGER_MQTT_URL": url or mosquitto.url}
+    def start(
+        *args: str, url: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        env = {**os.environ, "INTENT_LEDGER_MQTT_URL": url or mosquitto.url, **(extra_env or {})}
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "screen", "c1", *args],
             env=env,
@@ -137,6 +139,21 @@ def test_follows_the_intent_drives_the_tv_reports_and_exits_0_on_sigterm(
     out = [json.loads(line) for line in process.stdout.read().splitlines()]  # type: ignore[union-attr]
     assert {r["event"] for r in out} >= {"broker", "message", "switch", "report"}
     assert all(r["event"] != "switch" or r["tv_state"] == r["power"] for r in out)
+
+
+def test_commands_never_see_the_payload_or_the_broker_secrets(
+    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """The on-command gets no arguments and an environment without INTENT_LEDGER_* (the broker
+    URL and password), and nothing of the intent (its id) anywhere."""
+    dump = tv.script("dump.sh", f'echo "args:$#" > {tv.folder}/seen\nenv >> {tv.folder}/seen')
+    secret = {"INTENT_LEDGER_MQTT_PASSWORD": "s3cret-pw"}
+    screen_process("--on-cmd", dump, "--off-cmd", tv.switch("off"), extra_env=secret)
+    first = intent_id(mosquitto.port)
+    wait_report(mosquitto.port, "the report on", tv_state="on", intent_id=first)
+    seen = (tv.folder / "seen").read_text()
+    assert seen.startswith("args:0\n")
+    assert "INTENT_LEDGER" not in seen and "s3cret-pw" not in seen and first not in seen
 
 
 def test_a_failing_command_reports_unknown_with_why(
