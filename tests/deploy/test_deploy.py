@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -10,39 +9,29 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from ledger import Ledger
-from publisher.logs import EventLog
-from publisher.metrics import Metrics
-from publisher.observe import Observer
+from publisher.config import BrokerConfig
+from publisher.daemon import Daemon
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 RULES = DEPLOY / "prometheus-rules.yml"
 DASHBOARD = DEPLOY / "grafana-dashboard.json"
-# Issue 10's metrics: publisher/observe.py registers them in the daemon's registry once the
-# daemon runs an Observer; the rules and the dashboard already query them (a query of a
-# metric not exported yet is empty, not an error). Their names are checked against the
-# Observer's own registry below.
-PENDING = {"intent_ledger_screens", "intent_ledger_reports_total", "intent_ledger_screen_report_age_seconds"}
 _METRIC = re.compile(r"\bintent_ledger_[a-z0-9_]+\b")
 
 
-def exported(registry: CollectorRegistry | None = None) -> set[str]:
-    """Every sample name a registry can expose (counters' _total, histograms' _bucket...)."""
+@pytest.fixture
+def exported(sqlite_ledger: Ledger) -> set[str]:
+    """Every sample name the daemon's registry can expose (counters' _total, histograms' _bucket...):
+    its own metrics and those of the parts it composes (the screens' reports of issue 10)."""
+    daemon = Daemon(sqlite_ledger, BrokerConfig.from_url("mqtt://127.0.0.1:1"))  # built, not run
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
     names: set[str] = set()
-    for family in (registry or Metrics().registry).collect():
+    for family in daemon.metrics.registry.collect():
         names |= {family.name + s for s in suffixes.get(family.type, ("",))}
     return names
-
-
-def test_the_pending_names_are_the_observers(sqlite_ledger: Ledger) -> None:
-    """The issue 10 names the rules and the dashboard use are the ones publisher/observe.py registers."""
-    registry = CollectorRegistry()
-    Observer(sqlite_ledger, prefix="infoscreen", registry=registry, log=EventLog(io.StringIO()), errors=())
-    assert exported(registry) >= PENDING
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -75,9 +64,9 @@ def test_the_rules_cover_what_an_operator_is_paged_for() -> None:
     assert all(rule["annotations"]["summary"] for rule in _rules())
 
 
-def test_rules_and_dashboard_query_only_metrics_the_daemon_exports() -> None:
+def test_rules_and_dashboard_query_only_metrics_the_daemon_exports(exported: set[str]) -> None:
     """A renamed metric breaks this test, not a silent alert or an empty panel."""
-    known = exported() | PENDING
+    known = exported
     used = {
         name
         for text in [r["expr"] for r in _rules()] + _dashboard_queries()
@@ -87,10 +76,10 @@ def test_rules_and_dashboard_query_only_metrics_the_daemon_exports() -> None:
     assert {"intent_ledger_publishes_total", "intent_ledger_publish_ack_latency_seconds_bucket"} <= used
 
 
-def test_the_dashboard_shows_every_metric_the_daemon_exports() -> None:
+def test_the_dashboard_shows_every_metric_the_daemon_exports(exported: set[str]) -> None:
     """Each exported family has a panel (counters' _created and histograms' _sum/_count aside)."""
     used = {name for text in _dashboard_queries() for name in _METRIC.findall(text)}
-    families = {n for n in exported() if not n.endswith(("_created", "_sum", "_count"))}
+    families = {n for n in exported if not n.endswith(("_created", "_sum", "_count"))}
     histograms = {n.removesuffix("_bucket") for n in families if n.endswith("_bucket")}
     missing = {n for n in families if n not in used and n.removesuffix("_bucket") not in histograms}
     missing |= {h for h in histograms if f"{h}_bucket" not in used}
