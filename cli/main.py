@@ -18,6 +18,7 @@ COMMANDS = {
     "event": "cli.fleet:event",
     "override": "cli.overrides:override",
     "policy": "cli.overrides:policy",
+    "series": "cli.series:series",
     "sync": "cli.query:sync",
     "state": "cli.query:state",
     "replay": "cli.query:replay",

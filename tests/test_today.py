@@ -25,7 +25,8 @@ def _fleet(day: date) -> bytes:
 def test_the_same_day_gives_the_same_file_and_every_window_is_inside_it() -> None:
     """A second scripts/serve the same day syncs an identical snapshot: nothing to append."""
     first = _fleet(DAY)
-    assert first == _fleet(DAY) and first != _fleet(DAY + timedelta(days=1))
+    assert first == _fleet(DAY)
+    assert first != _fleet(DAY + timedelta(days=1))
     snapshot = json.loads(first)
     midnight = datetime(2030, 6, 3, tzinfo=UTC)
     for item in snapshot["events"] + snapshot["overrides"]:

@@ -33,7 +33,8 @@ def run(url: str, *args: str) -> Result:
 def assert_one_clean_line(result: Result, code: int, *expected: str) -> str:
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), result.stderr
     assert not LIBRARY.search(lines[0]), lines[0]
     assert SECRET not in lines[0]
     for text in expected:
@@ -154,12 +155,14 @@ def test_sync_prints_one_summary_line_and_lists_events_only_with_json(
         )
     )
     result = run(sqlite_url, "sync", str(snapshot))
-    assert result.exit_code == 0 and result.stderr == ""
+    assert result.exit_code == 0
+    assert result.stderr == ""
     assert result.stdout.splitlines() == [
         "sync fleet.json: appended 5 ledger events (1 ClientRegistered, 1 EventScheduled)"
     ]
     listed = json.loads(run(sqlite_url, "sync", str(snapshot), "--json").stdout)
-    assert listed["appended"] == 0 and listed["changes"] == []
+    assert listed["appended"] == 0
+    assert listed["changes"] == []
 
 
 @pytest.mark.parametrize(
@@ -180,7 +183,8 @@ def test_a_change_naming_a_group_without_members_succeeds_with_a_warning(
         "Warning: group 'hal' has no registered member (check the spelling)"
     ]
     good = run(sqlite_url, *[("hall" if a == "hal" else a.replace("1", "2")) for a in args])
-    assert good.exit_code == 0 and good.stderr == ""
+    assert good.exit_code == 0
+    assert good.stderr == ""
 
 
 def test_sync_warns_for_a_group_no_client_of_the_file_joins(sqlite_url: str, tmp_path: Path) -> None:
@@ -206,19 +210,23 @@ def test_the_real_entry_point_says_url_errors_in_one_line(tmp_path: Path) -> Non
     bad = subprocess.run(
         [*_entry_point(), "client", "list"], env=env, capture_output=True, text=True, cwd=tmp_path
     )
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and SECRET not in bad.stderr
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    assert SECRET not in bad.stderr
     assert not LIBRARY.search(bad.stderr)
     env["INTENT_LEDGER_DB"] = "sqlite:///ledger.db"
     missing = subprocess.run(
         [*_entry_point(), "state", "c1"], env=env, capture_output=True, text=True, cwd=tmp_path
     )
-    assert missing.returncode == 1 and missing.stderr.startswith("Error: no ledger at sqlite:///ledger.db")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: no ledger at sqlite:///ledger.db")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_version_and_completion() -> None:
     version = subprocess.run([*_entry_point(), "--version"], capture_output=True, text=True)
-    assert version.returncode == 0 and re.fullmatch(r"intent-ledger, version \d+\.\d+\.\d+\n", version.stdout)
+    assert version.returncode == 0
+    assert re.fullmatch(r"intent-ledger, version \d+\.\d+\.\d+\n", version.stdout)
     env = {**os.environ, "_INTENT_LEDGER_COMPLETE": "bash_source"}
     source = subprocess.run(
         [sys.executable, "-c", "from cli.main import cli; cli.main(prog_name='intent-ledger')"],
@@ -258,7 +266,8 @@ def _loaded_by(*args: str) -> set[str]:
 @pytest.mark.parametrize("args", [["-h"], ["client", "-h"], ["run", "-h"], ["audit", "-h"]], ids=" ".join)
 def test_help_loads_neither_the_daemon_nor_the_audit_code(args: list[str]) -> None:
     loaded = _loaded_by(*args)
-    assert "cli.main" in loaded and loaded & HEAVY == set()
+    assert "cli.main" in loaded
+    assert loaded & HEAVY == set()
 
 
 def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -> None:
@@ -266,7 +275,8 @@ def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
     assert run(url, "client", "add", "c1").exit_code == 0
     loaded = _loaded_by("--db", url, "client", "list")
-    assert "cli.fleet" in loaded and loaded & (HEAVY | {"cli.run", "cli.audit"}) == set()
+    assert "cli.fleet" in loaded
+    assert loaded & (HEAVY | {"cli.run", "cli.audit"}) == set()
 
 
 @pytest.mark.postgres

@@ -17,10 +17,12 @@ def test_postgres_urls_get_our_driver_for_sqlalchemy_and_plain_libpq_for_psycopg
         "postgresql+psycopg://u:pw@h:5433/db",
     ):
         url = parse_database_url(text)
-        assert url.backend == "postgresql" and is_postgres(text)
+        assert url.backend == "postgresql"
+        assert is_postgres(text)
         assert url.sqlalchemy_url == "postgresql+psycopg://u:pw@h:5433/db"
         assert url.conninfo == "postgresql://u:pw@h:5433/db"
-        assert url.masked.endswith("://u:***@h:5433/db") and "pw" not in url.masked
+        assert url.masked.endswith("://u:***@h:5433/db")
+        assert "pw" not in url.masked
     assert database_env("postgres://u@h/db")["SQLALCHEMY_URL"] == "postgresql+psycopg://u@h/db"
 
 
@@ -72,4 +74,6 @@ def test_unreachable_explains_what_the_driver_said_without_its_words() -> None:
         "(psycopg.OperationalError) SSL SYSCALL error (Background on this error at: https://x)"
     )
     said = str(unreachable(url, odd))
-    assert "psycopg" not in said and "http" not in said and "SSL SYSCALL error" in said
+    assert "psycopg" not in said
+    assert "http" not in said
+    assert "SSL SYSCALL error" in said

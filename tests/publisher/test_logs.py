@@ -87,7 +87,8 @@ def test_text_lines_for_the_connection_ledger_and_unknown_records() -> None:
 def test_json_keeps_every_field_with_ts_and_event_first() -> None:
     (line,) = _lines("json", ("publish", PUBLISH))
     record = json.loads(line)
-    assert list(record)[:2] == ["ts", "event"] and record["ts"] == "2026-03-31T08:05:00.250+00:00"
+    assert list(record)[:2] == ["ts", "event"]
+    assert record["ts"] == "2026-03-31T08:05:00.250+00:00"
     assert record == {"ts": record["ts"], "event": "publish", **PUBLISH}
 
 
