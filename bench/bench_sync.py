@@ -41,7 +41,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from ledger import Ledger, Meta
-from ledger.app import database_env
+from ledger.urls import database_env
 
 GOAL = 0.5
 RAW_BATCH = 1_000

@@ -20,6 +20,7 @@ Without `--big` (about 3 minutes on a 2-core machine):
   transitions, with and without the intent-log snapshot);
 - bench_failover: two real daemons, SIGKILL the active one;
 - bench_ics: `sync --ics` of a timetable feed beside the same snapshot (SQLite, PostgreSQL).
+- bench_cli: `intent-ledger` commands as fresh processes beside `sqlite-utils tables`.
 
 `--big` adds the cold start and its peak RSS at 100,000 clients (the sync of the
 fleet alone takes minutes).
@@ -45,6 +46,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _common import PG_SCHEMA, PG_URL  # noqa: E402
+from bench_cli import section as section_cli  # noqa: E402
 
 # Goals from the issues.
 GOAL_SYNC = 0.5  # issue 2: ours events/s / raw, at least
@@ -737,6 +739,7 @@ def main() -> None:
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
+        results["cli"] = bench("bench_cli.py", "--repeat", "30")
         results["series"] = bench("bench_series.py", "--clients", n, timeout=1800)
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
@@ -758,6 +761,7 @@ def main() -> None:
     section_observe(doc, results)
     section_ics(doc, results)
 
+    section_cli(doc, results.get("cli", {"error": "not measured in this run"}))
     if "series" in results:
         from bench_series import report_section as series_section
 

@@ -16,10 +16,12 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     IntegrityError,
+    PersistenceError,
     Transcoder,
     UUIDAsHex,
 )
 from eventsourcing.utils import get_topic
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import commands as cmd
 from ledger import events as ev
@@ -42,21 +44,14 @@ from ledger.preload import preloaded_workspace
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.topics import INTENT_TOPICS, SCHEDULE_TOPICS, TIMELINE_TOPICS
+from ledger.urls import database_env, parse_database_url, unreachable
 from ledger.values import Policy, Window
 
-__all__ = ["INTENT_TOPICS", "SCHEDULE_TOPICS", "TIMELINE_TOPICS", "Ledger", "Receipt", "database_env"]
+__all__ = ["INTENT_TOPICS", "SCHEDULE_TOPICS", "TIMELINE_TOPICS", "Ledger", "Receipt"]
 
 _ISSUED = get_topic(ev.IntentIssued)
 _PAGE = 5_000
 _MAX_ATTEMPTS = 40
-
-
-def database_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment for a database URL (SQLite file or PostgreSQL)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return {"PERSISTENCE_MODULE": "ledger.persistence:Factory", "SQLALCHEMY_URL": url}
 
 
 @dataclass(frozen=True)
@@ -77,9 +72,23 @@ class Ledger(Application[UUID]):
     name = "ledger"
     snapshotting_intervals = {IntentLog: 100}
 
-    def __init__(self, db_url: str = "sqlite:///intent-ledger.db", env: dict[str, str] | None = None):
-        super().__init__({**database_env(db_url), **(env or {})})
+    def __init__(
+        self,
+        db_url: str = "sqlite:///intent-ledger.db",
+        env: dict[str, str] | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        """Open the ledger at `db_url`; with `create=False` a missing ledger is an error, not created."""
+        url = parse_database_url(db_url).checked(create=create)
+        try:
+            # Read-only: no tables are created either (an empty PostgreSQL database stays empty).
+            tables = {} if create else {"CREATE_TABLE": "false"}
+            super().__init__({**database_env(db_url), **tables, **(env or {})})
+        except (SQLAlchemyError, PersistenceError) as e:  # the drivers' errors, said our way
+            raise unreachable(url, e) from None
         self.db_url = db_url
+        self.url = url
 
     def close(self) -> None:
         super().close()

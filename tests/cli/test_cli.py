@@ -158,6 +158,7 @@ def test_fleet_commands_report_and_list(sqlite_url: str) -> None:
 
 def test_policy_show_and_set(sqlite_url: str) -> None:
     """policy set changes only the named values; policy show prints all four."""
+    assert run(sqlite_url, "client", "add", "c0").exit_code == 0  # a ledger to read
     assert json.loads(run(sqlite_url, "policy", "show", "--json").stdout)["grace_seconds"] == 30
     assert run(sqlite_url, "policy", "set", "--pre-roll", "300", "--grace", "10").exit_code == 0
     assert json.loads(run(sqlite_url, "policy", "show", "--json").stdout) == {
@@ -249,7 +250,10 @@ def _commands(
     group: click.Group, prefix: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         found.append((path, command))
         if isinstance(command, click.Group):

@@ -44,7 +44,9 @@ def _daemon(db: str, mqtt: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _records(log: Path, event: str) -> list[dict[str, object]]:
-    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    text = log.read_text()
+    complete = text[: text.rfind("\n") + 1]  # the daemon may be mid-line: only whole lines
+    lines = [line for line in complete.splitlines() if line.startswith("{")]
     return [r for r in map(json.loads, lines) if r["event"] == event]
 
 
