@@ -104,9 +104,10 @@ def section(doc: Any, r: dict[str, Any]) -> None:
     doc.add(
         f"{r['repeat']} runs of each, round-robin, on a ledger of {r['clients']:,} clients; load average "
         f"{load[0]} before and {load[3]} after on {r['cpus']} CPUs (a shared machine: the ratio, measured "
-        "in the same rounds, is the figure). `-h` loads every command module; `client list` loads "
-        "SQLAlchemy and eventsourcing-sqlalchemy, not the daemon, paho, psycopg, prometheus-client "
-        "or the audit code.",
+        "in the same rounds, is the figure). `-h` loads every command module, none of them SQLAlchemy or "
+        "icalendar; `client list` and `state` read the SQLite file through ledger.quickread (sqlite3), "
+        "without eventsourcing's application, SQLAlchemy, the daemon, paho, psycopg, prometheus-client "
+        "or the audit code; `event add` goes through the application.",
         "",
     )
     ratio = r["commands"]["client list"]["ratio_median"]

@@ -19,6 +19,7 @@ from ledger.values import check_id, parse_instant
 
 if TYPE_CHECKING:  # imported when a command runs: `-h` and `--version` need none of them
     from ledger import Ledger, Meta, Receipt
+    from ledger.quickread import LedgerView
 
 __all__ = [
     "ID",
@@ -31,6 +32,7 @@ __all__ = [
     "json_option",
     "ledger_of",
     "report",
+    "view_of",
     "warn_unknown_groups",
 ]
 
@@ -185,6 +187,18 @@ def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = F
         root.call_on_close(root.meta["ledger"].close)
     ledger: Ledger = root.meta["ledger"]
     return ledger
+
+
+def view_of(ctx: click.Context) -> Ledger | LedgerView:
+    """For commands that read aggregates only: a quick view of an SQLite file, else the ledger."""
+    from ledger.quickread import open_view
+
+    root = ctx.find_root()
+    view = None if "ledger" in root.meta else open_view(root.params["db"])
+    if view is None:
+        return ledger_of(ctx, read_only=True)
+    root.call_on_close(view.close)
+    return view
 
 
 def default_actor() -> str:

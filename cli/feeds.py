@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
 from cli.base import ID, BadInput, meta_of
-from ledger import Ledger, Receipt, TargetRef
 from ledger.fetch import TIMEOUT, fetch, is_url
-from ledger.ics import IcsFeed, check_options, parse_ics
+
+if TYPE_CHECKING:  # `-h` lists `sync` without icalendar, eventsourcing or SQLAlchemy
+    from ledger import Ledger, Receipt, TargetRef
+    from ledger.ics import IcsFeed
 
 __all__ = ["FEED_OPTIONS", "feed_options", "import_feed"]
 
@@ -56,6 +58,8 @@ def feed_options(f: F) -> F:
 
 
 def _target(client: str | None, group: str | None) -> TargetRef:
+    from ledger.domain import TargetRef
+
     if (client is None) == (group is None):
         raise click.UsageError("--ics needs exactly one of --client and --group")
     return TargetRef("client", client) if client is not None else TargetRef("group", str(group))
@@ -78,6 +82,8 @@ def import_feed(
     now: datetime,
 ) -> tuple[Receipt, IcsFeed]:
     """Read the feed, say what is not imported, and apply the rest (or, with --strict, refuse)."""
+    from ledger.ics import check_options, parse_ics
+
     target = _target(options["client"], options["group"])
     prefix = DEFAULT_PREFIX if options["id_prefix"] is None else options["id_prefix"]
     check_options(prefix, options["tz"])  # bad options are exit 2 before any download

@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
     report,
+    view_of,
     warn_unknown_groups,
 )
 from ledger import TargetRef, Window
@@ -121,7 +122,7 @@ def client_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger client list --json
     """
-    rows = client_rows(ledger_of(ctx, read_only=True))
+    rows = client_rows(view_of(ctx))
     echo_json(rows) if as_json else echo_table(rows, ["client_id", "group_id", "status"])
 
 
@@ -213,5 +214,5 @@ def event_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger event list --json
     """
-    rows = event_rows(ledger_of(ctx, read_only=True))
+    rows = event_rows(view_of(ctx))
     echo_json(rows) if as_json else echo_table(rows, ["event_id", "target", "start", "end", "status"])

@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
     report,
+    view_of,
     warn_unknown_groups,
 )
 from cli.fleet import target_of, window_of
@@ -102,7 +103,7 @@ def override_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger override list --json
     """
-    rows = override_rows(ledger_of(ctx, read_only=True))
+    rows = override_rows(view_of(ctx))
     columns = ["override_id", "target", "desired_state", "start", "end", "status"]
     echo_json(rows) if as_json else echo_table(rows, columns)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from cli.base import CONTEXT, LedgerGroup, echo_json, json_option, ledger_of
-from projections.readmodel import ReadModel
 
 __all__ = ["projections"]
 
@@ -32,6 +31,8 @@ def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger projections rebuild --json
     """
+    from projections.readmodel import ReadModel  # `-h` lists the command without it
+
     model = ReadModel(ledger_of(ctx, read_only=True))
     rows = model.rebuild()
     result = {"rows": rows, "position": model.position()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,19 +17,16 @@ from cli.base import (
     json_option,
     ledger_of,
     meta_of,
+    view_of,
     warn_unknown_groups,
 )
 from cli.feeds import FEED_OPTIONS, feed_options, import_feed
-from ledger import Receipt
-from ledger.events import event_fields
 from ledger.fetch import source_label
-from ledger.ics import IcsFeed
-from ledger.sync import parse_snapshot
 from ledger.values import floor_second
-from projections.queries import state_of
-from projections.readmodel import ReadModel
-from publisher.payload import json_schema
-from publisher.report import report_schema
+
+if TYPE_CHECKING:  # each command imports what it runs: `-h` lists them without the ledger
+    from ledger import Receipt
+    from ledger.ics import IcsFeed
 
 __all__ = ["replay", "schema", "state", "sync"]
 
@@ -40,6 +37,8 @@ def _now() -> datetime:
 
 
 def _change_row(event: object) -> dict[str, object]:
+    from ledger.events import event_fields
+
     return {"event": type(event).__name__, **event_fields(event)}
 
 
@@ -108,6 +107,8 @@ def sync(
         data = file.read_bytes()
     except OSError as e:
         raise click.BadParameter(f"cannot read {file}: {e.strerror}", param_hint="FILE") from None
+    from ledger.sync import parse_snapshot
+
     snapshot = parse_snapshot(data)
     meta = meta_of(actor, note, default=f"sync:{file.name}")
     ledger = ledger_of(ctx, read_only=dry_run, or_empty=True)
@@ -167,7 +168,9 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
     \b
         intent-ledger state lobby-1 --at 2026-03-31T10:15:00Z --json
     """
-    row = state_of(ledger_of(ctx, read_only=True), client_id, at or _now())
+    from projections.queries import state_of
+
+    row = state_of(view_of(ctx), client_id, at or _now())
     if as_json:
         echo_json(row)
     else:
@@ -195,6 +198,8 @@ def replay(
     \b
         intent-ledger replay lobby-1 --since 2026-03-31T00:00:00Z --json
     """
+    from projections.readmodel import ReadModel
+
     ledger = ledger_of(ctx, read_only=True)
     model = ReadModel(ledger)
     model.catch_up()  # the read model answers; it first reads what the ledger appended since
@@ -230,4 +235,7 @@ def schema(of_report: bool) -> None:
         intent-ledger schema > intent-v1.schema.json
         intent-ledger schema --report > report-v1.schema.json
     """
+    from publisher.payload import json_schema
+    from publisher.report import report_schema
+
     echo_json(report_schema() if of_report else json_schema())

@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.audit import audit_compliance
 from cli.base import CONTEXT, ID, json_option, ledger_of
-from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.values import floor_second, format_instant
-from projections.observation_reads import latest_reports
-from projections.observations import metadata
 from projections.queries import client_rows
 
-if TYPE_CHECKING:  # the screen loop (paho) loads only when a screen runs
+if TYPE_CHECKING:  # the screen loop (paho), the ledger and the audit load only when a screen runs
+    from ledger import Ledger
     from publisher.screen import Screen
 
 __all__ = ["await_ingestion", "chosen_clients", "screen", "simulate", "stop_on_signals"]
@@ -182,6 +179,8 @@ def simulate(
             "is `intent-ledger run` ingesting reports from this broker into this database?",
             err=True,
         )
+    from cli.audit import audit_compliance
+
     ctx.invoke(audit_compliance, clients=tuple(chosen), start=start, end=end, as_json=as_json)
 
 
@@ -198,7 +197,11 @@ def chosen_clients(ledger: Ledger, clients: list[str] | None, group_id: str | No
 
 def await_ingestion(ledger: Ledger, screens: list[Screen], timeout: float = 15.0) -> list[str]:
     """Wait until the observation tables hold each screen's last report; the screens still missing."""
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    from ledger.persistence import engine_of
+    from projections.observation_reads import latest_reports
+    from projections.observations import metadata
+
+    engine = engine_of(ledger)
     metadata.create_all(engine, checkfirst=True)
     sent = {s.client_id: s.reporter.last for s in screens}
     last = {c: format_instant(r.reported_at) for c, r in sent.items() if r is not None}

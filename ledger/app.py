@@ -27,8 +27,8 @@ from ledger import commands as cmd
 from ledger import events as ev
 from ledger import series as srs
 from ledger.collector import paused_gc
-from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
-from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.domain import IntentLog, Meta, TargetRef
+from ledger.errors import LedgerBusy
 from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
 from ledger.intentlog import CurrentIntentAsDict
@@ -41,11 +41,12 @@ from ledger.persistence import (
     topics_after,
 )
 from ledger.preload import preloaded_workspace
+from ledger.quickread import AggregateReads
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.topics import INTENT_TOPICS, SCHEDULE_TOPICS, TIMELINE_TOPICS
 from ledger.urls import database_env, parse_database_url, unreachable
-from ledger.values import Policy, Window
+from ledger.values import Window
 
 __all__ = ["INTENT_TOPICS", "SCHEDULE_TOPICS", "TIMELINE_TOPICS", "Ledger", "Receipt"]
 
@@ -66,7 +67,7 @@ class Receipt:
         return len(self.events)
 
 
-class Ledger(Application[UUID]):
+class Ledger(Application[UUID], AggregateReads):
     """Appends schedule changes and issued intents; reads aggregates and the notification log."""
 
     name = "ledger"
@@ -181,20 +182,6 @@ class Ledger(Application[UUID]):
         )
 
     # Reads.
-
-    def client(self, client_id: str) -> Client:
-        client = self._load(Client.id_for(client_id))
-        if not isinstance(client, Client):
-            raise ClientNotFound(client_id)
-        return client
-
-    def group(self, group_id: str) -> Group | None:
-        group = self._load(Group.id_for(group_id))
-        return group if isinstance(group, Group) else None
-
-    def policy(self) -> Policy:
-        record = self._load(PolicyRecord.ID)
-        return record.policy if isinstance(record, PolicyRecord) else Policy()
 
     def intent_log(self, log_name: str) -> IntentLog | None:
         log = self._load(IntentLog.id_for(log_name))

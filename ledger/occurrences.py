@@ -17,10 +17,12 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-
-from dateutil.rrule import rrule, rrulestr
+from typing import TYPE_CHECKING
 
 from ledger.recurrence import Recurrence, Series, compile_rule, rule_parts, second_start, zone
+
+if TYPE_CHECKING:  # imported where a rule is rebased: `-h` and the listings need no dateutil
+    from dateutil.rrule import rrule
 
 __all__ = [
     "Occurrence",
@@ -179,6 +181,8 @@ def _rebase_start(rec: Recurrence, lo: datetime) -> datetime:
 @functools.lru_cache(maxsize=8192)
 def _rebased(rec: Recurrence, dtstart: datetime) -> rrule:
     """The rule from a later DTSTART (`_rebase_start`), generating the same occurrences after it."""
+    from dateutil.rrule import rrule, rrulestr
+
     if dtstart == rec.first_start:
         return _bounded(rec)
     parts = rule_parts(rec.rrule)

@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
-
 from ledger.errors import InvalidSeries
+
+if TYPE_CHECKING:  # imported where a rule is compiled: reading the fleet needs no dateutil
+    from dateutil.rrule import rrule
 
 __all__ = [
     "FREQUENCIES",
@@ -189,6 +191,8 @@ class Recurrence:
 @functools.lru_cache(maxsize=4096)
 def compile_rule(recurrence: Recurrence) -> rrule:
     """The dateutil rule over naive local start times, UNTIL turned into local time."""
+    from dateutil.rrule import rrule, rrulestr
+
     parts = rule_parts(recurrence.rrule)
     until = parts.get("UNTIL")
     if until is not None:

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger import events as ev
-from ledger.app import Ledger
 from ledger.domain import Client, Group, Target
 from ledger.values import format_instant
-from projections.timeline import client_timeline
+
+if TYPE_CHECKING:  # `client list` reads through a LedgerView, without the application's imports
+    from ledger.app import Ledger
+    from ledger.quickread import LedgerView
 
 __all__ = ["client_rows", "event_rows", "override_rows", "replay_rows", "state_of"]
 
 
-def _targets(ledger: Ledger) -> list[Target]:
+def _targets(ledger: Ledger | LedgerView) -> list[Target]:
     found = ledger.aggregates().values()
     return [a for a in found if isinstance(a, Client | Group)]
 
 
-def client_rows(ledger: Ledger) -> list[dict[str, Any]]:
+def client_rows(ledger: Ledger | LedgerView) -> list[dict[str, Any]]:
     clients = [a for a in _targets(ledger) if isinstance(a, Client)]
     return [
         {
@@ -31,7 +33,7 @@ def client_rows(ledger: Ledger) -> list[dict[str, Any]]:
     ]
 
 
-def event_rows(ledger: Ledger) -> list[dict[str, Any]]:
+def event_rows(ledger: Ledger | LedgerView) -> list[dict[str, Any]]:
     rows = [
         {
             "event_id": e.event_id,
@@ -46,7 +48,7 @@ def event_rows(ledger: Ledger) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["start"], r["event_id"]))
 
 
-def override_rows(ledger: Ledger) -> list[dict[str, Any]]:
+def override_rows(ledger: Ledger | LedgerView) -> list[dict[str, Any]]:
     rows = [
         {
             "override_id": o.override_id,
@@ -63,8 +65,10 @@ def override_rows(ledger: Ledger) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["start"], r["override_id"]))
 
 
-def state_of(ledger: Ledger, client_id: str, at: datetime) -> dict[str, Any]:
+def state_of(ledger: Ledger | LedgerView, client_id: str, at: datetime) -> dict[str, Any]:
     """The effective intent of a client at `at`, with today's membership and policy."""
+    from projections.timeline import client_timeline  # the listings need no timeline (nor dateutil)
+
     client = ledger.client(client_id)
     group = ledger.group(client.group_id) if client.group_id else None
     timeline = client_timeline(client, group, ledger.policy())

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.application import AggregateNotFoundError
-
-from ledger.app import Ledger
 from ledger.domain import Client, Group, Target, TargetRef
 from ledger.errors import SeriesNotFound
 from ledger.occurrences import occurrence_dates
@@ -15,11 +12,16 @@ from ledger.recurrence import Series, format_local
 from ledger.series import SeriesClaim
 from ledger.values import check_id, format_instant
 
+if TYPE_CHECKING:  # `series -h` lists its commands without the application's imports
+    from ledger.app import Ledger
+
 __all__ = ["find_series", "occurrence_rows", "series_row", "series_rows"]
 
 
 def find_series(ledger: Ledger, series_id: str) -> tuple[TargetRef, Series]:
     """The target and the current state of a series (cancelled ones too)."""
+    from eventsourcing.application import AggregateNotFoundError  # with the ledger, not for `-h`
+
     try:
         claim: Any = ledger.repository.get(SeriesClaim.id_for(check_id("series_id", series_id)))
     except AggregateNotFoundError:

@@ -250,7 +250,17 @@ def test_version_and_completion() -> None:
     assert "plain,client" in words.stdout.split()
 
 
-HEAVY = {"paho", "psycopg", "prometheus_client", "publisher.daemon", "projections.audit"}
+HEAVY = {
+    "paho",
+    "psycopg",
+    "prometheus_client",
+    "publisher.daemon",
+    "projections.audit",
+    "icalendar",
+    "dateutil",
+}
+# What the application's path loads: a listing of an SQLite file reads through ledger.quickread instead.
+APPLICATION = {"ledger.app", "eventsourcing.application", "eventsourcing_sqlalchemy", "sqlalchemy"}
 
 
 def _loaded_by(*args: str) -> set[str]:
@@ -276,7 +286,22 @@ def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -
     assert run(url, "client", "add", "c1").exit_code == 0
     loaded = _loaded_by("--db", url, "client", "list")
     assert "cli.fleet" in loaded
-    assert loaded & (HEAVY | {"cli.run", "cli.audit"}) == set()
+    assert loaded & (HEAVY | APPLICATION | {"cli.run", "cli.audit"}) == set()
+
+
+@pytest.mark.parametrize("args", [["-h"], ["series", "-h"], ["sync", "-h"], ["state", "-h"]], ids=" ".join)
+def test_help_loads_neither_the_application_nor_icalendar(args: list[str]) -> None:
+    loaded = _loaded_by(*args)
+    assert "cli.main" in loaded
+    assert loaded & (HEAVY | APPLICATION) == set()
+
+
+def test_state_of_an_sqlite_ledger_loads_no_application(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert run(url, "client", "add", "c1").exit_code == 0
+    loaded = _loaded_by("--db", url, "state", "c1")
+    assert "ledger.quickread" in loaded
+    assert loaded & (HEAVY | APPLICATION | {"cli.audit"}) == set()
 
 
 @pytest.mark.postgres
