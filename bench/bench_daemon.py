@@ -211,20 +211,18 @@ def payload_for(
     client_id: str, group_id: str | None, state: str, reason: str, window: tuple[datetime, datetime] | None
 ) -> bytes:
     """A real v1 payload (publisher.payload), as the daemon would publish for that intent."""
-    fields = {
-        "client_id": client_id,
-        "group_id": group_id,
-        "desired_state": state,
-        "reason": reason,
-        "grace_seconds": 30,
-        "event_window": None
+    fields = IntentFields(
+        client_id=client_id,
+        group_id=group_id,
+        desired_state=state,
+        reason=reason,
+        grace_seconds=30,
+        event_window=None
         if window is None
         else {"start": format_instant(window[0]), "end": format_instant(window[1])},
-    }
-    now = floor_second(datetime.now(UTC))
-    payload = build_payload(
-        intent_id=intent_id_for(client_id, 7), fields=IntentFields(**fields), issued_at=now, ttl=600
     )
+    now = floor_second(datetime.now(UTC))
+    payload = build_payload(intent_id=intent_id_for(client_id, 7), fields=fields, issued_at=now, ttl=600)
     return encode_payload(payload)
 
 
@@ -437,7 +435,7 @@ def profile_cold(
 class Running:
     """The daemon's loop in a thread, with every publish and the log recorded."""
 
-    def __init__(self, db: Database, port: int) -> None:
+    def __init__(self, db: Database, port: int, settings: RunSettings | None = None) -> None:
         self.ledger = Ledger(db.url, db.env())
         self.stream = CaptureStream()
         self.sink: Sink = []
@@ -446,7 +444,7 @@ class Running:
         self.daemon = Daemon(
             self.ledger,
             BrokerConfig(port=port),
-            RunSettings(prefix=PREFIX),
+            settings or RunSettings(prefix=PREFIX),
             log=EventLog(self.stream),
             session_factory=recording_factory(self.sink, self.connects),
         )

@@ -16,7 +16,8 @@ from cli.base import CONTEXT, ID, json_option, ledger_of
 from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.values import floor_second, format_instant
-from projections.observations import latest_reports, metadata
+from projections.observation_reads import latest_reports
+from projections.observations import metadata
 from projections.queries import client_rows
 from publisher.config import BrokerConfig, check_prefix
 from publisher.logs import EventLog

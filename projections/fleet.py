@@ -55,10 +55,11 @@ class FleetView:
             return
         aggregate = event.mutate(self._by_id.get(event.originator_id))
         self._by_id[event.originator_id] = aggregate
-        cause = (position, event)
-        if not isinstance(event, ev.LedgerChange):
-            # Creation events (a group named, the policy opened) change no timeline.
-            affected = None
+        # Creation events (a group named, the policy opened) change no timeline.
+        self._index(aggregate, (position, event), affected if isinstance(event, ev.LedgerChange) else None)
+
+    def _index(self, aggregate: Any, cause: tuple[int, Any], affected: Affected | None) -> None:
+        """Keep the view's indexes of a folded aggregate and mark whose timeline it changed."""
         if isinstance(aggregate, Client):
             self._index_client(aggregate)
             if affected is not None:
@@ -116,7 +117,7 @@ class FleetView:
     def timeline(self, client_id: str) -> Timeline:
         client = self.clients[client_id]
         group = self.groups.get(client.group_id) if client.group_id else None
-        if group is None or client.live_events() or client.live_overrides():
+        if group is None or client.live_events() or client.live_series() or client.live_overrides():
             blocks = None if group is None else self.group_timeline(group.group_id).blocks
             return client_timeline(client, group, self.policy, blocks)
         # Most clients only follow their group: share its timeline (computed once per change).

@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from ledger.app import Ledger
 from ledger.errors import ClientNotFound
+from ledger.occurrences import occurrences
 from ledger.values import format_instant
 from projections.audit import AuditView, as_of
 from projections.compliance import observed_at, to_epoch
-from projections.observations import Run, metadata, runs_between
+from projections.observation_reads import runs_between
+from projections.observations import Run, metadata
 from projections.picture_html import render_html
 from projections.picture_svg import render_svg
 from projections.readmodel import ReadModel
@@ -130,6 +132,11 @@ def _items(view: AuditView, target: Any, start: datetime, end: datetime) -> list
             found.append(
                 Item("event", e.event_id, where, w.start, w.end, None, *_who(view, "event", e.event_id))
             )
+    for series in target.live_series():  # occurrences, named series_id@YYYY-MM-DD
+        who = _who(view, "series", series.series_id)
+        for occ in occurrences(series, start - timedelta(days=32), end):
+            if occ.end > start:
+                found.append(Item("event", occ.name, where, occ.start, occ.end, None, *who))
     for o in target.live_overrides():
         w, who = o.window, _who(view, "override", o.override_id)
         if w.start < end and w.end > start:
@@ -162,7 +169,8 @@ def rows_for(
         target_group = view.groups.get(client.group_id) if client.group_id else None
         row = Row(client_id, client.group_id)
         for s in view.timeline(client_id).segments(start, end):
-            assert s.start is not None and s.end is not None
+            assert s.start is not None
+            assert s.end is not None
             row.schedule.append(Stretch(s.start, s.end, s.intent.desired_state, s.intent.reason))
         for target in [client] + ([target_group] if target_group else []):
             row.items += _items(view, target, start, end)

@@ -80,7 +80,9 @@ def _parsed(data: bytes) -> IcsFeed | None:
         return parse_ics(data)
     except InvalidInput as e:
         message = str(e)
-        assert message and "\n" not in message and "Traceback" not in message
+        assert message
+        assert "\n" not in message
+        assert "Traceback" not in message
         return None
 
 
