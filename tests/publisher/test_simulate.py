@@ -142,6 +142,6 @@ def test_simulate_text_output_and_bad_input(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].split()[:2] == ["client_id", "scheduled_on_s"]
     assert "fleet (1 clients" in done.stdout
-    for args in (["--client", "nobody"], [], ["--all", "--group", "lobby"]):
+    for args in (["--client", "nobody"], ["--group", "empty"], [], ["--all", "--group", "lobby"]):
         bad = simulate(sqlite_url, mosquitto.url, *args, "--duration", "1")
         assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
