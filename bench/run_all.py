@@ -705,6 +705,7 @@ def main() -> None:
             results["observe_postgres"] = bench(
                 "bench_observe.py", "--clients", n, "--db", "postgres", *pg_opts
             )
+        results["series"] = bench("bench_series.py", "--clients", n, timeout=1800)
         total = time.monotonic() - begun
         results["seconds_total"] = round(total, 1)
         keep = HERE / "results"
@@ -729,6 +730,11 @@ def main() -> None:
         if "observe_postgres" in results:
             observed.append(("PostgreSQL", results["observe_postgres"]))
         report_section(doc, observed)
+
+    if "series" in results:
+        from bench_series import report_section as series_section
+
+        series_section(doc, results["series"])
 
     head = [
         "# Performance",

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
-from ledger.persistence import bulk_insert
+from ledger.persistence import bulk_insert, engine_of, transaction
 from ledger.values import parse_instant
 
 __all__ = [
@@ -125,8 +125,8 @@ class ObservationLog:
     LIMIT = 200_000  # buffered fragments; beyond it the oldest are dropped, and counted
 
     def __init__(self, ledger: Ledger, split_after: int = 900) -> None:
-        self.engine: Engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
-        self._transaction = ledger.recorder.transaction  # type: ignore[attr-defined]
+        self.engine: Engine = engine_of(ledger)
+        self._ledger = ledger
         self.split_after = split_after
         metadata.create_all(self.engine, checkfirst=True)
         self._pending: dict[str, list[_Fragment]] = {}
@@ -171,7 +171,7 @@ class ObservationLog:
             return
         batch = list(itertools.islice(self._pending.items(), limit))
         clients = [client_id for client_id, _ in batch]
-        with self._transaction(commit=True) as session:
+        with transaction(self._ledger, commit=True) as session:
             self._load_open(session, [c for c in clients if c not in self._open])
             opened = dict(self._open)
             new_runs: dict[tuple[str, str], list[Any]] = {}

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from ledger.app import Ledger
 from ledger.collector import paused_gc
 from ledger.errors import NotFound
+from ledger.persistence import engine_of
 from ledger.values import format_instant
 from projections import observations as obs
 from projections.compliance import compliance, fleet_totals, observed_at, to_epoch
@@ -25,7 +26,7 @@ __all__ = ["compliance_report", "firsts_of", "followed", "observed_states"]
 
 
 def _engine(ledger: Ledger) -> Engine:
-    engine: Engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    engine = engine_of(ledger)
     obs.metadata.create_all(engine, checkfirst=True)
     return engine
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import socket
 import ssl
 import threading
 import time
@@ -240,12 +241,15 @@ class MqttSession:
 
     def abandon(self, reason: str) -> None:
         """Drop a dead connection and paho's queue with it, sending no DISCONNECT (so the Will stands)."""
-        self.client.loop_stop()
-        sock = self.client.socket()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
         self.lost_reason = reason
+        # Shut the socket down under paho's thread: it sees the end of the stream and stops (its
+        # loop would not while QoS 1 messages are unacknowledged); the broker sees a close
+        # without DISCONNECT, whenever it hears it, and publishes our Will.
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # TLS sockets too; a websocket wrapper is not
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.client.loop_stop()
         self.lost.set()
         self._fail_pending(f"connection abandoned before PUBACK: {reason}")
 

@@ -139,3 +139,29 @@ def test_a_hung_broker_leaves_no_stale_intent_and_recovery_is_prompt(
         held = wait_for(lambda: intent(mosquitto.port, "c1"), what="the retained intent")
         assert held["power"]["desired_state"] == "off"
     print(f"\nhung broker: the current intent retained {recovered:.1f} s after SIGCONT")
+
+
+def test_overdue_pubacks_with_nothing_heard_drop_the_session_before_the_keepalive(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto, proxy: DarkProxy
+) -> None:
+    """Keepalive a minute, refreshes every second: the first PUBACK overdue with nothing else heard
+    from the broker ends the session (no waiting for the keepalive), and the next one gets through."""
+    sqlite_ledger.add_client("c1", None, ME)
+    log, capture = make_log()
+    config = BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=60")
+    settings = RunSettings(ttl=20, refresh=1, ack_timeout=1.0)
+    with running(Daemon(sqlite_ledger, config, settings, log=log, **fast())):
+        first = wait_for(lambda: intent(mosquitto.port, "c1"), what="c1's intent")
+        proxy.forget()
+        dark_at = time.monotonic()
+        lost = wait_for(
+            lambda: [r for r in capture.records("broker") if r["state"] == "disconnected"], 20, "the drop"
+        )
+        noticed = time.monotonic() - dark_at
+        wait_for(
+            lambda: (i := intent(mosquitto.port, "c1")) and i["issued_at"] != first["issued_at"],
+            20,
+            "a publish through the new session",
+        )
+    assert "nothing else from the broker" in lost[0]["reason"]
+    print(f"\nstalled PUBACKs (keepalive 60 s): session dropped {noticed:.1f} s after going dark")

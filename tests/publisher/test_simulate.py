@@ -22,7 +22,6 @@ from cli.main import cli
 from ledger import Ledger, TargetRef, Window
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
-from publisher.mqtt import MqttSession
 from publisher.observe import Observer
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
@@ -35,11 +34,14 @@ class Ingestion:
     def __init__(self, ledger: Ledger, mosquitto: Mosquitto) -> None:
         errors = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
         self.observer = Observer(
-            ledger, prefix="infoscreen", registry=CollectorRegistry(), log=make_log()[0], errors=errors
+            ledger,
+            prefix="infoscreen",
+            registry=CollectorRegistry(),
+            log=make_log()[0],
+            errors=errors,
+            broker=BrokerConfig.from_url(mosquitto.url),
         )
-        self.session = MqttSession(BrokerConfig.from_url(mosquitto.url))
-        self.session.connect()
-        self.observer.attach(self.session)
+        self.observer.start()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="ingestion")
         self.thread.start()
@@ -52,7 +54,6 @@ class Ingestion:
         self.stopping.set()
         self.thread.join(10)
         self.observer.close()
-        self.session.close()
 
 
 @pytest.fixture
