@@ -129,8 +129,9 @@ def simulate(
     One MQTT connection per screen, each following docs/client-contract.md with
     the library `screen` uses, switching its pretend TV at once and reporting.
     With `intent-ledger run` ingesting the reports, the compliance printed at the
-    end should be complete: an operator's end-to-end check of a deployment. Run
-    it for clients without a real screen (both would report on the same topic).
+    end should be complete: an operator's end-to-end check of a deployment. The
+    audited range starts once every screen follows an intent. Run it for clients
+    without a real screen (both would report on the same topic).
 
     Example:
 

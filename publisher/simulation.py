@@ -21,6 +21,7 @@ from ledger.values import floor_second, format_instant
 from projections.observations import latest_reports, metadata
 from projections.queries import client_rows
 from publisher.config import BrokerConfig
+from publisher.errors import PublisherError
 from publisher.logs import EventLog
 from publisher.screen import Screen, ScreenLoop, ScreenSettings
 from publisher.tv import SimulatedTv
@@ -64,17 +65,32 @@ def simulate(
     duration: int,
     settings: ScreenSettings,
     on_loop: Callable[[ScreenLoop], None] = lambda _loop: None,
+    warm_up: float = 30.0,
 ) -> SimulatedRun:
     """Run simulated screens for `duration` seconds, then wait for their reports to be stored.
 
-    `on_loop` receives the loop before it starts (to stop it from a signal handler).
+    The audited range starts once every screen follows an intent (at most `warm_up`
+    seconds after the start). `on_loop` receives the loop before it starts (to stop it
+    from a signal handler).
     """
     with open(os.devnull, "w") as quiet:  # what the run did is the compliance read afterwards
         screens = [Screen(c, SimulatedTv(), settings) for c in clients]
         loop = ScreenLoop(screens, broker, log=EventLog(quiet))
         on_loop(loop)
-        start = floor_second(loop.now())
-        loop.run(until=start + timedelta(seconds=duration), farewell="simulation ended")
+        try:
+            # Warm-up, outside the audited range: every screen connected and following
+            # its first intent (a screen that has none yet would count as a mismatch).
+            loop.serve(
+                loop.now() + timedelta(seconds=warm_up), lambda: all(s.contract.decided for s in screens)
+            )
+            if loop.stopping:
+                raise PublisherError(
+                    "stopped before every simulated screen followed an intent: nothing audited"
+                )
+            start = floor_second(loop.now()) + timedelta(seconds=1)
+            loop.serve(start + timedelta(seconds=duration))
+        finally:
+            loop.close("simulation ended")
     end = floor_second(loop.now())
     return SimulatedRun(clients, start, end, await_ingestion(ledger, screens))
 
