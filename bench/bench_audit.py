@@ -93,7 +93,7 @@ class GcClock:
         self.seconds = 0.0
         self._started = 0.0
 
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -311,7 +311,8 @@ def plain_replay(raw: Any, db: Database, paramstyle: str) -> list[tuple[Any, ...
             f"SELECT * FROM {db.table('audit_transitions')} WHERE log_name = {mark} ORDER BY seq",
             (REPLAY_CLIENT,),
         )
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
     finally:
         cursor.close()
 

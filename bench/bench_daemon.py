@@ -211,20 +211,18 @@ def payload_for(
     client_id: str, group_id: str | None, state: str, reason: str, window: tuple[datetime, datetime] | None
 ) -> bytes:
     """A real v1 payload (publisher.payload), as the daemon would publish for that intent."""
-    fields = {
-        "client_id": client_id,
-        "group_id": group_id,
-        "desired_state": state,
-        "reason": reason,
-        "grace_seconds": 30,
-        "event_window": None
+    fields = IntentFields(
+        client_id=client_id,
+        group_id=group_id,
+        desired_state=state,
+        reason=reason,
+        grace_seconds=30,
+        event_window=None
         if window is None
         else {"start": format_instant(window[0]), "end": format_instant(window[1])},
-    }
-    now = floor_second(datetime.now(UTC))
-    payload = build_payload(
-        intent_id=intent_id_for(client_id, 7), fields=IntentFields(**fields), issued_at=now, ttl=600
     )
+    now = floor_second(datetime.now(UTC))
+    payload = build_payload(intent_id=intent_id_for(client_id, 7), fields=fields, issued_at=now, ttl=600)
     return encode_payload(payload)
 
 

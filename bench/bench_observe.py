@@ -153,7 +153,7 @@ def synthetic_runs(ledger: Ledger) -> list[dict[str, Any]]:
     return rows
 
 
-def plain_rows(db_url: str, start: str, end: str) -> int:
+def plain_rows(db_url: str, _start: str, end: str) -> int:
     """The baseline: the day's transitions and runs with plain SELECTs on the DB-API connection."""
     engine = sqlalchemy.create_engine(db_url)
     raw = engine.raw_connection()
@@ -249,8 +249,8 @@ def _reports(prefix: str, names: list[str], state: str) -> list[tuple[str, bytes
         (
             f"{prefix}/{name}/power/state",
             encode_report(
-                build_report(client_id=name, reported_at=now, intent_id=None, tv_state=state, since=now)
-            ),  # type: ignore[arg-type]
+                build_report(client_id=name, reported_at=now, intent_id=None, tv_state=state, since=now)  # type: ignore[arg-type]
+            ),
         )
         for name in names
     ]

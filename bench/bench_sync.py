@@ -22,6 +22,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from uuid import UUID
+
 from _common import (
     WEEK_START,
     Database,
@@ -53,7 +55,7 @@ class Thing(Aggregate):
         self.n = n
 
 
-class RawApp(Application):
+class RawApp(Application[UUID]):
     name = RAW_APP
 
 

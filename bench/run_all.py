@@ -626,6 +626,25 @@ def section_failover(doc: Doc, r: dict[str, Any]) -> None:
     )
 
 
+def section_observe(doc: Doc, results: dict[str, Any]) -> None:
+    if "observe" in results:
+        from bench_observe import report_section
+
+        observed = [("SQLite", results["observe"])]
+        if "observe_postgres" in results:
+            observed.append(("PostgreSQL", results["observe_postgres"]))
+        report_section(doc, observed)
+
+
+KEPT = "## Figures behind design choices"  # hand-written, carried over by every run
+
+
+def kept_tail(out: Path) -> str:
+    """The hand-written section at the end of the previous report (from KEPT on), if any."""
+    old = out.read_text() if out.exists() else ""
+    return "" if KEPT not in old else "\n" + old[old.index(KEPT) :].rstrip() + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--big", action="store_true", help="also the cold start and its RSS at 100,000 clients")
@@ -723,13 +742,7 @@ def main() -> None:
     section_replay(doc, results["replay"])
     section_failover(doc, results["failover"])
     section_state(doc, results["state"])
-    if "observe" in results:
-        from bench_observe import report_section
-
-        observed = [("SQLite", results["observe"])]
-        if "observe_postgres" in results:
-            observed.append(("PostgreSQL", results["observe_postgres"]))
-        report_section(doc, observed)
+    section_observe(doc, results)
 
     if "series" in results:
         from bench_series import report_section as series_section
@@ -779,7 +792,7 @@ def main() -> None:
     head += ["Not measured in this run:", "", *not_done, ""]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + doc.lines).rstrip() + "\n")
+    out.write_text("\n".join(head + doc.lines).rstrip() + "\n" + kept_tail(out))
     log(f"wrote {out} in {total / 60:.1f} min")
 
 

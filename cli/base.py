@@ -82,7 +82,7 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-class _Id(click.ParamType):
+class _Id(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
@@ -92,7 +92,7 @@ class _Id(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-class _Instant(click.ParamType):
+class _Instant(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
@@ -114,7 +114,8 @@ def ledger_of(ctx: click.Context) -> Ledger:
     if "ledger" not in root.meta:
         root.meta["ledger"] = Ledger(root.params["db"])
         root.call_on_close(root.meta["ledger"].close)
-    return root.meta["ledger"]
+    ledger: Ledger = root.meta["ledger"]
+    return ledger
 
 
 def default_actor() -> str:

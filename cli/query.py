@@ -59,6 +59,7 @@ def _change_row(event: object) -> dict[str, object]:
 @click.pass_context
 def sync(
     ctx: click.Context,
+    /,
     file: Path | None,
     ics_source: str | None,
     prune: bool,

@@ -41,44 +41,11 @@ from ledger.persistence import (
 from ledger.preload import preloaded_workspace
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
+from ledger.topics import INTENT_TOPICS, SCHEDULE_TOPICS, TIMELINE_TOPICS
 from ledger.values import Policy, Window
 
-__all__ = ["Ledger", "Receipt", "database_env"]
+__all__ = ["INTENT_TOPICS", "SCHEDULE_TOPICS", "TIMELINE_TOPICS", "Ledger", "Receipt", "database_env"]
 
-# Topics of the schedule side of the ledger (everything except the intent log),
-# so a bulk load never reads years of IntentIssued records it does not need.
-SCHEDULE_TOPICS: tuple[str, ...] = tuple(
-    get_topic(cls)
-    for cls in (
-        ev.ClientIdClaimed,
-        ev.GroupNamed,
-        ev.PolicyOpened,
-        ev.EventIdClaimed,
-        ev.OverrideIdClaimed,
-        ev.ClientRegistered,
-        ev.ClientAssigned,
-        ev.ClientDeregistered,
-        ev.EventScheduled,
-        ev.EventRescheduled,
-        ev.EventCancelled,
-        ev.OverrideSet,
-        ev.OverrideCleared,
-        ev.PolicyChanged,
-        ev.SeriesIdClaimed,
-        ev.SeriesScheduled,
-        ev.SeriesChanged,
-        ev.SeriesSkipped,
-        ev.SeriesUnskipped,
-        ev.SeriesCancelled,
-    )
-)
-# What a timeline needs: the schedule without the id claims (they only guard uniqueness).
-TIMELINE_TOPICS: tuple[str, ...] = tuple(
-    t
-    for t in SCHEDULE_TOPICS
-    if t not in (get_topic(ev.EventIdClaimed), get_topic(ev.OverrideIdClaimed), get_topic(ev.SeriesIdClaimed))
-)
-INTENT_TOPICS: tuple[str, ...] = (get_topic(ev.IntentLogOpened), get_topic(ev.IntentIssued))
 _ISSUED = get_topic(ev.IntentIssued)
 _PAGE = 5_000
 _MAX_ATTEMPTS = 40
@@ -104,7 +71,7 @@ class Receipt:
         return len(self.events)
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     """Appends schedule changes and issued intents; reads aggregates and the notification log."""
 
     name = "ledger"
@@ -260,7 +227,7 @@ class Ledger(Application):
     def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
         """Save issued intents; the caller owns the logs (one writer: the projector)."""
         # Straight to the event store: `save()` checks every object against runtime
-        # protocols, a third of the cost for 10,000 logs at a boundary.
+        # protocols, a large share of the cost at a boundary of thousands (docs/performance.md).
         events = [e for log in logs for e in log.collect_events()]
         if not events:
             return Receipt()

@@ -155,7 +155,7 @@ class _Reader:
         self._series.extend(series)
         self._cancelled.extend(cancelled)
 
-    def _equivalent(self, uid: str, own: Zone, year: int) -> str:
+    def _equivalent(self, _uid: str, own: Zone, year: int) -> str:
         # A series needs an IANA name: the zone whose offsets agree with the VTIMEZONE's rules.
         name = self._zones.equivalent(own, year)
         if name is None:

@@ -153,29 +153,13 @@ def compliance(
     changes.sort(key=_by_time)  # stable: of two changes at one instant, the later one wins
     changes.append((end, -1, None))
     result = Compliance(client_id=client_id)
-    mismatches = result.mismatches
     want, in_grace, seen, quiet = None, 0, "unknown", False
     a = start
     for t, which, value in changes:
         if t > a:
             b = min(t, end)
-            if want is not None:  # account for [a, b)
-                seconds = b - a
-                observed = "unknown" if quiet else seen
-                if want == "on":
-                    result.scheduled_on_s += seconds
-                    if observed == "on":
-                        result.observed_on_s += seconds
-                elif observed == "on" and not in_grace:
-                    result.unscheduled_on_s += seconds
-                if observed == "unknown":
-                    result.unknown_s += seconds
-                elif observed != want and not (in_grace and want == "off"):
-                    last = mismatches[-1] if mismatches else None
-                    if last is not None and last[1] == a and last[2] == want and last[3] == observed:
-                        mismatches[-1] = (last[0], b, want, observed)
-                    else:
-                        mismatches.append((a, b, want, observed))
+            if want is not None:
+                _account(result, a, b, want, bool(in_grace), "unknown" if quiet else seen)
             a = b
             if a >= end:
                 break
@@ -188,6 +172,26 @@ def compliance(
         elif which == _QUIET:
             quiet = value
     return result
+
+
+def _account(result: Compliance, a: int, b: int, want: str, in_grace: bool, observed: str) -> None:
+    """Add the stretch [a, b), wanted `want` and observed `observed`, to `result`."""
+    seconds = b - a
+    if want == "on":
+        result.scheduled_on_s += seconds
+        if observed == "on":
+            result.observed_on_s += seconds
+    elif observed == "on" and not in_grace:
+        result.unscheduled_on_s += seconds
+    if observed == "unknown":
+        result.unknown_s += seconds
+    elif observed != want and not (in_grace and want == "off"):
+        mismatches = result.mismatches
+        last = mismatches[-1] if mismatches else None
+        if last is not None and last[1] == a and last[2] == want and last[3] == observed:
+            mismatches[-1] = (last[0], b, want, observed)
+        else:
+            mismatches.append((a, b, want, observed))
 
 
 def fleet_totals(rows: Iterable[Totals]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -202,7 +202,7 @@ class Timeline:
                 names.append(f"override {o.override_id}")
         return names
 
-    def _edges_after(self, after: datetime) -> Any:
+    def _edges_after(self, after: datetime) -> Iterator[datetime] | list[datetime]:
         if self._boundaries is not None:
             return self._boundaries[bisect_right(self._boundaries, after) :]
         overrides = self._override_edges[bisect_right(self._override_edges, after) :]

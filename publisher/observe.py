@@ -3,12 +3,11 @@
 `start()` subscribes to `{prefix}/+/power/state` (QoS 1) on a broker session
 of its own (publisher.reportlink), whose callback on paho's network thread
 only appends to an inbox. The daemon's loop calls `tick(now)`: it classifies
-a few milliseconds' worth of reports (accepted, duplicate, or rejected as
-invalid, unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
-tables and writes them in batches, so ingestion never holds a transition
-up for long. Rejections are counted, logged at most once a minute per
-topic, never stored and never fatal; a database that is away only delays
-the writes.
+a few milliseconds' worth of reports (accepted, duplicate, or rejected as invalid,
+unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
+tables and writes them in batches, so ingestion never holds a transition up for long.
+Rejections are counted, logged at most once a minute per topic, never stored and
+never fatal; a database that is away only delays the writes.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ledger.app import Ledger
 from projections.compliance import to_epoch
-from projections.observations import ObservationLog, Seen, latest_reports
+from projections.observation_reads import latest_reports
+from projections.observations import ObservationLog, Seen
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.receipts import stamp_ms

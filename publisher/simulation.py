@@ -18,7 +18,8 @@ from ledger.app import Ledger
 from ledger.errors import ClientNotFound, InvalidInput
 from ledger.persistence import engine_of
 from ledger.values import floor_second, format_instant
-from projections.observations import latest_reports, metadata
+from projections.observation_reads import latest_reports
+from projections.observations import metadata
 from projections.queries import client_rows
 from publisher.config import BrokerConfig
 from publisher.errors import PublisherError

@@ -28,7 +28,7 @@ class FeedServer:
         return f"http://{userinfo}127.0.0.1:{self.port}{path}"
 
 
-def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901  (one HTTP handler class)
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # quiet in test output
             pass

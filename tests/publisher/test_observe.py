@@ -21,12 +21,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ledger import Ledger
 from ledger.values import format_instant
-from projections.observations import runs_between
+from projections.observation_reads import runs_between
 from publisher.config import BrokerConfig
 from publisher.observe import RESULTS, Observer
 from publisher.report import build_report, encode_report
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.conftest import make_log
+from tests.publisher.helpers import make_log
 
 T = datetime(2027, 3, 29, 5, 30, tzinfo=UTC)
 ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
@@ -160,14 +160,14 @@ def test_a_rejection_is_logged_again_after_a_minute(rig: Rig, screens: Screens) 
     assert [r["result"] for r in rig.capture.records("report")] == ["unknown_client", "unknown_client"]
 
 
-def test_a_retained_copy_seen_again_is_a_duplicate_not_a_new_report(
-    rig: Rig, screens: Screens, mosquitto: Mosquitto
-) -> None:
+@pytest.mark.usefixtures("mosquitto")
+def test_a_retained_copy_seen_again_is_a_duplicate_not_a_new_report(rig: Rig, screens: Screens) -> None:
     """A new session receives the retained report it already stored: counted, not stored twice."""
     screens.send("lobby-1", report("lobby-1"))
     rig.until(T, 1)
     link = rig.observer.link
-    assert link is not None and link.session is not None
+    assert link is not None
+    assert link.session is not None
     link.session.client.disconnect()  # the session is lost; the link opens a new one
     wait_for(lambda: link.opened == 2 and link.subscribed.is_set(), what="a new session")
     assert rig.until(T + timedelta(seconds=5), 2) == {"accepted": 1, "duplicate": 1}

@@ -14,7 +14,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME, PG_URL
 from tests.publisher.broker import Mosquitto, Subscriber, wait_for
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 
 def _sql(statement: str) -> list[int]:

@@ -19,7 +19,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 
 @pytest.fixture
@@ -47,8 +47,9 @@ def simulate(db: str, mqtt: str, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.usefixtures("deployment")
 def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
-    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
+    sqlite_url: str, mosquitto: Mosquitto
 ) -> None:
     """Simulated screens obey at once: the scheduled ones are observed on for the whole run,
     the unscheduled one never on; the JSON equals `audit compliance` for the same range; each
@@ -88,13 +89,13 @@ def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
     assert audit.exit_code == 0, audit.stderr
     assert json.loads(audit.stdout) == answer
     last = retained(mosquitto.port, "infoscreen/lobby-1/power/state")
-    assert last is not None and json.loads(last.payload)["tv_state"] == "unknown"
+    assert last is not None
+    assert json.loads(last.payload)["tv_state"] == "unknown"
     assert json.loads(last.payload)["detail"] == "simulation ended"
 
 
-def test_simulate_text_output_and_bad_input(
-    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
-) -> None:
+@pytest.mark.usefixtures("deployment")
+def test_simulate_text_output_and_bad_input(sqlite_url: str, mosquitto: Mosquitto) -> None:
     """Text: the compliance table and the fleet line. An unknown client or no selection: exit 2
     with one line, nothing simulated."""
     done = simulate(sqlite_url, mosquitto.url, "--client", "lobby-1", "--duration", "1")
@@ -103,4 +104,5 @@ def test_simulate_text_output_and_bad_input(
     assert "fleet (1 clients" in done.stdout
     for args in (["--client", "nobody"], ["--group", "empty"], [], ["--all", "--group", "lobby"]):
         bad = simulate(sqlite_url, mosquitto.url, *args, "--duration", "1")
-        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+        assert bad.returncode == 2, bad.stderr
+        assert len(bad.stderr.splitlines()) == 1, bad.stderr
