@@ -112,7 +112,7 @@ class RawPublisher:
         )
         if inflight is not None:
             self.client.max_inflight_messages_set(inflight)
-        self.properties = Properties(PacketTypes.PUBLISH)
+        self.properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         self.properties.MessageExpiryInterval = ttl
         self._connected = threading.Event()
         self._done = threading.Event()

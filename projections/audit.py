@@ -19,6 +19,7 @@ from ledger.collector import paused_gc
 from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
+from projections import retention
 from projections.fleet import FleetView
 from projections.readmodel import ReadModel
 from projections.timeline import Block
@@ -267,12 +268,14 @@ def delivery(
         ledger.client(client_id)  # unknown client: an error; a quiet one: an empty report
     receipts = model.receipts(client_id)
     failed_ids = {f["intent_id"] for f in receipts["failures"]}
+    pruned_before = retention.horizon(ledger)
     rows = []
     for t in recorded:
         first = receipts["firsts"].get(t["intent_id"])
         flags = []
         if first is None:
-            flags.append("missing")
+            pruned = pruned_before is not None and _parse(t["effective_at"]) < _parse(pruned_before)
+            flags.append("receipt_pruned" if pruned else "missing")
         else:
             acked = _parse(first["first_acked_at"])
             if (acked - _parse(t["effective_at"])).total_seconds() > late_after:

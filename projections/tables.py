@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import checkpoint, readmodel
+from projections import checkpoint, readmodel, retention
 
 __all__ = ["ALL_TABLES", "LEDGER_TABLES"]
 
@@ -12,4 +12,5 @@ ALL_TABLES: tuple[str, ...] = (
     *LEDGER_TABLES,
     *(t.name for t in checkpoint.metadata.sorted_tables),
     *(t.name for t in readmodel.metadata.sorted_tables),
+    *(t.name for t in retention.metadata.sorted_tables),
 )

@@ -1,0 +1,67 @@
+"""Retention of the daemon's receipts: `prune(ledger, before)` deletes what is older than T.
+
+The ledger and the audit read model keep everything (the read model is derived
+from the ledger). Receipts grow with every transition the daemon publishes
+(`audit_deliveries`: one row per intent id; `audit_failures`: one per failed
+publish) and are facts about deliveries, not about the schedule: an operator
+keeps them as long as audits need them and prunes the rest. The latest intent
+of every client (the one `audit_refreshes` names) is never pruned, so its
+receipt stays as long as it is current. The horizon of the last prune is kept
+(`audit_pruned`), so `audit delivery` says "receipt pruned" rather than
+"missing" for transitions before it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, MetaData, String, Table, delete, select
+
+from ledger import Ledger
+from projections.readmodel import deliveries, failures, refreshes, stamp_ms
+
+__all__ = ["PRUNED_TABLES", "horizon", "metadata", "prune"]
+
+metadata = MetaData()
+pruned = Table(
+    "audit_pruned",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("before", String(24), nullable=False),  # stamp_ms text: sorts as time
+)
+PRUNED_TABLES = (deliveries.name, failures.name)
+_RECEIPTS = "receipts"
+
+
+def prune(ledger: Ledger, before: datetime) -> dict[str, int]:
+    """Delete receipts older than `before` (but a client's current one); rows deleted per table."""
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    stamp = stamp_ms(before)
+    metadata.create_all(engine, checkfirst=True)
+    deliveries.create(engine, checkfirst=True)
+    failures.create(engine, checkfirst=True)
+    refreshes.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        current = select(refreshes.c.intent_id)
+        old = deliveries.c.first_acked_at < stamp
+        gone = {
+            deliveries.name: conn.execute(
+                delete(deliveries).where(old, deliveries.c.intent_id.not_in(current))
+            ),
+            failures.name: conn.execute(delete(failures).where(failures.c.at < stamp)),
+        }
+        last = conn.execute(select(pruned.c.before).where(pruned.c.name == _RECEIPTS)).scalar()
+        if last is None:
+            conn.execute(pruned.insert().values(name=_RECEIPTS, before=stamp))
+        elif last < stamp:
+            conn.execute(pruned.update().where(pruned.c.name == _RECEIPTS).values(before=stamp))
+    return {name: result.rowcount for name, result in gone.items()}
+
+
+def horizon(ledger: Ledger) -> str | None:
+    """The `before` of the latest prune (stamp_ms text), or None if receipts were never pruned."""
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    metadata.create_all(engine, checkfirst=True)
+    with engine.connect() as conn:
+        value = conn.execute(select(pruned.c.before).where(pruned.c.name == _RECEIPTS)).scalar()
+    return None if value is None else str(value)
