@@ -28,7 +28,7 @@ __all__ = ["cli", "main"]
     envvar="INTENT_LEDGER_MQTT_URL",
     default="mqtt://127.0.0.1:1883",
     show_default=True,
-    help="Broker URL (env INTENT_LEDGER_MQTT_URL).",
+    help="Broker URL (env INTENT_LEDGER_MQTT_URL): mqtt://[user[:password]@]host[:port], or mqtts://host:8883?ca=F&cert=F&key=F for TLS. The broker's certificate chain is always verified; insecure=1 skips only the host-name check.",
 )
 def cli(db: str, mqtt_url: str) -> None:
     """Event-sourced TV power intents for an infoscreen fleet.

@@ -24,6 +24,7 @@ from ledger.values import floor_second
 from projections.queries import state_of
 from projections.readmodel import ReadModel
 from publisher.payload import json_schema
+from publisher.report import report_schema
 
 __all__ = ["replay", "schema", "state", "sync"]
 
@@ -154,12 +155,14 @@ def replay(
 
 
 @click.command(context_settings=CONTEXT)
-def schema() -> None:
-    """Print the JSON Schema of the v1 intent payload.
+@click.option("--report", "of_report", is_flag=True, help="The screens' report payload instead.")
+def schema(of_report: bool) -> None:
+    """Print the JSON Schema of the v1 intent payload (or, with --report, of the v1 report).
 
     Example:
 
     \b
         intent-ledger schema > intent-v1.schema.json
+        intent-ledger schema --report > report-v1.schema.json
     """
-    echo_json(json_schema())
+    echo_json(report_schema() if of_report else json_schema())

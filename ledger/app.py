@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,10 +27,12 @@ from sqlalchemy import select
 
 from ledger import commands as cmd
 from ledger import events as ev
+from ledger import series as srs
 from ledger.codec import decode_issued
 from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.values import Policy, Window
 
@@ -55,11 +57,19 @@ SCHEDULE_TOPICS: tuple[str, ...] = tuple(
         ev.OverrideSet,
         ev.OverrideCleared,
         ev.PolicyChanged,
+        ev.SeriesIdClaimed,
+        ev.SeriesScheduled,
+        ev.SeriesChanged,
+        ev.SeriesSkipped,
+        ev.SeriesUnskipped,
+        ev.SeriesCancelled,
     )
 )
 # What a timeline needs: the schedule without the id claims (they only guard uniqueness).
 TIMELINE_TOPICS: tuple[str, ...] = tuple(
-    t for t in SCHEDULE_TOPICS if t not in (get_topic(ev.EventIdClaimed), get_topic(ev.OverrideIdClaimed))
+    t
+    for t in SCHEDULE_TOPICS
+    if t not in (get_topic(ev.EventIdClaimed), get_topic(ev.OverrideIdClaimed), get_topic(ev.SeriesIdClaimed))
 )
 INTENT_TOPICS: tuple[str, ...] = (get_topic(ev.IntentLogOpened), get_topic(ev.IntentIssued))
 _ISSUED = get_topic(ev.IntentIssued)
@@ -150,6 +160,25 @@ class Ledger(Application):
 
     def clear_override(self, override_id: str, meta: Meta) -> Receipt:
         return self._change(lambda ws: cmd.clear_override(ws, override_id, meta))
+
+    def schedule_series(
+        self, series_id: str, target: TargetRef, recurrence: Recurrence, meta: Meta
+    ) -> Receipt:
+        """A new series (an identical repeat appends nothing; other content under its id is an error)."""
+        return self._change(lambda ws: srs.add_series(ws, series_id, target, recurrence, meta))
+
+    def change_series(self, series_id: str, recurrence: Recurrence, meta: Meta) -> Receipt:
+        """Replace a series' rule (not its skips); reinstates a cancelled series."""
+        return self._change(lambda ws: srs.change_series(ws, series_id, recurrence, meta))
+
+    def skip_series(self, series_id: str, dates: Iterable[date], meta: Meta) -> Receipt:
+        return self._change(lambda ws: srs.skip_series(ws, series_id, dates, meta))
+
+    def unskip_series(self, series_id: str, dates: Iterable[date], meta: Meta) -> Receipt:
+        return self._change(lambda ws: srs.unskip_series(ws, series_id, dates, meta))
+
+    def cancel_series(self, series_id: str, meta: Meta) -> Receipt:
+        return self._change(lambda ws: srs.cancel_series(ws, series_id, meta))
 
     def set_policy(self, changes: dict[str, int], meta: Meta) -> Receipt:
         return self._change(lambda ws: cmd.change_policy(ws, changes, meta))

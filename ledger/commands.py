@@ -34,6 +34,7 @@ __all__ = [
     "assign_client",
     "cancel_event",
     "change_policy",
+    "check_target",
     "clear_override",
     "move_event",
     "register_client",
@@ -127,7 +128,7 @@ def remove_client(ws: Workspace, client_id: str, meta: Meta) -> None:
 
 
 def add_event(ws: Workspace, event_id: str, ref: TargetRef, window: Window, meta: Meta) -> None:
-    _check_target(ref)
+    check_target(ref)
     check_id("event_id", event_id)
     claim = ws.get(EventClaim, EventClaim.id_for(event_id))
     if claim is None:
@@ -163,7 +164,7 @@ def cancel_event(ws: Workspace, event_id: str, meta: Meta) -> None:
 def add_override(
     ws: Workspace, override_id: str, ref: TargetRef, state: str, window: Window, meta: Meta
 ) -> None:
-    _check_target(ref)
+    check_target(ref)
     claim = ws.get(OverrideClaim, OverrideClaim.id_for(check_id("override_id", override_id)))
     if claim is None:
         target = ws.target(ref)
@@ -212,7 +213,7 @@ def _check_client_group(client_id: str, group_id: str | None) -> None:
         check_id("group_id", group_id)
 
 
-def _check_target(ref: TargetRef) -> None:
+def check_target(ref: TargetRef) -> None:
     if ref.kind not in ("client", "group"):
         raise InvalidInput(f"invalid target kind {ref.kind!r}: use client or group")
     check_id(f"{ref.kind}_id", ref.id)

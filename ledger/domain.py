@@ -15,6 +15,8 @@ from eventsourcing.domain import Aggregate
 
 from ledger import events as ev
 from ledger.errors import IdConflict, InvalidInput
+from ledger.recurrence import Series
+from ledger.series_target import SeriesTarget
 from ledger.values import (
     DESIRED_STATES,
     Override,
@@ -88,12 +90,13 @@ class TargetRef:
         return TargetRef("client", client_id) if client_id else TargetRef("group", str(group_id))
 
 
-class Target(Aggregate):
-    """Holds a schedule: event windows and overrides, by id."""
+class Target(SeriesTarget, Aggregate):
+    """Holds a schedule: event windows, series and overrides, by id."""
 
     def __init__(self) -> None:
         self.events: dict[str, ScheduledEvent] = {}
         self.overrides: dict[str, Override] = {}
+        self.series: dict[str, Series] = {}
 
     @property
     def ref(self) -> TargetRef:

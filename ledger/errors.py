@@ -15,12 +15,14 @@ __all__ = [
     "InvalidInput",
     "InvalidInstant",
     "InvalidPolicy",
+    "InvalidSeries",
     "InvalidSnapshot",
     "InvalidWindow",
     "LedgerBusy",
     "LedgerError",
     "NotFound",
     "OverrideNotFound",
+    "SeriesNotFound",
 ]
 
 
@@ -52,6 +54,10 @@ class InvalidSnapshot(InvalidInput):
     pass
 
 
+class InvalidSeries(InvalidInput):
+    """A bad zone, local time, rule or date of a series; the message names the bad part."""
+
+
 class NotFound(InvalidInput):
     pass
 
@@ -72,6 +78,12 @@ class OverrideNotFound(NotFound):
     def __init__(self, override_id: str) -> None:
         super().__init__(f"override {override_id!r} does not exist")
         self.override_id = override_id
+
+
+class SeriesNotFound(NotFound):
+    def __init__(self, series_id: str) -> None:
+        super().__init__(f"series {series_id!r} does not exist")
+        self.series_id = series_id
 
 
 class IdConflict(InvalidInput):

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from ledger.recurrence import Recurrence, Series, parse_dates
 from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
 
 __all__ = [
@@ -34,6 +35,12 @@ __all__ = [
     "OverrideSet",
     "PolicyChanged",
     "PolicyOpened",
+    "SeriesCancelled",
+    "SeriesChanged",
+    "SeriesIdClaimed",
+    "SeriesScheduled",
+    "SeriesSkipped",
+    "SeriesUnskipped",
     "event_fields",
 ]
 
@@ -68,6 +75,12 @@ class EventIdClaimed(Aggregate.Created):
 
 class OverrideIdClaimed(Aggregate.Created):
     override_id: str
+    client_id: str | None
+    group_id: str | None
+
+
+class SeriesIdClaimed(Aggregate.Created):
+    series_id: str
     client_id: str | None
     group_id: str | None
 
@@ -156,6 +169,59 @@ class OverrideCleared(LedgerChange):
         aggregate.overrides[self.override_id] = Override(
             old.override_id, old.desired_state, old.window, old.rank, cleared=True
         )
+
+
+# Recurring windows in local time (DESIGN section 11) of a client or a group.
+
+
+class SeriesScheduled(LedgerChange):
+    """A series: `first_start`/`first_end` local wall-clock times in `tz`, `rrule` for the others."""
+
+    series_id: str
+    tz: str
+    first_start: str
+    first_end: str
+    rrule: str
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.series.get(self.series_id)
+        recurrence = Recurrence.parse(self.tz, self.first_start, self.first_end, self.rrule)
+        skip = old.skip if old else frozenset()
+        aggregate.series[self.series_id] = Series(self.series_id, recurrence, skip)
+
+
+class SeriesChanged(SeriesScheduled):
+    """A new rule for a series (the skips stay); also reinstates a cancelled one."""
+
+
+class SeriesSkipped(LedgerChange):
+    series_id: str
+    dates: list[str]
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.series[self.series_id]
+        aggregate.series[self.series_id] = Series(
+            old.series_id, old.recurrence, old.skip | parse_dates(self.dates), old.cancelled
+        )
+
+
+class SeriesUnskipped(LedgerChange):
+    series_id: str
+    dates: list[str]
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.series[self.series_id]
+        aggregate.series[self.series_id] = Series(
+            old.series_id, old.recurrence, old.skip - parse_dates(self.dates), old.cancelled
+        )
+
+
+class SeriesCancelled(LedgerChange):
+    series_id: str
+
+    def apply(self, aggregate: Any) -> None:
+        old = aggregate.series[self.series_id]
+        aggregate.series[self.series_id] = Series(old.series_id, old.recurrence, old.skip, cancelled=True)
 
 
 class PolicyChanged(LedgerChange):

@@ -8,8 +8,10 @@ from typing import Literal
 import msgspec
 
 from ledger import commands as cmd
+from ledger import series as srs
 from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
 from ledger.errors import InvalidInput, InvalidSnapshot
+from ledger.recurrence import Recurrence, parse_dates
 from ledger.values import Window, check_id
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "SnapshotClient",
     "SnapshotEvent",
     "SnapshotOverride",
+    "SnapshotSeries",
     "apply_snapshot",
     "parse_snapshot",
 ]
@@ -46,10 +49,28 @@ class SnapshotOverride(msgspec.Struct, forbid_unknown_fields=True):
     note: str | None = None
 
 
+class SnapshotSeries(msgspec.Struct, forbid_unknown_fields=True):
+    """A series (DESIGN section 11): local wall-clock first start and end in `tz`, an RRULE, skipped dates."""
+
+    series_id: str
+    tz: str
+    first_start: str
+    first_end: str
+    rrule: str = "FREQ=DAILY"
+    client_id: str | None = None
+    group_id: str | None = None
+    skip: list[str] = []
+    note: str | None = None
+
+    def recurrence(self) -> Recurrence:
+        return Recurrence.parse(self.tz, self.first_start, self.first_end, self.rrule)
+
+
 class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
     clients: list[SnapshotClient] = []
     events: list[SnapshotEvent] = []
     overrides: list[SnapshotOverride] = []
+    series: list[SnapshotSeries] = []
 
 
 _decoder = msgspec.json.Decoder(Snapshot)
@@ -72,6 +93,7 @@ def _check(snapshot: Snapshot) -> None:
     _unique("client_id", [c.client_id for c in snapshot.clients])
     _unique("event_id", [e.event_id for e in snapshot.events])
     _unique("override_id", [o.override_id for o in snapshot.overrides])
+    _unique("series_id", [s.series_id for s in snapshot.series])
     for c in snapshot.clients:
         check_id("client_id", c.client_id)
         if c.group_id is not None:
@@ -84,6 +106,14 @@ def _check(snapshot: Snapshot) -> None:
         check_id("event_id", e.event_id)
     for o in snapshot.overrides:
         check_id("override_id", o.override_id)
+    for s in snapshot.series:
+        check_id("series_id", s.series_id)
+        _ref(s)
+        try:
+            s.recurrence()
+            parse_dates(s.skip, "skip date")
+        except InvalidInput as e:
+            raise InvalidInput(f"series {s.series_id!r}: {e}") from None
 
 
 def _unique(kind: str, ids: list[str]) -> None:
@@ -94,9 +124,9 @@ def _unique(kind: str, ids: list[str]) -> None:
         seen.add(i)
 
 
-def _ref(item: SnapshotEvent | SnapshotOverride) -> TargetRef:
+def _ref(item: SnapshotEvent | SnapshotOverride | SnapshotSeries) -> TargetRef:
     if (item.client_id is None) == (item.group_id is None):
-        what = getattr(item, "event_id", None) or getattr(item, "override_id", "?")
+        what = next(getattr(item, k) for k in ("event_id", "override_id", "series_id") if hasattr(item, k))
         raise InvalidSnapshot(f"{what!r} needs exactly one of client_id and group_id")
     if item.client_id is not None:
         return TargetRef("client", check_id("client_id", item.client_id))
@@ -106,8 +136,9 @@ def _ref(item: SnapshotEvent | SnapshotOverride) -> TargetRef:
 def apply_snapshot(ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta) -> None:
     """Bring the ledger to the snapshot: add and update; with `prune`, remove what is absent.
 
-    Pruning never rewrites the past: only events and overrides with `end > now`
-    are cancelled. `ws` must hold every aggregate of the ledger when pruning.
+    Pruning never rewrites the past: only events and overrides with `end > now`,
+    and series with an occurrence ending after `now`, are cancelled. `ws` must
+    hold every aggregate of the ledger when pruning.
     """
     for c in snapshot.clients:
         client = ws.client(c.client_id)
@@ -127,8 +158,14 @@ def apply_snapshot(ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: d
         item_meta = Meta(meta.actor, o.note or meta.note)
         window = Window.parse(o.start, o.end)
         cmd.set_override_again(ws, o.override_id, _ref(o), o.desired_state, window, item_meta)
+    for s in snapshot.series:
+        item_meta = Meta(meta.actor, s.note or meta.note)
+        srs.set_series_again(
+            ws, s.series_id, _ref(s), s.recurrence(), parse_dates(s.skip, "skip date"), item_meta
+        )
     if prune:
         _prune(ws, snapshot, now, meta)
+        srs.prune_series(ws, {s.series_id for s in snapshot.series}, now, meta)
 
 
 def _prune(ws: cmd.Workspace, snapshot: Snapshot, now: datetime, meta: Meta) -> None:

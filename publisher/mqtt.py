@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -159,17 +160,31 @@ class MqttSession:
                 keepalive=self.config.keepalive,
                 clean_start=True if self.v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
             )
+        except ssl.SSLCertVerificationError as e:
+            raise BrokerUnavailable(
+                f"broker {where} not trusted (TLS): {e.verify_message or e.reason}"
+            ) from None
+        except ssl.SSLError as e:
+            raise BrokerUnavailable(f"TLS handshake with broker {where} failed: {_tls_reason(e)}") from None
         except (OSError, ValueError) as e:
             raise BrokerUnavailable(f"cannot reach broker {where}: {e}") from None
         self.client.loop_start()
         if not self._connack.wait(timeout):
             self.close()
             raise BrokerUnavailable(f"no CONNACK from broker {where} within {timeout:g} s")
-        if self._connack_error or self.lost.is_set():
+        if self._connack_error:
             self.close()
-            raise BrokerUnavailable(
-                f"broker {where} refused the connection: {self._connack_error or 'disconnected'}"
-            )
+            raise BrokerUnavailable(f"broker {where} refused the connection: {self._connack_error}")
+        if self.lost.is_set():
+            self.close()
+            hint = ""
+            if self.config.tls:  # a TLS 1.3 server checks the client's certificate after the handshake
+                hint = (
+                    ": its TLS listener may require a client certificate (cert=...&key=...)"
+                    if self.config.cert_file is None
+                    else ": it may not accept this client certificate"
+                )
+            raise BrokerUnavailable(f"broker {where} closed the connection before CONNACK{hint}")
 
     @property
     def connected(self) -> bool:
@@ -228,3 +243,9 @@ class MqttSession:
             pending, self._pending = self._pending, {}
         for delivery in pending.values():
             delivery.resolve("session closed before PUBACK")
+
+
+def _tls_reason(e: ssl.SSLError) -> str:
+    # `reason` is OpenSSL's code ("TLSV1_ALERT_UNKNOWN_CA"); say it in words, without the C file name.
+    reason = str(e.reason or e.strerror or "handshake refused")
+    return reason.lower().replace("_", " ")

@@ -76,6 +76,15 @@ class Mosquitto:
         except OSError:
             return False
 
+    def pause(self) -> None:
+        """SIGSTOP: the broker hangs with its sockets open (a wedged process, not a dead one)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: nothing saved, retained messages since the last autosave are gone."""
         if self.process is not None:
@@ -88,6 +97,18 @@ class Mosquitto:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+def tls_listener(ca: Path, cert: Path, key: Path, *, require_certificate: bool = False) -> str:
+    """Mosquitto settings (after the listener line) making the listener TLS-only.
+
+    With `require_certificate` a client must show a certificate `ca` signed, and its
+    common name becomes its user name (so an ACL can name it).
+    """
+    text = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nallow_anonymous true\n"
+    if require_certificate:
+        text += "require_certificate true\nuse_identity_as_username true\n"
+    return text
 
 
 @dataclass
@@ -114,6 +135,7 @@ class Subscriber:
         topic: str = "#",
         now: Callable[[], datetime] | None = None,
         extra: str | None = None,
+        configure: Callable[[paho.Client], None] | None = None,
     ) -> None:
         self.topic = topic
         self.messages: list[Message] = []
@@ -124,6 +146,8 @@ class Subscriber:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self._subscribed.set()
+        if configure is not None:  # credentials, TLS
+            configure(self.client)
         self.client.connect("127.0.0.1", port)
         self.client.subscribe([(t, 1) for t in (topic, extra) if t])
         self.client.loop_start()
@@ -166,14 +190,19 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def retained(port: int, topic: str) -> Message | None:
+def retained(
+    port: int,
+    topic: str,
+    configure: Callable[[paho.Client], None] | None = None,
+    probes: str = "probe",
+) -> Message | None:
     """What a fresh subscriber gets on `topic` (None: nothing retained).
 
     A sentinel published after the SUBACK arrives after any retained message,
     so its arrival proves the retained answer is complete (no waiting on a timer).
     """
-    sentinel = f"probe/{uuid.uuid4()}"
-    sub = Subscriber(port, topic, extra=sentinel)
+    sentinel = f"{probes}/{uuid.uuid4()}"
+    sub = Subscriber(port, topic, extra=sentinel, configure=configure)
     try:
         sub.client.publish(sentinel, b"x", qos=1)
         sub.wait(lambda s: s.on(sentinel), 10, "the probe sentinel")

@@ -1,0 +1,197 @@
+"""The occurrences of one series: local wall-clock starts from the rule, then UTC windows.
+
+Pure and bounded: asking for the occurrences that start in a UTC range only
+iterates the rule near that range. The rule is rebased (a DTSTART a whole
+number of periods later, with the parts dateutil would derive from the first
+start written out), so a series that began ten years ago costs what one that
+began last week does. Local to UTC as RFC 5545 says: a local time in a
+spring-forward gap takes the offset before the gap, a repeated one is the
+first of the two (PEP 495 `fold=0` does exactly both); an occurrence lasts
+the nominal wall-clock length of the first one; one that is empty once in
+UTC is dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from dateutil.rrule import rrule, rrulestr
+
+from ledger.recurrence import Recurrence, Series, compile_rule, rule_parts, second_start, zone
+
+__all__ = [
+    "Occurrence",
+    "ended",
+    "last_start",
+    "local_to_utc",
+    "occurrence_dates",
+    "occurrences",
+    "occurrences_from",
+]
+
+_PAD = timedelta(days=2)  # more than any difference between local wall-clock time and UTC
+_CHUNK = timedelta(days=35)
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Occurrence:
+    """One occurrence: a UTC window `[start, end)` and its local wall-clock times."""
+
+    start: datetime
+    end: datetime
+    series_id: str
+    local_start: datetime
+    local_end: datetime
+
+    @property
+    def name(self) -> str:
+        """`series_id@YYYY-MM-DD`, by the local start date."""
+        return f"{self.series_id}@{self.local_start.date().isoformat()}"
+
+
+def local_to_utc(local: datetime, tz: str) -> datetime:
+    """A naive local wall-clock time in `tz` as a UTC instant (RFC 5545 gap and fold rules)."""
+    return local.replace(tzinfo=zone(tz), fold=0).astimezone(UTC)
+
+
+def occurrences(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
+    """The occurrences of `series` that start in the UTC range `[start, end)`, in start order."""
+    rec = series.recurrence
+    z = zone(rec.tz)
+    lo = start.astimezone(z).replace(tzinfo=None) - _PAD
+    hi = end.astimezone(z).replace(tzinfo=None) + _PAD
+    found = []
+    for local in _local_starts(rec, lo, hi):
+        if local.date() in series.skip:
+            continue
+        s = local_to_utc(local, rec.tz)
+        if not start <= s < end:
+            continue
+        e = local_to_utc(local + rec.length, rec.tz)
+        if e > s:
+            found.append(Occurrence(s, e, series.series_id, local, local + rec.length))
+    found.sort()
+    return found
+
+
+def occurrences_from(series: Series, start: datetime) -> Iterator[Occurrence]:
+    """The occurrences starting at or after `start`, in start order, lazily (maybe forever)."""
+    lo = start
+    last = last_start(series.recurrence)
+    while last is None or lo <= local_to_utc(last, series.recurrence.tz) + _PAD:
+        hi = lo + _CHUNK
+        yield from occurrences(series, lo, hi)
+        lo = hi
+
+
+def ended(series: Series, now: datetime) -> bool:
+    """Whether no occurrence of `series` ends after `now`."""
+    return all(occurrence.end <= now for occurrence in occurrences_from(series, now - timedelta(days=32)))
+
+
+def _local_starts(rec: Recurrence, lo: datetime, hi: datetime) -> list[datetime]:
+    """Local starts in `[lo, hi]`: the first start (it always counts) and the rule's."""
+    if hi < rec.first_start:
+        return []
+    if second_start(rec) is None:  # only the first start: never ask dateutil to search for more
+        return [rec.first_start] if lo <= rec.first_start else []
+    rule = _rebased(rec, _periods_before(rec, lo))
+    found: list[datetime] = rule.between(lo, hi, inc=True)
+    if lo <= rec.first_start <= hi and rec.first_start not in found:
+        found.insert(0, rec.first_start)
+    return found
+
+
+def _periods_before(rec: Recurrence, lo: datetime) -> int:
+    """How many whole rule periods after the first start a rebased rule may begin, for `lo`."""
+    parts = rule_parts(rec.rrule)
+    interval = int(parts.get("INTERVAL", "1"))
+    s = rec.first_start
+    freq = parts["FREQ"]
+    if freq == "DAILY":
+        units = (lo - s).days - 1
+    elif freq == "WEEKLY":
+        units = ((lo - s).days - 7) // 7
+    elif freq == "MONTHLY":
+        units = (lo.year - s.year) * 12 + lo.month - s.month - 1
+    else:
+        units = lo.year - s.year - 1
+    return max(0, units // interval)
+
+
+@functools.lru_cache(maxsize=8192)
+def _rebased(rec: Recurrence, periods: int) -> rrule:
+    """The rule with DTSTART `periods` whole periods later, generating the same occurrences after it."""
+    if periods == 0:
+        return _bounded(rec)
+    parts = rule_parts(rec.rrule)
+    s = rec.first_start
+    interval = int(parts.get("INTERVAL", "1"))
+    freq = parts["FREQ"]
+    if not any(k in parts for k in ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")):
+        # What dateutil derives from DTSTART when no BY-part says otherwise, written out.
+        if freq == "WEEKLY":
+            parts["BYDAY"] = _WEEKDAYS[s.weekday()]
+        elif freq == "MONTHLY":
+            parts["BYMONTHDAY"] = str(s.day)
+        elif freq == "YEARLY":
+            parts.setdefault("BYMONTH", str(s.month))
+            parts["BYMONTHDAY"] = str(s.day)
+    if freq == "DAILY":
+        dtstart = s + timedelta(days=periods * interval)
+    elif freq == "WEEKLY":
+        dtstart = s + timedelta(weeks=periods * interval)
+    elif freq == "MONTHLY":
+        months = s.month - 1 + periods * interval
+        dtstart = s.replace(year=s.year + months // 12, month=months % 12 + 1, day=1)
+    else:
+        dtstart = s.replace(year=s.year + periods * interval, month=1, day=1)
+    bounded = _bounded(rec)
+    parts.pop("COUNT", None)
+    text = ";".join(f"{k}={v}" for k, v in parts.items() if k != "UNTIL")
+    rule = rrulestr(text, dtstart=dtstart)
+    assert isinstance(rule, rrule)
+    return rule.replace(until=bounded._until)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bounded(rec: Recurrence) -> rrule:
+    """The compiled rule with a COUNT turned into the UNTIL of its last occurrence."""
+    rule = compile_rule(rec)
+    count = rule._count
+    if count is None:
+        return rule
+    # RFC 5545: the first start counts as the first of COUNT, synchronised with the rule or not.
+    first_matches = next(iter(rule), None) == rec.first_start
+    others = list(rule.replace(count=count if first_matches else max(count - 1, 0)))
+    if not others:
+        return rule.replace(count=None, until=rec.first_start - timedelta(seconds=1))
+    return rule.replace(count=None, until=others[-1])
+
+
+def last_start(rec: Recurrence) -> datetime | None:
+    """The local start of the last occurrence, or None for a rule without end."""
+    if second_start(rec) is None:
+        return rec.first_start
+    rule = _bounded(rec)
+    until: datetime | None = rule._until
+    return None if until is None else max(rec.first_start, until)
+
+
+def occurrence_dates(series: Series, first: date, last: date) -> list[Occurrence]:
+    """The occurrences whose local start date is in `[first, last]` (for `series show`)."""
+    rec = series.recurrence
+    lo = datetime.combine(first, datetime.min.time())
+    hi = datetime.combine(last, datetime.max.time()).replace(microsecond=0)
+    found = []
+    for local in _local_starts(rec, lo, hi):
+        if local.date() in series.skip:
+            continue
+        s, e = local_to_utc(local, rec.tz), local_to_utc(local + rec.length, rec.tz)
+        if e > s:
+            found.append(Occurrence(s, e, series.series_id, local, local + rec.length))
+    return found
