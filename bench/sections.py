@@ -25,6 +25,7 @@ __all__ = [
     "section_soak",
     "section_state",
     "section_sync",
+    "section_with_series",
 ]
 
 Results = dict[str, Any]  # "runs": key -> a benchmark's JSON; "sizes", "clients", "pg_note", ...
@@ -214,7 +215,7 @@ def section_latency(doc: Doc, res: Results) -> None:
             ),
         ]
         if r is None and name == "PostgreSQL":
-            r = {"error": res["pg_note"], "command": "bench_daemon --db postgres"}
+            r = {"error": "not run", "reason": res["pg_note"]}
         if doc.failed(r, *wanted) or r is None:
             continue
         cl = r["change_latency"]
@@ -267,7 +268,7 @@ def section_boundary(doc: Doc, res: Results) -> None:
             for edge in ("on", "off")
         ]
         if r is None and name == "PostgreSQL":
-            r = {"error": res["pg_note"], "command": "bench_daemon --db postgres"}
+            r = {"error": "not run", "reason": res["pg_note"]}
         if doc.failed(r, *wanted) or r is None:
             continue
         b = r["boundary"]
@@ -390,9 +391,9 @@ def section_failover(doc: Doc, res: Results) -> None:
     for name, key in (("SQLite", "failover-sqlite"), ("PostgreSQL", "failover-postgres")):
         r = run(res, key)
         goal = goals.FAILOVER_TTL_FRACTION
-        row = Row(f"failover: SIGKILL -> first PUBACK ({name})", None, "s", "standby poll", None, None, False)
+        row = Row(f"failover: SIGKILL -> first PUBACK ({name})", None, "s", "standby poll", None, goal, False)
         if r is None and name == "PostgreSQL":
-            r = {"error": res["pg_note"], "command": "bench_failover --db postgres"}
+            r = {"error": "not run", "reason": res["pg_note"]}
         if doc.failed(r, row) or r is None:
             continue
         m, ttl = r["median_seconds"], r["ttl"]
@@ -444,6 +445,32 @@ def section_soak(doc: Doc, res: Results) -> None:
     )
 
 
+def section_with_series(doc: Doc, res: Results) -> None:
+    """The run "with-series" reports `figures`: [{"figure", "unit", "plain", "with"}], both from its run."""
+    r = run(res, "with-series")
+    doc.add(
+        "## With series and reports flowing (issue 14)",
+        "",
+        "The figures above measured again on a fleet whose schedule includes series and whose screens "
+        "send reports, beside the plain fleet in the same run. Goal: each within "
+        f"{goals.WITH_SERIES.text}x the plain fleet's.",
+        "",
+    )
+    row = Row("figures with series and reports", None, "", "the plain fleet", None, goals.WITH_SERIES, True)
+    if r is None:
+        r = {
+            "error": "not run",
+            "reason": "the suite has no `with-series` run yet: it needs series evaluated by the projector "
+            "(issue 9) and screen reports stored (issue 10)",
+        }
+    if doc.failed(r, row):
+        return
+    for fig in r["figures"]:
+        doc.row(
+            Row(fig["figure"], fig["with"], fig.get("unit", ""), "plain fleet", fig["plain"], row.goal, True)
+        )
+
+
 def section_state(doc: Doc, res: Results) -> None:
     r = run(res, "state")
     doc.add("## Fleet state: load and evaluate (bench_state)", "", command(r), "")
@@ -481,5 +508,6 @@ SECTIONS = [
     section_replay,
     section_failover,
     section_soak,
+    section_with_series,
     section_state,
 ]
