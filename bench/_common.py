@@ -25,6 +25,7 @@ from urllib.parse import quote
 import msgspec
 import sqlalchemy
 
+from ledger.persistence import dispose as release_engine
 from ledger.sync import Snapshot, SnapshotClient, SnapshotEvent, parse_snapshot
 from ledger.values import format_instant
 from projections.tables import ALL_TABLES
@@ -221,9 +222,7 @@ def database(
 def dispose(app: Any) -> None:
     """Close an eventsourcing application and its SQLAlchemy engine."""
     app.close()
-    datastore = getattr(app.factory, "datastore", None)
-    if datastore is not None and datastore.engine is not None:
-        datastore.engine.dispose()
+    release_engine(app)
 
 
 # Command line and report.

@@ -73,6 +73,7 @@ from bench._subscriber import Subscriber
 from bench.goals import BOUNDARY, CLIENT_P99_PG, CLIENT_P99_SQLITE, COLD_FIRST, COLD_RESTART, GROUP_P99
 from ledger import Ledger, Meta, TargetRef, Window, format_instant, parse_instant
 from ledger.domain import intent_id_for
+from ledger.intent import IntentFields
 from ledger.sync import Snapshot
 from ledger.values import floor_second
 from publisher.config import BrokerConfig
@@ -212,16 +213,16 @@ def payload_for(
     client_id: str, group_id: str | None, state: str, reason: str, window: tuple[datetime, datetime] | None
 ) -> bytes:
     """A real v1 payload (publisher.payload), as the daemon would publish for that intent."""
-    fields = {
-        "client_id": client_id,
-        "group_id": group_id,
-        "desired_state": state,
-        "reason": reason,
-        "grace_seconds": 30,
-        "event_window": None
+    fields = IntentFields(
+        client_id=client_id,
+        group_id=group_id,
+        desired_state=state,
+        reason=reason,
+        grace_seconds=30,
+        event_window=None
         if window is None
         else {"start": format_instant(window[0]), "end": format_instant(window[1])},
-    }
+    )
     now = floor_second(datetime.now(UTC))
     payload = build_payload(intent_id=intent_id_for(client_id, 7), fields=fields, issued_at=now, ttl=600)
     return encode_payload(payload)
@@ -350,9 +351,7 @@ def cold_start(
         transitions = len(stream.records("transition"))
         views = daemon.projector.view.logs
         states = Counter(
-            f"{log.last['fields']['desired_state']}/{log.last['fields']['reason']}"
-            for log in views.values()
-            if log.last
+            f"{log.last.fields.desired_state}/{log.last.fields.reason}" for log in views.values() if log.last
         )
         sizes = [len(p) for _t, p, _d in sink if "/server/" not in _t]
         payloads = [

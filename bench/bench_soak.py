@@ -30,6 +30,7 @@ daemon's default ttl of 600 a simulated day takes several times longer to run.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import sys
@@ -48,6 +49,7 @@ from bench._broker import mosquitto
 from bench._common import WEEK_START, arg_parser, database, emit, generate_fleet, progress, validated
 from bench.goals import SOAK_RSS_DRIFT
 from ledger import Ledger, Meta
+from ledger.persistence import engine_of
 from projections import retention
 from projections.tables import ALL_TABLES
 from publisher.config import BrokerConfig
@@ -81,8 +83,13 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def malloc_trim() -> None:
+    """Hand the C allocator's free memory back to the system (glibc), as a diagnostic."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def table_rows(ledger: Ledger) -> dict[str, int]:
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    engine = engine_of(ledger)
     names = set(sqlalchemy.inspect(engine).get_table_names())
     with engine.connect() as conn:
         return {
@@ -93,7 +100,7 @@ def table_rows(ledger: Ledger) -> dict[str, int]:
 
 
 def soak(
-    daemon: Daemon, clock: VirtualClock, end: datetime, log: Counting, json_out: bool
+    daemon: Daemon, clock: VirtualClock, end: datetime, log: Counting, json_out: bool, trim: bool = False
 ) -> list[dict[str, Any]]:
     """Drive the daemon from timer to timer until `end`; one sample at every simulated hour."""
     start, samples = clock.t, []
@@ -105,6 +112,8 @@ def soak(
             raise SystemExit(f"publishes not acknowledged within 60 s at {clock.t.isoformat()}")
         daemon.tick()  # reaps the acknowledgements and writes the receipts of the burst
         while clock.t >= next_hour:
+            if trim:
+                malloc_trim()
             hour = round((next_hour - start).total_seconds() / 3600)
             samples.append(
                 {
@@ -113,6 +122,7 @@ def soak(
                     "transitions": log.transitions,
                     "publishes": log.publishes,
                     "gc_objects": len(gc.get_objects()),
+                    "allocated_blocks": sys.getallocatedblocks(),  # Python objects alive: a leak grows it
                     "real_seconds": round(time.monotonic() - began, 1),
                 }
             )
@@ -136,6 +146,9 @@ def main() -> None:
         "--ttl", type=int, default=3600, help="the daemon's ttl, refresh at half (default 3600)"
     )
     parser.add_argument("--warmup", type=int, default=24, help="hours of warm-up (default 24)")
+    parser.add_argument(
+        "--trim", action="store_true", help="malloc_trim(0) before each sample (is the growth free memory?)"
+    )
     parser.add_argument("--keep", type=int, default=12, help="prune receipts older than the end minus this")
     args = parser.parse_args()
     fleet = generate_fleet(args.clients, args.groups, args.seed)
@@ -161,7 +174,7 @@ def main() -> None:
                 log=EventLog(log, now=clock.now),  # type: ignore[arg-type]
             )
             began = time.monotonic()
-            samples = soak(daemon, clock, end, log, args.json)
+            samples = soak(daemon, clock, end, log, args.json, args.trim)
             seconds = time.monotonic() - began
             daemon.shutdown()
             rows = table_rows(ledger)

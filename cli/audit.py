@@ -9,6 +9,7 @@ import click
 
 from cli.base import CONTEXT, ID, INSTANT, LedgerGroup, echo_json, echo_table, json_option, ledger_of
 from projections import audit as queries
+from projections.delivery import delivery as delivered
 
 __all__ = ["audit"]
 
@@ -193,7 +194,7 @@ def audit_delivery(
     \b
         intent-ledger audit delivery lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    report = queries.delivery(ledger_of(ctx), client_id, since, until, late_after)
+    report = delivered(ledger_of(ctx), client_id, since, until, late_after)
     if as_json:
         echo_json(report)
         return

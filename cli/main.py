@@ -6,7 +6,8 @@ import click
 
 from cli.audit import audit
 from cli.base import CONTEXT, LedgerGroup
-from cli.fleet import client, event, override, policy
+from cli.fleet import client, event
+from cli.overrides import override, policy
 from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run

@@ -16,22 +16,26 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     IntegrityError,
-    JSONTranscoder,
-    StoredEvent,
     Transcoder,
-    Transcoding,
     UUIDAsHex,
 )
 from eventsourcing.utils import get_topic
-from sqlalchemy import select
 
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger import series as srs
-from ledger.codec import decode_issued
 from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.intentlog import CurrentIntentAsDict
+from ledger.persistence import (
+    SubclassAwareTranscoder,
+    decode_issued,
+    dispose,
+    read_rows,
+    stream_rows,
+    topics_after,
+)
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.values import Policy, Window
@@ -97,17 +101,6 @@ class Receipt:
         return len(self.events)
 
 
-class _SubclassAwareTranscoder(JSONTranscoder):
-    # Looks transcodings up along the MRO, so datetime subclasses (freezegun's
-    # FakeDatetime in tests, pendulum in callers) are stored as datetimes.
-    def _encode_obj(self, o: Any) -> dict[str, Any]:
-        for cls in type(o).__mro__:
-            transcoding: Transcoding | None = self.types.get(cls)
-            if transcoding is not None:
-                return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
-        return super()._encode_obj(o)
-
-
 class Ledger(Application):
     """Appends schedule changes and issued intents; reads aggregates and the notification log."""
 
@@ -120,14 +113,11 @@ class Ledger(Application):
 
     def close(self) -> None:
         super().close()
-        # eventsourcing-sqlalchemy leaves its engine's pool open; release the connections.
-        datastore = getattr(self.factory, "datastore", None)
-        if datastore is not None and datastore.engine is not None:
-            datastore.engine.dispose()
+        dispose(self)
 
     def construct_transcoder(self) -> Transcoder:
-        transcoder = _SubclassAwareTranscoder()
-        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder = SubclassAwareTranscoder()
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), CurrentIntentAsDict()):
             transcoder.register(transcoding)
         return transcoder
 
@@ -218,60 +208,24 @@ class Ledger(Application):
         originator = IntentLog.id_for(log_name)
         if self.mapper.cipher is not None or self.mapper.compressor is not None:
             return [e for e in self.events.get(originator) if isinstance(e, ev.IntentIssued)]
-        # The audit's event-store path: a Core SELECT of the stream and a typed decoder
-        # (ledger.codec), ten times faster than the repository for a long history.
-        table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        query = (
-            select(table.c.originator_version, table.c.state)
-            .where(table.c.originator_id == originator, table.c.topic == _ISSUED)
-            .order_by(table.c.originator_version)
-        )
-        with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]
-            rows = session.execute(query).all()
+        # The audit's event-store path: a Core SELECT of the stream and a typed decoder,
+        # much faster than the repository for a long history.
+        rows = stream_rows(self, originator, _ISSUED)
         with paused_gc():
-            return [decode_issued(originator, version, bytes(state)) for version, state in rows]
+            return [decode_issued(originator, version, state) for version, state in rows]
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0
 
     def appended(self, after: int, *, topics: Iterable[str], stop: int | None = None) -> bool:
         """Whether any event of `topics` was appended after position `after` (up to `stop`)."""
-        table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        query = select(table.c.id).where(table.c.id > after, table.c.topic.in_(tuple(topics))).limit(1)
-        if stop is not None:
-            query = query.where(table.c.id <= stop)
-        with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]
-            return session.execute(query).first() is not None
+        return topics_after(self, after, topics, stop)
 
     def read(
         self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE, stop: int | None = None
     ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:
         """Domain events from the notification log after position `after` (up to `stop`), in order."""
-        # A Core SELECT instead of the recorder's ORM query: ORM objects per row
-        # were three quarters of the cost of reading the log.
-        table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        columns = (
-            table.c.id,
-            table.c.originator_id,
-            table.c.originator_version,
-            table.c.topic,
-            table.c.state,
-        )
-        topics = tuple(topics)
-        while True:
-            query = select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
-            if stop is not None:
-                query = query.where(table.c.id <= stop)
-            if topics:
-                query = query.where(table.c.topic.in_(topics))
-            with self.recorder.transaction(commit=False) as session:  # type: ignore[attr-defined]
-                rows = session.execute(query).all()
-            for position, originator_id, version, topic, state in rows:
-                stored = StoredEvent(originator_id, version, topic, bytes(state))
-                yield position, self.mapper.to_domain_event(stored)
-            if len(rows) < limit:
-                return
-            after = rows[-1][0]
+        return read_rows(self, after, topics=tuple(topics), limit=limit, stop=stop)
 
     def aggregates(self, topics: Iterable[str] = SCHEDULE_TOPICS) -> dict[UUID, Aggregate]:
         """Every schedule-side aggregate, folded from the notification log in one pass."""

@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["paused_gc", "promote_all"]
+__all__ = ["paused_gc", "promote_all", "set_collector"]
 
 
 @contextmanager
@@ -33,3 +33,12 @@ def promote_all() -> None:
     """
     gc.freeze()
     gc.unfreeze()
+
+
+def set_collector(*, enabled: bool) -> None:
+    """Turn the cyclic collector on or off (a no-op when it already is)."""
+    if enabled != gc.isenabled():
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()

@@ -1,4 +1,4 @@
-"""Aggregates: one per client, per group, per event/override id, one policy, one intent log per target.
+"""Aggregates: one per client, per group, per event/override id, one policy (intent logs: ledger.intentlog).
 
 Command methods check invariants and return False when the change would be a
 no-op (the ledger appends nothing for an identical repeat).
@@ -7,7 +7,6 @@ no-op (the ledger appends nothing for an identical repeat).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -15,6 +14,8 @@ from eventsourcing.domain import Aggregate
 
 from ledger import events as ev
 from ledger.errors import IdConflict, InvalidInput
+from ledger.intentlog import IntentLog
+from ledger.names import INTENT_NAMESPACE, NAMESPACE, intent_id_for
 from ledger.recurrence import Series
 from ledger.series_target import SeriesTarget
 from ledger.values import (
@@ -23,7 +24,6 @@ from ledger.values import (
     Policy,
     ScheduledEvent,
     Window,
-    check_instant,
 )
 
 __all__ = [
@@ -40,16 +40,6 @@ __all__ = [
     "TargetRef",
     "intent_id_for",
 ]
-
-# Fixed namespaces: aggregate ids and intent ids are uuid5 of natural keys, so
-# they are found without an index and are identical on every rebuild.
-NAMESPACE = UUID("3f0c2b8e-6a51-5d2e-9a7c-1b4d8e6f2a90")
-INTENT_NAMESPACE = UUID("9c1e7a44-2f3b-5b8d-8e61-70a2d4c5b3f1")
-
-
-def intent_id_for(log_name: str, seq: int) -> str:
-    """`uuid5(INTENT_NAMESPACE, "{client_id}/{seq}")`, or `"groups/{group_id}/{seq}"`."""
-    return str(uuid5(INTENT_NAMESPACE, f"{log_name}/{seq}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,49 +261,6 @@ class OverrideClaim(_Claim):
             id=cls.id_for(override_id),
             override_id=override_id,
             **target.claim_fields(),
-        )
-
-
-class IntentLog(Aggregate):
-    """The intents issued for one client (or one group topic), in order; never restarts."""
-
-    def __init__(self, client_id: str | None, group_id: str | None) -> None:
-        self.client_id = client_id
-        self.group_id = group_id
-        self.seq = 0
-        self.last: dict[str, Any] | None = None
-
-    @staticmethod
-    def id_for(log_name: str) -> UUID:
-        return uuid5(NAMESPACE, f"intents/{log_name}")
-
-    @staticmethod
-    def name_for(client_id: str | None, group_id: str | None) -> str:
-        return client_id if client_id is not None else f"groups/{group_id}"
-
-    @classmethod
-    def open(cls, client_id: str | None, group_id: str | None) -> IntentLog:
-        name = cls.name_for(client_id, group_id)
-        return cls._create(ev.IntentLogOpened, id=cls.id_for(name), client_id=client_id, group_id=group_id)
-
-    @property
-    def name(self) -> str:
-        return self.name_for(self.client_id, self.group_id)
-
-    def issue(self, fields: dict[str, Any], effective_at: datetime, cause: dict[str, Any]) -> None:
-        """Record the next transition; `fields` are the semantic fields of the intent."""
-        effective_at = check_instant(effective_at, "effective_at")
-        if self.last is not None and effective_at < self.last["effective_at"]:
-            # Never let the recorded timeline run backwards (clock steps, late commits).
-            effective_at = self.last["effective_at"]
-        seq = self.seq + 1
-        self.trigger_event(
-            ev.IntentIssued,
-            seq=seq,
-            intent_id=intent_id_for(self.name, seq),
-            effective_at=effective_at,
-            cause=cause,
-            **fields,
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from ledger.intent import CurrentIntent, IntentFields
 from ledger.recurrence import Recurrence, Series, parse_dates
 from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
 
@@ -253,20 +254,23 @@ class IntentIssued(Aggregate.Event):
 
     def apply(self, aggregate: Any) -> None:
         aggregate.seq = self.seq
-        aggregate.last = {
-            "seq": self.seq,
-            "intent_id": self.intent_id,
-            "effective_at": self.effective_at,
-            "fields": self.semantic_fields(),
-        }
+        aggregate.last = self.current()
 
-    def semantic_fields(self) -> dict[str, Any]:
-        """The fields that make two intents the same: everything but ids and stamps."""
-        return {name: getattr(self, name) for name in SEMANTIC_FIELDS}
+    def current(self) -> CurrentIntent:
+        """This intent as the typed record its log keeps as `last`."""
+        fields = IntentFields(
+            self.client_id,
+            self.group_id,
+            self.desired_state,
+            self.reason,
+            self.grace_seconds,
+            self.event_window,
+        )
+        return CurrentIntent(self.seq, self.intent_id, self.effective_at, fields)
 
 
 # Two intents are the same iff these payload fields are equal (DESIGN section 4).
-SEMANTIC_FIELDS = ("client_id", "group_id", "desired_state", "reason", "grace_seconds", "event_window")
+SEMANTIC_FIELDS: tuple[str, ...] = IntentFields.__struct_fields__
 
 
 _BOOKKEEPING = ("originator_id", "originator_version", "timestamp", "originator_topic")

@@ -35,7 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.app import Ledger
-from ledger.domain import IntentLog
+from ledger.intent import CurrentIntent, IntentFields
+from ledger.intentlog import IntentLog
+from ledger.persistence import engine_of, restore_aggregate
 
 __all__ = ["Checkpoint", "CheckpointStore", "SavedLog", "restore_log", "saved_log"]
 
@@ -68,7 +70,7 @@ class SavedLog(msgspec.Struct, array_like=True):
     seq: int
     intent_id: str
     effective_at: datetime
-    fields: dict[str, Any]
+    fields: IntentFields  # encoded as the map of the semantic fields
     due: datetime | None
 
 
@@ -103,9 +105,9 @@ def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
         client_id=log.client_id,
         group_id=log.group_id,
         seq=log.seq,
-        intent_id=log.last["intent_id"],
-        effective_at=log.last["effective_at"],
-        fields=log.last["fields"],
+        intent_id=log.last.intent_id,
+        effective_at=log.last.effective_at,
+        fields=log.last.fields,
         due=due,
     )
 
@@ -120,40 +122,32 @@ def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
     client_id = s.client_id
     effective_at = s.effective_at
     if shared is not None:
-        for key in ("group_id", "desired_state", "reason"):
-            value = fields[key]
-            if value is not None:
-                fields[key] = shared.setdefault(value, value)
-        window = fields["event_window"]
+        window = fields.event_window
         if window is not None:  # never mutated: intents are compared and published, not edited
-            fields["event_window"] = shared.setdefault((window["start"], window["end"]), window)
-        if client_id is not None and fields["client_id"] == client_id:
-            fields["client_id"] = client_id
+            window = shared.setdefault((window["start"], window["end"]), window)
+        fields = IntentFields(
+            client_id if client_id is not None and fields.client_id == client_id else fields.client_id,
+            _shared(shared, fields.group_id),
+            shared.setdefault(fields.desired_state, fields.desired_state),
+            shared.setdefault(fields.reason, fields.reason),
+            fields.grace_seconds,
+            window,
+        )
         effective_at = shared.setdefault(effective_at, effective_at)
-    log = object.__new__(IntentLog)
-    object.__setattr__(
-        log,
-        "__dict__",
-        {
-            "_id": s.id,
-            "_version": s.version,
-            "_created_on": s.created_on,
-            "_modified_on": s.modified_on,
-            "_pending_events": [],
-            "client_id": client_id,
-            "group_id": s.group_id,
-            "seq": s.seq,
-            "last": {"seq": s.seq, "intent_id": s.intent_id, "effective_at": effective_at, "fields": fields},
-        },
-    )
-    return log
+    last = CurrentIntent(s.seq, s.intent_id, effective_at, fields)
+    state = {"client_id": client_id, "group_id": s.group_id, "seq": s.seq, "last": last}
+    return restore_aggregate(IntentLog, s.id, s.version, s.created_on, s.modified_on, state)
+
+
+def _shared(shared: dict[Any, Any], value: str | None) -> str | None:
+    return None if value is None else shared.setdefault(value, value)
 
 
 class CheckpointStore:
     """Reads and writes checkpoints in the ledger's database."""
 
     def __init__(self, ledger: Ledger) -> None:
-        self.engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+        self.engine = engine_of(ledger)
         metadata.create_all(self.engine, checkfirst=True)
 
     def load(self, key: str) -> Checkpoint | None:

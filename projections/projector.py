@@ -19,6 +19,8 @@ from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.errors import InvalidInput
+from ledger.intent import CurrentIntent
+from ledger.names import group_of
 from ledger.values import floor_second, format_instant
 from projections.checkpoint import Checkpoint, restore_log, saved_log
 from projections.fleet import Affected, FleetView
@@ -209,9 +211,13 @@ class Projector:
         return [n for n in names if self.shard.owns(n)]
 
     def timeline(self, name: str) -> Timeline:
-        if name.startswith("groups/"):
-            return self.view.group_timeline(name.removeprefix("groups/"))
-        return self.view.timeline(name)
+        group = group_of(name)
+        return self.view.timeline(name) if group is None else self.view.group_timeline(group)
+
+    def current(self, name: str) -> CurrentIntent | None:
+        """The intent last issued for log `name` (None: none yet, or not ours)."""
+        log = self.view.logs.get(name)
+        return None if log is None else log.last
 
     def _names_of(self, affected: Affected) -> list[tuple[str, tuple[int, Any]]]:
         found = [
@@ -247,8 +253,8 @@ class Projector:
         intent = timeline.at(now)
         self._schedule(name, timeline.next_boundary(now))
         log = self.view.logs.get(name)
-        fields = intent.fields()
-        if log is not None and log.last is not None and log.last["fields"] == fields:
+        fields = intent.semantic()
+        if log is not None and log.last is not None and log.last.fields == fields:
             return None
         if log is None:
             log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)

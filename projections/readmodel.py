@@ -10,10 +10,7 @@ tables and reads the whole ledger again; the result equals the incremental one.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,14 +31,14 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as _pg_insert
-from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 
 from ledger import events as ev
 from ledger.app import Ledger
+from ledger.names import log_name
+from ledger.persistence import engine_of, transaction
 from ledger.values import floor_second, format_instant
 
-__all__ = ["DeliveryLog", "ReadModel"]
+__all__ = ["RECEIPT_TABLES", "ReadModel", "deliveries", "failures", "metadata", "refreshes"]
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 metadata = MetaData()
@@ -91,7 +88,7 @@ class ReadModel:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+        self.engine = engine_of(ledger)
         metadata.create_all(self.engine, checkfirst=True)
 
     def position(self) -> int:
@@ -128,7 +125,7 @@ class ReadModel:
                 rows_t.append(_transition(position, event))
             elif isinstance(event, ev.LedgerChange):
                 rows_c.append((position, event))
-        with self.ledger.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
+        with transaction(self.ledger, commit=True) as session:
             # Claim the positions first: the tracking row's key makes a concurrent writer fail here.
             session.execute(insert(tracking), [{"position": events[-1][0]}])
             session.execute(delete(tracking).where(tracking.c.position < events[-1][0]))
@@ -225,7 +222,7 @@ def _json(text: str | None) -> Any:
 def _transition(position: int, e: ev.IntentIssued) -> dict[str, Any]:
     return {
         "position": position,
-        "log_name": e.client_id if e.client_id is not None else f"groups/{e.group_id}",
+        "log_name": log_name(e.client_id, e.group_id),
         "seq": e.seq,
         "intent_id": e.intent_id,
         "effective_at": format_instant(e.effective_at),
@@ -282,177 +279,3 @@ failures = Table(
     Column("error", Text, nullable=False),
 )
 RECEIPT_TABLES = (deliveries, refreshes, failures)
-
-
-@functools.lru_cache(maxsize=256)
-def stamp_ms(t: datetime) -> str:
-    # Cached: the receipts of one settled batch share their instant.
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@functools.lru_cache(maxsize=256)
-def _issued_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class DeliveryLog:
-    """Delivery receipts the daemon writes: the first successful PUBACK of each intent id,
-    the latest publish per client with the largest age its retained payload reached, failures.
-
-    Receipts are buffered and written once per daemon round; if the database is
-    away they stay buffered (bounded) and are written later.
-    """
-
-    LIMIT = 200_000
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
-        self._transaction = ledger.recorder.transaction  # type: ignore[attr-defined]
-        metadata.create_all(self.engine, checkfirst=True)
-        # Buffered rows are tuples in column order (a third of a dict's size: a burst of
-        # 100,000 buffers up to 20,000 of them).
-        self._firsts: dict[str, tuple[Any, ...]] = {}
-        self._latest: dict[str, tuple[Any, ...]] = {}
-        self._failures: list[dict[str, Any]] = []
-        self._last_issued: dict[str, datetime] = {}
-        # The age a retained payload reaches is measured between this process's own publishes
-        # of a client; one that publishes each client once (--once) keeps no per-client state.
-        self.track_ages = True
-
-    def acked(
-        self, name: str, record: dict[str, Any], kind: str, acked_at: datetime, latency_ms: float | None
-    ) -> None:
-        issued = record["issued_at"]
-        acked = stamp_ms(acked_at)
-        intent_id = record["intent_id"]
-        if intent_id not in self._firsts:  # _FIRSTS order; the latency as the JSON text stored
-            latency = "null" if latency_ms is None else repr(float(latency_ms))
-            self._firsts[intent_id] = (
-                intent_id,
-                name,
-                record["seq"],
-                acked,
-                issued,
-                record["expires_at"],
-                kind,
-                latency,
-            )
-        age = 0
-        if self.track_ages:
-            issued_at = _issued_instant(issued)
-            previous = self._last_issued.get(name)
-            age = 0 if previous is None else int((issued_at - previous).total_seconds())
-            self._last_issued[name] = issued_at
-        latest = self._latest.get(name)
-        # _LATEST order; the last column is max_age_seconds.
-        self._latest[name] = (name, intent_id, issued, acked, max(age, latest[-1] if latest else 0))
-
-    def failed(self, name: str, intent_id: str | None, at: datetime, error: str) -> None:
-        if len(self._failures) < self.LIMIT:
-            self._failures.append(
-                {"log_name": name, "intent_id": intent_id, "at": stamp_ms(at), "error": error}
-            )
-
-    def pending(self) -> int:
-        return len(self._firsts) + len(self._latest) + len(self._failures)
-
-    def flush(self, limit: int | None = None) -> None:
-        """Write what is buffered (at most `limit` of each kind) in one transaction.
-
-        Raises on database errors, keeping the buffer.
-        """
-        if not self.pending():
-            return
-        firsts = list(itertools.islice(self._firsts.items(), limit))
-        latest = list(itertools.islice(self._latest.items(), limit))
-        failed = self._failures[:limit]
-        dialect = self.engine.dialect.name
-        upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
-        with self._transaction(commit=True) as session:
-            if firsts:
-                statement = upsert(deliveries).on_conflict_do_nothing()
-                _bulk(session, statement, _FIRSTS, [row for _, row in firsts], encoded=("latency_ms",))
-            if latest:
-                statement = upsert(refreshes)
-                bigger = func.max if dialect == "sqlite" else func.greatest
-                statement = statement.on_conflict_do_update(
-                    index_elements=[refreshes.c.log_name],
-                    set_={
-                        "intent_id": statement.excluded.intent_id,
-                        "last_issued_at": statement.excluded.last_issued_at,
-                        "last_acked_at": statement.excluded.last_acked_at,
-                        "max_age_seconds": bigger(
-                            refreshes.c.max_age_seconds, statement.excluded.max_age_seconds
-                        ),
-                    },
-                )
-                _bulk(session, statement, _LATEST, [row for _, row in latest])
-            if failed:
-                session.execute(insert(failures), failed)
-        # Written: forget them (the owner thread is the only writer of these buffers).
-        for key, _ in firsts:
-            del self._firsts[key]
-        for key, row in latest:
-            if self._latest.get(key) is row:
-                del self._latest[key]
-        del self._failures[: len(failed)]
-
-
-_FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expires_at", "kind", "latency_ms")
-_LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_seconds")
-
-
-def _bulk(
-    session: Any,
-    statement: Any,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    encoded: tuple[str, ...] = (),
-) -> None:
-    # One executemany on the driver: SQLAlchemy's per-row parameter processing was most
-    # of the cost of writing 10,000 receipts after a cold start's burst. The columns'
-    # own bind processors still apply (a JSON column is serialised, as SQLAlchemy would).
-    connection = session.connection()
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    table = statement.table
-    for i, name in enumerate(columns):
-        if name in encoded:  # already in the driver's form (JSON text)
-            continue
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            rows = [(*r[:i], process(r[i]), *r[i + 1 :]) for r in rows]
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup]
-        params: list[Any] = rows
-        if order != list(range(len(columns))):
-            params = [tuple(r[i] for i in order) for r in rows]
-    else:
-        params = [dict(zip(columns, r, strict=True)) for r in rows]
-    if dialect.name == "sqlite":
-        _sqlite_many(connection, compiled.string, len(columns), params)
-    else:
-        connection.exec_driver_sql(compiled.string, params)
-
-
-# Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
-# 3.32, 999 before (a Python built against an older system library).
-SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
-
-
-def _sqlite_many(connection: Any, sql: str, width: int, rows: list[tuple[Any, ...]]) -> None:
-    # Hundreds of rows per statement: sqlite3's executemany releases and retakes the GIL for
-    # every row, and while paho's thread is busy each retake waits (a convoy). Always the
-    # same number of rows per statement (the rest row by row): sqlite3 caches every distinct
-    # statement, and one per burst size cost 70 MB at 100,000 clients.
-    head, _, tail = sql.partition(" VALUES ")
-    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
-    group, rest = tail[:end], tail[end:]
-    full = len(rows) - len(rows) % SQLITE_ROWS
-    if full:
-        statement = f"{head} VALUES {', '.join([group] * SQLITE_ROWS)}{rest}"
-        for first in range(0, full, SQLITE_ROWS):
-            chunk = rows[first : first + SQLITE_ROWS]
-            connection.exec_driver_sql(statement, tuple(v for r in chunk for v in r))
-    if full < len(rows):
-        connection.exec_driver_sql(sql, rows[full:])

@@ -13,12 +13,13 @@ receipt stays as long as it is current. The horizon of the last prune is kept
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, MetaData, String, Table, delete, select
 
 from ledger import Ledger
-from projections.readmodel import deliveries, failures, refreshes, stamp_ms
+from ledger.persistence import engine_of
+from projections.readmodel import deliveries, failures, refreshes
 
 __all__ = ["PRUNED_TABLES", "horizon", "metadata", "prune"]
 
@@ -35,8 +36,8 @@ _RECEIPTS = "receipts"
 
 def prune(ledger: Ledger, before: datetime) -> dict[str, int]:
     """Delete receipts older than `before` (but a client's current one); rows deleted per table."""
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
-    stamp = stamp_ms(before)
+    engine = engine_of(ledger)
+    stamp = _stamp(before)
     metadata.create_all(engine, checkfirst=True)
     deliveries.create(engine, checkfirst=True)
     failures.create(engine, checkfirst=True)
@@ -60,8 +61,13 @@ def prune(ledger: Ledger, before: datetime) -> dict[str, int]:
 
 def horizon(ledger: Ledger) -> str | None:
     """The `before` of the latest prune (stamp_ms text), or None if receipts were never pruned."""
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    engine = engine_of(ledger)
     metadata.create_all(engine, checkfirst=True)
     with engine.connect() as conn:
         value = conn.execute(select(pruned.c.before).where(pruned.c.name == _RECEIPTS)).scalar()
     return None if value is None else str(value)
+
+
+def _stamp(t: datetime) -> str:
+    # As the receipts store their instants (milliseconds, Z): compared as text.
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ledger.events import SEMANTIC_FIELDS
+import msgspec
+
+from ledger.intent import IntentFields
 from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
 
 __all__ = [
@@ -60,9 +62,20 @@ class Intent:
         w = self.event_window
         return None if w is None else {"start": format_instant(w.start), "end": format_instant(w.end)}
 
+    def semantic(self) -> IntentFields:
+        """The semantic fields, as an intent log records them."""
+        return IntentFields(
+            self.client_id,
+            self.group_id,
+            self.desired_state,
+            self.reason,
+            self.grace_seconds,
+            self.window_dict(),
+        )
+
     def fields(self) -> dict[str, Any]:
-        """The semantic fields, as `IntentIssued.semantic_fields()` records them."""
-        return {name: getattr(self, name) for name in SEMANTIC_FIELDS} | {"event_window": self.window_dict()}
+        """The semantic fields as a dict (for reports and JSON)."""
+        return msgspec.structs.asdict(self.semantic())
 
 
 @dataclass(frozen=True, slots=True)

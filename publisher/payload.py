@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ledger.intent import IntentFields
 from ledger.values import format_instant
 
 __all__ = [
@@ -80,20 +81,20 @@ def _stamps(issued_at: datetime, ttl: int) -> tuple[str, str]:
     return format_instant(issued_at), format_instant(issued_at + timedelta(seconds=ttl))
 
 
-def build_payload(*, intent_id: str, fields: dict[str, Any], issued_at: datetime, ttl: int) -> IntentPayload:
+def build_payload(*, intent_id: str, fields: IntentFields, issued_at: datetime, ttl: int) -> IntentPayload:
     """A payload for a recorded intent's semantic `fields`, stamped now (`issued_at`)."""
-    window = fields["event_window"]
+    window = fields.event_window
     issued, expires = _stamps(issued_at, ttl)
     return IntentPayload(
         schema_version=SCHEMA_VERSION,
         intent_id=intent_id,
         issued_at=issued,
         expires_at=expires,
-        target=Target(client_id=fields["client_id"], group_id=fields["group_id"]),
+        target=Target(client_id=fields.client_id, group_id=fields.group_id),
         power=Power(
-            desired_state=fields["desired_state"],
-            reason=fields["reason"],
-            grace_seconds=fields["grace_seconds"],
+            desired_state=fields.desired_state,  # type: ignore[arg-type]
+            reason=fields.reason,  # type: ignore[arg-type]
+            grace_seconds=fields.grace_seconds,
         ),
         event_window=None if window is None else EventWindow(start=window["start"], end=window["end"]),
     )

@@ -27,22 +27,22 @@ class PgWatcher(threading.Thread):
         self._conninfo = url.render_as_string(hide_password=False)
         self._channel = channel
         self._wake = wake
-        self._stop = stop
+        self._stopping = stop
         self.connected = threading.Event()
 
     def run(self) -> None:
         delay = 0.1
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{self._channel}"')
                     self.connected.set()
                     delay = 0.1
                     self._wake.set()  # catch up on anything appended while we were away
-                    while not self._stop.is_set():
+                    while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
                             self._wake.set()
             except psycopg.Error:
                 self.connected.clear()
-                self._stop.wait(delay)
+                self._stopping.wait(delay)
                 delay = min(delay * 2, 5.0)

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from freezegun import freeze_time
 
 from ledger import Ledger, Meta, TargetRef, Window
+from ledger.intent import CurrentIntent
+from ledger.persistence import engine_of
 from ledger.values import format_instant
-from projections import audit
+from projections import delivery
 from projections.projector import Projector
 from projections.queries import replay_rows
-from projections.readmodel import DeliveryLog, ReadModel
+from projections.readmodel import ReadModel
+from publisher.receipts import DeliveryLog
 from tests.conftest import ME
 
 T0 = datetime(2026, 3, 31, tzinfo=UTC)
@@ -78,7 +81,7 @@ def test_a_crash_between_the_ledger_and_the_model_loses_nothing(ledger: Ledger, 
         second = ReadModel(other)
         assert second.catch_up() > 0
         assert second.catch_up() == 0
-        with other.factory.datastore.engine.connect() as conn:  # type: ignore[attr-defined]
+        with engine_of(other).connect() as conn:
             from sqlalchemy import func, select
 
             from projections.readmodel import changes
@@ -128,25 +131,20 @@ def test_delivery_receipts_keep_the_first_ack_the_latest_publish_and_the_largest
         (issued,) = Projector(ledger).start(T_RECEIPTS)
     receipts = DeliveryLog(ledger)
 
-    def publish(minutes: int) -> dict[str, object]:
+    def publish(minutes: int) -> tuple[CurrentIntent, str, str]:
         stamp = T_RECEIPTS + timedelta(minutes=minutes)
-        return {
-            "intent_id": issued.intent_id,
-            "seq": 1,
-            "issued_at": format_instant(stamp),
-            "expires_at": format_instant(stamp + timedelta(minutes=10)),
-        }
+        return issued.current(), format_instant(stamp), format_instant(stamp + timedelta(minutes=10))
 
-    receipts.acked("c1", publish(0), "transition", T_RECEIPTS + timedelta(seconds=1), 3.5)
+    receipts.acked("c1", *publish(0), "transition", T_RECEIPTS + timedelta(seconds=1), 3.5)
     receipts.flush()
-    receipts.acked("c1", publish(5), "refresh", T_RECEIPTS + timedelta(minutes=5, seconds=1), 2.0)
-    receipts.acked("c1", publish(7), "refresh", T_RECEIPTS + timedelta(minutes=7, seconds=1), 2.0)
+    receipts.acked("c1", *publish(5), "refresh", T_RECEIPTS + timedelta(minutes=5, seconds=1), 2.0)
+    receipts.acked("c1", *publish(7), "refresh", T_RECEIPTS + timedelta(minutes=7, seconds=1), 2.0)
     refused = "broker refused: Not authorized"
     receipts.failed("c1", issued.intent_id, T_RECEIPTS + timedelta(minutes=8), refused)
     receipts.flush()
     assert receipts.pending() == 0
 
-    report = audit.delivery(ledger, "c1")
+    report = delivery.delivery(ledger, "c1")
     (row,) = report["transitions"]
     assert (row["first_acked_at"], row["latency_ms"]) == ("2026-03-31T07:00:01.000Z", 3.5)
     assert row["flags"] == ["failed"]

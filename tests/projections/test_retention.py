@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
 from ledger.events import IntentIssued
+from ledger.persistence import engine_of
 from ledger.values import format_instant
-from projections import audit, retention
+from projections import delivery, retention
 from projections.projector import Projector
-from projections.readmodel import DeliveryLog, deliveries, failures
+from projections.readmodel import deliveries, failures
+from publisher.receipts import DeliveryLog
 from tests.conftest import ME
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
@@ -37,20 +39,19 @@ def _two_days_of_receipts(ledger: Ledger) -> list[IntentIssued]:
             issued += projector.step(wake)
     receipts = DeliveryLog(ledger)
     for intent in issued:
-        record = {
-            "intent_id": intent.intent_id,
-            "seq": intent.seq,
-            "issued_at": format_instant(intent.effective_at),
-            "expires_at": format_instant(intent.effective_at + timedelta(minutes=10)),
-        }
-        receipts.acked("c1", record, "transition", intent.effective_at + timedelta(seconds=1), 1.0)
+        stamp, expires = (
+            format_instant(intent.effective_at),
+            format_instant(intent.effective_at + timedelta(minutes=10)),
+        )
+        acked = intent.effective_at + timedelta(seconds=1)
+        receipts.acked("c1", intent.current(), stamp, expires, "transition", acked, 1.0)
     receipts.failed("c1", issued[1].intent_id, at(1), "broker refused")
     receipts.flush()
     return issued
 
 
 def _count(ledger: Ledger) -> dict[str, int]:
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    engine = engine_of(ledger)
     with engine.connect() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
@@ -67,7 +68,7 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     assert deleted == {"audit_deliveries": 3, "audit_failures": 1}
     assert _count(ledger) == {"audit_deliveries": 2, "audit_failures": 0}
 
-    report = audit.delivery(ledger, "c1")
+    report = delivery.delivery(ledger, "c1")
     flags = [(r["desired_state"], r["flags"]) for r in report["transitions"]]
     pruned = ["receipt_pruned"]
     assert flags == [("off", pruned), ("on", pruned), ("off", pruned), ("on", []), ("off", [])]
@@ -75,7 +76,7 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     # Everything before a later T, but the current intent's receipt.
     assert retention.prune(ledger, at(48)) == {"audit_deliveries": 1, "audit_failures": 0}
     assert _count(ledger)["audit_deliveries"] == 1
-    assert audit.delivery(ledger, "c1")["transitions"][-1]["flags"] == []
+    assert delivery.delivery(ledger, "c1")["transitions"][-1]["flags"] == []
     # The horizon never moves back.
     retention.prune(ledger, at(1))
     assert retention.horizon(ledger) == "2026-04-02T07:00:00.000Z"
@@ -86,7 +87,7 @@ def test_without_a_prune_a_missing_receipt_is_still_missing(ledger: Ledger) -> N
         ledger.add_client("c1", None, ME)
         Projector(ledger).start(at(0))
     assert retention.horizon(ledger) is None
-    assert audit.delivery(ledger, "c1")["transitions"][0]["flags"] == ["missing"]
+    assert delivery.delivery(ledger, "c1")["transitions"][0]["flags"] == ["missing"]
 
 
 def test_cli_prune(db_url: str) -> None:

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 
 from cli.main import cli
 from ledger import Ledger, Meta, TargetRef, Window
-from projections import audit
+from projections import audit, delivery
 from projections.pictures import render_html, rows_for
 from projections.projector import Projector
 from tests.conftest import ME
@@ -50,7 +50,7 @@ def test_dark_lobby_tv_during_the_assembly_is_explained_and_delivered(
     assert answer["overrides"][0]["made_by"]["actor"] == "bob"
     assert answer["overrides"][0]["made_by"]["note"] == "testing the panel, wrong screen"
 
-    report = audit.delivery(sqlite_ledger, "lobby-1")
+    report = delivery.delivery(sqlite_ledger, "lobby-1")
     assert [(t["desired_state"], t["reason"]) for t in report["transitions"]] == [
         ("off", "no_active_event"),
         ("off", "client_override"),
@@ -71,5 +71,5 @@ def test_transitions_nobody_published_are_flagged_missing(sqlite_ledger: Ledger)
     with freeze_time(T0):
         sqlite_ledger.add_client("c1", None, ME)
         Projector(sqlite_ledger).start(T0)
-    (row,) = audit.delivery(sqlite_ledger, "c1")["transitions"]
+    (row,) = delivery.delivery(sqlite_ledger, "c1")["transitions"]
     assert row["flags"] == ["missing"] and row["first_acked_at"] is None

@@ -10,6 +10,7 @@ import jsonschema
 import msgspec
 import pytest
 
+from ledger.intent import IntentFields
 from projections.timeline import REASONS
 from publisher.payload import build_payload, decode_payload, encode_payload, json_schema
 
@@ -63,14 +64,14 @@ def test_schema_rejects_non_v1_payloads(change: dict[str, object]) -> None:
 def test_built_payloads_are_schema_valid_with_expiry(reason: str) -> None:
     """Every reason builds a valid payload; expires_at = issued_at + ttl."""
     on = reason in ("event_window_active", "client_override", "group_override")
-    fields = {
-        "client_id": "c1",
-        "group_id": None,
-        "desired_state": "on" if on else "off",
-        "reason": reason,
-        "grace_seconds": 30,
-        "event_window": {"start": "2026-03-31T12:00:00Z", "end": "2026-03-31T13:00:00Z"} if on else None,
-    }
+    fields = IntentFields(
+        client_id="c1",
+        group_id=None,
+        desired_state="on" if on else "off",
+        reason=reason,
+        grace_seconds=30,
+        event_window={"start": "2026-03-31T12:00:00Z", "end": "2026-03-31T13:00:00Z"} if on else None,
+    )
     issued = datetime(2026, 3, 31, 12, 0, 7, tzinfo=UTC)
     payload = build_payload(intent_id="x", fields=fields, issued_at=issued, ttl=600)
     document = json.loads(encode_payload(payload))

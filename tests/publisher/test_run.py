@@ -19,6 +19,7 @@ from ledger import Ledger
 from publisher.config import BrokerConfig
 from publisher.errors import NotConnected
 from publisher.mqtt import MqttSession
+from publisher.outbox import Kind
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
 
@@ -230,14 +231,14 @@ def test_a_publish_window_bounds_what_waits_for_a_puback(sqlite_ledger: Ledger, 
     log, capture = make_log()
     daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), RunSettings(window=300), log=log)
     peak = 0
-    publish = daemon._publish
+    publish = daemon.outbox.publish
 
-    def watched(name: str, now: datetime, kind: str) -> None:
+    def watched(name: str, now: datetime, kind: Kind) -> None:
         nonlocal peak
         publish(name, now, kind)
-        peak = max(peak, len(daemon._outgoing))
+        peak = max(peak, len(daemon.outbox.outgoing))
 
-    daemon._publish = watched  # type: ignore[method-assign]
+    daemon.outbox.publish = watched  # type: ignore[method-assign]
     assert daemon.run_once() == []
     assert peak == 300
     acked = [r["client_id"] for r in capture.records("publish") if r["result"] == "acked"]

@@ -1,0 +1,91 @@
+"""The intent log aggregate: the intents issued for one client (or one group topic), in order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+import msgspec
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Transcoding
+
+from ledger import events as ev
+from ledger.intent import CurrentIntent, IntentFields
+from ledger.names import NAMESPACE, intent_id_for, log_name
+from ledger.values import check_instant
+
+__all__ = ["CurrentIntentAsDict", "IntentLog"]
+
+
+class IntentLog(Aggregate):
+    """The intents issued for one client (or one group topic), in order; never restarts."""
+
+    # Version 2: `last` is a CurrentIntent (snapshots of version 1 hold it as a dict).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        if isinstance(state.get("last"), dict):
+            state["last"] = _current_from_dict(state["last"])
+
+    def __init__(self, client_id: str | None, group_id: str | None) -> None:
+        self.client_id = client_id
+        self.group_id = group_id
+        self.seq = 0
+        self.last: CurrentIntent | None = None
+
+    @staticmethod
+    def id_for(name: str) -> UUID:
+        return uuid5(NAMESPACE, f"intents/{name}")
+
+    @staticmethod
+    def name_for(client_id: str | None, group_id: str | None) -> str:
+        return log_name(client_id, group_id)
+
+    @classmethod
+    def open(cls, client_id: str | None, group_id: str | None) -> IntentLog:
+        name = cls.name_for(client_id, group_id)
+        return cls._create(ev.IntentLogOpened, id=cls.id_for(name), client_id=client_id, group_id=group_id)
+
+    @property
+    def name(self) -> str:
+        return self.name_for(self.client_id, self.group_id)
+
+    def issue(self, fields: IntentFields, effective_at: datetime, cause: dict[str, Any]) -> None:
+        """Record the next transition; `fields` are the semantic fields of the intent."""
+        effective_at = check_instant(effective_at, "effective_at")
+        if self.last is not None and effective_at < self.last.effective_at:
+            # Never let the recorded timeline run backwards (clock steps, late commits).
+            effective_at = self.last.effective_at
+        seq = self.seq + 1
+        self.trigger_event(
+            ev.IntentIssued,
+            seq=seq,
+            intent_id=intent_id_for(self.name, seq),
+            effective_at=effective_at,
+            cause=cause,
+            **msgspec.structs.asdict(fields),
+        )
+
+
+class CurrentIntentAsDict(Transcoding):
+    """Stores an intent log's `last` in its snapshots as the dict version 1 stored inline."""
+
+    type = CurrentIntent
+    name = "current_intent"
+
+    def encode(self, obj: CurrentIntent) -> dict[str, Any]:
+        return {
+            "seq": obj.seq,
+            "intent_id": obj.intent_id,
+            "effective_at": obj.effective_at,
+            "fields": msgspec.structs.asdict(obj.fields),
+        }
+
+    def decode(self, data: dict[str, Any]) -> CurrentIntent:
+        return _current_from_dict(data)
+
+
+def _current_from_dict(data: dict[str, Any]) -> CurrentIntent:
+    return CurrentIntent(data["seq"], data["intent_id"], data["effective_at"], IntentFields(**data["fields"]))

@@ -1,0 +1,169 @@
+"""The broker session: connect with a Will, reconnect after a backoff, keep the server status right.
+
+A lost session is never reused (its paho queue of stale intents dies with it);
+the next one is opened after the backoff. Every session of a running daemon
+carries the Will `offline` on the status topic, subscribes to it, and says
+`online`; a retained `offline` seen there later (an old Will arriving late, a
+previous instance's goodbye) is corrected by the owner thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ledger.values import format_instant
+from publisher.config import BrokerConfig
+from publisher.errors import BrokerUnavailable, NotConnected
+from publisher.logs import EventLog
+from publisher.metrics import Metrics
+from publisher.mqtt import Delivery, MqttSession
+from publisher.settings import Backoff, RunSettings
+from publisher.topics import Topics
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """Owns the current `MqttSession` (None between sessions) and the server's status topic."""
+
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        topics: Topics,
+        *,
+        inflight: int,
+        started_at: datetime,
+        wake: threading.Event,
+        on_message: Callable[[str, bytes], None],
+        session_factory: Callable[..., MqttSession],
+        backoff: Backoff,
+        metrics: Metrics,
+        log: EventLog,
+    ) -> None:
+        self.broker, self.topics, self.inflight = broker, topics, inflight
+        self.started_at = started_at
+        self.wake = wake
+        self.metrics, self.log = metrics, log
+        self.session: MqttSession | None = None
+        self.next_connect = started_at
+        self.status_stale = False  # an `offline` was seen on our status topic
+        self._on_other = on_message
+        self._factory = session_factory
+        self._backoff = backoff
+        self._opened = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.session is not None and self.session.connected
+
+    @property
+    def lost(self) -> bool:
+        """A session was open and has been lost (call `drop` next)."""
+        return self.session is not None and self.session.lost.is_set()
+
+    def drop(self) -> None:
+        """Close the lost session (its paho queue with it)."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def dropped(self, now: datetime) -> None:
+        """Say so, and wait the backoff before the next attempt."""
+        self.metrics.connected.set(0)
+        self.log.emit("broker", state="disconnected")
+        self.next_connect = now + timedelta(seconds=self._backoff.next())
+
+    def open(self, now: datetime, *, strict: bool = False, status: bool = True) -> bool:
+        """Open a session once the backoff allows (strict: now, raising BrokerUnavailable); True if opened.
+
+        With `status`, the session has the Will `offline` and subscribes to the status topic.
+        """
+        if now < self.next_connect and not strict:
+            return False
+        will = (self.topics.status, self.status_payload("offline")) if status else None
+        session = self._factory(self.broker, will=will, on_message=self._on_message, inflight=self.inflight)
+        try:
+            session.connect()
+        except BrokerUnavailable as e:
+            if strict:
+                raise
+            self.next_connect = now + timedelta(seconds=self._backoff.next())
+            self.log.emit("broker", state="unavailable", error=str(e))
+            return False
+        self._backoff.reset()
+        self.session = session
+        self._opened += 1
+        if self._opened > 1:
+            self.metrics.reconnects.inc()
+        self.metrics.connected.set(1)
+        self.log.emit("broker", state="connected", broker=self.broker.redacted())
+        if status:
+            session.subscribe(self.topics.status, qos=0)
+        return True
+
+    def announce(self, settings: RunSettings) -> None:
+        """The first log line: where to, and how."""
+        self.log.emit(
+            "start",
+            broker=self.broker.redacted(),
+            mqtt_version=self.broker.mqtt_version,
+            prefix=settings.prefix,
+            ttl=settings.ttl,
+            refresh=settings.refresh_every,
+            group_topics=settings.group_topics,
+        )
+        if self.broker.mqtt_version != "5":
+            self.log.emit(
+                "notice",
+                message="MQTT 3.1.1: no Message Expiry Interval; expiry lives in the payload's "
+                "expires_at alone, which clients must enforce",
+            )
+
+    # The status topic.
+
+    def status_payload(self, status: str) -> bytes:
+        return json.dumps({"status": status, "started_at": format_instant(self.started_at)}).encode()
+
+    def send_status(self, status: str) -> Delivery | None:
+        """Publish `status` (retained); None if the session cannot take it."""
+        assert self.session is not None
+        try:
+            return self.session.publish(self.topics.status, self.status_payload(status))
+        except NotConnected:
+            return None
+
+    def goodbye(self) -> None:
+        """Close the session; `offline` first when it is still connected (a clean stop)."""
+        session, self.session = self.session, None
+        if session is not None and session.connected:
+            with contextlib.suppress(NotConnected):
+                session.publish(self.topics.status, self.status_payload("offline")).wait(5.0)
+            self.log.emit("status", status="offline", started_at=format_instant(self.started_at))
+        if session is not None:
+            session.close()
+
+    def close(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        # Network thread: store or flag, nothing more.
+        if topic == self.topics.status:
+            self._on_status(payload)
+        else:
+            self._on_other(topic, payload)
+
+    def _on_status(self, payload: bytes) -> None:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            body = {}
+        # Only an `offline` is corrected: another instance's `online` is never fought over.
+        if body.get("status") != "online":
+            self.status_stale = True
+            self.wake.set()

@@ -1,0 +1,172 @@
+"""Following the ledger: the start (from a checkpoint or the whole log), each step, idle work, checkpoints.
+
+The follower records the transitions that are due (the projector's job) and
+hands them to the daemon to publish. While the database is away it backs off
+and the daemon keeps refreshing what it holds; nothing is lost, the same
+evaluations are retried. The projector's checkpoint is saved at shutdown, after
+--once, and while running at most every `checkpoint_every` seconds, after a
+quiet spell.
+"""
+
+from __future__ import annotations
+
+import gc
+from datetime import datetime, timedelta
+
+from ledger.app import Ledger
+from ledger.collector import paused_gc
+from ledger.events import IntentIssued
+from ledger.values import floor_second, format_instant
+from projections.checkpoint import CheckpointStore
+from projections.projector import Projector
+from publisher.logs import EventLog
+from publisher.metrics import Metrics
+from publisher.settings import DB_ERRORS, Backoff, RunSettings, one_line
+
+__all__ = ["Follower"]
+
+QUIET = timedelta(seconds=5)  # no transitions for this long before a periodic checkpoint
+BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight, at most
+
+
+class Follower:
+    """Reads the ledger through the projector; owns the database backoff, the lag and the checkpoints."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        projector: Projector,
+        settings: RunSettings,
+        backoff: Backoff,
+        started_at: datetime,
+        metrics: Metrics,
+        log: EventLog,
+    ) -> None:
+        self.ledger, self.projector, self.settings = ledger, projector, settings
+        self.metrics, self.log = metrics, log
+        self.checkpoints = CheckpointStore(ledger)
+        self.started = False
+        self.once = False  # --once: the view dies with the process, the collector may stay off
+        self.next_lag = started_at
+        self._backoff = backoff
+        self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
+        self._next_checkpoint = started_at + timedelta(seconds=settings.checkpoint_every)
+        self._last_transition = started_at
+        self._next_follow = started_at
+
+    def due(self, now: datetime, *, busy: bool) -> bool:
+        """Whether to read the ledger this round. While a burst is in flight (`busy`) the loop
+        wakes to refill paho's queue, not to poll the ledger: every query gives the GIL to paho's
+        thread and waits for it back. Changes then wait at most BURST_POLL; a due boundary does not."""
+        if not self.started or not busy:
+            return True
+        timer = self.projector.next_wakeup()
+        if now >= self._next_follow or (timer is not None and timer <= now):
+            self._next_follow = now + BURST_POLL
+            return True
+        return False
+
+    def follow(self, now: datetime, *, strict: bool = False) -> list[IntentIssued]:
+        """The transitions recorded now (the start's, then each step's); [] while the ledger is away."""
+        if self._next_db is not None and now < self._next_db and not strict:
+            return []
+        head = None
+        try:
+            if now >= self.next_lag:
+                head = self.ledger.max_notification_id()  # lag: what existed before this read
+            if not self.started:
+                with paused_gc():
+                    issued = self._start(now)
+                self.started = True
+                if not self.once:
+                    # The rebuilt view lives as long as the process: keep the collector off it.
+                    gc.collect()
+                    gc.freeze()
+            else:
+                with paused_gc():  # a boundary of thousands: no collector passes mid-way
+                    issued = self.projector.step(now)
+        except DB_ERRORS as e:
+            if strict:
+                raise
+            # Keep refreshing what we hold; retry the ledger after a backoff.
+            self._failed(now, e)
+            return []
+        if self._next_db is not None:
+            self.log.emit("ledger", state="ok")
+        self._next_db = None
+        self._backoff.reset()
+        if head is not None:
+            self.next_lag = now + timedelta(seconds=1)
+            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
+        for event in issued:
+            self.metrics.transition(event.reason, event.desired_state).inc()
+            self._log_transition(event)
+        if issued:
+            self.log.flush()
+            self._last_transition = now
+        return issued
+
+    def _start(self, now: datetime) -> list[IntentIssued]:
+        # From the checkpoint when nothing overtook it: every current intent is known
+        # without folding the ledger (a target whose boundary passed is simply due).
+        # A retry after a database error goes on from wherever the last attempt got to.
+        if not self.projector.partial and self.projector.view.position == 0:
+            saved = self.checkpoints.load(self.projector.key)
+            if saved is not None and self.projector.resume(saved):
+                self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
+        if self.projector.partial:
+            return self.projector.step(now)
+        return self.projector.start(now)
+
+    def _failed(self, now: datetime, e: BaseException) -> None:
+        self._next_db = now + timedelta(seconds=self._backoff.next())
+        self.metrics.ledger_errors.inc()
+        self.log.emit("ledger", state="error", error=one_line(e), retry_at=format_instant(self._next_db))
+
+    def idle(self, now: datetime) -> None:
+        """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""
+        if self.projector.partial:
+            if self._next_db is not None and now < self._next_db:
+                return  # the ledger is away: retried with follow's backoff, not every round
+            try:
+                with paused_gc():
+                    self.projector.complete()
+            except DB_ERRORS as e:
+                self._failed(now, e)
+                return
+        if now >= self._next_checkpoint and now - self._last_transition >= QUIET:
+            self.save_checkpoint(now)
+
+    def save_checkpoint(self, now: datetime, *, force: bool = False) -> None:
+        """Save the projector's checkpoint if anything changed (and it is due, unless `force`)."""
+        if not self.projector.dirty or not (force or now >= self._next_checkpoint):
+            return
+        self._next_checkpoint = now + timedelta(seconds=self.settings.checkpoint_every)
+        checkpoint = self.projector.checkpoint(floor_second(now))
+        if checkpoint is None:
+            return
+        try:
+            size = self.checkpoints.save(checkpoint)
+        except DB_ERRORS as e:
+            self.projector.dirty = True  # saved later
+            self.metrics.ledger_errors.inc()
+            self.log.emit("checkpoint", state="error", error=one_line(e))
+            return
+        self.log.emit(
+            "checkpoint", state="saved", position=checkpoint.position, logs=len(checkpoint.logs), bytes=size
+        )
+
+    def _log_transition(self, e: IntentIssued) -> None:
+        self.log.emit(
+            "transition",
+            client_id=e.client_id,
+            group_id=e.group_id,
+            intent_id=e.intent_id,
+            seq=e.seq,
+            desired_state=e.desired_state,
+            reason=e.reason,
+            effective_at=format_instant(e.effective_at),
+            event_window=e.event_window,
+            cause=e.cause,
+            flush=False,  # flushed once after the round's transitions
+        )

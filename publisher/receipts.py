@@ -1,0 +1,184 @@
+"""Delivery receipts: what the daemon published and the broker acknowledged, in the ledger's database.
+
+The first successful PUBACK of each intent id, the latest publish per log with
+the largest age its retained payload reached, and failures: buffered per round,
+written in bulk, and kept (bounded) while the database is away. The tables are
+the read model's (projections.readmodel), which the audit reads them from.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
+
+from ledger.app import Ledger
+from ledger.intent import CurrentIntent
+from ledger.persistence import bulk_insert, engine_of, transaction
+from projections.readmodel import deliveries, failures, metadata, refreshes
+from publisher.logs import EventLog
+from publisher.metrics import Metrics
+from publisher.settings import DB_ERRORS, one_line
+
+__all__ = ["DeliveryLog", "ReceiptWriter", "stamp_ms"]
+
+
+@functools.lru_cache(maxsize=256)
+def stamp_ms(t: datetime) -> str:
+    # Cached: the receipts of one settled batch share their instant.
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _issued_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class DeliveryLog:
+    """Delivery receipts the daemon writes: the first successful PUBACK of each intent id,
+    the latest publish per client with the largest age its retained payload reached, failures.
+
+    Receipts are buffered and written once per daemon round; if the database is
+    away they stay buffered (bounded) and are written later.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.engine = engine_of(ledger)
+        metadata.create_all(self.engine, checkfirst=True)
+        # Buffered rows are tuples in column order (a third of a dict's size: a burst of
+        # 100,000 buffers up to 20,000 of them).
+        self._firsts: dict[str, tuple[Any, ...]] = {}
+        self._latest: dict[str, tuple[Any, ...]] = {}
+        self._failures: list[dict[str, Any]] = []
+        self._last_issued: dict[str, datetime] = {}
+        # The age a retained payload reaches is measured between this process's own publishes
+        # of a client; one that publishes each client once (--once) keeps no per-client state.
+        self.track_ages = True
+
+    def acked(
+        self,
+        name: str,
+        intent: CurrentIntent,
+        issued: str,
+        expires: str,
+        kind: str,
+        acked_at: datetime,
+        latency_ms: float | None,
+    ) -> None:
+        """A PUBACK of `intent` published (to log `name`) stamped `issued`, expiring `expires`."""
+        acked = stamp_ms(acked_at)
+        intent_id = intent.intent_id
+        if intent_id not in self._firsts:  # _FIRSTS order; the latency as the JSON text stored
+            latency = "null" if latency_ms is None else repr(float(latency_ms))
+            self._firsts[intent_id] = (
+                intent_id,
+                name,
+                intent.seq,
+                acked,
+                issued,
+                expires,
+                str(kind),
+                latency,
+            )
+        age = 0
+        if self.track_ages:
+            issued_at = _issued_instant(issued)
+            previous = self._last_issued.get(name)
+            age = 0 if previous is None else int((issued_at - previous).total_seconds())
+            self._last_issued[name] = issued_at
+        latest = self._latest.get(name)
+        # _LATEST order; the last column is max_age_seconds.
+        self._latest[name] = (name, intent_id, issued, acked, max(age, latest[-1] if latest else 0))
+
+    def failed(self, name: str, intent_id: str | None, at: datetime, error: str) -> None:
+        if len(self._failures) < self.LIMIT:
+            self._failures.append(
+                {"log_name": name, "intent_id": intent_id, "at": stamp_ms(at), "error": error}
+            )
+
+    def pending(self) -> int:
+        return len(self._firsts) + len(self._latest) + len(self._failures)
+
+    def flush(self, limit: int | None = None) -> None:
+        """Write what is buffered (at most `limit` of each kind) in one transaction.
+
+        Raises on database errors, keeping the buffer.
+        """
+        if not self.pending():
+            return
+        firsts = list(itertools.islice(self._firsts.items(), limit))
+        latest = list(itertools.islice(self._latest.items(), limit))
+        failed = self._failures[:limit]
+        dialect = self.engine.dialect.name
+        upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
+        with transaction(self.ledger, commit=True) as session:
+            if firsts:
+                statement = upsert(deliveries).on_conflict_do_nothing()
+                bulk_insert(session, statement, _FIRSTS, [row for _, row in firsts], encoded=("latency_ms",))
+            if latest:
+                statement = upsert(refreshes)
+                bigger = func.max if dialect == "sqlite" else func.greatest
+                statement = statement.on_conflict_do_update(
+                    index_elements=[refreshes.c.log_name],
+                    set_={
+                        "intent_id": statement.excluded.intent_id,
+                        "last_issued_at": statement.excluded.last_issued_at,
+                        "last_acked_at": statement.excluded.last_acked_at,
+                        "max_age_seconds": bigger(
+                            refreshes.c.max_age_seconds, statement.excluded.max_age_seconds
+                        ),
+                    },
+                )
+                bulk_insert(session, statement, _LATEST, [row for _, row in latest])
+            if failed:
+                session.execute(insert(failures), failed)
+        # Written: forget them (the owner thread is the only writer of these buffers).
+        for key, _ in firsts:
+            del self._firsts[key]
+        for key, row in latest:
+            if self._latest.get(key) is row:
+                del self._latest[key]
+        del self._failures[: len(failed)]
+
+
+_FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expires_at", "kind", "latency_ms")
+_LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_seconds")
+
+RECEIPTS_TICK = 250  # receipts written per round after a burst (a short hold of the loop)
+RECEIPTS_BATCH = 10_000  # receipts buffered during a burst at most (bounded memory)
+
+
+class ReceiptWriter:
+    """When the daemon writes its receipts: a database error keeps them buffered, logged once a round."""
+
+    def __init__(self, receipts: DeliveryLog, metrics: Metrics, log: EventLog) -> None:
+        self.receipts, self.metrics, self.log = receipts, metrics, log
+        self.ok = True  # the last write succeeded
+
+    def due(self) -> bool:
+        """Receipts to write and the database answering: the loop should not sleep."""
+        return bool(self.receipts.pending()) and self.ok
+
+    def write(self, *, during_burst: bool = False, complete: bool = False) -> None:
+        pending = self.receipts.pending()
+        # While paho's thread is busy, a database write per row gives the GIL away and waits
+        # for it back (a convoy): during a burst, only a large buffer (bounded memory) is
+        # written. After it, RECEIPTS_TICK a round: a burst's receipts in one write would
+        # hold the loop (docs/performance.md).
+        if not pending or (during_burst and pending < RECEIPTS_BATCH):
+            return
+        try:
+            self.receipts.flush(None if during_burst or complete else RECEIPTS_TICK)
+            self.ok = True
+        except DB_ERRORS as e:
+            self.ok = False
+            self.metrics.ledger_errors.inc()
+            self.log.emit("receipts", state="error", error=one_line(e), pending=self.receipts.pending())

@@ -1,0 +1,42 @@
+"""The intent log aggregate keeps its current intent as a typed record, also across snapshot versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from eventsourcing.domain import Snapshot
+from eventsourcing.utils import get_topic
+
+from ledger.intent import CurrentIntent, IntentFields
+from ledger.intentlog import IntentLog
+
+T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
+FIELDS = {
+    "client_id": "c1",
+    "group_id": "lobby",
+    "desired_state": "on",
+    "reason": "event_window_active",
+    "grace_seconds": 30,
+    "event_window": {"start": "2026-03-31T08:00:00Z", "end": "2026-03-31T09:00:00Z"},
+}
+
+
+def test_a_version_1_snapshot_restores_a_typed_current_intent() -> None:
+    """Snapshots taken before the record (`last` a plain dict, no class_version) are upcast."""
+    last = {"seq": 3, "intent_id": "id-3", "effective_at": T0, "fields": dict(FIELDS)}
+    state = {
+        "_created_on": T0,
+        "_modified_on": T0,
+        "client_id": "c1",
+        "group_id": None,
+        "seq": 3,
+        "last": last,
+    }
+    log = IntentLog.id_for("c1")
+    snapshot = Snapshot(
+        originator_id=log, originator_version=4, timestamp=T0, topic=get_topic(IntentLog), state=state
+    )
+    restored = snapshot.mutate(None)
+    assert isinstance(restored, IntentLog)
+    assert restored.last == CurrentIntent(3, "id-3", T0, IntentFields(**FIELDS))  # type: ignore[arg-type]
+    assert restored.last.removed is False
