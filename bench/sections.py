@@ -7,6 +7,7 @@ not measure still adds its rows, marked red with the reason (`Doc.failed`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench import goals
@@ -21,6 +22,7 @@ __all__ = [
     "section_failover",
     "section_latency",
     "section_memory",
+    "section_observe",
     "section_replay",
     "section_soak",
     "section_state",
@@ -454,6 +456,64 @@ def section_soak(doc: Doc, res: Results) -> None:
     )
 
 
+def section_observe(doc: Doc, res: Results) -> None:
+    doc.add(
+        "## Observed state (issue 10, bench_observe)",
+        "",
+        "Part 1: `audit compliance --all` over one day of the fleet's screens (the generated fleet driven "
+        "through the day; a day of observation runs per screen). Baseline: the same rows read with plain "
+        f"SELECTs (goal {goals.COMPLIANCE_SECONDS.text}). Part 2: every screen reporting at once through "
+        "the ingestion component on a real Mosquitto, classified and stored. Baseline: a raw paho "
+        "subscriber receiving the same reports.",
+        "",
+    )
+    rows: list[list[Any]] = []
+    for store, key in (("SQLite", "observe"), ("PostgreSQL", "observe-postgres")):
+        r = run(res, key)
+        wanted = [
+            Row(
+                f"audit compliance, a day ({store})",
+                None,
+                "s",
+                "plain SELECTs",
+                None,
+                goals.COMPLIANCE_SECONDS,
+                False,
+            ),
+            Row(
+                f"report ingestion, all at once ({store})", None, "s", "raw paho subscriber", None, None, True
+            ),
+        ]
+        if r is None and store == "PostgreSQL":
+            r = {"error": "not run", "reason": res["pg_note"]}
+        if doc.failed(r, *wanted) or r is None:
+            continue
+        c, i = r.get("compliance"), r.get("ingestion")
+        if c:
+            doc.row(replace(wanted[0], value=c["compliance_seconds"], base_value=c["baseline"]["seconds"]))
+            rows.append(
+                [
+                    f"{store}: audit compliance, {c['clients']:,} screens",
+                    c["compliance_seconds"],
+                    c["baseline"]["seconds"],
+                ]
+            )
+        if i:
+            raw = i["raw_subscriber"]["seconds"]
+            slowest = max(b["seconds"] for b in i["bursts"].values())
+            doc.row(replace(wanted[1], value=slowest, base_value=raw))
+            for label, b in i["bursts"].items():
+                rows.append(
+                    [
+                        f"{store}: ingestion of {i['screens']:,} ({label}), {b['reports_per_second']:,}/s",
+                        b["seconds"],
+                        raw,
+                    ]
+                )
+    if rows:
+        doc.table(["figure", "seconds", "baseline s"], rows)
+
+
 def section_with_series(doc: Doc, res: Results) -> None:
     """The run "with-series" reports `figures`: [{"figure", "unit", "plain", "with"}], both from its run."""
     r = run(res, "with-series")
@@ -516,6 +576,7 @@ SECTIONS = [
     section_audit,
     section_replay,
     section_failover,
+    section_observe,
     section_soak,
     section_with_series,
     section_state,

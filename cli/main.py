@@ -11,6 +11,7 @@ from cli.overrides import override, policy
 from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
+from cli.screen import screen, simulate
 from cli.timeline import timeline
 
 __all__ = ["cli", "main"]
@@ -54,6 +55,8 @@ for command in (
     timeline,
     projections,
     schema,
+    screen,
+    simulate,
 ):
     cli.add_command(command)
 

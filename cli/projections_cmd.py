@@ -44,14 +44,14 @@ def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
 
 
 @projections.command("prune", context_settings=CONTEXT)
-@click.option("--before", type=INSTANT, required=True, help="Delete receipts older than this (RFC 3339).")
+@click.option("--before", type=INSTANT, required=True, help="Delete what is older than this (RFC 3339).")
 @json_option
 @click.pass_context
 def projections_prune(ctx: click.Context, before: datetime, as_json: bool) -> None:
-    """Delete the daemon's delivery receipts and failures older than --before.
+    """Delete delivery receipts, failures and observation runs older than --before.
 
     The ledger and the audit read model are kept whole; each client's current
-    receipt is kept too. `audit delivery` marks older transitions
+    receipt and each screen's current run are kept too. `audit delivery` marks older transitions
     "receipt_pruned". Run it from cron to bound the receipt tables.
 
     Example:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +19,11 @@ from cli.base import (
     ledger_of,
     meta_of,
 )
+from cli.feeds import FEED_OPTIONS, feed_options, import_feed
+from ledger import Receipt
 from ledger.events import event_fields
+from ledger.fetch import source_label
+from ledger.ics import IcsFeed
 from ledger.sync import parse_snapshot
 from ledger.values import floor_second
 from projections.queries import state_of
@@ -39,36 +44,63 @@ def _change_row(event: object) -> dict[str, object]:
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@feed_options
 @click.option(
     "--prune",
     is_flag=True,
-    help="Remove clients absent from the file; cancel absent events and overrides that have not ended yet.",
+    help="Remove clients absent from the file; cancel absent events and overrides that have not ended yet "
+    "(--ics: only this prefix's items on this target).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the ledger events, append nothing.")
 @click.option("--note", help="Free text kept with the change, for audits.")
-@click.option("--actor", help="Who makes the change (default: sync:<file>).")
+@click.option("--actor", help="Who makes the change (default: sync:<file>, sync:<host> for a URL).")
 @json_option
 @click.pass_context
 def sync(
     ctx: click.Context,
-    file: Path,
+    file: Path | None,
+    ics_source: str | None,
     prune: bool,
     dry_run: bool,
     note: str | None,
     actor: str | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
-    """Apply a schedule snapshot (JSON) as the minimal set of ledger events.
+    """Apply a schedule snapshot (JSON) or an iCalendar feed as the minimal set of ledger events.
 
     All of it is appended in one transaction, or nothing is. Running the same
-    sync twice appends nothing the second time.
+    sync twice appends nothing the second time. With --ics, SOURCE is an
+    iCalendar file or an http(s) URL (30 s, at most 10 MB) mapped onto one
+    client or group; components it cannot import are named on stderr.
 
     Example:
 
     \b
         intent-ledger sync fleet.json --prune --dry-run
+        intent-ledger sync --ics timetable.ics --group room-101 --prune
     """
+    if ics_source is not None:
+        if file is not None:
+            raise click.UsageError("give FILE or --ics SOURCE, not both")
+        receipt, feed = import_feed(
+            ledger_of(ctx),
+            ics_source,
+            options=options,
+            prune=prune,
+            dry_run=dry_run,
+            note=note,
+            actor=actor,
+            now=_now(),
+        )
+        _report(receipt, f"sync --ics {source_label(ics_source)}", dry_run, as_json, feed)
+        return
+    if file is None:
+        raise click.UsageError("missing FILE (or --ics SOURCE)")
+    given = [name for name in FEED_OPTIONS if options[name] not in (None, False)]
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --ics only")
     try:
         data = file.read_bytes()
     except OSError as e:
@@ -76,14 +108,33 @@ def sync(
     snapshot = parse_snapshot(data)
     meta = meta_of(actor, note, default=f"sync:{file.name}")
     receipt = ledger_of(ctx).sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
+    _report(receipt, f"sync {file.name}", dry_run, as_json)
+
+
+def _report(receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: IcsFeed | None = None) -> None:
     rows = [_change_row(e) for e in receipt.events]
+    counts = (
+        {"events": len(feed.events), "series": len(feed.series), "not_imported": len(feed.skipped)}
+        if feed
+        else {}
+    )
     if as_json:
-        echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows})
+        extra = {}
+        if feed is not None:
+            extra = {
+                "feed": counts,
+                "not_imported": [str(s) for s in feed.skipped],
+                "notes": list(feed.notes),
+            }
+        echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows, **extra})
         return
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
     verb = "would append" if dry_run else "appended"
-    click.echo(f"sync {file.name}: {verb} {len(rows)} ledger events")
+    found = (
+        f" (the feed: {', '.join(f'{n} {k}' for k, n in counts.items())})".replace("_", " ") if feed else ""
+    )
+    click.echo(f"{what}: {verb} {len(rows)} ledger events{found}")
 
 
 @click.command(context_settings=CONTEXT)

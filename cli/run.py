@@ -50,6 +50,16 @@ __all__ = ["run"]
     show_default=True,
     help="Address the metrics server binds (0.0.0.0 for a remote Prometheus).",
 )
+@click.option(
+    "--no-observe", is_flag=True, help="Do not ingest the screens' reports ({prefix}/+/power/state)."
+)
+@click.option(
+    "--report-stale",
+    type=click.IntRange(60, 86_400),
+    default=900,
+    show_default=True,
+    help="Seconds after a screen's last report from which its state counts as unknown.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -62,6 +72,8 @@ def run(
     metrics_port: int | None,
     metrics_host: str,
     shard_text: str,
+    no_observe: bool,
+    report_stale: int,
 ) -> None:
     """Follow the ledger and keep every client's retained intent on the broker.
 
@@ -80,7 +92,13 @@ def run(
         raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
     shard = _shard(shard_text)
     settings = RunSettings(
-        prefix=check_prefix(prefix), ttl=ttl, refresh=refresh, group_topics=group_topics, shard=shard
+        prefix=check_prefix(prefix),
+        ttl=ttl,
+        refresh=refresh,
+        group_topics=group_topics,
+        shard=shard,
+        observe=not no_observe,
+        report_stale=report_stale,
     )
     daemon = Daemon(ledger_of(ctx), broker, settings)
     if metrics_port is not None:

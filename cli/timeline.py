@@ -37,9 +37,13 @@ def timeline(
     svg: Path | None,
     html_file: Path | None,
 ) -> None:
-    """Draw clients' on/off spans, event windows, overrides and recorded transitions.
+    """Draw per client three bands: the schedule, the intents issued, the state the screen reported.
 
-    Without --svg or --html the rows are drawn as text in the terminal.
+    The schedule band outlines event windows and marks overrides (with their ids);
+    the issued band marks each recorded transition with its intent_id; the observed
+    band hatches `unknown`. The HTML report adds per client the transitions with
+    their delivery, the windows and overrides with who set them and their note, and
+    the observed stretches. Without --svg or --html the schedule is drawn as text.
 
     Example:
 

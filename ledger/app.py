@@ -27,6 +27,8 @@ from ledger import series as srs
 from ledger.collector import paused_gc
 from ledger.domain import Client, Group, IntentLog, Meta, PolicyRecord, TargetRef
 from ledger.errors import ClientNotFound, LedgerBusy
+from ledger.feed_sync import apply_feed, feed_aggregate_ids
+from ledger.ics import IcsFeed
 from ledger.intentlog import CurrentIntentAsDict
 from ledger.persistence import (
     SubclassAwareTranscoder,
@@ -36,6 +38,7 @@ from ledger.persistence import (
     stream_rows,
     topics_after,
 )
+from ledger.preload import preloaded_workspace
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
 from ledger.values import Policy, Window
@@ -180,6 +183,24 @@ class Ledger(Application):
         return self._change(
             lambda ws: apply_snapshot(ws, snapshot, prune=prune, now=now, meta=meta),
             workspace=self._bulk_workspace,
+            dry_run=dry_run,
+        )
+
+    def sync_feed(
+        self,
+        feed: IcsFeed,
+        target: TargetRef,
+        *,
+        prefix: str,
+        prune: bool,
+        now: datetime,
+        meta: Meta,
+        dry_run: bool = False,
+    ) -> Receipt:
+        """Apply an iCalendar feed to one target in one transaction (all of it or nothing)."""
+        return self._change(
+            lambda ws: apply_feed(ws, feed, target, prefix=prefix, prune=prune, now=now, meta=meta),
+            workspace=lambda: preloaded_workspace(self, feed_aggregate_ids(feed, target), self._load),
             dry_run=dry_run,
         )
 

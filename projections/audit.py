@@ -20,6 +20,7 @@ from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
 from projections.fleet import FleetView
+from projections.observed import observed_states
 from projections.timeline import Block
 
 __all__ = ["AuditView", "as_of", "changes", "fleet_at", "gaps", "why"]
@@ -163,8 +164,10 @@ def _decided_by(reason: str, overrides: list[dict[str, Any]], events: list[dict[
     return []
 
 
-def fleet_at(ledger: Ledger, at: datetime, group_id: str | None = None) -> list[dict[str, Any]]:
-    """Every registered client's state at `at` (optionally one group's)."""
+def fleet_at(
+    ledger: Ledger, at: datetime, group_id: str | None = None, stale: int = 900
+) -> list[dict[str, Any]]:
+    """Every registered client's state at `at` (optionally one group's), and what its screen reported."""
     with paused_gc():
         view = as_of(ledger, view=FleetView())
     rows = []
@@ -172,7 +175,8 @@ def fleet_at(ledger: Ledger, at: datetime, group_id: str | None = None) -> list[
         if not client.registered or (group_id is not None and client.group_id != group_id):
             continue
         rows.append({"client_id": client_id, **view.timeline(client_id).at(at).fields()})
-    return rows
+    seen = observed_states(ledger, at, [r["client_id"] for r in rows], stale)
+    return [{**r, "observed": seen[r["client_id"]]} for r in rows]
 
 
 def changes(

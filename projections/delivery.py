@@ -7,6 +7,7 @@ from typing import Any
 
 from ledger.app import Ledger
 from projections import retention
+from projections.observed import firsts_of, followed
 from projections.readmodel import ReadModel
 
 __all__ = ["delivery"]
@@ -19,7 +20,7 @@ def delivery(
     until: datetime | None = None,
     late_after: int = 5,
 ) -> dict[str, Any]:
-    """Recorded transitions beside what was published and acknowledged, with what went wrong."""
+    """Recorded transitions beside what was published, acknowledged and reported, with what went wrong."""
     model = ReadModel(ledger)
     model.catch_up()
     recorded = model.replay(client_id, since, until)
@@ -28,6 +29,7 @@ def delivery(
     receipts = model.receipts(client_id)
     failed_ids = {f["intent_id"] for f in receipts["failures"]}
     pruned_before = retention.horizon(ledger)
+    reports = firsts_of(ledger, client_id)
     rows = []
     for t in recorded:
         first = receipts["firsts"].get(t["intent_id"])
@@ -49,6 +51,7 @@ def delivery(
                 "first_acked_at": first and first["first_acked_at"],
                 "latency_ms": first and first["latency_ms"],
                 "flags": flags,
+                **followed(reports, t["intent_id"], t["desired_state"]),
             }
         )
     latest = receipts["latest"]

@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
 )
 
@@ -57,6 +58,7 @@ transitions = Table(
     Column("event_window", JSON),
     Column("cause", JSON, nullable=False),
     Index("audit_transitions_log_seq", "log_name", "seq", unique=True),
+    Column("grace_seconds", Integer),  # the grace the intent carried (audit compliance)
 )
 changes = Table(
     "audit_changes",
@@ -90,6 +92,10 @@ class ReadModel:
         self.ledger = ledger
         self.engine = engine_of(ledger)
         metadata.create_all(self.engine, checkfirst=True)
+        if "grace_seconds" not in {c["name"] for c in inspect(self.engine).get_columns(transitions.name)}:
+            # A model built before the column existed: it is derived, so read the ledger again.
+            metadata.drop_all(self.engine, tables=list(TABLES), checkfirst=True)
+            metadata.create_all(self.engine, tables=list(TABLES))
 
     def position(self) -> int:
         with self.engine.connect() as conn:
@@ -232,6 +238,7 @@ def _transition(position: int, e: ev.IntentIssued) -> dict[str, Any]:
         "reason": e.reason,
         "event_window": e.event_window,
         "cause": e.cause,
+        "grace_seconds": e.grace_seconds,
     }
 
 

@@ -63,7 +63,14 @@ class Acks:
                 if not item.delivery.done:
                     if not self._overdue(item.delivery):
                         return
-                    item.delivery.resolve(f"no PUBACK within {self.outbox.settings.ack_timeout:g} s")
+                    timeout = self.outbox.settings.ack_timeout
+                    session = self.outbox.connection.session
+                    if session is not None and session.silent_since(item.delivery.started):
+                        # Nothing at all from the broker since: a dead link (a NAT that forgot
+                        # us, a hung broker), not a slow one. Reconnect now, not at the keepalive.
+                        session.abandon(f"no PUBACK within {timeout:g} s and nothing else from the broker")
+                        return
+                    item.delivery.resolve(f"no PUBACK within {timeout:g} s")
                 self.outbox.outgoing.popleft()
                 self._finish(item, now)
         finally:

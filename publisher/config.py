@@ -12,6 +12,10 @@ __all__ = ["MQTT_VERSIONS", "BrokerConfig", "check_prefix"]
 
 MQTT_VERSIONS = ("5", "3.1.1")
 _OPTIONS = {"ca", "cert", "key", "insecure", "keepalive"}
+# A silent connection (a NAT that forgot it, a hung broker) is noticed within twice the
+# keepalive: paho pings after one keepalive without a byte from the broker and gives up
+# after another. The broker drops us (and publishes the Will) after 1.5 keepalives.
+KEEPALIVE = 4
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class BrokerConfig:
     key_file: str | None = None
     insecure: bool = False
     mqtt_version: str = "5"
-    keepalive: int = 30
+    keepalive: int = KEEPALIVE
 
     @classmethod
     def from_url(cls, url: str, mqtt_version: str = "5") -> BrokerConfig:
@@ -53,9 +57,11 @@ class BrokerConfig:
         if unknown:
             raise InvalidBrokerUrl(f"unknown broker URL option(s): {', '.join(sorted(unknown))}")
         try:
-            keepalive = int(query.get("keepalive", "30"))
+            keepalive = int(query.get("keepalive", str(KEEPALIVE)))
         except ValueError:
             raise InvalidBrokerUrl("invalid keepalive: whole seconds") from None
+        if not 1 <= keepalive <= 65_535:
+            raise InvalidBrokerUrl("invalid keepalive: 1 to 65535 seconds")
         for name in ("ca", "cert", "key"):
             path = query.get(name)
             if path and not os.path.isfile(path):

@@ -55,6 +55,7 @@ class Connection:
         self._factory = session_factory
         self._backoff = backoff
         self._opened = 0
+        self._reason: str | None = None  # why the last session was lost
 
     @property
     def connected(self) -> bool:
@@ -68,13 +69,14 @@ class Connection:
     def drop(self) -> None:
         """Close the lost session (its paho queue with it)."""
         if self.session is not None:
+            self._reason = self.session.lost_reason
             self.session.close()
             self.session = None
 
     def dropped(self, now: datetime) -> None:
-        """Say so, and wait the backoff before the next attempt."""
+        """Say so (and why), and wait the backoff before the next attempt."""
         self.metrics.connected.set(0)
-        self.log.emit("broker", state="disconnected")
+        self.log.emit("broker", state="disconnected", reason=self._reason)
         self.next_connect = now + timedelta(seconds=self._backoff.next())
 
     def open(self, now: datetime, *, strict: bool = False, status: bool = True) -> bool:

@@ -1,10 +1,9 @@
 """The projection runner: follows the ledger, records transitions, keeps retained intents fresh.
 
-Composes the parts (publisher.follower, .outbox, .acks, .connection, .selfcheck,
-.receipts) and owns the loop and the lease. One thread owns everything; paho's
-network thread only resolves deliveries. `tick()` does one round of work and
-`next_deadline()` says when the next one is due, so tests can drive the daemon
-through virtual time; `run()` is the loop that sleeps in between, on the clock.
+Composes the parts (publisher.follower, .outbox, .acks, .connection, .selfcheck, .receipts,
+.observe) and owns the loop and the lease; one thread owns everything, paho's only resolves
+deliveries and queues reports. `tick()` does one round, `next_deadline()` says when the next
+is due (tests drive it in virtual time); `run()` sleeps in between, on the clock.
 """
 
 from __future__ import annotations
@@ -27,10 +26,12 @@ from publisher.lease import Lease
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
 from publisher.mqtt import MqttSession
+from publisher.observe import observer_for
 from publisher.outbox import BURST_WAIT, Kind, Outbox
 from publisher.receipts import DeliveryLog, ReceiptWriter
 from publisher.selfcheck import SelfCheck
 from publisher.settings import Backoff, Clock, RunSettings, SystemClock
+from publisher.steady import NeverBack
 from publisher.topics import Topics
 from publisher.watch import PgWatcher, is_postgres
 
@@ -57,8 +58,8 @@ class Daemon:
     ) -> None:
         self.ledger, self.broker = ledger, broker
         self.settings = s = settings or RunSettings()
-        self.clock = clock or SystemClock()
         self.log = log = log or EventLog()
+        self.clock = NeverBack(clock or SystemClock(), log)  # the daemon's time never goes back
         self.metrics = metrics = metrics or Metrics()
         self.projector = Projector(ledger, group_topics=s.group_topics, shard=s.shard)
         self.topics = Topics(s.prefix, s.shard)
@@ -80,11 +81,12 @@ class Daemon:
             log=log,
         )
         self.outbox = Outbox(s, self.topics, self.projector, self.connection, started_at)
-        self.receipt_writer = ReceiptWriter(self.receipts, metrics, log)
-        self.acks = Acks(self.outbox, self.receipt_writer)
-        db_backoff = db_backoff or Backoff(0.5, 30.0)
+        db_backoff = db_backoff or Backoff(0.5, 2.0)  # publishes within 3 s of the database's return
         self.follower = Follower(ledger, self.projector, s, db_backoff, started_at, metrics, log)
+        self.receipt_writer = ReceiptWriter(self.receipts, metrics, log, self.follower.away)
+        self.acks = Acks(self.outbox, self.receipt_writer)
         self.selfcheck = SelfCheck(self.outbox, self.acks, self.wake, started_at)
+        self.observer = observer_for(ledger, s, self.projector, metrics.registry, log)
         self._watcher: PgWatcher | None = None
         self._republish_all = False
         self._lease_lost = False
@@ -120,8 +122,7 @@ class Daemon:
 
     def _sleep(self) -> None:
         seconds = (self.next_deadline() - self.clock.now()).total_seconds()
-        # No collector passes while a burst is in flight: what it allocates lives until
-        # acknowledged, so the passes would scan it again and again.
+        # No collector passes during a burst: they would rescan what lives until acknowledged.
         set_collector(enabled=not (self.outbox.outgoing or self.outbox.waiting))
         if self.outbox.outgoing:
             # A burst in flight: sleep until its progress mark is acknowledged, so paho's
@@ -148,6 +149,7 @@ class Daemon:
         self.acks.reap(now)
         self._sweep(now)
         self.receipt_writer.write(during_burst=bool(self.outbox.outgoing or self.outbox.waiting))
+        self.observer.tick(now)  # last: a bounded amount of the reports that arrived
         if not (self.outbox.outgoing or self.outbox.waiting or self._once) and self.follower.started:
             self.follower.idle(now)  # housekeeping while nothing is in flight
 
@@ -163,9 +165,8 @@ class Daemon:
         poll = 0.5 if self._watcher is not None else self.settings.poll_interval
         if self.outbox.waiting or (self.receipt_writer.due() and not self.outbox.outgoing):
             poll = 0.0  # publishes waiting for the window, or receipts still to write
-        deadline = now + timedelta(seconds=poll)
-        timer = self.next_timer()
-        return deadline if timer is None else min(deadline, timer)
+        due = (now + timedelta(seconds=poll), self.next_timer(), self.observer.next_deadline())
+        return min(t for t in due if t is not None)
 
     def run_once(self, timeout: float = 60.0) -> list[str]:
         """Publish every intent once and wait for every PUBACK; returns the failures."""
@@ -180,9 +181,7 @@ class Daemon:
             self.settle(timeout)
             self.receipt_writer.write(complete=True)
             self.follower.save_checkpoint(self.clock.now(), force=True)
-            # Or the first collection after the pause scans everything allocated during it,
-            # in whatever the caller does next.
-            promote_all()
+            promote_all()  # or the caller's first collection scans all the pause allocated
         for item in self.outbox.outgoing:
             self.acks.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.outbox.waiting:  # the connection dropped before they could be sent
@@ -193,11 +192,7 @@ class Daemon:
         return self.acks.failures
 
     def settle(self, timeout: float) -> bool:
-        """Wait until every publish in flight is acknowledged or failed (True).
-
-        Gives up after `timeout`, but not while acknowledgements are still coming in:
-        a very large burst simply takes longer than any fixed timeout.
-        """
+        """Wait until every publish in flight is acknowledged or failed (True); see `Acks.settle`."""
         return self.acks.settle(timeout, self.clock.now)
 
     def stop(self) -> None:
@@ -206,6 +201,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
+        self.observer.close()
         self.receipt_writer.write(complete=True)
         if self.follower.started and not self._lease_lost:  # lost: another instance is active now
             self.follower.save_checkpoint(self.clock.now(), force=True)
@@ -231,8 +227,9 @@ class Daemon:
             connection.dropped(now)
         if not connection.open(now, strict=strict, status=status):
             return
-        if status:
+        if status:  # a running daemon's session (not --once's)
             self.outbox.send_status("online")
+            self.observer.attach(connection.session)
         self.selfcheck.reset()
         self._republish_all = True
 
@@ -288,7 +285,10 @@ class Daemon:
         if self.clock.now() < self._next_lease_check:
             return True
         self._next_lease_check = self.clock.now() + timedelta(seconds=1)
-        if self.lease.held():
+        retakes = self.lease.retakes
+        if self.lease.held():  # lost with its connection and free: taken again
+            if self.lease.retakes > retakes:
+                self.log.emit("role", role="active", shard=str(self.settings.shard), lease="retaken")
             return True
         # Somebody else may be active now: leave quietly, the supervisor restarts us as a standby.
         self.log.emit("role", role="lost", shard=str(self.settings.shard))

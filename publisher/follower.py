@@ -19,7 +19,7 @@ from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
 from projections.checkpoint import CheckpointStore
 from projections.projector import Projector
-from publisher.logs import EventLog
+from publisher.logs import Episode, EventLog
 from publisher.metrics import Metrics
 from publisher.settings import DB_ERRORS, Backoff, RunSettings, one_line
 
@@ -50,6 +50,7 @@ class Follower:
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
+        self.away = Episode(log, "ledger")  # the database failing: one line when, one when back
         self._next_checkpoint = started_at + timedelta(seconds=settings.checkpoint_every)
         self._last_transition = started_at
         self._next_follow = started_at
@@ -91,8 +92,7 @@ class Follower:
             # Keep refreshing what we hold; retry the ledger after a backoff.
             self._failed(now, e)
             return []
-        if self._next_db is not None:
-            self.log.emit("ledger", state="ok")
+        self.away.ended("follow")
         self._next_db = None
         self._backoff.reset()
         if head is not None:
@@ -120,8 +120,8 @@ class Follower:
 
     def _failed(self, now: datetime, e: BaseException) -> None:
         self._next_db = now + timedelta(seconds=self._backoff.next())
-        self.metrics.ledger_errors.inc()
-        self.log.emit("ledger", state="error", error=one_line(e), retry_at=format_instant(self._next_db))
+        self.metrics.ledger_errors.inc()  # every failed attempt; the log says each episode once
+        self.away.failed("follow", one_line(e), retry_at=format_instant(self._next_db))
 
     def idle(self, now: datetime) -> None:
         """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""

@@ -14,6 +14,7 @@ import os
 from typing import IO, Protocol
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from publisher.watch import is_postgres
@@ -22,6 +23,8 @@ __all__ = ["Lease", "lease_for"]
 
 
 class Lease(Protocol):
+    retakes: int  # how often the lease was lost with its connection and taken again
+
     def try_acquire(self) -> bool: ...
 
     def held(self) -> bool: ...
@@ -35,31 +38,70 @@ def _key(name: str) -> int:
 
 
 class PgLease:
+    """A session advisory lock. It dies with its connection, which the database may end
+    at any time (a restart, a failover, a pgbouncer restart, `pg_terminate_backend`):
+    `held` then takes it again, and says False only when another instance has it.
+    """
+
     def __init__(self, db_url: str, name: str) -> None:
         url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        conninfo = url.render_as_string(hide_password=False)
+        # Named, so an operator (or a test) can tell the lease's session from the others.
+        if "application_name" not in url.query:
+            conninfo = make_conninfo(conninfo, application_name="intent-ledger lease")
+        self._conninfo = conninfo
         self._key = _key(name)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._ours = False
+        self.retakes = 0
+        self.unreachable = False  # the last check could not reach the database
 
     def try_acquire(self) -> bool:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True)
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-            return bool(row and row[0])
+            self._ours = self._lock()
         except psycopg.Error:
             self._drop()
             return False
+        return self._ours
+
+    def _lock(self) -> bool:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        return bool(row and row[0])
 
     def held(self) -> bool:
-        """Still ours: the lock lives as long as its connection does."""
+        """Not known to be anyone else's.
+
+        Its connection alive: ours. Connection gone (and the lock with it): taken
+        again if free (counted in `retakes`); False if another instance took it.
+        While the database cannot be reached nobody can take it there, so it
+        counts as ours and is retried on the next check.
+        """
+        if not self._ours:
+            return False
         try:
-            return self._conn is not None and self._conn.execute("SELECT 1").fetchone() is not None
+            if self._conn is not None and self._conn.execute("SELECT 1").fetchone() is not None:
+                self.unreachable = False
+                return True
         except psycopg.Error:
             self._drop()
-            return False
+        try:
+            retaken = self._lock()
+        except psycopg.Error:
+            self._drop()
+            self.unreachable = True
+            return True
+        self.unreachable = False
+        if retaken:
+            self.retakes += 1
+            return True
+        self._ours = False
+        self._drop()
+        return False
 
     def release(self) -> None:
+        self._ours = False
         self._drop()
 
     def _drop(self) -> None:
@@ -72,6 +114,7 @@ class PgLease:
 
 class FileLease:
     def __init__(self, path: str) -> None:
+        self.retakes = 0  # a flock cannot be lost while its file stays open
         self._path = path
         self._file: IO[str] | None = None
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import msgspec
 
-__all__ = ["EventLog"]
+__all__ = ["Episode", "EventLog"]
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
@@ -41,3 +41,29 @@ class EventLog:
     def flush(self) -> None:
         with self._lock:
             self._stream.flush()
+
+
+class Episode:
+    """A failure that repeats while it lasts (the database away, a full disk): one `error` line
+    when it begins, one `ok` line (with the number of failed attempts) when it ends.
+
+    Several parts may share one (the follower and the receipt writer share the database):
+    the episode ends when every part that failed has succeeded again.
+    """
+
+    def __init__(self, log: EventLog, event: str) -> None:
+        self._log, self._event = log, event
+        self.failures = 0  # failed attempts in the current episode (0: none going on)
+        self._failing: set[str] = set()
+
+    def failed(self, part: str, error: str, **fields: Any) -> None:
+        if not self.failures:
+            self._log.emit(self._event, state="error", error=error, **fields)
+        self.failures += 1
+        self._failing.add(part)
+
+    def ended(self, part: str, **fields: Any) -> None:
+        self._failing.discard(part)
+        if self.failures and not self._failing:
+            self._log.emit(self._event, state="ok", failed_attempts=self.failures, **fields)
+            self.failures = 0

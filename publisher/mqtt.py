@@ -13,8 +13,10 @@ callbacks take (paho runs them under its own locks).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
 import ssl
 import threading
 import time
@@ -88,6 +90,7 @@ class MqttSession:
     ) -> None:
         self.config = config
         self.lost = threading.Event()
+        self.lost_reason: str | None = None  # why, once `lost` is set
         self._connack = threading.Event()
         self._connack_error: str | None = None
         self._lock = threading.Lock()
@@ -95,6 +98,7 @@ class MqttSession:
         self._expiry_properties: dict[int, Properties] = {}
         self._pending: dict[int, Delivery] = {}
         self.last_ack = time.monotonic()  # when the broker last acknowledged anything
+        self.last_heard = self.last_ack  # when anything last came from the broker
         self._early: dict[int, str | None] = {}
         self._on_message_cb = on_message
         self.v5 = config.mqtt_version == "5"
@@ -122,20 +126,19 @@ class MqttSession:
     # Callbacks (network thread): tiny, flags and futures only.
 
     def _on_connect(self, _c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        self.last_heard = time.monotonic()
         if reason_code.is_failure:
             self._connack_error = str(reason_code)
         self._connack.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason_code: Any, _p: Any) -> None:
+        self.lost_reason = self.lost_reason or str(reason_code)
         self.lost.set()
         self._connack.set()
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for delivery in pending.values():
-            delivery.resolve(f"connection lost before PUBACK ({reason_code})")
+        self._fail_pending(f"connection lost before PUBACK ({reason_code})")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, reason_code: Any, _p: Any) -> None:
-        self.last_ack = time.monotonic()
+        self.last_ack = self.last_heard = time.monotonic()
         error = f"broker refused: {reason_code}" if reason_code.is_failure else None
         with self._lock:
             delivery = self._pending.pop(mid, None)
@@ -145,6 +148,7 @@ class MqttSession:
             delivery.resolve(error)
 
     def _on_message(self, _c: Any, _u: Any, message: Any) -> None:
+        self.last_heard = time.monotonic()
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, message.payload)
 
@@ -231,18 +235,39 @@ class MqttSession:
     def unsubscribe(self, topic: str) -> None:
         self.client.unsubscribe(topic)
 
+    def silent_since(self, instant: float) -> bool:
+        """Nothing (no PUBACK, message or CONNACK) has come from the broker since `instant` (monotonic)."""
+        return self.last_heard < instant
+
+    def abandon(self, reason: str) -> None:
+        """Drop a dead connection and paho's queue with it, sending no DISCONNECT (so the Will stands)."""
+        self.lost_reason = reason
+        # Shut the socket down under paho's thread: it sees the end of the stream and stops (its
+        # loop would not while QoS 1 messages are unacknowledged); the broker sees a close
+        # without DISCONNECT, whenever it hears it, and publishes our Will.
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # TLS sockets too; a websocket wrapper is not
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.client.loop_stop()
+        self.lost.set()
+        self._fail_pending(f"connection abandoned before PUBACK: {reason}")
+
     def close(self, timeout: float = 5.0) -> None:
         """Disconnect cleanly (the broker then discards the Will) and stop the network thread."""
         try:
-            if self.client.is_connected():
+            if not self.lost.is_set() and self.client.is_connected():
                 self.client.disconnect()
         finally:
             self.client.loop_stop()
         self.lost.set()
+        self._fail_pending("session closed before PUBACK")
+
+    def _fail_pending(self, error: str) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
         for delivery in pending.values():
-            delivery.resolve("session closed before PUBACK")
+            delivery.resolve(error)
 
 
 def _tls_reason(e: ssl.SSLError) -> str:

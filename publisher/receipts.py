@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from ledger.app import Ledger
 from ledger.intent import CurrentIntent
 from ledger.persistence import bulk_insert, engine_of, transaction
 from projections.readmodel import deliveries, failures, metadata, refreshes
-from publisher.logs import EventLog
+from publisher.logs import Episode, EventLog
 from publisher.metrics import Metrics
 from publisher.settings import DB_ERRORS, one_line
 
@@ -154,14 +155,19 @@ _LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_
 
 RECEIPTS_TICK = 250  # receipts written per round after a burst (a short hold of the loop)
 RECEIPTS_BATCH = 10_000  # receipts buffered during a burst at most (bounded memory)
+RETRY = 1.0  # seconds between two attempts to write receipts while the database fails
 
 
 class ReceiptWriter:
-    """When the daemon writes its receipts: a database error keeps them buffered, logged once a round."""
+    """When the daemon writes its receipts: a database error keeps them buffered, logged once an episode."""
 
-    def __init__(self, receipts: DeliveryLog, metrics: Metrics, log: EventLog) -> None:
+    def __init__(
+        self, receipts: DeliveryLog, metrics: Metrics, log: EventLog, away: Episode | None = None
+    ) -> None:
         self.receipts, self.metrics, self.log = receipts, metrics, log
         self.ok = True  # the last write succeeded
+        self._retry_at = 0.0  # after a failed write, not before (monotonic)
+        self._failing = away or Episode(log, "ledger")  # shared with the follower: one database
 
     def due(self) -> bool:
         """Receipts to write and the database answering: the loop should not sleep."""
@@ -175,10 +181,14 @@ class ReceiptWriter:
         # hold the loop (docs/performance.md).
         if not pending or (during_burst and pending < RECEIPTS_BATCH):
             return
+        if not self.ok and time.monotonic() < self._retry_at and not complete:
+            return  # the database is away (or full): retried every RETRY, not every round
         try:
             self.receipts.flush(None if during_burst or complete else RECEIPTS_TICK)
             self.ok = True
+            self._failing.ended("receipts", pending=self.receipts.pending())
         except DB_ERRORS as e:
             self.ok = False
+            self._retry_at = time.monotonic() + RETRY
             self.metrics.ledger_errors.inc()
-            self.log.emit("receipts", state="error", error=one_line(e), pending=self.receipts.pending())
+            self._failing.failed("receipts", one_line(e), pending=self.receipts.pending())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ class RunSettings:
     # while running at most this often, after a quiet spell without transitions: a save
     # holds the loop for a time that grows with the fleet (docs/performance.md).
     checkpoint_every: float = 600.0
+    observe: bool = True  # ingest the screens' reports ({prefix}/+/power/state); --no-observe
+    report_stale: int = 900  # seconds after a screen's last report from which it counts as unknown
 
     @property
     def refresh_every(self) -> int:
@@ -83,6 +86,14 @@ class Backoff:
         self._next = self.initial
 
 
+# SQLAlchemy wraps the driver's message: "(sqlite3.OperationalError) database or disk is full
+# [SQL: ...] (Background on this error at: https://...)". The operator needs the middle.
+_WRAPPING = re.compile(r"^\((?:\w+\.)+\w+\)\s*|\s*\[SQL: .*|\s*\(Background on this error at: [^)]*\)", re.S)
+
+
 def one_line(e: BaseException) -> str:
-    """An error's message on one line (for the JSON log)."""
-    return " ".join(str(e).split()) or type(e).__name__
+    """An error's message on one line for the JSON log, without library class names or links."""
+    text = " ".join(str(e).split())
+    while (cleaned := _WRAPPING.sub("", text, count=1)) != text:
+        text = cleaned
+    return text or type(e).__name__

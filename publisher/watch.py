@@ -45,4 +45,4 @@ class PgWatcher(threading.Thread):
             except psycopg.Error:
                 self.connected.clear()
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # back within a second of the database answering

@@ -14,6 +14,7 @@ from ledger.events import IntentIssued
 from ledger.persistence import engine_of
 from ledger.values import format_instant
 from projections import delivery, retention
+from projections import observations as obs
 from projections.projector import Projector
 from projections.readmodel import deliveries, failures
 from publisher.receipts import DeliveryLog
@@ -65,7 +66,7 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     assert _count(ledger) == {"audit_deliveries": 5, "audit_failures": 1}
 
     deleted = retention.prune(ledger, at(24))
-    assert deleted == {"audit_deliveries": 3, "audit_failures": 1}
+    assert deleted == {"audit_deliveries": 3, "audit_failures": 1, "audit_observations": 0}
     assert _count(ledger) == {"audit_deliveries": 2, "audit_failures": 0}
 
     report = delivery.delivery(ledger, "c1")
@@ -74,7 +75,7 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     assert flags == [("off", pruned), ("on", pruned), ("off", pruned), ("on", []), ("off", [])]
 
     # Everything before a later T, but the current intent's receipt.
-    assert retention.prune(ledger, at(48)) == {"audit_deliveries": 1, "audit_failures": 0}
+    assert retention.prune(ledger, at(48))["audit_deliveries"] == 1
     assert _count(ledger)["audit_deliveries"] == 1
     assert delivery.delivery(ledger, "c1")["transitions"][-1]["flags"] == []
     # The horizon never moves back.
@@ -98,7 +99,10 @@ def test_cli_prune(db_url: str) -> None:
         ledger.close()
     runner = CliRunner()
     result = runner.invoke(cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-01T07:00:00Z"])
-    assert (result.exit_code, result.output) == (0, "pruned 3 from audit_deliveries, 1 from audit_failures\n")
+    assert (result.exit_code, result.output) == (
+        0,
+        "pruned 3 from audit_deliveries, 1 from audit_failures, 0 from audit_observations\n",
+    )
     result = runner.invoke(
         cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-03T00:00:00Z", "--json"]
     )
@@ -116,3 +120,47 @@ def test_cli_prune_bad_instant_changes_nothing(db_url: str) -> None:
         assert _count(ledger) == {"audit_deliveries": 5, "audit_failures": 1}
     finally:
         ledger.close()
+
+
+def _run(client_id: str, started: str, last: str) -> dict[str, object]:
+    return {
+        "client_id": client_id,
+        "started_at": started,
+        "since": started,
+        "intent_id": None,
+        "tv_state": "on",
+        "detail": None,
+        "last_reported_at": last,
+        "reports": 3,
+        "received_at": started.replace("Z", ".000Z"),
+    }
+
+
+def test_prune_deletes_observation_runs_that_ended_before_t_but_each_screens_current_run(
+    ledger: Ledger,
+) -> None:
+    engine = engine_of(ledger)
+    obs.metadata.create_all(engine)
+    runs = [
+        _run("s1", "2026-03-30T08:00:00Z", "2026-03-30T09:00:00Z"),  # old: pruned
+        _run("s1", "2026-03-31T08:00:00Z", "2026-04-01T09:00:00Z"),  # ends after T: kept
+        _run("s2", "2026-03-29T08:00:00Z", "2026-03-29T09:00:00Z"),  # old but s2's current run: kept
+    ]
+    latest = {
+        "client_id": "s2",
+        "reported_at": "2026-03-29T09:00:00Z",
+        "since": "2026-03-29T08:00:00Z",
+        "intent_id": None,
+        "tv_state": "on",
+        "detail": None,
+        "received_at": "2026-03-29T09:00:00.000Z",
+        "run_started_at": "2026-03-29T08:00:00Z",
+    }
+    with engine.begin() as conn:
+        conn.execute(obs.observations.insert(), runs)
+        conn.execute(obs.reports.insert(), [latest])
+    deleted = retention.prune(ledger, at(24))  # 2026-04-01T07:00Z
+    assert deleted["audit_observations"] == 1
+    with engine.connect() as conn:
+        kept = sorted(conn.execute(select(obs.observations.c.client_id, obs.observations.c.started_at)))
+    assert kept == [("s1", "2026-03-31T08:00:00Z"), ("s2", "2026-03-29T08:00:00Z")]

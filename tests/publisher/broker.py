@@ -20,6 +20,7 @@ import jsonschema
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from publisher.config import BrokerConfig
 from publisher.payload import json_schema
 
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
@@ -29,6 +30,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def accepting(port: int) -> bool:
+    """Something listens on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -45,6 +55,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
 
 class Mosquitto:
     """A broker of our own, so tests can kill and restart it."""
+
+    v5 = True
+    mqtt_version = "5"
 
     def __init__(self, folder: Path, extra: str = "") -> None:
         self.folder = folder
@@ -65,16 +78,12 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    def config(self) -> BrokerConfig:
+        return BrokerConfig.from_url(self.url, self.mqtt_version)
+
     def start(self) -> None:
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)])
-        wait_for(self._accepting, 10, "mosquitto to accept connections")
-
-    def _accepting(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        wait_for(lambda: accepting(self.port), 10, "mosquitto to accept connections")
 
     def pause(self) -> None:
         """SIGSTOP: the broker hangs with its sockets open (a wedged process, not a dead one)."""
@@ -97,6 +106,33 @@ class Mosquitto:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+class Nats(Mosquitto):
+    """NATS server's MQTT gateway (MQTT 3.1.1 only), with JetStream in `folder`, on free ports.
+
+    Retained messages and sessions live in JetStream streams, so they survive a kill.
+    """
+
+    v5 = False
+    mqtt_version = "3.1.1"
+
+    def __init__(self, folder: Path, extra: str = "") -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.conf = folder / "nats.conf"
+        self.conf.write_text(
+            f'server_name: "intent-ledger-test-{self.port}"\n'  # JetStream requires one
+            f'listen: "127.0.0.1:{free_port()}"\n'
+            f'mqtt {{ listen: "127.0.0.1:{self.port}" }}\n' + extra
+        )
+        self.process = None
+
+    def start(self) -> None:
+        log = (self.folder / "nats.log").open("a")
+        command = ["nats-server", "-c", str(self.conf), "-js", "-sd", str(self.folder / "js")]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: accepting(self.port), 20, "nats-server's MQTT listener")
 
 
 def tls_listener(ca: Path, cert: Path, key: Path, *, require_certificate: bool = False) -> str:
@@ -136,6 +172,7 @@ class Subscriber:
         now: Callable[[], datetime] | None = None,
         extra: str | None = None,
         configure: Callable[[paho.Client], None] | None = None,
+        v5: bool = True,
     ) -> None:
         self.topic = topic
         self.messages: list[Message] = []
@@ -143,7 +180,8 @@ class Subscriber:
         self._now = now or (lambda: datetime.now(UTC))
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        protocol = MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         if configure is not None:  # credentials, TLS
@@ -195,6 +233,7 @@ def retained(
     topic: str,
     configure: Callable[[paho.Client], None] | None = None,
     probes: str = "probe",
+    v5: bool = True,
 ) -> Message | None:
     """What a fresh subscriber gets on `topic` (None: nothing retained).
 
@@ -202,7 +241,7 @@ def retained(
     so its arrival proves the retained answer is complete (no waiting on a timer).
     """
     sentinel = f"{probes}/{uuid.uuid4()}"
-    sub = Subscriber(port, topic, extra=sentinel, configure=configure)
+    sub = Subscriber(port, topic, extra=sentinel, configure=configure, v5=v5)
     try:
         sub.client.publish(sentinel, b"x", qos=1)
         sub.wait(lambda s: s.on(sentinel), 10, "the probe sentinel")

@@ -15,26 +15,46 @@ import pytest
 
 from publisher.daemon import Backoff, Daemon
 from publisher.logs import EventLog
-from tests.publisher.broker import Mosquitto, Subscriber
+from tests.publisher.broker import Mosquitto, Nats, Subscriber
+from tests.publisher.faults import PrivatePostgres
+
+BROKERS = ["mosquitto", pytest.param("nats", id="nats-mqtt-3.1.1")]
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of our own: Mosquitto, or with `parametrize("broker", BROKERS, indirect=True)`
+    also NATS server's MQTT gateway (3.1.1 only)."""
+    kind = getattr(request, "param", "mosquitto")
     folder = tmp_path / "broker"
     folder.mkdir()
-    broker = Mosquitto(folder)
-    broker.start()
-    yield broker
-    broker.stop()
+    server = Nats(folder) if kind == "nats" else Mosquitto(folder)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def subscribe(mosquitto: Mosquitto) -> Iterator[Callable[..., Subscriber]]:
+def mosquitto(broker: Mosquitto) -> Mosquitto:
+    return broker
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, to stop and start (never the shared one)."""
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def subscribe(broker: Mosquitto) -> Iterator[Callable[..., Subscriber]]:
     """Start recording subscribers; at teardown every intent they saw must have been valid."""
     started: list[Subscriber] = []
 
     def start(topic: str = "#", now: Callable[[], datetime] | None = None) -> Subscriber:
-        sub = Subscriber(mosquitto.port, topic, now)
+        sub = Subscriber(broker.port, topic, now, v5=broker.v5)
         started.append(sub)
         return sub
 

@@ -1,7 +1,7 @@
 """Simulated screens follow the client contract against the daemon and a real Mosquitto.
 
 The daemon runs in virtual time exactly as in test_daemon.py (`drive`), and
-each screen is a `ScreenClient` fed, in arrival order, by a real paho
+each screen is a `ScreenContract` fed, in arrival order, by a real paho
 subscriber that stamps every message with the virtual instant of its receipt.
 The assertions are on what the simulated TV did, and when.
 """
@@ -16,11 +16,11 @@ import pytest
 from freezegun import freeze_time
 
 from ledger import Ledger, TargetRef
+from publisher.contract import ScreenContract, Verdict
 from publisher.daemon import Daemon
 from tests.conftest import ME
 from tests.publisher.broker import Message, Mosquitto, Subscriber, wait_for
 from tests.publisher.conftest import LogCapture, VirtualClock
-from tests.publisher.simclient import ScreenClient, Verdict
 from tests.publisher.test_daemon import TOPIC, at, check_no_off_gap, drive, ts, virtual_daemon, win
 
 STATUS = "infoscreen/server/status"
@@ -63,11 +63,11 @@ class Sent:
 
 
 class Screen:
-    """A simulated screen: a ScreenClient fed by a Feed, with the virtual receipt instants."""
+    """A simulated screen: a ScreenContract fed by a Feed, with the virtual receipt instants."""
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
-        self.client = ScreenClient()
+        self.client = ScreenContract()
         self.log: list[tuple[str, datetime, Verdict]] = []  # (topic, received_at, verdict)
         self._fed = 0
 

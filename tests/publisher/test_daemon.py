@@ -1,4 +1,7 @@
-"""The daemon against a real Mosquitto: the four acceptance criteria and the failure modes."""
+"""The daemon against a real Mosquitto: the four acceptance criteria and the failure modes.
+
+The acceptance criteria run on NATS server's MQTT gateway too (MQTT 3.1.1).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from freezegun import freeze_time
 
 from ledger import Ledger, TargetRef, Window
@@ -17,7 +21,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
-from tests.publisher.conftest import VirtualClock, fast, make_log, running
+from tests.publisher.conftest import BROKERS, VirtualClock, fast, make_log, running
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 TOPIC = "infoscreen/{}/power/intent"
@@ -41,7 +45,7 @@ def virtual_daemon(
     log, capture = make_log(clock)
     daemon = Daemon(
         ledger,
-        BrokerConfig.from_url(broker.url),
+        broker.config(),
         # The self-check compares with echoes that arrive in real time; virtual time outruns them.
         RunSettings(**{"self_check": False, **settings}),
         clock=clock,
@@ -84,8 +88,9 @@ def check_no_off_gap(intents: list[dict[str, Any]], block_end: datetime) -> None
     assert last["power"]["desired_state"] == "off" and ts(last["issued_at"]) >= block_end
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_adjacent_events_do_not_create_off_gap_intents(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    sqlite_ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """08-09 and 09-10 (group) and 09:30-10:30 (client), crossed in virtual time: one `on`."""
     clock = VirtualClock(T0)
@@ -95,7 +100,7 @@ def test_adjacent_events_do_not_create_off_gap_intents(
         sqlite_ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)
         sqlite_ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)
     sub = subscribe(TOPIC.format("c1"), now=clock.now)
-    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(sqlite_ledger, broker, clock)
     drive(daemon, clock, at(6), sub, capture)
     expected = len(acked(capture, "c1"))
     sub.wait(lambda s: len(s.on(TOPIC.format("c1"))) == expected, what=f"{expected} messages")
@@ -134,8 +139,9 @@ def test_adjacent_events_do_not_create_off_gap_intents_in_real_time(
     check_no_off_gap(sub.intents(TOPIC.format("c1")), w(0, 5).end)
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_fresh_client_receives_retained_intent_after_reconnect(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto
+    sqlite_ledger: Ledger, broker: Mosquitto
 ) -> None:
     """After the daemon published, after a daemon restart, after a broker restart (SIGKILL)."""
     now = floor_second(datetime.now(UTC))
@@ -144,10 +150,10 @@ def test_fresh_client_receives_retained_intent_after_reconnect(
         "on-now", TargetRef("group", "lobby"), Window(now - timedelta(hours=1), now + timedelta(hours=1)), ME
     )
     topic = TOPIC.format("c1")
-    config = BrokerConfig.from_url(mosquitto.url)
+    config = broker.config()
 
     with running(Daemon(sqlite_ledger, config, log=make_log()[0], **fast())):
-        first = wait_for(lambda: retained(mosquitto.port, topic), what="the first retained intent")
+        first = wait_for(lambda: retained(broker.port, topic, v5=broker.v5), what="the first retained intent")
     recorded = replay_rows(sqlite_ledger, "c1")[-1]
     assert (first.json()["intent_id"], first.json()["power"]["desired_state"]) == (
         recorded["intent_id"],
@@ -160,7 +166,7 @@ def test_fresh_client_receives_retained_intent_after_reconnect(
     with running(restarted):
         second = wait_for(
             lambda: (
-                (m := retained(mosquitto.port, topic))
+                (m := retained(broker.port, topic, v5=broker.v5))
                 and m.json()["issued_at"] != first.json()["issued_at"]
                 and m
             ),
@@ -170,15 +176,18 @@ def test_fresh_client_receives_retained_intent_after_reconnect(
         assert ts(second.json()["issued_at"]) > ts(first.json()["issued_at"])
 
         # The broker dies without saving; the daemon reconnects and republishes.
-        mosquitto.kill()
-        mosquitto.start()
-        third = wait_for(lambda: retained(mosquitto.port, topic), timeout=15, what="republish after restart")
+        broker.kill()
+        broker.start()
+        third = wait_for(
+            lambda: retained(broker.port, topic, v5=broker.v5), timeout=15, what="republish after restart"
+        )
         assert third.json()["intent_id"] == first.json()["intent_id"]
     assert len(replay_rows(sqlite_ledger, "c1")) == 1
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_payloads_are_schema_valid_utc_with_expiry(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    sqlite_ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """Every message validates, uses Z, is unexpired at receipt and carries the MQTT 5 expiry."""
     now = floor_second(datetime.now(UTC))
@@ -199,7 +208,7 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     log, _ = make_log()
     daemon = Daemon(
         sqlite_ledger,
-        BrokerConfig.from_url(mosquitto.url),
+        broker.config(),
         RunSettings(ttl=120, group_topics=True),
         log=log,
         **fast(),
@@ -213,14 +222,18 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     for m in intents:
         body = m.json()
         assert m.retain or m.received_at  # delivered live or retained, both checked by the fixture
-        assert m.expiry is not None and 0 < m.expiry <= 120
+        if broker.v5:
+            assert m.expiry is not None and 0 < m.expiry <= 120
+        else:  # MQTT 3.1.1: no Message Expiry Interval, the payload's expires_at alone
+            assert m.expiry is None
         assert ts(body["expires_at"]) - ts(body["issued_at"]) == timedelta(seconds=120)
     group = sub.intents("infoscreen/groups/lobby/power/intent")[-1]
     assert group["target"] == {"client_id": None, "group_id": "lobby"}
     assert sub.violations == []
 
 
-def test_publish_logs_reconstruct_the_timeline(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_publish_logs_reconstruct_the_timeline(sqlite_ledger: Ledger, broker: Mosquitto) -> None:
     """The JSON publish log alone gives each client's intent ids and states, equal to replay."""
     clock = VirtualClock(T0)
     with freeze_time(T0):
@@ -229,7 +242,7 @@ def test_publish_logs_reconstruct_the_timeline(sqlite_ledger: Ledger, mosquitto:
         sqlite_ledger.add_event("a", TargetRef("group", "lobby"), win(1, 3), ME)
         sqlite_ledger.add_event("b", TargetRef("group", "cafe"), win(2, 4), ME)
         sqlite_ledger.add_override("o", TargetRef("client", "c2"), "off", win(1.5, 2), ME)
-    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(sqlite_ledger, broker, clock)
     drive(daemon, clock, at(2.25))
     with freeze_time(clock.t):  # an edit while running: the cafe event is cancelled
         sqlite_ledger.cancel_event("b", ME)

@@ -30,7 +30,10 @@ def _ids(sub: Subscriber, topic: str) -> set[str]:
     return {p["intent_id"] for p in sub.intents(topic)}
 
 
-LISTENERS = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+LISTENERS = (
+    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+    " AND datname = current_database()"
+)
 
 
 @pytest.mark.postgres

@@ -1,4 +1,4 @@
-"""The reference screen client, rule by rule (docs/client-contract.md), on hand-made payloads."""
+"""The client contract, rule by rule (docs/client-contract.md), on hand-made payloads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.publisher.simclient import ScreenClient
+from publisher.contract import ScreenContract
 
 T0 = datetime(2026, 3, 31, 12, tzinfo=UTC)
 
@@ -54,9 +54,9 @@ def status(state: str, started: float) -> bytes:
     return json.dumps({"status": state, "started_at": z(t(started))}).encode()
 
 
-def on_at(seconds: float = 0) -> ScreenClient:
+def on_at(seconds: float = 0) -> ScreenContract:
     """A client whose TV went on at `seconds`."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", seconds), t(seconds))
     return screen
 
@@ -98,7 +98,7 @@ def test_same_intent_id_not_newer_is_a_duplicate() -> None:
 
 def test_an_intent_received_already_expired_is_ignored() -> None:
     """expires_at at or before the receipt: ignored, nothing switches, nothing is held."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     assert screen.receive(intent("on", 0, ttl=600), t(600)) == "expired"
     assert screen.receive(intent("on", 0, ttl=600), t(700)) == "expired"
     assert (screen.held, screen.actions) == (None, [])
@@ -118,7 +118,7 @@ def test_unreadable_or_other_major_payloads_are_ignored() -> None:
 
 def test_unknown_fields_of_a_later_minor_version_are_ignored() -> None:
     """A 1.x payload with fields this client does not know is followed as usual."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     assert screen.receive(intent("on", 0, schema_version="1.4", brightness=80), t(0)) == "accepted"
     assert screen.tv == "on"
 
@@ -128,7 +128,7 @@ def test_unknown_fields_of_a_later_minor_version_are_ignored() -> None:
 
 def test_on_switches_the_tv_on_at_once() -> None:
     """The TV goes on at the instant the `on` arrives."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", 0), t(2))
     assert screen.actions == [(t(2), "on")]
 
@@ -139,7 +139,7 @@ def test_acts_on_the_level_never_toggles() -> None:
     screen.receive(intent("on", 300), t(300))
     screen.receive(intent("on", 400, intent_id="other-on"), t(400))
     assert screen.actions == [(t(0), "on")]
-    dark = ScreenClient(tv="off")
+    dark = ScreenContract(tv="off")
     dark.receive(intent("off", 0), t(0))
     assert (dark.advance(t(100)), dark.actions) == ("off", [])
 
@@ -209,7 +209,7 @@ def test_switches_are_stamped_at_their_own_instant() -> None:
 
 def test_an_expired_on_finishes_its_event_window_then_switches_off_after_grace() -> None:
     """No newer intent: the TV stays on to event_window.end, then off grace_seconds later."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", 0, ttl=600, window=(0, 3600)), t(0))
     assert screen.advance(t(3629)) == "on"
     assert screen.expired
@@ -219,7 +219,7 @@ def test_an_expired_on_finishes_its_event_window_then_switches_off_after_grace()
 
 def test_an_expired_on_whose_window_ended_switches_off_grace_after_expiry() -> None:
     """The window ends before the expiry: off at expires_at + grace_seconds."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", 0, ttl=600, window=(-3600, 60)), t(0))
     screen.advance(t(9999))
     assert screen.actions == [(t(0), "on"), (t(630), "off")]
@@ -235,7 +235,7 @@ def test_an_expired_off_keeps_its_pending_off() -> None:
 
 def test_a_fresh_intent_after_expiry_is_followed() -> None:
     """An `on` arriving after the expiry cancels the off that the expiry scheduled."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", 0, ttl=600, window=(0, 700)), t(0))
     screen.advance(t(650))
     assert screen.off_at == t(730)
@@ -246,7 +246,7 @@ def test_a_fresh_intent_after_expiry_is_followed() -> None:
 
 def test_an_off_while_finishing_an_expired_window_switches_off_after_its_grace() -> None:
     """The server's `off` beats the expiry fallback that would have waited for the window end."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive(intent("on", 0, ttl=600, window=(0, 3600)), t(0))
     screen.advance(t(1000))
     screen.receive(intent("off", 1200), t(1200))
@@ -281,7 +281,7 @@ def test_after_a_removal_an_old_intent_stays_ignored_and_a_new_one_holds() -> No
 
 def test_status_online_and_offline_tell_whether_the_server_is_alive() -> None:
     """`online` then that instance's `offline` (same started_at): the server is away."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     assert screen.receive_status(status("online", 0), t(1)) == "accepted"
     assert (screen.server_online, screen.server_started_at) == (True, t(0))
     assert screen.receive_status(status("offline", 0), t(50)) == "accepted"
@@ -290,7 +290,7 @@ def test_status_online_and_offline_tell_whether_the_server_is_alive() -> None:
 
 def test_an_offline_older_than_the_last_online_is_stale() -> None:
     """A previous instance's Will delivered after the new instance's `online` is ignored."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive_status(status("online", 100), t(100))
     assert screen.receive_status(status("offline", 0), t(101)) == "stale"
     assert (screen.server_online, screen.server_started_at) == (True, t(100))
@@ -300,7 +300,7 @@ def test_an_offline_older_than_the_last_online_is_stale() -> None:
 
 def test_a_cleared_or_unreadable_status_is_ignored() -> None:
     """An empty status payload, a naive started_at or an unknown status tells nothing."""
-    screen = ScreenClient()
+    screen = ScreenContract()
     screen.receive_status(status("online", 0), t(0))
     for bad in (b"", b"[]", b'{"status": "offline", "started_at": "2026-03-31T11:00:00"}'):
         assert screen.receive_status(bad, t(1)) == "invalid"
@@ -328,3 +328,44 @@ def test_time_never_runs_backwards() -> None:
         screen.advance(t(50))
     with pytest.raises(ValueError, match="backwards"):
         screen.receive(intent("on", 60), t(60))
+
+
+# What the owner of the contract reads.
+
+
+def test_following_names_the_held_intent_until_it_expires_or_is_removed() -> None:
+    """intent_id to report: None before the first intent, after expiry, after removal."""
+    screen = ScreenContract()
+    assert (screen.following, screen.decided) == (None, False)
+    screen.receive(intent("on", 0, ttl=600), t(0))
+    assert (screen.following, screen.decided) == ("id-on", True)
+    screen.advance(t(600))
+    assert screen.following is None  # expired, even while the window is being finished
+    screen.receive(intent("on", 700, intent_id="next"), t(700))
+    assert screen.following == "next"
+    screen.receive(b"", t(800))
+    assert (screen.following, screen.decided) == (None, True)
+
+
+def test_next_wakeup_is_the_earlier_of_the_pending_off_and_the_expiry() -> None:
+    """The owner sleeps until next_wakeup(); nothing is due without a held intent or a pending off."""
+    screen = ScreenContract()
+    assert screen.next_wakeup() is None
+    screen.receive(intent("on", 0, ttl=600, window=(0, 3600)), t(0))
+    assert screen.next_wakeup() == t(600)  # the expiry
+    screen.advance(t(600))
+    assert screen.next_wakeup() == t(3630)  # the window's end + grace
+    screen.receive(intent("off", 700, ttl=10, grace=60), t(700))
+    assert screen.next_wakeup() == t(710)  # its expiry, before the pending off at 760
+    screen.advance(t(710))
+    assert screen.next_wakeup() == t(760)
+    screen.advance(t(760))
+    assert (screen.next_wakeup(), screen.tv) == (None, "off")
+
+
+def test_a_status_without_started_at_or_with_extra_fields() -> None:
+    """A status missing started_at tells nothing; unknown extra fields are ignored."""
+    screen = ScreenContract()
+    assert screen.receive_status(b'{"status": "online"}', t(0)) == "invalid"
+    extra = json.dumps({"status": "online", "started_at": z(t(0)), "version": "2"}).encode()
+    assert screen.receive_status(extra, t(1)) == "accepted"

@@ -1,31 +1,41 @@
-"""A reference screen client: the rules of docs/client-contract.md as pure, clock-injected code.
+"""The client contract (DESIGN 10, docs/client-contract.md) as pure, clock-injected code.
 
-Nothing here sleeps, starts a thread or reads a clock: every input carries the
-instant it happened (`receive(payload, received_at)`, `receive_status(...)`,
-`advance(now)`), time never runs backwards, and every switch of the TV is
-recorded at the instant it happens (a pending off fires at its own deadline,
-however late `advance` is called).
+One implementation, used by `intent-ledger screen`, `intent-ledger simulate`
+and the tests. Nothing here sleeps, starts a thread or reads a clock: every
+input carries the instant it happened (`receive(payload, received_at)`,
+`receive_status(...)`, `advance(now)`), time never runs backwards, and every
+switch of the TV is recorded at the instant it happens (a pending off fires
+at its own deadline, however late `advance` is called). What the screen
+reports (DESIGN 13) is in publisher/reporting.py.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
 
-from publisher.payload import IntentPayload, decode_payload
+from publisher.payload import IntentPayload, Timestamp, decode_payload
 
-__all__ = ["Held", "Power", "ScreenClient", "Verdict"]
+__all__ = ["Held", "Power", "ScreenContract", "Verdict", "parse_stamp"]
 
 Power = Literal["on", "off"]
 # accepted: followed from now on; duplicate/stale/expired/invalid: ignored; removed: empty payload.
 Verdict = Literal["accepted", "duplicate", "stale", "expired", "invalid", "removed"]
 
 
-def _instant(text: str) -> datetime:
+class _ServerStatus(msgspec.Struct):
+    status: Literal["online", "offline"]
+    started_at: Timestamp
+
+
+_status_decoder = msgspec.json.Decoder(_ServerStatus)
+
+
+def parse_stamp(text: str) -> datetime:
+    """A payload timestamp (`YYYY-MM-DDTHH:MM:SSZ`) as an aware UTC datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -42,11 +52,11 @@ class Held:
 
     @property
     def issued_at(self) -> datetime:
-        return _instant(self.payload.issued_at)
+        return parse_stamp(self.payload.issued_at)
 
     @property
     def expires_at(self) -> datetime:
-        return _instant(self.payload.expires_at)
+        return parse_stamp(self.payload.expires_at)
 
     @property
     def desired_state(self) -> Power:
@@ -59,14 +69,15 @@ class Held:
     @property
     def window_end(self) -> datetime | None:
         window = self.payload.event_window
-        return None if window is None else _instant(window.end)
+        return None if window is None else parse_stamp(window.end)
 
 
-class ScreenClient:
-    """One screen: follows one intent topic and the server status topic, drives one TV.
+class ScreenContract:
+    """One screen: follows one intent topic and the server status topic, decides one TV's power.
 
-    `tv` is the TV's power now; `actions` every switch as `(instant, "on"|"off")`;
-    `verdicts` what became of every message, as `(received_at, verdict)`.
+    `tv` is the power the contract wants the TV in now; `actions` every switch as
+    `(instant, "on"|"off")`; `verdicts` what became of every message, as
+    `(received_at, verdict)`. A long-running owner clears both lists once it has acted.
     """
 
     def __init__(self, tv: Power = "off") -> None:
@@ -106,6 +117,25 @@ class ScreenClient:
         self._run(now, inclusive=True)
         return self.tv
 
+    # What the owner needs to know.
+
+    @property
+    def following(self) -> str | None:
+        """The intent_id the screen follows now: None before the first, after a removal or expiry."""
+        return None if self.held is None or self.expired else self.held.intent_id
+
+    @property
+    def decided(self) -> bool:
+        """Whether any intent ever held: until then the TV is left alone."""
+        return self.newest is not None
+
+    def next_wakeup(self) -> datetime | None:
+        """The next instant at which time alone changes something (a pending off, an expiry)."""
+        due = [self.off_at] if self.off_at is not None else []
+        if self.held is not None and not self.expired:
+            due.append(self.held.expires_at)
+        return min(due, default=None)
+
     # The rules.
 
     def _receive(self, payload: bytes, t: datetime) -> Verdict:
@@ -117,7 +147,7 @@ class ScreenClient:
             return "removed"
         try:
             intent = decode_payload(payload)  # other majors and malformed payloads fail here
-            issued_at, expires_at = _instant(intent.issued_at), _instant(intent.expires_at)
+            issued_at, expires_at = parse_stamp(intent.issued_at), parse_stamp(intent.expires_at)
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
             return "invalid"
         if expires_at <= t:
@@ -181,19 +211,15 @@ class ScreenClient:
 
     def _status(self, payload: bytes) -> Verdict:
         try:
-            body = json.loads(payload)
-            status, started_at = body["status"], _instant(body["started_at"])
-        except (ValueError, TypeError, KeyError, AttributeError):
+            body = _status_decoder.decode(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return "invalid"  # an empty (cleared) or unreadable status tells nothing
-        if started_at.tzinfo is None:
-            return "invalid"
-        if status == "online":
+        started_at = parse_stamp(body.started_at)
+        if body.status == "online":
             self.server_online, self.server_started_at = True, started_at
             self.last_online_started_at = started_at
             return "accepted"
-        if status == "offline":
-            if self.last_online_started_at is not None and started_at < self.last_online_started_at:
-                return "stale"  # an older instance's Will, delivered late
-            self.server_online, self.server_started_at = False, started_at
-            return "accepted"
-        return "invalid"
+        if self.last_online_started_at is not None and started_at < self.last_online_started_at:
+            return "stale"  # an older instance's Will, delivered late
+        self.server_online, self.server_started_at = False, started_at
+        return "accepted"

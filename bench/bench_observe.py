@@ -1,0 +1,382 @@
+"""Benchmark: observed state at 10,000 screens (issue 10).
+
+  (1) audit compliance: the generated fleet (10,000 clients) synced, the
+      projector driven through one day (Wednesday of the generated week, not
+      measured), and a day of observation runs for every screen as the writer
+      stores them (80 % obey 1-2 s late, 5 % never switch on, 5 % silent, 5 %
+      stay on, 3 % go silent at noon, 2 % cannot tell). Timed:
+      `compliance_report(ledger, day, day + 1 d)` for every client (what
+      `audit compliance --all` prints). Baseline in the same run: the same rows
+      (the day's transitions and runs) read with plain SELECTs on the raw DB-API
+      connection. Goal: under 2 s.
+  (2) ingestion: 10,000 screens reporting at once (a broker restart), twice
+      (new runs, then runs continued), through the `Observer` component on a
+      real Mosquitto, its `tick()` called every 10 ms as the daemon's loop does,
+      until every report is classified and written. Baseline in the same run: a
+      raw paho subscriber (QoS 1) receiving the same 10,000 messages. The steady
+      load (10,000 screens every 300 s) is 33 reports/s; the headroom is the
+      measured rate over it.
+
+The machine may be shared: quote the ratios, not the seconds.
+
+    .venv/bin/python -m bench.bench_observe [--clients N] [--db sqlite|postgres] [--repeat R] [--json]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for `bench.*`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import paho.mqtt.client as paho
+import sqlalchemy
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from prometheus_client import CollectorRegistry
+
+from bench import _common as common
+from bench._broker import RawPublisher, mosquitto
+from bench._common import scoped
+from bench.goals import COMPLIANCE_SECONDS
+from ledger import Ledger, Meta, format_instant
+from ledger.app import Receipt
+from ledger.domain import IntentLog
+from ledger.persistence import engine_of
+from projections import observations as obs
+from projections.observed import compliance_report
+from projections.projector import Projector
+from projections.readmodel import ReadModel, transitions
+from publisher.config import BrokerConfig
+from publisher.logs import EventLog
+from publisher.mqtt import MqttSession
+from publisher.observe import Observer
+from publisher.report import build_report, encode_report
+
+STEADY_RATE = 10_000 / 300
+DAY = common.WEEK_START + timedelta(days=2)
+ERRORS = (sqlalchemy.exc.SQLAlchemyError, OSError)
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def drive_day(ledger: Ledger) -> int:
+    """Record the day's transitions: start at 00:00, step through every boundary until 24:00."""
+    real = ledger.record_intents
+    held: dict[str, IntentLog] = {}
+
+    def deferred(logs: Any) -> Receipt:  # saved every 500 steps, not once per step
+        held.update((log.name, log) for log in logs)
+        return Receipt()
+
+    ledger.record_intents = deferred  # type: ignore[method-assign]
+    steps = 0
+    try:
+        projector = Projector(ledger)
+        projector.start(DAY)
+        while (wake := projector.next_wakeup()) is not None and wake < DAY + timedelta(days=1):
+            projector.step(wake)
+            steps += 1
+            if steps % 500 == 0:
+                real(list(held.values()))
+                held.clear()
+        real(list(held.values()))
+    finally:
+        del ledger.record_intents
+    return steps
+
+
+def _stamp(t: int) -> str:
+    return format_instant(datetime.fromtimestamp(t, UTC))
+
+
+def synthetic_runs(ledger: Ledger) -> list[dict[str, Any]]:
+    """A day of observation runs per screen, following its recorded transitions as described."""
+    engine = engine_of(ledger)
+    c = transitions.c
+    query = (
+        sqlalchemy.select(c.log_name, c.effective_at, c.desired_state, c.intent_id)
+        .where(c.client_id.is_not(None))
+        .order_by(c.log_name, c.seq)
+    )
+    by_client: dict[str, list[tuple[int, str, str]]] = {}
+    with engine.connect() as conn:
+        for name, at, state, intent_id in conn.execute(query):
+            t = int(datetime.fromisoformat(at).timestamp())
+            by_client.setdefault(name, []).append((t, state, intent_id))
+    start, end = int(DAY.timestamp()), int((DAY + timedelta(days=1)).timestamp())
+    rows = []
+    for k, (name, changes) in enumerate(sorted(by_client.items())):
+        kind = k % 100
+
+        def run(
+            first: int, since: int, state: str, intent_id: str | None, last: int, name: str = name
+        ) -> None:
+            rows.append(
+                {
+                    "client_id": name,
+                    "started_at": _stamp(first),
+                    "since": _stamp(since),
+                    "intent_id": intent_id,
+                    "tv_state": state,
+                    "detail": None,
+                    "last_reported_at": _stamp(max(first, last)),
+                    "reports": max(1, (last - first) // 300 + 1),
+                    "received_at": _stamp(first)[:-1] + ".000Z",
+                }
+            )
+
+        if kind < 80 or kind >= 95:  # obeys (95-97: until noon; 98-99: cannot tell)
+            if kind >= 98:
+                run(start, start, "unknown", None, end - 60)
+                continue
+            stop = start + 12 * 3600 if kind >= 95 else end
+            for i, (t, state, intent_id) in enumerate(changes):
+                if t >= stop:
+                    break
+                delay = 1 + k % 2 if state == "on" else 31  # off after the grace
+                nxt = changes[i + 1][0] if i + 1 < len(changes) else end
+                run(t + delay + 1, t + delay, state, intent_id, min(nxt, stop) - 5)
+        elif kind < 85:  # never on
+            run(start, start - 3600, "off", changes[-1][2], end - 60)
+        elif kind < 90:  # silent
+            continue
+        else:  # stays on
+            run(start, start - 3600, "on", changes[-1][2], end - 60)
+    return rows
+
+
+def plain_rows(db_url: str, start: str, end: str) -> int:
+    """The baseline: the day's transitions and runs with plain SELECTs on the DB-API connection."""
+    engine = sqlalchemy.create_engine(db_url)
+    raw = engine.raw_connection()
+    mark = "?" if db_url.startswith("sqlite") else "%s"
+    try:
+        cursor = raw.cursor()
+        cursor.execute(
+            "SELECT log_name, seq, effective_at, desired_state, reason, grace_seconds FROM audit_transitions "
+            f"WHERE client_id IS NOT NULL AND effective_at < {mark}",
+            (end,),
+        )
+        found = len(cursor.fetchall())
+        cursor.execute(f"SELECT * FROM audit_observations WHERE started_at < {mark}", (end,))
+        return found + len(cursor.fetchall())
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def measure_compliance(url: str, clients: int, seed: int, repeat: int, as_json: bool) -> dict[str, Any]:
+    ledger = Ledger(url)
+    try:
+        fleet = common.generate_fleet(clients, None, seed)
+        ledger.sync(common.validated(fleet), prune=False, now=common.WEEK_START, meta=Meta("bench"))
+        common.progress(as_json, f"compliance: driving {clients:,} clients through the day (not timed) ...")
+        setup, steps = timed(lambda: drive_day(ledger))
+        ReadModel(ledger).catch_up()
+        rows = synthetic_runs(ledger)
+        engine = engine_of(ledger)
+        obs.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.insert(obs.observations), rows)
+    finally:
+        ledger.close()
+    start, end = DAY, DAY + timedelta(days=1)
+    ours, plain = [], []
+    report: dict[str, Any] = {}
+    for _ in range(repeat):
+        plain.append(timed(lambda: plain_rows(url, format_instant(start), format_instant(end)))[0])
+        fresh = Ledger(url)
+        try:
+            fresh.max_notification_id()  # open the pooled connection before timing
+            seconds, report = timed(lambda lg=fresh: compliance_report(lg, start, end))
+            ours.append(seconds)
+        finally:
+            fresh.close()
+    fleet_figures = report["fleet"]
+    return {
+        "clients": clients,
+        "setup_seconds": round(setup, 1),
+        "projector_steps": steps,
+        "observation_runs": len(rows),
+        "compliance_seconds": round(common.median(ours), 3),
+        "baseline": {
+            "what": "plain SELECT of the day's transitions and runs (DB-API)",
+            "seconds": round(common.median(plain), 3),
+        },
+        "ratio": round(common.median(ours) / common.median(plain), 2),
+        "meets_goal": COMPLIANCE_SECONDS.met(common.median(ours)),
+        "fleet": fleet_figures,
+        "runs": [round(s, 3) for s in ours],
+    }
+
+
+class RawSubscriber:
+    """The baseline: plain paho, MQTT 5, QoS 1, counting messages in on_message."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.count = 0
+        self.last = 0.0
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe(topic, qos=1)
+        if not subscribed.wait(10):
+            raise SystemExit("raw subscriber: no SUBACK")
+
+    def _on_message(self, _c: Any, _u: Any, _m: Any) -> None:
+        self.count += 1
+        self.last = time.monotonic()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _reports(
+    prefix: str, names: list[str], state: Literal["on", "off", "unknown"]
+) -> list[tuple[str, bytes]]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [
+        (
+            f"{prefix}/{name}/power/state",
+            encode_report(
+                build_report(client_id=name, reported_at=now, intent_id=None, tv_state=state, since=now)
+            ),
+        )
+        for name in names
+    ]
+
+
+def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
+    names = [f"c{c:06d}" for c in range(clients)]
+    known = set(names)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-observe-") as tmp,
+        mosquitto(Path(tmp) / "broker") as broker,
+    ):
+        publisher = RawPublisher(broker.port)
+        raw = RawSubscriber(broker.port, "rawbench/+/power/state")
+        started = time.monotonic()
+        publisher.burst(_reports("rawbench", names, "on"))
+        deadline = time.monotonic() + 120
+        while raw.count < clients and time.monotonic() < deadline:
+            time.sleep(0.005)
+        raw_seconds = raw.last - started
+        received = raw.count
+        raw.close()
+        ledger = Ledger(url)
+        registry = CollectorRegistry()
+        log = EventLog(open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
+        observer = Observer(
+            ledger,
+            prefix="infoscreen",
+            registry=registry,
+            log=log,
+            errors=ERRORS,
+            registered=known.__contains__,
+        )
+        session = MqttSession(BrokerConfig(port=broker.port))
+        session.connect()
+        observer.attach(session)
+        time.sleep(0.2)  # the SUBACK
+        bursts = {}
+        try:
+            states: tuple[tuple[str, Literal["on"]], ...] = (("new_runs", "on"), ("continued_runs", "on"))
+            for label, state in states:
+                accepted = (
+                    registry.get_sample_value("intent_ledger_reports_total", {"result": "accepted"}) or 0
+                )
+                messages = _reports("infoscreen", names, state)
+                if label == "continued_runs":
+                    time.sleep(1.1)  # a later reported_at: not a duplicate
+                    messages = _reports("infoscreen", names, state)
+                common.progress(as_json, f"ingestion: {clients:,} reports at once ({label}) ...")
+                started = time.monotonic()
+                publisher.burst(messages)
+                target = accepted + clients
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    observer.tick(datetime.now(UTC))
+                    done = (
+                        registry.get_sample_value("intent_ledger_reports_total", {"result": "accepted"}) or 0
+                    )
+                    if done >= target and observer.writer.pending() == 0 and not observer.inbox():
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise SystemExit(f"ingestion: not done within 300 s ({label})")
+                seconds = time.monotonic() - started
+                bursts[label] = {
+                    "seconds": round(seconds, 3),
+                    "reports_per_second": round(clients / seconds),
+                    "ratio_vs_raw_subscriber": round(seconds / raw_seconds, 2),
+                }
+        finally:
+            session.close()
+            publisher.close()
+            ledger.close()
+    slowest = max(b["seconds"] for b in bursts.values())
+    return {
+        "screens": clients,
+        "raw_subscriber": {
+            "seconds": round(raw_seconds, 3),
+            "received": received,
+            "reports_per_second": round(received / raw_seconds),
+        },
+        "bursts": bursts,
+        "steady_reports_per_second": round(STEADY_RATE, 1),
+        "headroom_over_steady": round(clients / slowest / STEADY_RATE, 1),
+    }
+
+
+def main() -> None:
+    parser = common.arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--skip", choices=("compliance", "ingestion"), help="leave out one part")
+    parser.set_defaults(repeat=3)
+    args = parser.parse_args()
+    result: dict[str, Any] = {"benchmark": "observe", "db": args.db, "environment": common.environment()}
+    lines = [f"bench_observe  db={args.db}  clients={args.clients:,}  (shared machine: quote ratios)"]
+    with common.database(
+        args.db, args.pg_url, args.pg_schema, "observe", tuple(t.name for t in obs.TABLES)
+    ) as db:
+        url = scoped(db).url
+        if args.skip != "compliance":
+            c = result["compliance"] = measure_compliance(
+                url, args.clients, args.seed, args.repeat, args.json
+            )
+            lines.append(
+                f"  audit compliance --all, {c['clients']:,} screens over a day: "
+                f"{c['compliance_seconds']:.3f} s (goal {COMPLIANCE_SECONDS.text}: "
+                f"{'met' if c['meets_goal'] else 'MISSED'}); plain SELECTs "
+                f"{c['baseline']['seconds']:.3f} s, ratio {c['ratio']}; {c['observation_runs']:,} runs, "
+                f"fleet coverage {c['fleet']['coverage']}"
+            )
+        if args.skip != "ingestion":
+            i = result["ingestion"] = measure_ingestion(url, args.clients, args.json)
+            lines.append(f"  raw paho subscriber: {i['raw_subscriber']['reports_per_second']:,} msg/s")
+            for label, b in i["bursts"].items():
+                lines.append(
+                    f"  ingestion {label}: {b['reports_per_second']:,} reports/s classified and stored "
+                    f"({b['seconds']:.2f} s; {b['ratio_vs_raw_subscriber']}x the raw subscriber's time)"
+                )
+            steady = i["steady_reports_per_second"]
+            lines.append(f"  headroom over the steady load ({steady}/s): {i['headroom_over_steady']}x")
+    common.emit(result, lines, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""Ingestion of the screens' reports (DESIGN section 13): a component the daemon composes.
+
+`attach(session)` subscribes to `{prefix}/+/power/state` (QoS 1) with a
+callback of its own on paho's network thread, which only appends to an
+inbox. The daemon's loop calls `tick(now)`: it classifies a bounded number
+of reports (accepted, duplicate, or rejected as invalid, unknown_client,
+mismatched_id, skewed), buffers the accepted ones for the observation
+tables and writes them in batches, so ingestion never holds a transition
+up for long. Rejections are counted, logged at most once a minute per
+topic, never stored and never fatal; a database that is away only delays
+the writes.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+from ledger.app import Ledger
+from ledger.names import group_of
+from projections.compliance import to_epoch
+from projections.observations import ObservationLog, Seen, latest_reports
+from projections.projector import Projector
+from publisher.logs import EventLog
+from publisher.receipts import stamp_ms
+from publisher.report import InvalidReport, decode_report
+from publisher.settings import DB_ERRORS, RunSettings
+
+__all__ = ["RESULTS", "NoObserver", "Observer", "observer_for"]
+
+RESULTS = ("accepted", "duplicate", "invalid", "unknown_client", "mismatched_id", "skewed")
+SKEW = 300  # seconds a report's reported_at may differ from the server's clock
+DRAIN = 2_000  # reports classified per round at most
+FLUSH = 1_000  # screens written per round at most
+LOG_EVERY = 60.0  # seconds between two log lines about one topic
+
+
+class Observer:
+    """Classifies, counts and stores what the screens report."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        prefix: str,
+        registry: CollectorRegistry,
+        log: EventLog,
+        errors: tuple[type[BaseException], ...] = DB_ERRORS,
+        stale: int = 900,
+        owns: Callable[[str], bool] = lambda _name: True,
+        registered: Callable[[str], bool] = lambda _name: True,
+        intended: Callable[[], Iterable[tuple[str, str, datetime, int]]] = lambda: (),
+    ) -> None:
+        """`owns`: reports of other shards' clients are ignored; `registered`: is a client
+        registered now; `intended`: (client_id, desired_state, effective_at, grace_seconds)
+        of every registered client, for the screens-by-match gauge. All three are called
+        from `tick()` only, on the daemon's thread."""
+        self.prefix = prefix
+        self.stale = stale
+        self.writer = ObservationLog(ledger, split_after=stale)
+        self._log = log
+        self._errors = errors
+        self._owns, self._registered, self._intended = owns, registered, intended
+        self._inbox: collections.deque[tuple[str, bytes]] = collections.deque()
+        # Per screen: (reported_at as epoch seconds, tv_state, the payload's hash).
+        self._latest: dict[str, tuple[int, str, int]] = {}
+        self._loaded = False
+        self._logged: dict[str, datetime] = {}
+        self._next_write: datetime | None = None
+        self._next_screens: datetime | None = None
+        self._write_delay = 1.0
+        self._now: datetime | None = None
+        self.reports = Counter(
+            "intent_ledger_reports_total", "Screen reports by result.", ["result"], registry=registry
+        )
+        self._result = {r: self.reports.labels(r) for r in RESULTS}
+        self.screens = Gauge(
+            "intent_ledger_screens",
+            "Registered screens whose latest report matches the intent, does not, or is unknown.",
+            ["state"],
+            registry=registry,
+        )
+        registry.register(_Ages(self))
+
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}/+/power/state"
+
+    def attach(self, session: Any) -> None:
+        """Subscribe a fresh broker session (after every connect) to the reports."""
+        session.client.message_callback_add(self.topic, self._on_report)
+        session.subscribe(self.topic, qos=1)
+
+    def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
+        # Network thread: append, nothing more (deque.append is atomic).
+        self._inbox.append((message.topic, message.payload))
+
+    def inbox(self) -> int:
+        return len(self._inbox)
+
+    # The daemon's thread.
+
+    def tick(self, now: datetime) -> None:
+        """Classify what arrived (a bounded number), write what is due, refresh the gauges."""
+        self._now = now
+        if self._inbox:
+            self._load()
+            for _ in range(min(DRAIN, len(self._inbox))):
+                topic, payload = self._inbox.popleft()
+                result = self._classify(topic, payload, now)
+                if result is not None:
+                    self._result[result].inc()
+        if self.writer.pending():
+            # Written a second after the first of a batch arrived, or at once when a batch is full.
+            if self._next_write is None:
+                self._next_write = now + timedelta(seconds=1.0)
+            if now >= self._next_write or self.writer.pending() >= FLUSH:
+                self._write(now)
+        if self._next_screens is None or now >= self._next_screens:
+            self._count_screens(now)
+            self._next_screens = now + timedelta(seconds=15)
+
+    def next_deadline(self) -> datetime | None:
+        """When `tick()` has work next (None: nothing waiting)."""
+        drain = self._now if self._inbox else None  # more than one round's worth arrived
+        return min((t for t in (drain, self._next_write, self._next_screens) if t), default=None)
+
+    def close(self) -> None:
+        """Classify and write what is left (best effort: the database may be away)."""
+        if self._now is not None:
+            while self._inbox:
+                self.tick(self._now)
+                if not self._loaded:
+                    break
+        try:
+            while self.writer.pending():
+                self.writer.flush(FLUSH)
+        except self._errors:
+            self._log.emit("reports", state="error", pending=self.writer.pending(), when="shutdown")
+
+    def _load(self) -> None:
+        # The latest stored report per screen, so a retained copy seen again is a duplicate.
+        if self._loaded:
+            return
+        try:
+            stored = latest_reports(self.writer.engine)
+        except self._errors:
+            return  # classified without it; the writer continues the right runs anyway
+        self._loaded = True
+        for client_id, row in stored.items():
+            self._latest.setdefault(client_id, (to_epoch(row["reported_at"]), row["tv_state"], 0))
+
+    def _classify(self, topic: str, payload: bytes, now: datetime) -> str | None:
+        name = topic[len(self.prefix) + 1 : -len("/power/state")]
+        if not self._owns(name):
+            return None  # another shard's screen: its daemon counts it
+        try:
+            report = decode_report(payload)
+        except InvalidReport as e:
+            return self._reject("invalid", topic, now, str(e))
+        if report.client_id != name:
+            return self._reject("mismatched_id", topic, now, f"report names client {report.client_id!r}")
+        if not self._registered(name):
+            return self._reject("unknown_client", topic, now, f"client {name!r} is not registered")
+        reported = to_epoch(report.reported_at)
+        skew = reported - now.timestamp()
+        if abs(skew) > SKEW:
+            return self._reject(
+                "skewed",
+                topic,
+                now,
+                f"reported_at {report.reported_at} is {skew:+.0f} s off the server's clock",
+            )
+        latest = self._latest.get(name)
+        digest = hash(payload)
+        if latest is not None and (reported < latest[0] or (reported == latest[0] and digest == latest[2])):
+            return "duplicate"  # a retained copy again, a redelivery, or out of order
+        self._latest[name] = (reported, report.tv_state, digest)
+        stamp = stamp_ms(now)
+        self.writer.add(
+            Seen(
+                name,
+                report.reported_at,
+                report.since,
+                report.intent_id,
+                report.tv_state,
+                report.detail,
+                stamp,
+            )
+        )
+        return "accepted"
+
+    def _reject(self, result: str, topic: str, now: datetime, why: str) -> str:
+        last = self._logged.get(topic)
+        if last is None or (now - last).total_seconds() >= LOG_EVERY:
+            if len(self._logged) > 10_000:  # garbage on many topics: forget the old ones
+                cutoff = now - timedelta(seconds=LOG_EVERY)
+                self._logged = {t: at for t, at in self._logged.items() if at > cutoff}
+            self._logged[topic] = now
+            self._log.emit("report", result=result, topic=topic, error=why[:300])
+        return result
+
+    def _write(self, now: datetime) -> None:
+        try:
+            self.writer.flush(FLUSH)
+        except self._errors as e:
+            self._write_delay = min(self._write_delay * 2, 30.0)
+            self._next_write = now + timedelta(seconds=self._write_delay)
+            self._log.emit(
+                "reports",
+                state="error",
+                error=_one_line(e),
+                pending=self.writer.pending(),
+                retry=self._write_delay,
+            )
+            return
+        if self._write_delay > 1.0:
+            self._log.emit("reports", state="ok", pending=self.writer.pending())
+        self._write_delay = 1.0
+        self._next_write = now + timedelta(seconds=1.0) if self.writer.pending() else None
+
+    def _count_screens(self, now: datetime) -> None:
+        counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
+        t = now.timestamp()
+        for client_id, desired, effective_at, grace in self._intended():
+            latest = self._latest.get(client_id)
+            if latest is None or latest[1] == "unknown" or t - latest[0] >= self.stale:
+                counts["unknown"] += 1
+            elif latest[1] == desired or (desired == "off" and t < effective_at.timestamp() + grace):
+                counts["match"] += 1
+            else:
+                counts["mismatch"] += 1
+        for state, count in counts.items():
+            self.screens.labels(state).set(count)
+
+    def ages(self) -> Iterator[tuple[str, float]]:
+        """(client_id, seconds since its latest report) for every screen that reported."""
+        now = self._now
+        if now is None:
+            return
+        t = now.timestamp()
+        for client_id, (reported, _, _) in list(self._latest.items()):
+            yield client_id, max(0.0, t - reported)
+
+
+class NoObserver:
+    """What the daemon composes with `--no-observe`: no subscription, nothing to do."""
+
+    def attach(self, session: Any) -> None:
+        pass
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def next_deadline(self) -> datetime | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def observer_for(
+    ledger: Ledger, settings: RunSettings, projector: Projector, registry: CollectorRegistry, log: EventLog
+) -> Observer | NoObserver:
+    """The ingestion component for a daemon (its projector answers who is registered)."""
+    if not settings.observe:
+        return NoObserver()
+
+    def registered(name: str) -> bool:
+        client = projector.view.clients.get(name)
+        return client is not None and client.registered
+
+    def intended() -> Iterator[tuple[str, str, datetime, int]]:
+        for name in projector.names():
+            current = projector.current(name)
+            if current is None or current.removed or group_of(name) is not None:
+                continue
+            yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
+
+    return Observer(
+        ledger,
+        prefix=settings.prefix,
+        registry=registry,
+        log=log,
+        stale=settings.report_stale,
+        owns=projector.shard.owns,
+        registered=registered,
+        intended=intended,
+    )
+
+
+class _Ages:
+    """`intent_ledger_screen_report_age_seconds{client_id}`, computed when scraped."""
+
+    def __init__(self, observer: Observer) -> None:
+        self._observer = observer
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        for client_id, age in self._observer.ages():
+            family.add_metric([client_id], age)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "intent_ledger_screen_report_age_seconds",
+            "Seconds since each screen's latest accepted report (as of the daemon's last round).",
+            labels=["client_id"],
+        )
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:300] or type(e).__name__

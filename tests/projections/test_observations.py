@@ -1,0 +1,109 @@
+"""The observation tables on each store: runs, the latest report, batches, a database away."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from eventsourcing.persistence import PersistenceError
+
+from ledger import Ledger
+from ledger.values import format_instant
+from projections.observations import ObservationLog, Seen, latest_reports, runs_between
+
+T0 = datetime(2026, 3, 31, 10, tzinfo=UTC)
+
+
+def seen(seconds: int, state: str = "on", intent_id: str | None = None, client_id: str = "c1") -> Seen:
+    stamp = format_instant(T0 + timedelta(seconds=seconds))
+    return Seen(client_id, stamp, format_instant(T0), intent_id, state, f"at {seconds}", stamp + ".5")
+
+
+def _runs(ledger: Ledger, client_id: str = "c1") -> list[tuple[str, str, str, int]]:
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    runs = runs_between(engine, "2026-03-31T00:00:00Z", "2026-04-01T00:00:00Z", [client_id])
+    return [(r.started_at[11:19], r.tv_state, r.last_reported_at[11:19], r.reports) for r in runs[client_id]]
+
+
+def test_a_run_per_change_and_per_silence_longer_than_split_after(ledger: Ledger) -> None:
+    writer = ObservationLog(ledger, split_after=900)
+    for s in (0, 300, 600):
+        writer.add(seen(s))
+    writer.flush()
+    writer.add(seen(900))  # continues the stored run
+    writer.add(seen(1200, "off"))  # a change
+    writer.add(seen(1500, "off"))
+    writer.add(seen(3000, "off"))  # 1,500 s of silence: a new run, though nothing changed
+    writer.flush()
+    assert _runs(ledger) == [
+        ("10:00:00", "on", "10:15:00", 4),
+        ("10:20:00", "off", "10:25:00", 2),
+        ("10:50:00", "off", "10:50:00", 1),
+    ]
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    latest = latest_reports(engine)["c1"]
+    assert (latest["reported_at"], latest["tv_state"], latest["detail"]) == (
+        "2026-03-31T10:50:00Z",
+        "off",
+        "at 3000",
+    )
+    assert latest["run_started_at"] == "2026-03-31T10:50:00Z"
+
+
+def test_a_new_writer_continues_the_stored_run(ledger: Ledger, db_url: str) -> None:
+    """After a daemon restart the next report extends the run it continues."""
+    first = ObservationLog(ledger)
+    first.add(seen(0, intent_id="0f0c7a4e-6b0c-5d8e-9a51-3a2f1c9d4b7e"))
+    first.flush()
+    other = Ledger(db_url)
+    try:
+        second = ObservationLog(other)
+        second.add(seen(300, intent_id="0f0c7a4e-6b0c-5d8e-9a51-3a2f1c9d4b7e"))
+        second.add(seen(300, "off", client_id="c2"))
+        second.flush()
+    finally:
+        other.close()
+    assert _runs(ledger) == [("10:00:00", "on", "10:05:00", 2)]
+    assert _runs(ledger, "c2") == [("10:05:00", "off", "10:05:00", 1)]
+
+
+def test_a_change_within_the_same_second_replaces_that_run(ledger: Ledger) -> None:
+    writer = ObservationLog(ledger)
+    writer.add(seen(0))
+    writer.flush()
+    writer.add(seen(0, "off"))
+    writer.flush()
+    assert _runs(ledger) == [("10:00:00", "off", "10:00:00", 1)]
+
+
+def test_reports_stay_buffered_while_the_database_is_away(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    writer = ObservationLog(ledger)
+    writer.add(seen(0))
+    blocker = sqlite3.connect(path)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises((PersistenceError, sqlalchemy.exc.SQLAlchemyError)):
+            writer.flush()
+        writer.add(seen(300))
+        writer.add(seen(600, "off"))
+        assert writer.pending() == 2
+    finally:
+        blocker.rollback()
+        blocker.close()
+    writer.flush()
+    assert writer.pending() == 0
+    assert _runs(ledger) == [("10:00:00", "on", "10:05:00", 2), ("10:10:00", "off", "10:10:00", 1)]
+    ledger.close()
+
+
+def test_the_buffer_is_bounded_and_counts_what_it_dropped(sqlite_ledger: Ledger) -> None:
+    writer = ObservationLog(sqlite_ledger)
+    writer.LIMIT = 3
+    for s in range(5):
+        writer.add(seen(s * 60, "on" if s % 2 else "off"))
+    assert (writer.pending(), writer.dropped) == (3, 2)

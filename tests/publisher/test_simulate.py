@@ -1,0 +1,142 @@
+"""`intent-ledger simulate` end to end: the real daemon, a real Mosquitto, report ingestion,
+and the compliance it prints equal to `audit compliance` for the same range."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy
+from click.testing import CliRunner
+from eventsourcing.persistence import PersistenceError
+from prometheus_client import CollectorRegistry
+
+from cli.main import cli
+from ledger import Ledger, TargetRef, Window
+from publisher.config import BrokerConfig
+from publisher.daemon import Daemon
+from publisher.mqtt import MqttSession
+from publisher.observe import Observer
+from tests.conftest import ME
+from tests.publisher.broker import Mosquitto, retained
+from tests.publisher.conftest import fast, make_log, running
+
+
+class Ingestion:
+    """The report ingestion component on its own connection, ticked with the real clock."""
+
+    def __init__(self, ledger: Ledger, mosquitto: Mosquitto) -> None:
+        errors = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
+        self.observer = Observer(
+            ledger, prefix="infoscreen", registry=CollectorRegistry(), log=make_log()[0], errors=errors
+        )
+        self.session = MqttSession(BrokerConfig.from_url(mosquitto.url))
+        self.session.connect()
+        self.observer.attach(self.session)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="ingestion")
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(0.05):
+            self.observer.tick(datetime.now(UTC))
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(10)
+        self.observer.close()
+        self.session.close()
+
+
+@pytest.fixture
+def deployment(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> Iterator[Ledger]:
+    """Three lobby screens: two with an event running now, one without; the daemon and ingestion."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    for c in ("lobby-1", "lobby-2", "lobby-3"):
+        sqlite_ledger.add_client(c, "lobby", ME)
+    running_now = Window(now - timedelta(hours=1), now + timedelta(hours=1))
+    for c in ("lobby-1", "lobby-2"):
+        sqlite_ledger.add_event(f"show-{c}", TargetRef("client", c), running_now, ME)
+    ingestion = Ingestion(sqlite_ledger, mosquitto)
+    try:
+        with running(
+            Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), log=make_log()[0], **fast())
+        ):
+            yield sqlite_ledger
+    finally:
+        ingestion.close()
+
+
+def simulate(db: str, mqtt: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INTENT_LEDGER_DB": db, "INTENT_LEDGER_MQTT_URL": mqtt}
+    return subprocess.run(
+        [sys.executable, "-c", "from cli.main import main; main()", "simulate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
+    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
+) -> None:
+    """Simulated screens obey at once: the scheduled ones are observed on (all but the moments
+    before their first report), the unscheduled one never on; the JSON equals `audit compliance`
+    for the same range; each screen's last report says the simulation ended."""
+    done = simulate(sqlite_url, mosquitto.url, "--group", "lobby", "--duration", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # every last report was stored in time
+    answer = json.loads(done.stdout)
+    by_client = {c["client_id"]: c for c in answer["clients"]}
+    assert sorted(by_client) == ["lobby-1", "lobby-2", "lobby-3"]
+    span = (datetime.fromisoformat(answer["to"]) - datetime.fromisoformat(answer["from"])).total_seconds()
+    assert span >= 4
+    for c in ("lobby-1", "lobby-2"):
+        row = by_client[c]
+        assert row["scheduled_on_s"] == span
+        assert 0 < row["observed_on_s"] <= span and row["unscheduled_on_s"] == 0
+        assert row["observed_on_s"] + row["unknown_s"] == span  # never observed off
+    quiet = by_client["lobby-3"]
+    assert (quiet["scheduled_on_s"], quiet["observed_on_s"], quiet["unscheduled_on_s"]) == (0, 0, 0)
+    audit = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            sqlite_url,
+            "audit",
+            "compliance",
+            "--group",
+            "lobby",
+            "--from",
+            answer["from"],
+            "--to",
+            answer["to"],
+            "--json",
+        ],
+    )
+    assert audit.exit_code == 0, audit.stderr
+    assert json.loads(audit.stdout) == answer
+    last = retained(mosquitto.port, "infoscreen/lobby-1/power/state")
+    assert last is not None and json.loads(last.payload)["tv_state"] == "unknown"
+    assert json.loads(last.payload)["detail"] == "simulation ended"
+
+
+def test_simulate_text_output_and_bad_input(
+    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
+) -> None:
+    """Text: the compliance table and the fleet line. An unknown client or no selection: exit 2
+    with one line, nothing simulated."""
+    done = simulate(sqlite_url, mosquitto.url, "--client", "lobby-1", "--duration", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split()[:2] == ["client_id", "scheduled_on_s"]
+    assert "fleet (1 clients" in done.stdout
+    for args in (["--client", "nobody"], [], ["--all", "--group", "lobby"]):
+        bad = simulate(sqlite_url, mosquitto.url, *args, "--duration", "1")
+        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
