@@ -437,7 +437,7 @@ def profile_cold(
 class Running:
     """The daemon's loop in a thread, with every publish and the log recorded."""
 
-    def __init__(self, db: Database, port: int) -> None:
+    def __init__(self, db: Database, port: int, settings: RunSettings | None = None) -> None:
         self.ledger = Ledger(db.url, db.env())
         self.stream = CaptureStream()
         self.sink: Sink = []
@@ -446,7 +446,7 @@ class Running:
         self.daemon = Daemon(
             self.ledger,
             BrokerConfig(port=port),
-            RunSettings(prefix=PREFIX),
+            settings or RunSettings(prefix=PREFIX),
             log=EventLog(self.stream),
             session_factory=recording_factory(self.sink, self.connects),
         )

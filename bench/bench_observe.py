@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry
 from bench import _common as common
 from bench._broker import RawPublisher, mosquitto
 from bench._common import scoped
-from bench.goals import COMPLIANCE_SECONDS
+from bench.goals import COMPLIANCE_SECONDS, WITH_SERIES
 from ledger import Ledger, Meta, format_instant
 from ledger.app import Receipt
 from ledger.domain import IntentLog
@@ -55,7 +55,6 @@ from projections.projector import Projector
 from projections.readmodel import ReadModel, transitions
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
-from publisher.mqtt import MqttSession
 from publisher.observe import Observer
 from publisher.report import build_report, encode_report
 
@@ -288,11 +287,12 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
             log=log,
             errors=ERRORS,
             registered=known.__contains__,
+            broker=BrokerConfig(port=broker.port),
         )
-        session = MqttSession(BrokerConfig(port=broker.port))
-        session.connect()
-        observer.attach(session)
-        time.sleep(0.2)  # the SUBACK
+        observer.start()  # its own session, as in the daemon
+        assert observer.link is not None
+        if not observer.link.subscribed.wait(10):
+            raise SystemExit("ingestion: no SUBACK")
         bursts = {}
         try:
             states: tuple[tuple[str, Literal["on"]], ...] = (("new_runs", "on"), ("continued_runs", "on"))
@@ -326,7 +326,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     "ratio_vs_raw_subscriber": round(seconds / raw_seconds, 2),
                 }
         finally:
-            session.close()
+            observer.close()
             publisher.close()
             ledger.close()
     slowest = max(b["seconds"] for b in bursts.values())
@@ -343,18 +343,108 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
     }
 
 
+class ReportFlow:
+    """Screens reporting as a fleet does: all at once first (a broker restart), then one every
+    300 s / N (each screen every 300 s), from one raw paho connection, until stopped."""
+
+    def __init__(self, port: int, names: list[str]) -> None:
+        self.publisher = RawPublisher(port)
+        self.names = names
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reports")
+
+    def start(self) -> None:
+        self.publisher.burst(_reports("infoscreen", self.names, "off"))
+        self.sent = len(self.names)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = 300 / len(self.names)
+        i = 0
+        while not self._stop.wait(interval):
+            name = self.names[i % len(self.names)]
+            ((topic, payload),) = _reports("infoscreen", [name], "off")
+            self.publisher.client.publish(topic, payload, qos=1, retain=True)
+            self.sent += 1
+            i += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.publisher.close()
+
+
+def measure_latency(args: Any, extra: tuple[str, ...]) -> dict[str, Any]:
+    """bench_daemon's client changes (commit -> PUBACK), with --no-observe and with reports flowing.
+
+    Each run on a fresh database (the changes' override ids are taken for good), the
+    fleet synced and the daemon's start burst acknowledged before measuring."""
+    from bench.bench_daemon import PREFIX, Running, client_changes, wait_publishes
+    from publisher.settings import RunSettings
+
+    clients, changes, as_json = args.clients, args.changes, args.json
+    fleet = common.generate_fleet(clients, None, args.seed)
+    names = [c.client_id for c in fleet.snapshot.clients]
+    out: dict[str, Any] = {"changes": changes}
+    runs = (("no_observe", False), ("reports_flowing", True), ("no_observe_again", False))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-observe-") as tmp,
+        mosquitto(Path(tmp) / "broker") as broker,
+    ):
+        for k, (label, observe) in enumerate(runs):
+            with common.database(args.db, args.pg_url, args.pg_schema, f"latency{k}", extra) as fresh:
+                db = scoped(fresh)
+                changer = Ledger(db.url, db.env())
+                changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
+                run = Running(db, broker.port, RunSettings(prefix=PREFIX, observe=observe))
+                flow = ReportFlow(broker.port, names) if observe else None
+                run.start()
+                try:
+                    wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), clients, timeout=300)
+                    time.sleep(1.0)
+                    run.forget()
+                    if flow is not None:
+                        every = 300 / clients * 1000
+                        common.progress(
+                            as_json, f"latency: {clients:,} reports at once, then one per {every:.0f} ms"
+                        )
+                        flow.start()
+                    common.progress(as_json, f"latency ({label}): {changes} client changes ...")
+                    out[label] = client_changes(run, changer, names[-1], changes)["commit_to_puback"]
+                    if flow is not None:
+                        value = run.daemon.metrics.registry.get_sample_value
+                        out["reports_sent"] = flow.sent
+                        out["reports_accepted"] = value("intent_ledger_reports_total", {"result": "accepted"})
+                finally:
+                    if flow is not None:
+                        flow.stop()
+                    run.stop()
+                    changer.close()
+    base = min(out["no_observe"]["p99_ms"], out["no_observe_again"]["p99_ms"])
+    out["p99_ratio"] = round(out["reports_flowing"]["p99_ms"] / base, 2)
+    out["meets_goal"] = WITH_SERIES.met(out["p99_ratio"])
+    return out
+
+
 def main() -> None:
     parser = common.arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--skip", choices=("compliance", "ingestion"), help="leave out one part")
+    parser.add_argument(
+        "--skip",
+        choices=("compliance", "ingestion", "latency"),
+        action="append",
+        default=[],
+        help="leave out a part (repeatable)",
+    )
+    parser.add_argument("--changes", type=int, default=200, help="client changes of the latency part (200)")
     parser.set_defaults(repeat=3)
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "observe", "db": args.db, "environment": common.environment()}
     lines = [f"bench_observe  db={args.db}  clients={args.clients:,}  (shared machine: quote ratios)"]
-    with common.database(
-        args.db, args.pg_url, args.pg_schema, "observe", tuple(t.name for t in obs.TABLES)
-    ) as db:
+    extra = tuple(t.name for t in obs.TABLES)
+    with common.database(args.db, args.pg_url, args.pg_schema, "observe", extra) as db:
         url = scoped(db).url
-        if args.skip != "compliance":
+        if "compliance" not in args.skip:
             c = result["compliance"] = measure_compliance(
                 url, args.clients, args.seed, args.repeat, args.json
             )
@@ -365,7 +455,7 @@ def main() -> None:
                 f"{c['baseline']['seconds']:.3f} s, ratio {c['ratio']}; {c['observation_runs']:,} runs, "
                 f"fleet coverage {c['fleet']['coverage']}"
             )
-        if args.skip != "ingestion":
+        if "ingestion" not in args.skip:
             i = result["ingestion"] = measure_ingestion(url, args.clients, args.json)
             lines.append(f"  raw paho subscriber: {i['raw_subscriber']['reports_per_second']:,} msg/s")
             for label, b in i["bursts"].items():
@@ -375,6 +465,18 @@ def main() -> None:
                 )
             steady = i["steady_reports_per_second"]
             lines.append(f"  headroom over the steady load ({steady}/s): {i['headroom_over_steady']}x")
+        if "latency" not in args.skip:
+            lat = result["latency"] = measure_latency(args, extra)
+            for label in ("no_observe", "reports_flowing", "no_observe_again"):
+                m = lat[label]
+                lines.append(
+                    f"  change -> PUBACK ({label}): p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
+                )
+            lines.append(
+                f"  p99 with reports flowing / without: {lat['p99_ratio']} (goal <= 1.2: "
+                f"{'met' if lat['meets_goal'] else 'MISSED'}); reports sent {lat['reports_sent']:,}, "
+                f"accepted {lat['reports_accepted']:,.0f}"
+            )
     common.emit(result, lines, args.json)
 
 

@@ -101,6 +101,7 @@ def plan(args: argparse.Namespace, sizes: list[int], pg: bool) -> list[Run]:
     runs.append(Run("observe", "bench_observe", ("--clients", n)))
     if pg:
         runs.append(Run("observe-postgres", "bench_observe", (*pg_opts, "--clients", n)))
+    runs.append(Run("series", "bench_series", ("--clients", n), 1800))
     runs.append(Run("soak", "bench_soak", ("--clients", n, "--hours", "48", "--warmup", "24"), 3600))
     return runs
 

@@ -515,29 +515,52 @@ def section_observe(doc: Doc, res: Results) -> None:
 
 
 def section_with_series(doc: Doc, res: Results) -> None:
-    """The run "with-series" reports `figures`: [{"figure", "unit", "plain", "with"}], both from its run."""
-    r = run(res, "with-series")
+    """bench_series (the same fleet with series against one-off events) and bench_observe's latency."""
+    r = run(res, "series")
+    fleet = (r or {}).get("fleet", {})
     doc.add(
-        "## With series and reports flowing (issue 14)",
+        "## With series and reports flowing (issues 9, 10, 14)",
         "",
-        "The figures above measured again on a fleet whose schedule includes series and whose screens "
-        "send reports, beside the plain fleet in the same run. Goal: each within "
+        f"{command(r)}: {fleet.get('clients', 0):,} clients, weekday opening hours and three lessons a "
+        "day as series begun ten years ago with a dozen holidays a year, against the same schedule as "
+        "one-off events, both in the same run; and bench_observe's change -> PUBACK p99 with every "
+        "screen reporting beside the daemon without `--observe`. Goal: each figure within "
         f"{goals.WITH_SERIES.text}x the plain fleet's.",
         "",
     )
-    row = Row("figures with series and reports", None, "", "the plain fleet", None, goals.WITH_SERIES, True)
-    if r is None:
-        r = {
-            "error": "not run",
-            "reason": "the suite has no `with-series` run yet: it needs series evaluated by the projector "
-            "(issue 9) and screen reports stored (issue 10)",
-        }
-    if doc.failed(r, row):
-        return
-    for fig in r["figures"]:
-        doc.row(
-            Row(fig["figure"], fig["with"], fig.get("unit", ""), "plain fleet", fig["plain"], row.goal, True)
+    g = goals.WITH_SERIES
+    wanted = [
+        Row("series: first start", None, "s", "one-off events", None, g, True),
+        Row("series: restart", None, "s", "one-off events", None, g, True),
+        Row("series: boundary -> last PUBACK (on)", None, "s", "one-off events", None, g, True),
+        Row("series: boundary -> last PUBACK (off)", None, "s", "one-off events", None, g, True),
+        Row("series: state --at ten years on, p99", None, "ms", "-", None, goals.SERIES_STATE_MS, False),
+        Row("series: series show, a year, p99", None, "ms", "-", None, goals.SERIES_SHOW_MS, False),
+    ]
+    if not doc.failed(r, *wanted) and r is not None:
+        parts = [r.get("cold_start", {}).get(k) for k in ("first", "second")]
+        parts += [r.get("boundary_storm", {}).get("edges", {}).get(k) for k in ("on", "off")]
+        for row, c in zip(wanted, parts, strict=False):
+            value, base = (c["series_s"], c["events_s"]) if c else (None, None)
+            doc.row(replace(row, value=value, base_value=base, reason="not in the result"))
+        q = r.get("queries", {})
+        for row, key in zip(wanted[4:], ("state_at_ten_years", "series_show_year"), strict=True):
+            doc.row(replace(row, value=q.get(key, {}).get("p99_ms"), reason="not in the result"))
+    for store, key in (("SQLite", "observe"), ("PostgreSQL", "observe-postgres")):
+        o = run(res, key)
+        row = Row(
+            f"reports flowing: change->PUBACK p99 ({store})", None, "ms", "without --observe", None, g, True
         )
+        if o is None and store == "PostgreSQL":
+            o = {"error": "not run", "reason": res["pg_note"]}
+        if doc.failed(o, row) or o is None:
+            continue
+        lat = o.get("latency")
+        if lat is None:
+            doc.row(replace(row, reason="no latency part in the result"))
+            continue
+        plain = min(lat["no_observe"]["p99_ms"], lat["no_observe_again"]["p99_ms"])
+        doc.row(replace(row, value=lat["reports_flowing"]["p99_ms"], base_value=plain))
 
 
 def section_state(doc: Doc, res: Results) -> None:

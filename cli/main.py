@@ -12,6 +12,7 @@ from cli.projections_cmd import projections
 from cli.query import replay, schema, state, sync
 from cli.run import run
 from cli.screen import screen, simulate
+from cli.series import series
 from cli.timeline import timeline
 
 __all__ = ["cli", "main"]
@@ -47,6 +48,7 @@ for command in (
     event,
     override,
     policy,
+    series,
     sync,
     state,
     replay,

@@ -24,6 +24,7 @@ from ledger.recurrence import Recurrence, Series, compile_rule, rule_parts, seco
 
 __all__ = [
     "Occurrence",
+    "clear_caches",
     "ended",
     "last_start",
     "local_to_utc",
@@ -32,8 +33,12 @@ __all__ = [
     "occurrences_from",
 ]
 
-_PAD = timedelta(days=2)  # more than any difference between local wall-clock time and UTC
-_CHUNK = timedelta(days=35)
+# Local wall-clock time is UTC plus an offset from -12 h to +14 h that changes by at most a
+# day at once (Samoa, 2011): a local range this much wider holds every UTC start asked for.
+_PAD = timedelta(hours=26)
+_CHUNK = timedelta(days=7)
+_HOUR = timedelta(hours=1)
+_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday; weeks of occurrences are cached from it
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
@@ -53,6 +58,12 @@ class Occurrence:
         return f"{self.series_id}@{self.local_start.date().isoformat()}"
 
 
+def clear_caches() -> None:
+    """Forget every cached expansion (benchmarks measure a cold process this way)."""
+    for cached in (_week, _rebased, _bounded, compile_rule, second_start):
+        cached.cache_clear()
+
+
 def local_to_utc(local: datetime, tz: str) -> datetime:
     """A naive local wall-clock time in `tz` as a UTC instant (RFC 5545 gap and fold rules)."""
     return local.replace(tzinfo=zone(tz), fold=0).astimezone(UTC)
@@ -60,20 +71,46 @@ def local_to_utc(local: datetime, tz: str) -> datetime:
 
 def occurrences(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
     """The occurrences of `series` that start in the UTC range `[start, end)`, in start order."""
+    # From cached weeks: a fold asks about the same few weeks again and again (each
+    # member's evaluation, the search for where the merge begins, the next boundary).
+    first, last = (int((t - _EPOCH) / _CHUNK) for t in (start, end))
+    found: list[Occurrence] = []
+    for k in range(first, last + 1):
+        week = _week(series, k)
+        if k in (first, last):
+            found += [o for o in week if start <= o.start < end]
+        else:
+            found += week
+    return found
+
+
+@functools.lru_cache(maxsize=65_536)
+def _week(series: Series, k: int) -> tuple[Occurrence, ...]:
+    start = _EPOCH + k * _CHUNK
+    return tuple(_expand(series, start, start + _CHUNK))
+
+
+def _expand(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
     rec = series.recurrence
     z = zone(rec.tz)
-    lo = start.astimezone(z).replace(tzinfo=None) - _PAD
-    hi = end.astimezone(z).replace(tzinfo=None) + _PAD
+    # Local starts of UTC starts in [start, end): UTC plus the zone's offsets there, and an
+    # hour more each side for the offset before a gap.
+    offsets = [t.astimezone(z).utcoffset() or timedelta(0) for t in (start, start + (end - start) / 2, end)]
+    lo = (start + min(offsets) - _HOUR).replace(tzinfo=None)
+    hi = (end + max(offsets) + _HOUR).replace(tzinfo=None)
     found = []
+    skip, length = series.skip, rec.length
     for local in _local_starts(rec, lo, hi):
-        if local.date() in series.skip:
+        if skip and local.date() in skip:
             continue
-        s = local_to_utc(local, rec.tz)
+        # fold=0 (rrule's and ours): the offset before a gap, the first of a repeated time.
+        s = local.replace(tzinfo=z, fold=0).astimezone(UTC)
         if not start <= s < end:
             continue
-        e = local_to_utc(local + rec.length, rec.tz)
+        local_end = local + length
+        e = local_end.replace(tzinfo=z, fold=0).astimezone(UTC)
         if e > s:
-            found.append(Occurrence(s, e, series.series_id, local, local + rec.length))
+            found.append(Occurrence(s, e, series.series_id, local, local_end))
     found.sort()
     return found
 
@@ -99,38 +136,48 @@ def _local_starts(rec: Recurrence, lo: datetime, hi: datetime) -> list[datetime]
         return []
     if second_start(rec) is None:  # only the first start: never ask dateutil to search for more
         return [rec.first_start] if lo <= rec.first_start else []
-    rule = _rebased(rec, _periods_before(rec, lo))
+    rule = _rebased(rec, _rebase_start(rec, lo))
     found: list[datetime] = rule.between(lo, hi, inc=True)
     if lo <= rec.first_start <= hi and rec.first_start not in found:
         found.insert(0, rec.first_start)
     return found
 
 
-def _periods_before(rec: Recurrence, lo: datetime) -> int:
-    """How many whole rule periods after the first start a rebased rule may begin, for `lo`."""
+def _rebase_start(rec: Recurrence, lo: datetime) -> datetime:
+    """The latest DTSTART at or before `lo` from which the rule generates the same occurrences.
+
+    dateutil generates every occurrence of the DTSTART's period from DTSTART on,
+    and all of the later periods; a period is aligned on the first start unless
+    the rule repeats every day or every week with its days written out.
+    """
     parts = rule_parts(rec.rrule)
     interval = int(parts.get("INTERVAL", "1"))
     s = rec.first_start
     freq = parts["FREQ"]
-    if freq == "DAILY":
-        units = (lo - s).days - 1
+    if freq == "DAILY" or (freq == "WEEKLY" and interval == 1):
+        days = (lo - s).days
+        step = 1 if freq == "WEEKLY" else interval
+        found = s + timedelta(days=days - days % step)
     elif freq == "WEEKLY":
-        units = ((lo - s).days - 7) // 7
+        weeks = (lo - s).days // 7
+        found = s + timedelta(weeks=weeks - weeks % interval)
     elif freq == "MONTHLY":
-        units = (lo.year - s.year) * 12 + lo.month - s.month - 1
+        months = (lo.year - s.year) * 12 + lo.month - s.month
+        months = s.month - 1 + months - months % interval
+        found = s.replace(year=s.year + months // 12, month=months % 12 + 1, day=1)
     else:
-        units = lo.year - s.year - 1
-    return max(0, units // interval)
+        years = lo.year - s.year
+        found = s.replace(year=s.year + years - years % interval, month=1, day=1)
+    return found if found > s else s
 
 
 @functools.lru_cache(maxsize=8192)
-def _rebased(rec: Recurrence, periods: int) -> rrule:
-    """The rule with DTSTART `periods` whole periods later, generating the same occurrences after it."""
-    if periods == 0:
+def _rebased(rec: Recurrence, dtstart: datetime) -> rrule:
+    """The rule from a later DTSTART (`_rebase_start`), generating the same occurrences after it."""
+    if dtstart == rec.first_start:
         return _bounded(rec)
     parts = rule_parts(rec.rrule)
     s = rec.first_start
-    interval = int(parts.get("INTERVAL", "1"))
     freq = parts["FREQ"]
     if not any(k in parts for k in ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")):
         # What dateutil derives from DTSTART when no BY-part says otherwise, written out.
@@ -141,15 +188,6 @@ def _rebased(rec: Recurrence, periods: int) -> rrule:
         elif freq == "YEARLY":
             parts.setdefault("BYMONTH", str(s.month))
             parts["BYMONTHDAY"] = str(s.day)
-    if freq == "DAILY":
-        dtstart = s + timedelta(days=periods * interval)
-    elif freq == "WEEKLY":
-        dtstart = s + timedelta(weeks=periods * interval)
-    elif freq == "MONTHLY":
-        months = s.month - 1 + periods * interval
-        dtstart = s.replace(year=s.year + months // 12, month=months % 12 + 1, day=1)
-    else:
-        dtstart = s.replace(year=s.year + periods * interval, month=1, day=1)
     bounded = _bounded(rec)
     parts.pop("COUNT", None)
     text = ";".join(f"{k}={v}" for k, v in parts.items() if k != "UNTIL")

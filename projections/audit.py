@@ -9,7 +9,7 @@ so: who, when, and their note. (What was delivered: projections.delivery.)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -19,6 +19,7 @@ from ledger.collector import paused_gc
 from ledger.domain import Client, PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
+from projections.evidence import every_block, inside, occurrence_evidence
 from projections.fleet import FleetView
 from projections.observed import observed_states
 from projections.timeline import Block
@@ -50,6 +51,8 @@ def _item_key(event: Any, aggregate: Any) -> tuple[str, ...]:
         return ("event", event.event_id)
     if hasattr(event, "override_id"):
         return ("override", event.override_id)
+    if hasattr(event, "series_id"):
+        return ("series", event.series_id)
     if isinstance(aggregate, Client):
         return ("client", aggregate.client_id)
     return ("policy",)
@@ -103,7 +106,7 @@ def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None
     timeline = view.timeline(client_id)
     intent = timeline.at(at)
     targets: list[Target] = [client] + ([group] if group is not None else [])
-    block = next((b for b in timeline.blocks if b.start <= at < b.end), None)
+    block = timeline.block_at(at)
     events = [
         {
             "event_id": e.event_id,
@@ -131,12 +134,13 @@ def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None
         for o in t.overrides.values()
         if o.window.contains(at)
     ]
+    occurrences = occurrence_evidence(targets, at, block, view.policy, lambda sid: _made(view, "series", sid))
     return {
         "client_id": client_id,
         "at": format_instant(at),
         "as_of": None if knowledge is None else format_instant(knowledge),
         **intent.fields(),
-        "decided_by": _decided_by(intent.reason, overrides, events),
+        "decided_by": _decided_by(intent.reason, overrides, events, occurrences),
         "membership": {
             "registered": client.registered,
             "group_id": client.group_id,
@@ -144,23 +148,29 @@ def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None
         },
         "policy": {**view.policy.as_dict(), "made_by": _made(view, "policy")},
         "events": sorted(events, key=lambda e: (e["window"]["start"], e["event_id"])),
+        "occurrences": occurrences,
         "overrides": sorted(overrides, key=lambda o: -o["rank"]),
     }
 
 
 def _inside(window: Window, block: Block, view: AuditView) -> bool:
-    p = view.policy
-    start, end = window.start - timedelta(seconds=p.pre_roll), window.end + timedelta(seconds=p.post_roll)
-    return block.start <= start and end <= block.end
+    return inside(window.start, window.end, block, view.policy)
 
 
-def _decided_by(reason: str, overrides: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
+def _decided_by(
+    reason: str,
+    overrides: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    occurrences: list[dict[str, Any]],
+) -> list[str]:
     if reason in ("client_override", "group_override"):
         level = "client" if reason == "client_override" else "group"
         active = [o for o in overrides if o["status"] == "active" and o["target"].startswith(level)]
         return [f"override {active[0]['override_id']}"] if active else []
     if reason == "event_window_active":
-        return [f"event {e['event_id']}" for e in events if e["in_block"]]
+        found = [(e["window"]["start"], f"event {e['event_id']}") for e in events if e["in_block"]]
+        found += [(o["window"]["start"], f"series {o['occurrence']}") for o in occurrences if o["in_block"]]
+        return [name for _, name in sorted(found)]
     return []
 
 
@@ -218,9 +228,17 @@ def changes(
                 **ev.event_fields(event, skip=("actor", "note")),
                 "actor": event.actor,
                 "note": event.note,
+                **_occurrence_names(event),
             }
         )
     return rows
+
+
+def _occurrence_names(event: Any) -> dict[str, list[str]]:
+    # A skip or unskip is about occurrences: name them as everywhere else.
+    if isinstance(event, ev.SeriesSkipped | ev.SeriesUnskipped):
+        return {"occurrences": [f"{event.series_id}@{d}" for d in event.dates]}
+    return {}
 
 
 def gaps(ledger: Ledger, group_id: str | None = None, max_gap: int = 900) -> list[dict[str, Any]]:
@@ -231,8 +249,7 @@ def gaps(ledger: Ledger, group_id: str | None = None, max_gap: int = 900) -> lis
     for client_id, client in sorted(view.clients.items()):
         if not client.registered or (group_id is not None and client.group_id != group_id):
             continue
-        blocks = view.timeline(client_id).blocks
-        rows += _short_gaps(client_id, blocks, max_gap)
+        rows += _short_gaps(client_id, every_block(view.timeline(client_id)), max_gap)
     return rows
 
 

@@ -116,7 +116,7 @@ class FleetView:
     def timeline(self, client_id: str) -> Timeline:
         client = self.clients[client_id]
         group = self.groups.get(client.group_id) if client.group_id else None
-        if group is None or client.live_events() or client.live_overrides():
+        if group is None or client.live_events() or client.live_series() or client.live_overrides():
             blocks = None if group is None else self.group_timeline(group.group_id).blocks
             return client_timeline(client, group, self.policy, blocks)
         # Most clients only follow their group: share its timeline (computed once per change).

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ledger.app import Ledger
 from ledger.errors import ClientNotFound
+from ledger.occurrences import occurrences
 from ledger.values import format_instant
 from projections.audit import AuditView, as_of
 from projections.compliance import observed_at, to_epoch
@@ -130,6 +131,11 @@ def _items(view: AuditView, target: Any, start: datetime, end: datetime) -> list
             found.append(
                 Item("event", e.event_id, where, w.start, w.end, None, *_who(view, "event", e.event_id))
             )
+    for series in target.live_series():  # occurrences, named series_id@YYYY-MM-DD
+        who = _who(view, "series", series.series_id)
+        for occ in occurrences(series, start - timedelta(days=32), end):
+            if occ.end > start:
+                found.append(Item("event", occ.name, where, occ.start, occ.end, None, *who))
     for o in target.live_overrides():
         w, who = o.window, _who(view, "override", o.override_id)
         if w.start < end and w.end > start:

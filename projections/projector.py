@@ -40,7 +40,7 @@ def describe_cause(position: int, event: Any) -> dict[str, Any]:
         "event": type(event).__name__,
         "at": format_instant(floor_second(event.timestamp)),
     }
-    for name in ("event_id", "override_id", "client_id", "group_id", "actor"):
+    for name in ("event_id", "override_id", "series_id", "client_id", "group_id", "actor"):
         value = getattr(event, name, None)
         if value is not None:
             cause[name] = value
@@ -292,7 +292,12 @@ def _boundary_cause(boundary: datetime, now: datetime) -> CauseOf:
         # boundary is the effective instant. Late past several boundaries (the
         # process was stalled): one catch-up transition at now, not the missed ones.
         if timeline.at(boundary) == intent:
-            return boundary, {"kind": "boundary", "at": format_instant(boundary)}
+            cause = {
+                "kind": "boundary",
+                "at": format_instant(boundary),
+                "windows": timeline.named_at(boundary),
+            }
+            return boundary, cause
         return now, {"kind": "catch_up", "boundary": format_instant(boundary)}
 
     return cause_of

@@ -6,16 +6,19 @@ A `Timeline` answers `at(t)`, `next_boundary(after)` and `segments(start, end)`.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
 from ledger.intent import IntentFields
+from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
+from projections.blocks import Block, Blocks, EagerBlocks, LazyBlocks, Span, merge_blocks
 
 __all__ = [
     "REASONS",
@@ -27,6 +30,7 @@ __all__ = [
     "client_timeline",
     "group_timeline",
     "merge_blocks",
+    "schedule_blocks",
 ]
 
 REASONS = (
@@ -36,15 +40,6 @@ REASONS = (
     "client_override",
     "client_deregistered",
 )
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Span:
-    """An `event_window`: the earliest event start and latest event end of a block
-    (or an override's window). Unlike a `Window` it may exceed 31 days."""
-
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +74,6 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
-class Block:
-    """Merged, widened event windows: `on` over [start, end); `window` spans the events inside."""
-
-    start: datetime
-    end: datetime
-    window: Span
-
-
-@dataclass(frozen=True, slots=True)
 class Segment:
     start: datetime | None  # None: unbounded
     end: datetime | None
@@ -97,22 +83,7 @@ class Segment:
 class Schedule(Protocol):
     events: dict[str, ScheduledEvent]
     overrides: dict[str, Override]
-
-
-def merge_blocks(windows: Iterable[Window], policy: Policy) -> tuple[Block, ...]:
-    """Widen each window by pre/post-roll and merge those that overlap, touch or bridge."""
-    pre, post = timedelta(seconds=policy.pre_roll), timedelta(seconds=policy.post_roll)
-    gap = timedelta(seconds=policy.bridge_gap)
-    blocks: list[Block] = []
-    for w in sorted(windows):
-        start, end = w.start - pre, w.end + post
-        if blocks and start - blocks[-1].end <= gap:
-            last = blocks[-1]
-            span = Span(last.window.start, max(last.window.end, w.end))
-            blocks[-1] = Block(last.start, max(last.end, end), span)
-        else:
-            blocks.append(Block(start, end, Span(w.start, w.end)))
-    return tuple(blocks)
+    series: dict[str, Series]
 
 
 def _live_overrides(schedule: Schedule | None) -> tuple[Override, ...]:
@@ -128,13 +99,25 @@ def _live_windows(schedule: Schedule | None) -> list[Window]:
     return [] if schedule is None else [e.window for e in schedule.events.values() if not e.cancelled]
 
 
+def _live_series(schedule: Schedule | None) -> list[Series]:
+    return [] if schedule is None else [s for s in schedule.series.values() if not s.cancelled]
+
+
+def schedule_blocks(schedules: Sequence[Schedule | None], policy: Policy) -> Blocks:
+    """The merged blocks of the schedules' events and series occurrences (lazy when there are series)."""
+    windows = [w for schedule in schedules for w in _live_windows(schedule)]
+    series = [s for schedule in schedules for s in _live_series(schedule)]
+    if series:
+        return LazyBlocks(windows, series, policy)
+    return EagerBlocks(merge_blocks(windows, policy))
+
+
 class Timeline:
     """The desired state of one target over all of time."""
 
     __slots__ = (
         "_boundaries",
-        "_ends",
-        "_starts",
+        "_override_edges",
         "blocks",
         "client_id",
         "client_overrides",
@@ -142,6 +125,7 @@ class Timeline:
         "group_id",
         "group_overrides",
         "registered",
+        "sources",
     )
 
     def __init__(
@@ -149,25 +133,31 @@ class Timeline:
         *,
         client_id: str | None,
         group_id: str | None,
-        blocks: Sequence[Block],
+        blocks: Blocks,
         group_overrides: Sequence[Override] = (),
         client_overrides: Sequence[Override] = (),
         grace_seconds: int,
         registered: bool = True,
+        sources: Sequence[Schedule | None] = (),
     ) -> None:
         self.client_id = client_id
         self.group_id = group_id
-        self.blocks = tuple(blocks)
+        self.blocks = blocks
+        self.sources = tuple(s for s in sources if s is not None)
         self.group_overrides = tuple(group_overrides)
         self.client_overrides = tuple(client_overrides)
         self.grace_seconds = grace_seconds
         self.registered = registered
-        self._starts = [b.start for b in self.blocks]
-        self._ends = [b.end for b in self.blocks]
-        edges = {*self._starts, *self._ends}
-        for o in (*self.group_overrides, *self.client_overrides):
-            edges.update((o.window.start, o.window.end))
-        self._boundaries = sorted(edges) if registered else []
+        overrides = {
+            t for o in (*self.group_overrides, *self.client_overrides) for t in (o.window.start, o.window.end)
+        }
+        self._override_edges = sorted(overrides)
+        # A finite schedule keeps all its edges in one list; a lazy one merges them on demand.
+        self._boundaries: list[datetime] | None = None
+        if isinstance(blocks, EagerBlocks):
+            self._boundaries = sorted({*blocks.edges, *overrides})
+        if not registered:
+            self._boundaries = []
 
     def for_target(self, client_id: str | None, group_id: str | None, registered: bool = True) -> Timeline:
         """This timeline for another target with no schedule of its own (shares the arrays)."""
@@ -195,17 +185,39 @@ class Timeline:
                     on = o.desired_state == "on"
                     window = Span(o.window.start, o.window.end) if on else None
                     return self._intent(o.desired_state, reason, window)
-        i = bisect_right(self._starts, t) - 1
-        if i >= 0 and t < self._ends[i]:
-            return self._intent("on", "event_window_active", self.blocks[i].window)
+        block = self.blocks.at(t)
+        if block is not None:
+            return self._intent("on", "event_window_active", block.window)
         return self._intent("off", "no_active_event", None)
+
+    def block_at(self, t: datetime) -> Block | None:
+        """The merged block of events and occurrences around `t` (overrides aside)."""
+        return self.blocks.at(t)
+
+    def named_at(self, t: datetime) -> list[str]:
+        """What begins or ends at `t`: `event ID`, `series ID@DATE` (an occurrence), `override ID`."""
+        names = [*self.blocks.names_at(t, self.sources)]
+        for o in (*self.client_overrides, *self.group_overrides):
+            if t in (o.window.start, o.window.end):
+                names.append(f"override {o.override_id}")
+        return names
+
+    def _edges_after(self, after: datetime) -> Any:
+        if self._boundaries is not None:
+            return self._boundaries[bisect_right(self._boundaries, after) :]
+        overrides = self._override_edges[bisect_right(self._override_edges, after) :]
+        return heapq.merge(self.blocks.edges_after(after), overrides)
 
     def next_boundary(self, after: datetime) -> datetime | None:
         """The first instant after `after` whose intent differs from the one at `after`."""
         current = self.at(after)
-        for edge in self._boundaries[bisect_right(self._boundaries, after) :]:
+        previous = after
+        for edge in self._edges_after(after):
+            if edge == previous:
+                continue  # an override edge on a block edge
             if self.at(edge) != current:
                 return edge
+            previous = edge
         return None
 
     def segments(self, start: datetime, end: datetime) -> list[Segment]:
@@ -234,15 +246,14 @@ def client_timeline(
     client: ClientLike,
     group: Schedule | None,
     policy: Policy,
-    group_blocks: tuple[Block, ...] | None = None,
+    group_blocks: Blocks | None = None,
 ) -> Timeline:
     """A client's timeline: its own and its current group's schedule (steps 1-7 of the spec).
 
     `group_blocks` may pass the group's merged blocks, computed once for all its members.
     """
-    own = _live_windows(client)
-    if own or group_blocks is None:
-        blocks = merge_blocks([*own, *_live_windows(group)], policy)
+    if _live_windows(client) or _live_series(client) or group_blocks is None:
+        blocks = schedule_blocks([client, group], policy)
     else:
         blocks = group_blocks
     return Timeline(
@@ -253,6 +264,7 @@ def client_timeline(
         client_overrides=_live_overrides(client),
         grace_seconds=policy.grace_seconds,
         registered=client.registered,
+        sources=(client, group),
     )
 
 
@@ -261,7 +273,8 @@ def group_timeline(group: GroupLike, policy: Policy) -> Timeline:
     return Timeline(
         client_id=None,
         group_id=group.group_id,
-        blocks=merge_blocks(_live_windows(group), policy),
+        blocks=schedule_blocks([group], policy),
         group_overrides=_live_overrides(group),
         grace_seconds=policy.grace_seconds,
+        sources=(group,),
     )

@@ -22,11 +22,11 @@ from publisher.acks import Acks
 from publisher.config import BrokerConfig
 from publisher.connection import Connection
 from publisher.follower import Follower
+from publisher.ingest import observer_for
 from publisher.lease import Lease
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
 from publisher.mqtt import MqttSession
-from publisher.observe import observer_for
 from publisher.outbox import BURST_WAIT, Kind, Outbox
 from publisher.receipts import DeliveryLog, ReceiptWriter
 from publisher.selfcheck import SelfCheck
@@ -86,7 +86,7 @@ class Daemon:
         self.receipt_writer = ReceiptWriter(self.receipts, metrics, log, self.follower.away)
         self.acks = Acks(self.outbox, self.receipt_writer)
         self.selfcheck = SelfCheck(self.outbox, self.acks, self.wake, started_at)
-        self.observer = observer_for(ledger, s, self.projector, metrics.registry, log)
+        self.observer = observer_for(ledger, broker, s, self.projector, metrics.registry, log)
         self._watcher: PgWatcher | None = None
         self._republish_all = False
         self._lease_lost = False
@@ -229,7 +229,7 @@ class Daemon:
             return
         if status:  # a running daemon's session (not --once's)
             self.outbox.send_status("online")
-            self.observer.attach(connection.session)
+            self.observer.start()  # the reports, on a session of their own
         self.selfcheck.reset()
         self._republish_all = True
 

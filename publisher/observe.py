@@ -1,10 +1,10 @@
 """Ingestion of the screens' reports (DESIGN section 13): a component the daemon composes.
 
-`attach(session)` subscribes to `{prefix}/+/power/state` (QoS 1) with a
-callback of its own on paho's network thread, which only appends to an
-inbox. The daemon's loop calls `tick(now)`: it classifies a bounded number
-of reports (accepted, duplicate, or rejected as invalid, unknown_client,
-mismatched_id, skewed), buffers the accepted ones for the observation
+`start()` subscribes to `{prefix}/+/power/state` (QoS 1) on a broker session
+of its own (publisher.reportlink), whose callback on paho's network thread
+only appends to an inbox. The daemon's loop calls `tick(now)`: it classifies
+a few milliseconds' worth of reports (accepted, duplicate, or rejected as
+invalid, unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
 tables and writes them in batches, so ingestion never holds a transition
 up for long. Rejections are counted, logged at most once a minute per
 topic, never stored and never fatal; a database that is away only delays
@@ -14,6 +14,8 @@ the writes.
 from __future__ import annotations
 
 import collections
+import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,21 +24,23 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
 from ledger.app import Ledger
-from ledger.names import group_of
 from projections.compliance import to_epoch
 from projections.observations import ObservationLog, Seen, latest_reports
-from projections.projector import Projector
+from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report
-from publisher.settings import DB_ERRORS, RunSettings
+from publisher.reportlink import ReportLink
+from publisher.settings import DB_ERRORS
 
-__all__ = ["RESULTS", "NoObserver", "Observer", "observer_for"]
+__all__ = ["RESULTS", "Observer"]
 
 RESULTS = ("accepted", "duplicate", "invalid", "unknown_client", "mismatched_id", "skewed")
 SKEW = 300  # seconds a report's reported_at may differ from the server's clock
 DRAIN = 2_000  # reports classified per round at most
-FLUSH = 1_000  # screens written per round at most
+BUDGET = 0.005  # seconds of a round spent on reports at most (a transition may be waiting)
+FLUSH = 250  # screens written per round at most: one short transaction
+COUNT_SLICE = 2_000  # screens compared with their intent per round, for the screens gauge
 LOG_EVERY = 60.0  # seconds between two log lines about one topic
 
 
@@ -55,11 +59,13 @@ class Observer:
         owns: Callable[[str], bool] = lambda _name: True,
         registered: Callable[[str], bool] = lambda _name: True,
         intended: Callable[[], Iterable[tuple[str, str, datetime, int]]] = lambda: (),
+        broker: BrokerConfig | None = None,
     ) -> None:
         """`owns`: reports of other shards' clients are ignored; `registered`: is a client
         registered now; `intended`: (client_id, desired_state, effective_at, grace_seconds)
         of every registered client, for the screens-by-match gauge. All three are called
-        from `tick()` only, on the daemon's thread."""
+        from `tick()` only, on the daemon's thread. `broker`: where `start()` subscribes
+        (a session of the component's own)."""
         self.prefix = prefix
         self.stale = stale
         self.writer = ObservationLog(ledger, split_after=stale)
@@ -73,6 +79,8 @@ class Observer:
         self._logged: dict[str, datetime] = {}
         self._next_write: datetime | None = None
         self._next_screens: datetime | None = None
+        self._counting: Iterator[tuple[str, str, datetime, int]] | None = None
+        self._counts: dict[str, int] = {}
         self._write_delay = 1.0
         self._now: datetime | None = None
         self.reports = Counter(
@@ -86,15 +94,16 @@ class Observer:
             registry=registry,
         )
         registry.register(_Ages(self))
+        self.link = None if broker is None else ReportLink(broker, self.topic, self._on_report, log)
 
     @property
     def topic(self) -> str:
         return f"{self.prefix}/+/power/state"
 
-    def attach(self, session: Any) -> None:
-        """Subscribe a fresh broker session (after every connect) to the reports."""
-        session.client.message_callback_add(self.topic, self._on_report)
-        session.subscribe(self.topic, qos=1)
+    def start(self) -> None:
+        """Subscribe to the reports (on a session of our own; called again, it does nothing)."""
+        if self.link is not None:
+            self.link.start()
 
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         # Network thread: append, nothing more (deque.append is atomic).
@@ -106,32 +115,43 @@ class Observer:
     # The daemon's thread.
 
     def tick(self, now: datetime) -> None:
-        """Classify what arrived (a bounded number), write what is due, refresh the gauges."""
+        """Write what is due, classify what arrived, refresh the gauges: a few ms at most."""
         self._now = now
+        started = time.perf_counter()
+        # Written a second after the first of a batch arrived, or at once when a batch is full.
+        if self.writer.pending() and (self._due(now) or self.writer.pending() >= FLUSH):
+            self._write(now)
         if self._inbox:
             self._load()
-            for _ in range(min(DRAIN, len(self._inbox))):
+            for i in range(min(DRAIN, len(self._inbox))):
+                if i % 50 == 49 and time.perf_counter() - started > BUDGET:
+                    break  # the rest next round
                 topic, payload = self._inbox.popleft()
                 result = self._classify(topic, payload, now)
                 if result is not None:
                     self._result[result].inc()
-        if self.writer.pending():
-            # Written a second after the first of a batch arrived, or at once when a batch is full.
-            if self._next_write is None:
-                self._next_write = now + timedelta(seconds=1.0)
-            if now >= self._next_write or self.writer.pending() >= FLUSH:
-                self._write(now)
-        if self._next_screens is None or now >= self._next_screens:
-            self._count_screens(now)
+        if self.writer.pending() and self._next_write is None:
+            self._next_write = now + timedelta(seconds=1.0)
+        if self._counting is None and (self._next_screens is None or now >= self._next_screens):
+            self._counting = iter(self._intended())  # counted COUNT_SLICE screens a round
+            self._counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
             self._next_screens = now + timedelta(seconds=15)
+        if self._counting is not None:
+            self._count_screens(now)
+
+    def _due(self, now: datetime) -> bool:
+        return self._next_write is not None and now >= self._next_write
 
     def next_deadline(self) -> datetime | None:
         """When `tick()` has work next (None: nothing waiting)."""
-        drain = self._now if self._inbox else None  # more than one round's worth arrived
+        # More than one round's worth arrived, or the count of screens goes on.
+        drain = self._now if self._inbox or self._counting is not None else None
         return min((t for t in (drain, self._next_write, self._next_screens) if t), default=None)
 
     def close(self) -> None:
-        """Classify and write what is left (best effort: the database may be away)."""
+        """Unsubscribe; classify and write what is left (best effort: the database may be away)."""
+        if self.link is not None:
+            self.link.close()
         if self._now is not None:
             while self._inbox:
                 self.tick(self._now)
@@ -225,9 +245,10 @@ class Observer:
         self._next_write = now + timedelta(seconds=1.0) if self.writer.pending() else None
 
     def _count_screens(self, now: datetime) -> None:
-        counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
-        t = now.timestamp()
-        for client_id, desired, effective_at, grace in self._intended():
+        assert self._counting is not None
+        counts, t, n = self._counts, now.timestamp(), 0
+        for client_id, desired, effective_at, grace in itertools.islice(self._counting, COUNT_SLICE):
+            n += 1
             latest = self._latest.get(client_id)
             if latest is None or latest[1] == "unknown" or t - latest[0] >= self.stale:
                 counts["unknown"] += 1
@@ -235,6 +256,9 @@ class Observer:
                 counts["match"] += 1
             else:
                 counts["mismatch"] += 1
+        if n == COUNT_SLICE:
+            return  # more next round
+        self._counting = None
         for state, count in counts.items():
             self.screens.labels(state).set(count)
 
@@ -246,52 +270,6 @@ class Observer:
         t = now.timestamp()
         for client_id, (reported, _, _) in list(self._latest.items()):
             yield client_id, max(0.0, t - reported)
-
-
-class NoObserver:
-    """What the daemon composes with `--no-observe`: no subscription, nothing to do."""
-
-    def attach(self, session: Any) -> None:
-        pass
-
-    def tick(self, now: datetime) -> None:
-        pass
-
-    def next_deadline(self) -> datetime | None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
-def observer_for(
-    ledger: Ledger, settings: RunSettings, projector: Projector, registry: CollectorRegistry, log: EventLog
-) -> Observer | NoObserver:
-    """The ingestion component for a daemon (its projector answers who is registered)."""
-    if not settings.observe:
-        return NoObserver()
-
-    def registered(name: str) -> bool:
-        client = projector.view.clients.get(name)
-        return client is not None and client.registered
-
-    def intended() -> Iterator[tuple[str, str, datetime, int]]:
-        for name in projector.names():
-            current = projector.current(name)
-            if current is None or current.removed or group_of(name) is not None:
-                continue
-            yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
-
-    return Observer(
-        ledger,
-        prefix=settings.prefix,
-        registry=registry,
-        log=log,
-        stale=settings.report_stale,
-        owns=projector.shard.owns,
-        registered=registered,
-        intended=intended,
-    )
 
 
 class _Ages:

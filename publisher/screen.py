@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 
 from publisher.config import BrokerConfig
 from publisher.contract import ScreenContract
-from publisher.daemon import Backoff
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.logs import EventLog
 from publisher.mqtt import MqttSession
 from publisher.reporting import REPORT_EVERY, Reporter, ScreenReport, encode_report
+from publisher.settings import Backoff
 from publisher.tv import Reading, Tv
 
 __all__ = ["Screen", "ScreenLoop", "ScreenSettings"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
 from projections.timeline import Span, client_timeline, group_timeline, merge_blocks
 
@@ -29,6 +30,7 @@ class Sched:
 
     events: dict[str, ScheduledEvent] = field(default_factory=dict)
     overrides: dict[str, Override] = field(default_factory=dict)
+    series: dict[str, Series] = field(default_factory=dict)
     client_id: str = "c1"
     group_id: str | None = "g1"
     registered: bool = True
@@ -128,11 +130,14 @@ def test_group_timeline_has_no_client() -> None:
     assert (intent.client_id, intent.group_id, intent.desired_state) == (None, "g1", "on")
 
 
-def test_merged_blocks_may_exceed_31_days() -> None:
-    """A chain of adjacent windows is one block however long it gets."""
+def test_a_merged_block_reports_at_most_31_days() -> None:
+    """A chain of adjacent windows starts a new block where its event_window would pass 31 days."""
     windows = [Window(T0 + timedelta(days=20 * i), T0 + timedelta(days=20 * (i + 1))) for i in range(3)]
-    (block,) = merge_blocks(windows, Policy())
-    assert block.window == Span(T0, T0 + timedelta(days=60))
+    blocks = merge_blocks(windows, Policy())
+    assert [b.window for b in blocks] == [
+        Span(T0 + timedelta(days=20 * i), T0 + timedelta(days=20 * (i + 1))) for i in range(3)
+    ]
+    assert [(b.start, b.end) for b in blocks] == [(w.start, w.end) for w in windows]  # touching: never off
 
 
 # Properties over random schedules and policies.

@@ -16,7 +16,7 @@ from projections.observations import latest_reports
 from projections.observed import compliance_report
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
-from publisher.observe import NoObserver
+from publisher.ingest import NoObserver
 from publisher.report import build_report, encode_report
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, wait_for

@@ -1,20 +1,32 @@
 """Fuzzing screen reports: 10,000 generated payloads, each decoded or refused in one line, never a traceback.
 
-The decoder writes nothing (a refused report cannot touch the ledger); what it
-accepts re-encodes to a report that decodes to itself.
+What the decoder accepts re-encodes to a report that decodes to itself. A
+sample goes through the daemon's ingestion (`Observer`) on a real SQLite
+ledger: after every report it refuses, every row is as it was.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
+from ledger import Ledger
 from ledger.errors import InvalidInput
+from publisher.logs import EventLog
+from publisher.observe import Observer
 from publisher.report import MAX_REPORT_BYTES, decode_report, encode_report
+from publisher.settings import DB_ERRORS
+from tests.conftest import ME
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +103,41 @@ def test_reports_decode_or_are_refused_in_one_line(data: bytes) -> None:
         return
     assert len(data) <= MAX_REPORT_BYTES
     assert decode_report(encode_report(report)) == report
+
+
+NOW = datetime(2026, 6, 1, 8, 0, 6, tzinfo=UTC)  # GOOD's reported_at is within the skew allowed
+
+
+def dump(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.iterdump())
+
+
+@pytest.fixture(scope="module")
+def observer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Observer, Path, CollectorRegistry]:
+    db = tmp_path_factory.mktemp("reports") / "ledger.db"
+    ledger = Ledger(f"sqlite:///{db}")
+    ledger.add_client("lobby-1", None, ME)
+    registry = CollectorRegistry()
+    seen = Observer(
+        ledger, prefix="infoscreen", registry=registry, log=EventLog(io.StringIO()), errors=DB_ERRORS
+    )
+    return seen, db, registry
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payloads)
+def test_a_refused_report_leaves_the_database_byte_identical(
+    observer: tuple[Observer, Path, CollectorRegistry], data: bytes
+) -> None:
+    seen, db, registry = observer
+
+    def accepted() -> float:
+        return registry.get_sample_value("intent_ledger_reports_total", {"result": "accepted"}) or 0.0
+
+    before, count = dump(db), accepted()
+    seen._on_report(None, None, SimpleNamespace(topic="infoscreen/lobby-1/power/state", payload=data))
+    seen.tick(NOW)
+    seen.close()  # writes what was accepted, now
+    if accepted() == count:  # refused (or a duplicate): nothing stored
+        assert dump(db) == before, "a refused report changed the database"

@@ -23,7 +23,6 @@ from ledger import Ledger
 from ledger.values import format_instant
 from projections.observations import runs_between
 from publisher.config import BrokerConfig
-from publisher.mqtt import MqttSession
 from publisher.observe import RESULTS, Observer
 from publisher.report import build_report, encode_report
 from tests.publisher.broker import Mosquitto, wait_for
@@ -79,10 +78,12 @@ class Rig:
             errors=ERRORS,
             registered=self.registered.__contains__,
             intended=lambda: self.intents,
+            broker=BrokerConfig.from_url(mosquitto.url),
         )
-        self.session = MqttSession(BrokerConfig.from_url(mosquitto.url))
-        self.session.connect()
-        self.observer.attach(self.session)
+        self.observer.start()
+        self.link = self.observer.link
+        assert self.link is not None
+        wait_for(self.link.subscribed.is_set, what="the SUBACK")
         self.ledger = ledger
 
     def count(self, result: str) -> float:
@@ -105,7 +106,7 @@ class Rig:
         return [(r.started_at, r.tv_state, r.last_reported_at) for r in found.get(client_id, [])]
 
     def close(self) -> None:
-        self.session.close()
+        self.observer.close()
 
 
 @pytest.fixture
@@ -165,10 +166,10 @@ def test_a_retained_copy_seen_again_is_a_duplicate_not_a_new_report(
     """A new session receives the retained report it already stored: counted, not stored twice."""
     screens.send("lobby-1", report("lobby-1"))
     rig.until(T, 1)
-    rig.session.close()
-    rig.session = MqttSession(BrokerConfig.from_url(mosquitto.url))
-    rig.session.connect()
-    rig.observer.attach(rig.session)
+    link = rig.observer.link
+    assert link is not None and link.session is not None
+    link.session.client.disconnect()  # the session is lost; the link opens a new one
+    wait_for(lambda: link.opened == 2 and link.subscribed.is_set(), what="a new session")
     assert rig.until(T + timedelta(seconds=5), 2) == {"accepted": 1, "duplicate": 1}
     screens.send("lobby-1", report("lobby-1", at=T - timedelta(seconds=10)))  # older than the latest
     assert rig.until(T + timedelta(seconds=5), 3) == {"accepted": 1, "duplicate": 2}
@@ -236,3 +237,14 @@ def test_close_writes_what_is_left(rig: Rig, screens: Screens) -> None:
     rig.observer.close()
     assert rig.runs("lobby-1") == [("2027-03-29T05:30:00Z", "on", "2027-03-29T05:30:00Z")]
     assert format_instant(T) == "2027-03-29T05:30:00Z"
+
+
+def test_the_screens_gauge_is_counted_a_slice_a_round(rig: Rig) -> None:
+    """4,500 screens: three rounds (2,000 a round), then the gauge says all are unknown."""
+    rig.intents = [(f"s{i}", "off", T, 30) for i in range(4_500)]
+    value = rig.registry.get_sample_value
+    rig.observer.tick(T)
+    rig.observer.tick(T)
+    assert value("intent_ledger_screens", {"state": "unknown"}) is None
+    rig.observer.tick(T)
+    assert value("intent_ledger_screens", {"state": "unknown"}) == 4_500

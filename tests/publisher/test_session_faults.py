@@ -12,6 +12,8 @@ from publisher.mqtt import MqttSession
 from tests.publisher.broker import Mosquitto, retained, wait_for
 from tests.publisher.faults import DarkProxy
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def proxy(mosquitto: Mosquitto) -> Iterator[DarkProxy]:

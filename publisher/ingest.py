@@ -1,0 +1,70 @@
+"""How the daemon composes report ingestion: `observer_for(...)`, or `NoObserver` with --no-observe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry
+
+from ledger.app import Ledger
+from ledger.names import group_of
+from projections.projector import Projector
+from publisher.config import BrokerConfig
+from publisher.logs import EventLog
+from publisher.observe import Observer
+from publisher.settings import RunSettings
+
+__all__ = ["NoObserver", "observer_for"]
+
+
+class NoObserver:
+    """What the daemon composes with `--no-observe`: no subscription, nothing to do."""
+
+    def start(self) -> None:
+        pass
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def next_deadline(self) -> datetime | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def observer_for(
+    ledger: Ledger,
+    broker: BrokerConfig,
+    settings: RunSettings,
+    projector: Projector,
+    registry: CollectorRegistry,
+    log: EventLog,
+) -> Observer | NoObserver:
+    """The ingestion component for a daemon (its projector answers who is registered)."""
+    if not settings.observe:
+        return NoObserver()
+
+    def registered(name: str) -> bool:
+        client = projector.view.clients.get(name)
+        return client is not None and client.registered
+
+    def intended() -> Iterator[tuple[str, str, datetime, int]]:
+        for name in projector.names():
+            current = projector.current(name)
+            if current is None or current.removed or group_of(name) is not None:
+                continue
+            yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
+
+    return Observer(
+        ledger,
+        prefix=settings.prefix,
+        registry=registry,
+        log=log,
+        stale=settings.report_stale,
+        owns=projector.shard.owns,
+        registered=registered,
+        intended=intended,
+        broker=broker,
+    )
