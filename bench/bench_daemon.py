@@ -67,6 +67,7 @@ from bench._common import (
     generate_fleet,
     median,
     progress,
+    scoped,
     validated,
 )
 from bench._subscriber import Subscriber
@@ -293,7 +294,8 @@ def fleet_ledger(args: Any, snapshot: Snapshot, template: Path | None, name: str
                     shutil.copyfile(source, Path(f"{target}{suffix}"))
             yield Database(f"sqlite:///{target}")
         return
-    with database(args.db, args.pg_url, args.pg_schema, name) as db:
+    with database(args.db, args.pg_url, args.pg_schema, name) as fresh:
+        db = scoped(fresh)  # the daemon's own tables (receipts, checkpoint) in the bench schema too
         ledger = Ledger(db.url, db.env())
         try:
             ledger.sync(snapshot, prune=False, now=WEEK_START, meta=META)

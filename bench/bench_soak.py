@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a file: the repository root on the path,
 import sqlalchemy
 
 from bench._broker import mosquitto
-from bench._common import WEEK_START, arg_parser, database, emit, generate_fleet, progress, validated
+from bench._common import WEEK_START, arg_parser, database, emit, generate_fleet, progress, scoped, validated
 from bench.goals import SOAK_RSS_DRIFT
 from ledger import Ledger, Meta
 from ledger.persistence import engine_of
@@ -161,6 +161,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="intent-ledger-broker-") as folder,
         mosquitto(Path(folder)) as broker,
     ):
+        db = scoped(db)  # the daemon's own tables in the bench schema too (PostgreSQL)
         ledger = Ledger(db.url, db.env())
         try:
             progress(args.json, f"soak: {n:,} clients, {args.hours} simulated hours, ttl {args.ttl} s ...")
