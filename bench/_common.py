@@ -283,6 +283,6 @@ def emit(result: dict[str, Any], lines: list[str], as_json: bool) -> None:
         print("\n".join(lines))
 
 
-def progress(as_json: bool, message: str) -> None:
+def progress(_as_json: bool, message: str) -> None:
     """Progress goes to stderr so that stdout stays one JSON object with --json."""
     print(message, file=sys.stderr, flush=True)

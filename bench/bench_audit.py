@@ -94,7 +94,7 @@ class GcClock:
         self.seconds = 0.0
         self._started = 0.0
 
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:

@@ -155,7 +155,7 @@ def synthetic_runs(ledger: Ledger) -> list[dict[str, Any]]:
     return rows
 
 
-def plain_rows(db_url: str, start: str, end: str) -> int:
+def plain_rows(db_url: str, _start: str, end: str) -> int:
     """The baseline: the day's transitions and runs with plain SELECTs on the DB-API connection."""
     engine = sqlalchemy.create_engine(db_url)
     raw = engine.raw_connection()

@@ -199,17 +199,73 @@ def queries(args: Any, snapshot: Snapshot, template: Path | None) -> dict[str, A
             shows.append(time.perf_counter() - t0)
             if result.exit_code != 0:
                 raise SystemExit(f"series show failed: {result.output}")
+
+    def figures(seconds: list[float]) -> dict[str, float]:
+        # The first call runs with nothing cached (zone files, compiled rules), as a fresh CLI does.
+        rest = seconds[1:]
+        return {
+            "first_ms": seconds[0] * 1000,
+            "p50_ms": percentile(rest, 50) * 1000,
+            "p99_ms": percentile(rest, 99) * 1000,
+        }
+
     return {
-        "state_at_ten_years": {
-            "p50_ms": percentile(states, 50) * 1000,
-            "p99_ms": percentile(states, 99) * 1000,
-        },
-        "series_show_year": {
-            "p50_ms": percentile(shows, 50) * 1000,
-            "p99_ms": percentile(shows, 99) * 1000,
-            "occurrences": result.output.count('"occurrence"'),
-        },
+        "state_at_ten_years": figures(states),
+        "series_show_year": figures(shows) | {"occurrences": result.output.count('"occurrence"')},
     }
+
+
+Snapshots = dict[str, Snapshot]
+Templates = dict[str, Path | None]
+
+
+def cold_starts(
+    args: Any, snapshots: Snapshots, templates: Templates, port: int, lines: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The first start and the restart of each fleet, `--repeat` times; the medians, series / events."""
+    cold: dict[str, dict[str, list[float]]] = {k: {"first": [], "second": []} for k in snapshots}
+    for i in range(args.repeat):
+        for kind in ("events", "series"):
+            with fleet_ledger(args, snapshots[kind], templates[kind], f"cold-{kind}") as db:
+                for which in ("first", "second"):
+                    clear_caches()  # a fresh process: no expansion cached
+                    out = cold_start(db, port, SystemClock())
+                    if out["published"] != args.clients:
+                        raise SystemExit(f"{kind} {which} published {out['published']}")
+                    cold[kind][which].append(out["seconds"])
+                    progress(args.json, f"cold {i + 1} {kind} {which}: {out['seconds']:.2f} s")
+    rows: dict[str, dict[str, Any]] = {}
+    for which in ("first", "second"):
+        s, e = median(cold["series"][which]), median(cold["events"][which])
+        rows[which] = {"series_s": s, "events_s": e, "ratio": s / e, "ok": WITH_SERIES.met(s / e)}
+        label = "cold start" if which == "first" else "restart"
+        lines.append(
+            f"{label:10}  series {s:6.2f} s  events {e:6.2f} s  ratio {s / e:.3f}  "
+            f"(goal {WITH_SERIES.text})  {'ok' if WITH_SERIES.met(s / e) else 'MISSED'}"
+        )
+    return rows
+
+
+def storms(
+    args: Any, snapshots: Snapshots, templates: Templates, port: int, lines: list[str]
+) -> dict[str, Any]:
+    """The boundary storm on each fleet, `--repeat` times; the medians of each edge, series / events."""
+    edges: dict[str, list[list[dict[str, Any]]]] = {"events": [], "series": []}
+    for i in range(args.repeat):
+        for kind in ("events", "series"):
+            progress(args.json, f"boundary storm {i + 1} on the {kind} fleet ...")
+            edges[kind].append(storm(args, snapshots[kind], templates[kind], port, kind == "series"))
+    rows: dict[str, dict[str, Any]] = {}
+    for i, edge in enumerate(("on", "off")):
+        s = median([run[i]["boundary_to_last_puback"] for run in edges["series"]])
+        e = median([run[i]["boundary_to_last_puback"] for run in edges["events"]])
+        rows[edge] = {"series_s": s, "events_s": e, "ratio": s / e, "ok": WITH_SERIES.met(s / e)}
+        lines.append(
+            f"storm {edge:4}  boundary -> last PUBACK: series {s:.3f} s  events {e:.3f} s  "
+            f"ratio {s / e:.3f}  (goal {WITH_SERIES.text})  "
+            f"{'ok' if WITH_SERIES.met(s / e) else 'MISSED'}"
+        )
+    return {"edges": rows, "raw": edges}
 
 
 def main() -> None:
@@ -248,53 +304,21 @@ def main() -> None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intent-ledger-broker-")))
         broker = stack.enter_context(mosquitto(folder))
         if "cold" not in args.skip:
-            cold: dict[str, dict[str, list[float]]] = {k: {"first": [], "second": []} for k in snapshots}
-            for i in range(args.repeat):
-                for kind in ("events", "series"):
-                    with fleet_ledger(args, snapshots[kind], templates[kind], f"cold-{kind}") as db:
-                        for which in ("first", "second"):
-                            clear_caches()  # a fresh process: no expansion cached
-                            out = cold_start(db, broker.port, SystemClock())
-                            if out["published"] != args.clients:
-                                raise SystemExit(f"{kind} {which} published {out['published']}")
-                            cold[kind][which].append(out["seconds"])
-                            progress(args.json, f"cold {i + 1} {kind} {which}: {out['seconds']:.2f} s")
-            rows = {}
-            for which in ("first", "second"):
-                s, e = median(cold["series"][which]), median(cold["events"][which])
-                rows[which] = {"series_s": s, "events_s": e, "ratio": s / e, "ok": WITH_SERIES.met(s / e)}
-                label = "cold start" if which == "first" else "restart"
-                lines.append(
-                    f"{label:10}  series {s:6.2f} s  events {e:6.2f} s  ratio {s / e:.3f}  "
-                    f"(goal {WITH_SERIES.text})  {'ok' if WITH_SERIES.met(s / e) else 'MISSED'}"
-                )
-            result["cold_start"] = rows
+            result["cold_start"] = cold_starts(args, snapshots, templates, broker.port, lines)
         if "storm" not in args.skip:
-            edges = {}
-            for kind in ("events", "series"):
-                progress(args.json, f"boundary storm on the {kind} fleet ...")
-                edges[kind] = storm(args, snapshots[kind], templates[kind], broker.port, kind == "series")
-            rows = {}
-            for i, edge in enumerate(("on", "off")):
-                s = edges["series"][i]["boundary_to_last_puback"]
-                e = edges["events"][i]["boundary_to_last_puback"]
-                rows[edge] = {"series_s": s, "events_s": e, "ratio": s / e, "ok": WITH_SERIES.met(s / e)}
-                lines.append(
-                    f"storm {edge:4}  boundary -> last PUBACK: series {s:.3f} s  events {e:.3f} s  "
-                    f"ratio {s / e:.3f}"
-                    f"  (goal {WITH_SERIES.text})  {'ok' if WITH_SERIES.met(s / e) else 'MISSED'}"
-                )
-            result["boundary_storm"] = {"edges": rows, "raw": edges}
+            result["boundary_storm"] = storms(args, snapshots, templates, broker.port, lines)
         if "queries" not in args.skip:
             q = queries(args, by_series, templates["series"])
             result["queries"] = q
             st, sh = q["state_at_ten_years"], q["series_show_year"]
             lines.append(
-                f"state --at ten years on: p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms "
+                f"state --at ten years on: first {st['first_ms']:.1f} ms, p50 {st['p50_ms']:.1f} ms, "
+                f"p99 {st['p99_ms']:.1f} ms "
                 f"(goal {SERIES_STATE_MS.text})  {'ok' if SERIES_STATE_MS.met(st['p99_ms']) else 'MISSED'}"
             )
             lines.append(
-                f"series show, a year ({sh['occurrences']} occurrences): p50 {sh['p50_ms']:.1f} ms, "
+                f"series show, a year ({sh['occurrences']} occurrences): first {sh['first_ms']:.1f} ms, "
+                f"p50 {sh['p50_ms']:.1f} ms, "
                 f"p99 {sh['p99_ms']:.1f} ms (goal {SERIES_SHOW_MS.text})  "
                 f"{'ok' if SERIES_SHOW_MS.met(sh['p99_ms']) else 'MISSED'}"
             )

@@ -55,7 +55,7 @@ from projections.tables import ALL_TABLES
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.logs import EventLog
-from tests.publisher.conftest import VirtualClock  # the daemon tests' clock
+from tests.publisher.helpers import VirtualClock  # the daemon tests' clock
 
 
 class Counting:

@@ -42,7 +42,7 @@ from bench._common import (
     validated,
 )
 from ledger import Ledger, Meta
-from ledger.app import database_env
+from ledger.urls import database_env
 
 RAW_BATCH = 1_000
 RAW_APP = "rawbench"  # its tables: rawbench_events (PostgreSQL: dropped before and after)

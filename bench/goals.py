@@ -14,6 +14,7 @@ __all__ = [
     "AUDIT",
     "BOUNDARY",
     "BYTES_PER_CLIENT",
+    "CLI",
     "CLIENT_P99_PG",
     "CLIENT_P99_SQLITE",
     "COLD_FIRST",
@@ -79,3 +80,4 @@ COMPLIANCE_SECONDS = Goal(2.0, at_least=False, source="issue 10", unit="s", stri
 WITH_SERIES = Goal(1.10, at_least=False, source="issue 14")  # a figure with series or reports / plain
 SERIES_STATE_MS = Goal(50.0, at_least=False, source="issue 9", unit="ms", strict=True)  # state ten years on
 SERIES_SHOW_MS = Goal(100.0, at_least=False, source="issue 9", unit="ms", strict=True)  # a year of a series
+CLI = Goal(2.0, at_least=False, source="issue 12")  # `client list` / `sqlite-utils tables`, medians

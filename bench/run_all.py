@@ -99,8 +99,11 @@ def plan(args: argparse.Namespace, sizes: list[int], pg: bool) -> list[Run]:
             Run("failover-postgres", "bench_failover", (*pg_opts, "--clients", "1000", "--repeat", "3"))
         )
     runs.append(Run("observe", "bench_observe", ("--clients", n)))
+    runs.append(Run("ics", "bench_ics"))
     if pg:
+        runs.append(Run("ics-postgres", "bench_ics", pg_opts))
         runs.append(Run("observe-postgres", "bench_observe", (*pg_opts, "--clients", n)))
+    runs.append(Run("cli", "bench_cli", ("--repeat", "30")))
     runs.append(Run("series", "bench_series", ("--clients", n), 1800))
     runs.append(Run("soak", "bench_soak", ("--clients", n, "--hours", "48", "--warmup", "24"), 3600))
     return runs
@@ -213,6 +216,15 @@ def machine(pg_url: str, pg: str | None) -> dict[str, str]:
     }
 
 
+KEPT = "## Figures behind design choices"  # hand-written, carried over by every run
+
+
+def kept_tail(out: Path) -> str:
+    """The hand-written section at the end of the previous report (from KEPT on), if any."""
+    old = out.read_text() if out.exists() else ""
+    return "" if KEPT not in old else "\n" + old[old.index(KEPT) :].rstrip() + "\n"
+
+
 def write_report(results: Results, out: Path) -> None:
     doc = Doc()
     for section in SECTIONS:
@@ -257,7 +269,7 @@ def write_report(results: Results, out: Path) -> None:
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + doc.lines).rstrip() + "\n")
+    out.write_text("\n".join(head + doc.lines).rstrip() + "\n" + kept_tail(out))
     log(f"wrote {out}")
 
 

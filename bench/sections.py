@@ -18,8 +18,10 @@ __all__ = [
     "Results",
     "section_audit",
     "section_boundary",
+    "section_cli",
     "section_cold",
     "section_failover",
+    "section_ics",
     "section_latency",
     "section_memory",
     "section_observe",
@@ -514,6 +516,71 @@ def section_observe(doc: Doc, res: Results) -> None:
         doc.table(["figure", "seconds", "baseline s"], rows)
 
 
+def section_ics(doc: Doc, res: Results) -> None:
+    feed = run(res, "ics") or {}
+    doc.add(
+        "## iCalendar import (issue 9, bench_ics)",
+        "",
+        f"{command(run(res, 'ics'))}: a timetable feed of {feed.get('lessons', 2_000):,} one-off "
+        f"lessons and {feed.get('series', 200):,} weekly series with EXDATEs and a moved instance each. "
+        "*Read*: `parse_ics` beside `icalendar.Calendar.from_ical` of the same bytes "
+        "(the library's parse is the floor). *Import* and *again*: `Ledger.sync_feed` (with `--prune`) "
+        "into an empty ledger and a second time, beside `Ledger.sync` of the same events and series as "
+        "a snapshot. No goal (none in the issues); the ratios show what the feed adds.",
+        "",
+    )
+    steps = (
+        ("read", "parse_s", "icalendar parse", "raw_parse_s"),
+        ("import", "import_s", "the same snapshot", "snapshot_s"),
+        ("again (appends nothing)", "reimport_s", "the same snapshot again", "resnapshot_s"),
+    )
+    rows: list[list[Any]] = []
+    for store, key in (("SQLite", "ics"), ("PostgreSQL", "ics-postgres")):
+        r = run(res, key)
+        wanted = [
+            Row(f"sync --ics: {step} ({store})", None, "s", base, None, None, True)
+            for step, _o, base, _b in steps
+        ]
+        if r is None and store == "PostgreSQL":
+            r = {"error": "not run", "reason": res["pg_note"]}
+        if doc.failed(r, *wanted) or r is None:
+            continue
+        for row, (step, ours, _base, base) in zip(wanted, steps, strict=True):
+            doc.row(replace(row, value=r[ours], base_value=r[base]))
+            rows.append([f"{store}: {step}", r[ours], r[base], r[ours] / r[base]])
+    if rows:
+        doc.table(["step", "ours s", "baseline s", "ratio"], rows)
+
+
+def section_cli(doc: Doc, res: Results) -> None:
+    r = run(res, "cli")
+    doc.add(
+        "## Command line start-up (issue 12, bench_cli)",
+        "",
+        f"{command(r)}: each command as a fresh process (interpreter start, imports, the query), "
+        "round-robin with the baseline `sqlite-utils tables` on the same SQLite file (a peer click CLI); "
+        f"min and median seconds, the ratio of medians. Goal: `client list` {goals.CLI.text}x the baseline.",
+        "",
+    )
+    row = Row("client list, a fresh process", None, "s", "sqlite-utils tables", None, goals.CLI, True)
+    if doc.failed(r, row) or r is None:
+        return
+    c = r["commands"]
+    doc.row(replace(row, value=c["client list"]["median_s"], base_value=c["sqlite-utils tables"]["median_s"]))
+    doc.table(
+        ["command (fresh process)", "min s", "median s", "median / sqlite-utils tables"],
+        [[name, x["min_s"], x["median_s"], x["ratio_median"]] for name, x in c.items()],
+    )
+    load = r["load_average"]
+    doc.add(
+        f"{r['repeat']} runs of each on a ledger of {r['clients']:,} clients; load average {load[0]} before "
+        f"and {load[3]} after on {r['cpus']} CPUs (the ratio, measured in the same rounds, is the figure). "
+        "`-h` loads every command module; `client list` loads SQLAlchemy and eventsourcing-sqlalchemy, "
+        "not the daemon, paho, psycopg, prometheus-client or the audit code.",
+        "",
+    )
+
+
 def section_with_series(doc: Doc, res: Results) -> None:
     """bench_series (the same fleet with series against one-off events) and bench_observe's latency."""
     r = run(res, "series")
@@ -546,6 +613,21 @@ def section_with_series(doc: Doc, res: Results) -> None:
         q = r.get("queries", {})
         for row, key in zip(wanted[4:], ("state_at_ten_years", "series_show_year"), strict=True):
             doc.row(replace(row, value=q.get(key, {}).get("p99_ms"), reason="not in the result"))
+        if q:
+            doc.add(
+                "The queries; *first* runs with nothing cached (zone files, compiled rules), as a fresh CLI:",
+                "",
+            )
+            doc.table(
+                ["query", "first ms", "p50 ms", "p99 ms"],
+                [
+                    [label, x.get("first_ms"), x.get("p50_ms"), x.get("p99_ms")]
+                    for label, x in (
+                        ("state --at ten years on", q.get("state_at_ten_years", {})),
+                        ("series show, a year", q.get("series_show_year", {})),
+                    )
+                ],
+            )
     for store, key in (("SQLite", "observe"), ("PostgreSQL", "observe-postgres")):
         o = run(res, key)
         row = Row(
@@ -600,6 +682,8 @@ SECTIONS = [
     section_replay,
     section_failover,
     section_observe,
+    section_ics,
+    section_cli,
     section_soak,
     section_with_series,
     section_state,

@@ -8,9 +8,6 @@ from typing import Any
 import click
 
 from cli.base import CONTEXT, ID, INSTANT, LedgerGroup, echo_json, echo_table, json_option, ledger_of
-from projections import audit as queries
-from projections.delivery import delivery as delivered
-from projections.observed import compliance_report
 
 __all__ = ["audit"]
 
@@ -44,7 +41,9 @@ def audit_why(
     \b
         intent-ledger audit why lobby-1 --at 2026-03-31T10:00:00Z --as-of 2026-03-31T09:55:00Z --json
     """
-    answer = queries.why(ledger_of(ctx), client_id, at, as_of)
+    from projections import audit as queries  # loaded only when an audit runs
+
+    answer = queries.why(ledger_of(ctx, read_only=True), client_id, at, as_of)
     if as_json:
         echo_json(answer)
         return
@@ -97,7 +96,9 @@ def audit_fleet(ctx: click.Context, at: datetime, group_id: str | None, as_json:
     \b
         intent-ledger audit fleet --at 2026-03-31T10:00:00Z --group lobby
     """
-    rows = queries.fleet_at(ledger_of(ctx), at, group_id)
+    from projections import audit as queries  # loaded only when an audit runs
+
+    rows = queries.fleet_at(ledger_of(ctx, read_only=True), at, group_id)
     if as_json:
         echo_json(rows)
         return
@@ -128,8 +129,15 @@ def audit_changes(
     \b
         intent-ledger audit changes --client lobby-1 --since 2026-03-31T00:00:00Z
     """
+    from projections import audit as queries  # loaded only when an audit runs
+
     rows = queries.changes(
-        ledger_of(ctx), since=since, until=until, client_id=client_id, group_id=group_id, actor=actor
+        ledger_of(ctx, read_only=True),
+        since=since,
+        until=until,
+        client_id=client_id,
+        group_id=group_id,
+        actor=actor,
     )
     if as_json:
         echo_json(rows)
@@ -156,7 +164,9 @@ def audit_gaps(ctx: click.Context, group_id: str | None, max_gap: int, as_json: 
     \b
         intent-ledger audit gaps --group classrooms --max-gap 600
     """
-    rows = queries.gaps(ledger_of(ctx), group_id, max_gap)
+    from projections import audit as queries  # loaded only when an audit runs
+
+    rows = queries.gaps(ledger_of(ctx, read_only=True), group_id, max_gap)
     if as_json:
         echo_json(rows)
         return
@@ -197,7 +207,9 @@ def audit_delivery(
     \b
         intent-ledger audit delivery lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    report = delivered(ledger_of(ctx), client_id, since, until, late_after)
+    from projections.delivery import delivery as delivered  # loaded only when an audit runs
+
+    report = delivered(ledger_of(ctx, read_only=True), client_id, since, until, late_after)
     if as_json:
         echo_json(report)
         return
@@ -266,8 +278,10 @@ def audit_compliance(
         raise click.UsageError("give --client (one or more), --group or --all")
     if end <= start:
         raise click.BadParameter("must be after --from", param_hint="--to")
+    from projections.observed import compliance_report  # loaded only when an audit runs
+
     answer = compliance_report(
-        ledger_of(ctx), start, end, clients=list(clients) or None, group_id=group_id, stale=stale
+        ledger_of(ctx, read_only=True), start, end, clients=list(clients) or None, group_id=group_id, stale=stale
     )
     if as_json:
         echo_json(answer)

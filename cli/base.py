@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from eventsourcing.persistence import PersistenceError
 
-from ledger import Ledger, Meta, Receipt
 from ledger.errors import InvalidInput, LedgerError
 from ledger.values import check_id, parse_instant
+
+if TYPE_CHECKING:  # imported when a command runs: `-h` and `--version` need none of them
+    from ledger import Ledger, Meta, Receipt
 
 __all__ = [
     "ID",
     "INSTANT",
+    "LazyGroup",
     "LedgerGroup",
     "change_options",
     "echo_json",
@@ -27,6 +31,7 @@ __all__ = [
     "json_option",
     "ledger_of",
     "report",
+    "warn_unknown_groups",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +46,14 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+# Errors of these libraries are the database's: said as `ledger.urls` explains them.
+_DATABASE_LIBRARIES = {"sqlalchemy", "eventsourcing", "eventsourcing_sqlalchemy", "psycopg", "sqlite3"}
+
+
+def _from_database(e: BaseException) -> bool:
+    return type(e).__module__.split(".")[0] in _DATABASE_LIBRARIES
+
+
 class LedgerGroup(click.Group):
     """A click group whose errors are one line on stderr: exit 2 bad input, 1 failure."""
 
@@ -49,8 +62,40 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except InvalidInput as e:
             raise BadInput(str(e)) from None
-        except (LedgerError, PersistenceError, OSError) as e:
-            raise click.ClickException(_one_line(str(e)) or type(e).__name__) from None
+        except (LedgerError, OSError) as e:
+            raise click.ClickException(_one_line(str(e)) or "failed") from None
+        except Exception as e:
+            if not _from_database(e):
+                raise
+            from ledger.urls import parse_database_url, unreachable
+
+            url = parse_database_url(ctx.find_root().params["db"])
+            raise click.ClickException(str(unreachable(url, e))) from None
+
+
+class LazyGroup(LedgerGroup):
+    """A group whose subcommands are imported only when used: `lazy` maps a name to "module:attr".
+
+    A command's module (and whatever it imports) loads when the command runs or
+    when `-h` lists it, so a command module keeps heavy imports (the daemon,
+    the audit code) inside its functions.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = self.lazy[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command), self.lazy[cmd_name]
+        self.add_command(command, cmd_name)
+        return command
 
     def main(
         self,
@@ -73,8 +118,20 @@ class LedgerGroup(click.Group):
         except Exception as e:  # never a traceback for an operator; INTENT_LEDGER_DEBUG shows it
             if os.environ.get("INTENT_LEDGER_DEBUG"):
                 raise
-            _fail(f"{type(e).__name__}: {_one_line(str(e))}", 1)
+            _fail(f"unexpected failure: {_plain(e)} (INTENT_LEDGER_DEBUG=1 shows the details)", 1)
         sys.exit(0)
+
+
+def _plain(e: BaseException) -> str:
+    # What the error says, without links or library class names (those are for the debug trace).
+    text = re.sub(r"\s*\(Background on this error at:[^)]*\)|https?://\S+", "", _one_line(str(e)))
+    return re.sub(r"\(?\b[\w.]+(Error|Exception)\)?:?\s*", "", text).strip(" :;") or "no details"
+
+
+if TYPE_CHECKING:
+    _Param = click.ParamType[Any, Any]  # generic in the click we type-check against
+else:
+    _Param = click.ParamType  # and plain in older ones
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -82,7 +139,7 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-class _Id(click.ParamType):
+class _Id(_Param):
     name = "ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
@@ -92,7 +149,7 @@ class _Id(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-class _Instant(click.ParamType):
+class _Instant(_Param):
     name = "TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
@@ -108,13 +165,26 @@ ID = _Id()
 INSTANT = _Instant()
 
 
-def ledger_of(ctx: click.Context) -> Ledger:
-    """The ledger named by `--db`, opened once per invocation."""
+def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = False) -> Ledger:
+    """The ledger named by `--db`, opened once per invocation.
+
+    `read_only=True` for commands that only read: a missing SQLite file is then
+    an error naming it, never an empty ledger created on the spot (`or_empty`:
+    an empty in-memory ledger instead, for a dry run against a ledger to come).
+    """
+    from ledger import Ledger
+    from ledger.urls import parse_database_url
+
     root = ctx.find_root()
     if "ledger" not in root.meta:
-        root.meta["ledger"] = Ledger(root.params["db"])
+        url = root.params["db"]
+        path = parse_database_url(url).path
+        if read_only and or_empty and path is not None and not path.exists():
+            url, read_only = "sqlite://", False  # in memory: its tables are created, no file is
+        root.meta["ledger"] = Ledger(url, create=not read_only)
         root.call_on_close(root.meta["ledger"].close)
-    return root.meta["ledger"]
+    ledger: Ledger = root.meta["ledger"]
+    return ledger
 
 
 def default_actor() -> str:
@@ -131,6 +201,8 @@ def change_options(f: F) -> F:
 
 
 def meta_of(actor: str | None, note: str | None, default: str | None = None) -> Meta:
+    from ledger import Meta
+
     return Meta(actor or default or default_actor(), note)
 
 
@@ -160,3 +232,16 @@ def report(receipt: Receipt, done: str) -> None:
         click.echo(f"{done} ({receipt.appended} ledger events appended)")
     else:
         click.echo(f"{done}: nothing to append (already so)")
+
+
+def warn_unknown_groups(receipt: Receipt, joined: Iterable[str | None] = ()) -> None:
+    """A warning on stderr for each group this change named first, unless a client joins it.
+
+    A group comes into being when first named, so a misspelt group is always a
+    new one: the change stands, the operator hears about it.
+    """
+    members = set(joined)
+    for e in receipt.events:
+        group_id = getattr(e, "group_id", None)
+        if type(e).__name__ == "GroupNamed" and group_id not in members:
+            click.echo(f"Warning: group {group_id!r} has no registered member (check the spelling)", err=True)

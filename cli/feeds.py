@@ -82,8 +82,8 @@ def import_feed(
     prefix = DEFAULT_PREFIX if options["id_prefix"] is None else options["id_prefix"]
     check_options(prefix, options["tz"])  # bad options are exit 2 before any download
     feed = parse_ics(fetch(source, timeout=options["timeout"]), prefix=prefix, tz=options["tz"])
-    for note in feed.notes:
-        click.echo(f"Note: {note}", err=True)
+    for line in feed.notes:
+        click.echo(f"Note: {line}", err=True)
     for skipped in feed.skipped:
         click.echo(f"Warning: {skipped}", err=True)
     if options["strict"] and feed.skipped:

@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
     report,
+    warn_unknown_groups,
 )
 from ledger import TargetRef, Window
 from projections.queries import client_rows, event_rows
@@ -120,7 +121,7 @@ def client_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger client list --json
     """
-    rows = client_rows(ledger_of(ctx))
+    rows = client_rows(ledger_of(ctx, read_only=True))
     echo_json(rows) if as_json else echo_table(rows, ["client_id", "group_id", "status"])
 
 
@@ -163,6 +164,7 @@ def event_add(
     target = target_of(client_id, group_id)
     receipt = ledger_of(ctx).add_event(event_id, target, window_of(start, end), meta_of(actor, note))
     report(receipt, f"event {event_id} scheduled for {target}")
+    warn_unknown_groups(receipt)
 
 
 @event.command("move", context_settings=CONTEXT)
@@ -211,5 +213,5 @@ def event_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger event list --json
     """
-    rows = event_rows(ledger_of(ctx))
+    rows = event_rows(ledger_of(ctx, read_only=True))
     echo_json(rows) if as_json else echo_table(rows, ["event_id", "target", "start", "end", "status"])

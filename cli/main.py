@@ -1,24 +1,39 @@
-"""The `intent-ledger` command line: thin click commands over ledger, projections, publisher."""
+"""The `intent-ledger` command line: thin click commands over ledger, projections, publisher.
+
+Commands are lazy: `COMMANDS` maps each name to "module:attr", and a module is
+imported only when its command runs (or `-h` lists it). To add a command, write
+it in a module of cli/ (heavy imports inside the function) and add one line here.
+"""
 
 from __future__ import annotations
 
 import click
 
-from cli.audit import audit
-from cli.base import CONTEXT, LedgerGroup
-from cli.fleet import client, event
-from cli.overrides import override, policy
-from cli.projections_cmd import projections
-from cli.query import replay, schema, state, sync
-from cli.run import run
-from cli.screen import screen, simulate
-from cli.series import series
-from cli.timeline import timeline
+from cli.base import CONTEXT, LazyGroup
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+COMMANDS = {
+    "client": "cli.fleet:client",
+    "event": "cli.fleet:event",
+    "override": "cli.overrides:override",
+    "policy": "cli.overrides:policy",
+    "series": "cli.series:series",
+    "sync": "cli.query:sync",
+    "state": "cli.query:state",
+    "replay": "cli.query:replay",
+    "run": "cli.run:run",
+    "audit": "cli.audit:audit",
+    "timeline": "cli.timeline:timeline",
+    "projections": "cli.projections_cmd:projections",
+    "schema": "cli.query:schema",
+    "screen": "cli.screen:screen",
+    "simulate": "cli.screen:simulate",
+}
 
 
-@click.group(cls=LedgerGroup, context_settings=CONTEXT)
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings=CONTEXT)
+@click.version_option(package_name="intent-ledger", prog_name="intent-ledger")
 @click.option(
     "--db",
     envvar="INTENT_LEDGER_DB",
@@ -40,27 +55,12 @@ def cli(db: str, mqtt_url: str) -> None:
 
     \b
         intent-ledger --db sqlite:///fleet.db client add lobby-1 --group lobby
+
+    Shell completion (bash; zsh_source and fish_source for those shells):
+
+    \b
+        eval "$(_INTENT_LEDGER_COMPLETE=bash_source intent-ledger)"
     """
-
-
-for command in (
-    client,
-    event,
-    override,
-    policy,
-    series,
-    sync,
-    state,
-    replay,
-    run,
-    audit,
-    timeline,
-    projections,
-    schema,
-    screen,
-    simulate,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from cli.base import (
     ledger_of,
     meta_of,
     report,
+    warn_unknown_groups,
 )
 from cli.fleet import target_of, window_of
 from ledger import Policy
@@ -71,6 +72,7 @@ def override_add(
         override_id, target, state, window_of(start, end), meta_of(actor, note)
     )
     report(receipt, f"override {override_id} set for {target}")
+    warn_unknown_groups(receipt)
 
 
 @override.command("clear", context_settings=CONTEXT)
@@ -100,7 +102,7 @@ def override_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger override list --json
     """
-    rows = override_rows(ledger_of(ctx))
+    rows = override_rows(ledger_of(ctx, read_only=True))
     columns = ["override_id", "target", "desired_state", "start", "end", "status"]
     echo_json(rows) if as_json else echo_table(rows, columns)
 
@@ -127,7 +129,7 @@ def policy_show(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger policy show --json
     """
-    values = ledger_of(ctx).policy().as_dict()
+    values = ledger_of(ctx, read_only=True).policy().as_dict()
     echo_json(values) if as_json else echo_table([values], list(values))
 
 

@@ -35,7 +35,7 @@ def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger projections rebuild --json
     """
-    model = ReadModel(ledger_of(ctx))
+    model = ReadModel(ledger_of(ctx, read_only=True))
     rows = model.rebuild()
     result = {"rows": rows, "position": model.position()}
     echo_json(result) if as_json else click.echo(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from cli.base import (
     json_option,
     ledger_of,
     meta_of,
+    warn_unknown_groups,
 )
 from cli.feeds import FEED_OPTIONS, feed_options, import_feed
 from ledger import Receipt
@@ -49,8 +49,8 @@ def _change_row(event: object) -> dict[str, object]:
 @click.option(
     "--prune",
     is_flag=True,
-    help="Remove clients absent from the file; cancel absent events and overrides that have not ended yet "
-    "(--ics: only this prefix's items on this target).",
+    help="Remove clients absent from the file; cancel absent events, overrides and series that have not "
+    "ended yet (--ics: only this prefix's items on this target).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the ledger events, append nothing.")
 @click.option("--note", help="Free text kept with the change, for audits.")
@@ -59,6 +59,7 @@ def _change_row(event: object) -> dict[str, object]:
 @click.pass_context
 def sync(
     ctx: click.Context,
+    /,
     file: Path | None,
     ics_source: str | None,
     prune: bool,
@@ -74,6 +75,7 @@ def sync(
     sync twice appends nothing the second time. With --ics, SOURCE is an
     iCalendar file or an http(s) URL (30 s, at most 10 MB) mapped onto one
     client or group; components it cannot import are named on stderr.
+    Prints one summary line; --json lists every ledger event.
 
     Example:
 
@@ -85,7 +87,7 @@ def sync(
         if file is not None:
             raise click.UsageError("give FILE or --ics SOURCE, not both")
         receipt, feed = import_feed(
-            ledger_of(ctx),
+            ledger_of(ctx, read_only=dry_run, or_empty=True),
             ics_source,
             options=options,
             prune=prune,
@@ -95,6 +97,7 @@ def sync(
             now=_now(),
         )
         _report(receipt, f"sync --ics {source_label(ics_source)}", dry_run, as_json, feed)
+        warn_unknown_groups(receipt)
         return
     if file is None:
         raise click.UsageError("missing FILE (or --ics SOURCE)")
@@ -107,8 +110,10 @@ def sync(
         raise click.BadParameter(f"cannot read {file}: {e.strerror}", param_hint="FILE") from None
     snapshot = parse_snapshot(data)
     meta = meta_of(actor, note, default=f"sync:{file.name}")
-    receipt = ledger_of(ctx).sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
+    ledger = ledger_of(ctx, read_only=dry_run, or_empty=True)
+    receipt = ledger.sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
     _report(receipt, f"sync {file.name}", dry_run, as_json)
+    warn_unknown_groups(receipt, (c.group_id for c in snapshot.clients))
 
 
 def _report(receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: IcsFeed | None = None) -> None:
@@ -128,13 +133,22 @@ def _report(receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: Ics
             }
         echo_json({"dry_run": dry_run, "appended": 0 if dry_run else len(rows), "changes": rows, **extra})
         return
-    for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False))
     verb = "would append" if dry_run else "appended"
     found = (
         f" (the feed: {', '.join(f'{n} {k}' for k, n in counts.items())})".replace("_", " ") if feed else ""
     )
-    click.echo(f"{what}: {verb} {len(rows)} ledger events{found}")
+    kinds = "" if feed else _summary(rows)  # a feed's own counts say what it held
+    click.echo(f"{what}: {verb} {len(rows)} ledger events{kinds}{found}")
+
+
+def _summary(rows: list[dict[str, object]]) -> str:
+    # "(3 EventScheduled, 1 ClientRegistered)": what kinds of change, the listing is --json.
+    counts: dict[str, int] = {}
+    for row in rows:
+        name = str(row["event"])
+        if not name.endswith(("Claimed", "Named", "Opened")):  # bookkeeping of ids and groups
+            counts[name] = counts.get(name, 0) + 1
+    return f" ({', '.join(f'{n} {k}' for k, n in counts.items())})" if counts else ""
 
 
 @click.command(context_settings=CONTEXT)
@@ -153,7 +167,7 @@ def state(ctx: click.Context, client_id: str, at: datetime | None, as_json: bool
     \b
         intent-ledger state lobby-1 --at 2026-03-31T10:15:00Z --json
     """
-    row = state_of(ledger_of(ctx), client_id, at or _now())
+    row = state_of(ledger_of(ctx, read_only=True), client_id, at or _now())
     if as_json:
         echo_json(row)
     else:
@@ -181,7 +195,7 @@ def replay(
     \b
         intent-ledger replay lobby-1 --since 2026-03-31T00:00:00Z --json
     """
-    ledger = ledger_of(ctx)
+    ledger = ledger_of(ctx, read_only=True)
     model = ReadModel(ledger)
     model.catch_up()  # the read model answers; it first reads what the ledger appended since
     rows = model.replay(client_id, since, until)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.base import CONTEXT, ledger_of
 from ledger.errors import InvalidInput
-from projections.projector import Shard
-from publisher.config import BrokerConfig, check_prefix
-from publisher.daemon import Daemon, RunSettings
-from publisher.lease import lease_for
+
+if TYPE_CHECKING:
+    from projections.projector import Shard
 
 __all__ = ["run"]
 
@@ -60,6 +61,11 @@ __all__ = ["run"]
     show_default=True,
     help="Seconds after a screen's last report from which its state counts as unknown.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="One short text line per record, or JSON lines [default: text on a terminal, else json].",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -72,21 +78,30 @@ def run(
     metrics_port: int | None,
     metrics_host: str,
     shard_text: str,
+    log_format: str | None,
     no_observe: bool,
     report_stale: int,
 ) -> None:
     """Follow the ledger and keep every client's retained intent on the broker.
 
-    Logs one JSON line per transition and per publish on stdout. SIGTERM or
-    Ctrl-C publishes the server status `offline` and exits 0.
+    Logs one line per transition and per publish outcome on stdout: short text
+    on a terminal, JSON lines otherwise (--log-format). SIGTERM or Ctrl-C
+    publishes the server status `offline` and exits 0.
 
     Example:
 
     \b
         intent-ledger run --ttl 600 --group-topics --metrics-port 9464
+        intent-ledger run --once --log-format text
         intent-ledger run --shard 0/2    # and --shard 1/2 elsewhere; run each twice for a hot standby
         INTENT_LEDGER_MQTT_URL=mqtts://intent-server@broker:8883?ca=/etc/ssl/ca.pem intent-ledger run
     """
+    # The daemon (paho, psycopg, prometheus-client) loads only when it runs.
+    from publisher.config import BrokerConfig, check_prefix
+    from publisher.daemon import Daemon, RunSettings
+    from publisher.lease import lease_for
+    from publisher.logs import EventLog, LogFormat, default_format
+
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     if refresh is not None and refresh >= ttl:
         raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
@@ -100,7 +115,10 @@ def run(
         observe=not no_observe,
         report_stale=report_stale,
     )
-    daemon = Daemon(ledger_of(ctx), broker, settings)
+    chosen: LogFormat = "text" if log_format == "text" else "json"
+    if log_format is None:
+        chosen = default_format(sys.stdout)
+    daemon = Daemon(ledger_of(ctx), broker, settings, log=EventLog(sys.stdout, log_format=chosen))
     if metrics_port is not None:
         daemon.metrics.serve(metrics_port, metrics_host)
     if once:
@@ -122,6 +140,8 @@ def run(
 
 
 def _shard(text: str) -> Shard:
+    from projections.projector import Shard
+
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,12 +17,12 @@ from cli.base import CONTEXT, ID, json_option, ledger_of
 from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.values import floor_second, format_instant
-from projections.observations import latest_reports, metadata
+from projections.observation_reads import latest_reports
+from projections.observations import metadata
 from projections.queries import client_rows
-from publisher.config import BrokerConfig, check_prefix
-from publisher.logs import EventLog
-from publisher.screen import Screen, ScreenLoop, ScreenSettings
-from publisher.tv import CommandTv, SimulatedTv
+
+if TYPE_CHECKING:  # the screen loop (paho) loads only when a screen runs
+    from publisher.screen import Screen
 
 __all__ = ["await_ingestion", "chosen_clients", "screen", "simulate", "stop_on_signals"]
 
@@ -97,6 +98,10 @@ def screen(
     """
     if not (on_cmd or off_cmd or status_cmd):
         raise click.UsageError("give --on-cmd and --off-cmd (and --status-cmd if the TV can tell)")
+    from publisher.config import BrokerConfig, check_prefix
+    from publisher.screen import Screen, ScreenLoop, ScreenSettings
+    from publisher.tv import CommandTv
+
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     settings = ScreenSettings(prefix=check_prefix(prefix), report_every=report_every)
     loop = ScreenLoop(
@@ -154,6 +159,11 @@ def simulate(
         raise click.UsageError("give --client (one or more), --group or --all")
     ledger = ledger_of(ctx)
     chosen = chosen_clients(ledger, list(clients) or None, group_id)
+    from publisher.config import BrokerConfig, check_prefix
+    from publisher.logs import EventLog
+    from publisher.screen import Screen, ScreenLoop, ScreenSettings
+    from publisher.tv import SimulatedTv
+
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     settings = ScreenSettings(
         prefix=check_prefix(prefix), report_every=report_every, mqtt_client_id=simulated_client_id

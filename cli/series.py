@@ -29,7 +29,7 @@ __all__ = ["series"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
@@ -41,7 +41,7 @@ class _Date(click.ParamType):
             self.fail(f"{value!r} is not a date YYYY-MM-DD that exists", param, ctx)
 
 
-class _Clock(click.ParamType):
+class _Clock(click.ParamType):  # type: ignore[type-arg]  # generic since click 8.2
     name = "HH:MM[:SS]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> time:
@@ -78,7 +78,9 @@ def _rule_options(f: F) -> F:
 def _recurrence(current: Recurrence | None, **given: Any) -> Recurrence:
     """A recurrence from the options; with `current` (series change) missing ones keep their value."""
     if current is None:
-        missing = [f"--{k.replace('first_day', 'from')}" for k in ("tz", "first_day", "start", "end") if not given[k]]
+        missing = [
+            f"--{k.replace('first_day', 'from')}" for k in ("tz", "first_day", "start", "end") if not given[k]
+        ]
         if missing:
             raise click.UsageError(f"missing option {', '.join(missing)}")
     tz = given["tz"] or (current.tz if current else "UTC")
@@ -122,7 +124,7 @@ def series() -> None:
 @change_options
 @click.pass_context
 def series_add(
-    ctx: click.Context, series_id: str, client_id: str | None, group_id: str | None, **options: Any
+    ctx: click.Context, /, series_id: str, client_id: str | None, group_id: str | None, **options: Any
 ) -> None:
     """Schedule a series: from --from, every occurrence --start..--end local time in --tz.
 
@@ -149,7 +151,7 @@ def series_add(
 @_rule_options
 @change_options
 @click.pass_context
-def series_change(ctx: click.Context, series_id: str, **options: Any) -> None:
+def series_change(ctx: click.Context, /, series_id: str, **options: Any) -> None:
     """Replace a series' rule (not its skips); options not given keep their value.
 
     Also reinstates a cancelled series.

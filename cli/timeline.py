@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from cli.base import CONTEXT, ID, INSTANT, ledger_of
-from projections.pictures import render_html, render_svg, render_text, rows_for
 
 __all__ = ["timeline"]
 
@@ -56,7 +55,9 @@ def timeline(
         raise click.BadParameter("must be after --from", param_hint="--to")
     if svg and html_file:
         raise click.UsageError("give at most one of --svg and --html")
-    rows = rows_for(ledger_of(ctx), start, end, list(clients) if clients else None, group_id)
+    from projections.pictures import render_html, render_svg, render_text, rows_for  # audit code: lazy
+
+    rows = rows_for(ledger_of(ctx, read_only=True), start, end, list(clients) if clients else None, group_id)
     if svg:
         svg.write_text(render_svg(rows, start, end))
         click.echo(f"wrote {svg} ({len(rows)} rows)")

@@ -1,22 +1,59 @@
-"""Print a sample fleet whose events happen in the next minutes, for a live demo of the daemon.
+"""Print today's sample fleet (UTC day): screens that switch on and off every few minutes, all day.
 
-Usage: python examples/today.py > sample.json && intent-ledger sync sample.json --prune
+The file depends only on the date, so running it again the same day gives the
+same schedule and a second `sync` appends nothing (no screen flickers).
+Within any three minutes room-101 goes on and off; the cafeteria follows a
+ten-minute rhythm; the lobby is on all day with a short test blackout each hour.
+
+Usage: python examples/today.py > today.json && intent-ledger sync today.json --prune
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
-def main() -> None:
-    now = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    tag = now.strftime("%H%M")
+def fleet(day: date) -> dict[str, Any]:
+    """The sample fleet of `day`: every window inside that UTC day."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    tag = f"{day:%m%d}"
 
     def at(minutes: int) -> str:
-        return (now + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (midnight + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    fleet = {
+    def hhmm(minutes: int) -> str:
+        return f"{minutes // 60:02d}{minutes % 60:02d}"
+
+    day_minutes = 24 * 60
+    events: list[dict[str, str]] = [
+        {"event_id": f"lobby-{tag}", "group_id": "lobby", "start": at(0), "end": at(day_minutes)},
+        {"event_id": f"desk-{tag}", "client_id": "reception", "start": at(7 * 60), "end": at(19 * 60)},
+    ]
+    # Lessons of two minutes, one-minute breaks: an on and an off in any three minutes.
+    events += [
+        {"event_id": f"lesson-{tag}-{hhmm(m)}", "group_id": "classrooms", "start": at(m), "end": at(m + 2)}
+        for m in range(0, day_minutes, 3)
+    ]
+    # The cafeteria: five minutes on, five off.
+    events += [
+        {"event_id": f"cafe-{tag}-{hhmm(m)}", "group_id": "cafeteria", "start": at(m), "end": at(m + 5)}
+        for m in range(0, day_minutes, 10)
+    ]
+    overrides = [
+        {
+            "override_id": f"lobby-test-{tag}-{h:02d}",
+            "client_id": "lobby-2",
+            "desired_state": "off",
+            "start": at(h * 60 + 30),
+            "end": at(h * 60 + 31),
+            "note": "hourly panel test",
+        }
+        for h in range(24)
+    ]
+    return {
         "clients": [
             {"client_id": "lobby-1", "group_id": "lobby"},
             {"client_id": "lobby-2", "group_id": "lobby"},
@@ -24,29 +61,14 @@ def main() -> None:
             {"client_id": "room-101", "group_id": "classrooms"},
             {"client_id": "reception"},
         ],
-        "events": [
-            # Adjacent windows: the lobby stays on from minute 1 to minute 5, one intent.
-            {"event_id": f"lobby-a-{tag}", "group_id": "lobby", "start": at(1), "end": at(3)},
-            {"event_id": f"lobby-b-{tag}", "group_id": "lobby", "start": at(3), "end": at(5)},
-            # Overlapping: a client event stretches lobby-1's block to minute 6.
-            {"event_id": f"lobby-1-{tag}", "client_id": "lobby-1", "start": at(4), "end": at(6)},
-            {"event_id": f"cafe-{tag}", "group_id": "cafeteria", "start": at(2), "end": at(7)},
-            {"event_id": f"lesson-1-{tag}", "group_id": "classrooms", "start": at(1), "end": at(2)},
-            {"event_id": f"lesson-2-{tag}", "group_id": "classrooms", "start": at(3), "end": at(4)},
-            {"event_id": f"desk-{tag}", "client_id": "reception", "start": at(0), "end": at(30)},
-        ],
-        "overrides": [
-            {
-                "override_id": f"drill-{tag}",
-                "group_id": "cafeteria",
-                "desired_state": "off",
-                "start": at(4),
-                "end": at(5),
-                "note": "fire drill",
-            },
-        ],
+        "events": events,
+        "overrides": overrides,
     }
-    print(json.dumps(fleet, indent=2))
+
+
+def main() -> None:
+    day = date.fromisoformat(sys.argv[1]) if len(sys.argv) > 1 else datetime.now(UTC).date()
+    print(json.dumps(fleet(day), indent=1))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     IntegrityError,
+    PersistenceError,
     Transcoder,
     UUIDAsHex,
 )
 from eventsourcing.utils import get_topic
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import commands as cmd
 from ledger import events as ev
@@ -41,55 +43,15 @@ from ledger.persistence import (
 from ledger.preload import preloaded_workspace
 from ledger.recurrence import Recurrence
 from ledger.sync import Snapshot, apply_snapshot
+from ledger.topics import INTENT_TOPICS, SCHEDULE_TOPICS, TIMELINE_TOPICS
+from ledger.urls import database_env, parse_database_url, unreachable
 from ledger.values import Policy, Window
 
-__all__ = ["Ledger", "Receipt", "database_env"]
+__all__ = ["INTENT_TOPICS", "SCHEDULE_TOPICS", "TIMELINE_TOPICS", "Ledger", "Receipt"]
 
-# Topics of the schedule side of the ledger (everything except the intent log),
-# so a bulk load never reads years of IntentIssued records it does not need.
-SCHEDULE_TOPICS: tuple[str, ...] = tuple(
-    get_topic(cls)
-    for cls in (
-        ev.ClientIdClaimed,
-        ev.GroupNamed,
-        ev.PolicyOpened,
-        ev.EventIdClaimed,
-        ev.OverrideIdClaimed,
-        ev.ClientRegistered,
-        ev.ClientAssigned,
-        ev.ClientDeregistered,
-        ev.EventScheduled,
-        ev.EventRescheduled,
-        ev.EventCancelled,
-        ev.OverrideSet,
-        ev.OverrideCleared,
-        ev.PolicyChanged,
-        ev.SeriesIdClaimed,
-        ev.SeriesScheduled,
-        ev.SeriesChanged,
-        ev.SeriesSkipped,
-        ev.SeriesUnskipped,
-        ev.SeriesCancelled,
-    )
-)
-# What a timeline needs: the schedule without the id claims (they only guard uniqueness).
-TIMELINE_TOPICS: tuple[str, ...] = tuple(
-    t
-    for t in SCHEDULE_TOPICS
-    if t not in (get_topic(ev.EventIdClaimed), get_topic(ev.OverrideIdClaimed), get_topic(ev.SeriesIdClaimed))
-)
-INTENT_TOPICS: tuple[str, ...] = (get_topic(ev.IntentLogOpened), get_topic(ev.IntentIssued))
 _ISSUED = get_topic(ev.IntentIssued)
 _PAGE = 5_000
 _MAX_ATTEMPTS = 40
-
-
-def database_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment for a database URL (SQLite file or PostgreSQL)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme means psycopg2.
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return {"PERSISTENCE_MODULE": "ledger.persistence:Factory", "SQLALCHEMY_URL": url}
 
 
 @dataclass(frozen=True)
@@ -104,15 +66,29 @@ class Receipt:
         return len(self.events)
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     """Appends schedule changes and issued intents; reads aggregates and the notification log."""
 
     name = "ledger"
     snapshotting_intervals = {IntentLog: 100}
 
-    def __init__(self, db_url: str = "sqlite:///intent-ledger.db", env: dict[str, str] | None = None):
-        super().__init__({**database_env(db_url), **(env or {})})
+    def __init__(
+        self,
+        db_url: str = "sqlite:///intent-ledger.db",
+        env: dict[str, str] | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        """Open the ledger at `db_url`; with `create=False` a missing ledger is an error, not created."""
+        url = parse_database_url(db_url).checked(create=create)
+        try:
+            # Read-only: no tables are created either (an empty PostgreSQL database stays empty).
+            tables = {} if create else {"CREATE_TABLE": "false"}
+            super().__init__({**database_env(db_url), **tables, **(env or {})})
+        except (SQLAlchemyError, PersistenceError) as e:  # the drivers' errors, said our way
+            raise unreachable(url, e) from None
         self.db_url = db_url
+        self.url = url
 
     def close(self) -> None:
         super().close()
@@ -260,7 +236,7 @@ class Ledger(Application):
     def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
         """Save issued intents; the caller owns the logs (one writer: the projector)."""
         # Straight to the event store: `save()` checks every object against runtime
-        # protocols, a third of the cost for 10,000 logs at a boundary.
+        # protocols, a large share of the cost at a boundary of thousands (docs/performance.md).
         events = [e for log in logs for e in log.collect_events()]
         if not events:
             return Receipt()

@@ -13,8 +13,8 @@ __all__ = ["paused_gc", "promote_all", "set_collector"]
 def paused_gc() -> Iterator[None]:
     """Keep the cyclic collector off while a block allocates many long-lived objects."""
     # Folding a fleet or decoding a long history allocates tens of thousands of objects
-    # that all survive; the collector would scan them again and again (a third of the
-    # time, or double the time of a 10,000-record read) and free none of them.
+    # that all survive; the collector would scan them again and again and free none of
+    # them (what that costs: docs/performance.md).
     enabled = gc.isenabled()
     gc.disable()
     try:

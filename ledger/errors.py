@@ -11,6 +11,7 @@ __all__ = [
     "ClientNotFound",
     "EventNotFound",
     "IdConflict",
+    "InvalidDatabaseUrl",
     "InvalidId",
     "InvalidInput",
     "InvalidInstant",
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidWindow",
     "LedgerBusy",
     "LedgerError",
+    "LedgerUnavailable",
     "NotFound",
     "OverrideNotFound",
     "SeriesNotFound",
@@ -92,3 +94,11 @@ class IdConflict(InvalidInput):
 
 class LedgerBusy(LedgerError):
     """Concurrent writers kept invalidating this change; it was not applied."""
+
+
+class InvalidDatabaseUrl(InvalidInput):
+    """A `--db` URL that is malformed or names a database we do not support."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger's database cannot be used (missing file or directory, unreachable server, ...)."""

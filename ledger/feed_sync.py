@@ -13,6 +13,8 @@ import re
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
+
 from ledger import commands as cmd
 from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
 from ledger.ics import IcsEvent, IcsFeed, IcsSeries
@@ -22,7 +24,7 @@ from ledger.series import SeriesClaim
 from ledger.sync import Snapshot, SnapshotEvent, SnapshotSeries, apply_snapshot
 from ledger.values import format_instant
 
-__all__ = ["apply_feed", "feed_aggregate_ids", "feed_ids"]
+__all__ = ["apply_feed", "feed_aggregate_ids", "feed_ids", "snapshot_of"]
 
 
 def feed_ids(prefix: str) -> re.Pattern[str]:
@@ -48,18 +50,21 @@ def apply_feed(
     live_events = {e.event_id: e for e in target.live_events()}
     live_series = {s.series_id: s for s in target.live_series()}
     # What has ended is not added; what the ledger still has ahead goes where the feed says.
-    events = [
-        _event(e, ref)
-        for e in feed.events
-        if e.end > now or (e.event_id in live_events and live_events[e.event_id].window.end > now)
-    ]
-    series = [
-        _series(s, ref)
-        for s in feed.series
-        if not ended(_as_series(s), now)
-        or (s.series_id in live_series and not ended(live_series[s.series_id], now))
-    ]
-    apply_snapshot(ws, Snapshot(events=events, series=series), prune=False, now=now, meta=meta)
+    ahead = msgspec.structs.replace(
+        feed,
+        events=tuple(
+            e
+            for e in feed.events
+            if e.end > now or (e.event_id in live_events and live_events[e.event_id].window.end > now)
+        ),
+        series=tuple(
+            s
+            for s in feed.series
+            if not ended(_as_series(s), now)
+            or (s.series_id in live_series and not ended(live_series[s.series_id], now))
+        ),
+    )
+    apply_snapshot(ws, snapshot_of(ahead, ref), prune=False, now=now, meta=meta)
     ours, gone = feed_ids(prefix), set(feed.cancelled)
 
     def drop(item_id: str, keep: set[str]) -> bool:
@@ -72,6 +77,13 @@ def apply_feed(
     for one in target.live_series():
         if drop(one.series_id, keep_series) and not ended(one, now):
             target.cancel_series(one.series_id, meta)
+
+
+def snapshot_of(feed: IcsFeed, ref: TargetRef) -> Snapshot:
+    """The feed's events and series as a `sync` snapshot for one target."""
+    return Snapshot(
+        events=[_event(e, ref) for e in feed.events], series=[_series(s, ref) for s in feed.series]
+    )
 
 
 def _event(e: IcsEvent, ref: TargetRef) -> SnapshotEvent:

@@ -58,6 +58,8 @@ def _file(path: Path, limit: int) -> bytes:
             data = f.read(limit + 1)
     except FileNotFoundError:
         raise InvalidInput(f"cannot read {path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"cannot read {path}: it is a directory") from None
     except OSError as e:
         raise FeedUnavailable(f"cannot read {path}: {e.strerror or 'read failed'}") from None
     if len(data) > limit:
@@ -89,18 +91,20 @@ def _http(url: str, timeout: float, limit: int) -> bytes:
 
 def _request(url: str) -> urllib.request.Request:
     # user:password@ in the URL becomes Basic authentication and never reaches a message.
+    # The credentials never follow a redirect (to another host they would leak).
     parts = urllib.parse.urlsplit(url)
     headers = {"User-Agent": "intent-ledger", "Accept": "text/calendar, */*"}
-    if parts.username is not None:
-        user = urllib.parse.unquote(parts.username)
-        password = urllib.parse.unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-        netloc = parts.hostname or ""
-        netloc = f"[{netloc}]" if ":" in netloc else netloc
-        netloc += f":{parts.port}" if parts.port else ""
-        url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return urllib.request.Request(url, headers=headers)
+    if parts.username is None:
+        return urllib.request.Request(url, headers=headers)
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    netloc = parts.hostname or ""
+    netloc = f"[{netloc}]" if ":" in netloc else netloc
+    netloc += f":{parts.port}" if parts.port else ""
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts._replace(netloc=netloc)), headers=headers)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
 
 
 def _read(response: http.client.HTTPResponse, label: str, deadline: float, limit: int) -> bytes:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 from icalendar import Calendar, Event
+from icalendar.error import BrokenCalendarProperty
 
 from ledger.errors import InvalidSeries
 from ledger.ics_records import IcsEvent, IcsFeed, IcsSeries, IcsSkip, InvalidFeed
@@ -71,7 +72,8 @@ def _calendars(data: bytes) -> list[Calendar]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = Calendar.from_ical(data, multiple=True)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        # AttributeError: icalendar 6 on a VTIMEZONE with two TZIDs (found by fuzzing).
         raise InvalidFeed("not a readable iCalendar file: a line cannot be parsed") from None
     calendars = [c for c in found if isinstance(c, Calendar)]
     if not calendars:
@@ -139,11 +141,11 @@ class _Reader:
             recurrence = self._master(uid, base, masters[0]) if masters else None
             moved = [self._instance(uid, base, c, recurrence) for c in instances]
             kept = self._keep(uid, recurrence) if recurrence is not None else ([], [], [])
-        except Unsupported as e:
+        except (Unsupported, BrokenCalendarProperty) as e:
             if masters and _cancelled(masters[0]):
                 self._cancelled.append(base)  # what it cannot express it no longer asks for
             else:
-                self._skip(uid, e.reason, summary)
+                self._skip(uid, _reason(e), summary)
             return
         events, series, cancelled = kept
         for event_id, event in moved:
@@ -155,7 +157,7 @@ class _Reader:
         self._series.extend(series)
         self._cancelled.extend(cancelled)
 
-    def _equivalent(self, uid: str, own: Zone, year: int) -> str:
+    def _equivalent(self, _uid: str, own: Zone, year: int) -> str:
         # A series needs an IANA name: the zone whose offsets agree with the VTIMEZONE's rules.
         name = self._zones.equivalent(own, year)
         if name is None:
@@ -225,7 +227,9 @@ class _Reader:
     def _instance(
         self, uid: str, base: str, component: Event, recurrence: RecurrenceSet | None
     ) -> tuple[str, IcsEvent | None]:
-        rid = self._when(uid, component, "RECURRENCE-ID")
+        # Like an EXDATE, a floating or DATE RECURRENCE-ID is local to the series' own zone.
+        own = (lambda: recurrence.start.zone) if recurrence is not None else (lambda: self._floating(uid))
+        rid = when_of(component, "RECURRENCE-ID", self._zones, own)
         if str(component["RECURRENCE-ID"].params.get("RANGE", "")).upper() == "THISANDFUTURE":
             raise Unsupported("RECURRENCE-ID with RANGE=THISANDFUTURE is not supported")
         day = local_in(rid, recurrence.start.zone if recurrence else rid.zone).date()
@@ -274,3 +278,11 @@ class _Reader:
             r.summary,
         )
         return events, [series], []
+
+
+def _reason(e: Exception) -> str:
+    # icalendar keeps a malformed value and raises only when it is read: name the property.
+    if isinstance(e, Unsupported):
+        return e.reason
+    found = re.search(r"broken property '([A-Z-]+)'", str(e))
+    return f"its {found.group(1) if found else 'property'} value is malformed"

@@ -127,7 +127,7 @@ def check_length(start: When, end: datetime) -> timedelta:
     return length
 
 
-def rrule_of(component: Event, start: When) -> str | None:
+def rrule_of(component: Event, _start: When) -> str | None:
     """The RRULE without DTSTART (UNTIL in UTC or local), or None; the series checks it further."""
     found = component.get("RRULE")
     if found is None:

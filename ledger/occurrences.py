@@ -38,6 +38,7 @@ __all__ = [
 _PAD = timedelta(hours=26)
 _CHUNK = timedelta(days=7)
 _HOUR = timedelta(hours=1)
+_BARREN = timedelta(days=3653)
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday; weeks of occurrences are cached from it
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
@@ -117,12 +118,16 @@ def _expand(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
 
 def occurrences_from(series: Series, start: datetime) -> Iterator[Occurrence]:
     """The occurrences starting at or after `start`, in start order, lazily (maybe forever)."""
-    lo = start
+    lo = found = start
     last = last_start(series.recurrence)
     while last is None or lo <= local_to_utc(last, series.recurrence.tz) + _PAD:
         hi = lo + _CHUNK
-        yield from occurrences(series, lo, hi)
+        for occurrence in occurrences(series, lo, hi):
+            found = occurrence.start
+            yield occurrence
         lo = hi
+        if lo - found > _BARREN:
+            return  # ten years without a window (every one empty in UTC, or skipped): no more
 
 
 def ended(series: Series, now: datetime) -> bool:

@@ -51,7 +51,7 @@ A = TypeVar("A")
 
 class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_stored_events(
-        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, session: Session, stored_events: Sequence[StoredEvent], **_kwargs: Any
     ) -> Sequence[int]:
         if not stored_events:
             return []
@@ -93,40 +93,40 @@ class SubclassAwareTranscoder(JSONTranscoder):
 # A ledger's engine, table and transactions.
 
 
-def engine_of(app: Application) -> Engine:
+def engine_of(app: Application[UUID]) -> Engine:
     """The SQLAlchemy engine of an application on this persistence module."""
     engine: Engine = app.factory.datastore.engine  # type: ignore[attr-defined]
     return engine
 
 
-def dispose(app: Application) -> None:
+def dispose(app: Application[UUID]) -> None:
     """Release the pooled connections eventsourcing-sqlalchemy leaves open at close."""
     datastore = getattr(app.factory, "datastore", None)
     if datastore is not None and datastore.engine is not None:
         datastore.engine.dispose()
 
 
-def events_table(app: Application) -> Table:
+def events_table(app: Application[UUID]) -> Table:
     table: Table = app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
     return table
 
 
-def transaction(app: Application, *, commit: bool) -> AbstractContextManager[Session]:
+def transaction(app: Application[UUID], *, commit: bool) -> AbstractContextManager[Session]:
     """A session in the recorder's own transaction handling (retries, locking)."""
     session: AbstractContextManager[Session] = app.recorder.transaction(commit=commit)  # type: ignore[attr-defined]
     return session
 
 
-def notify_channel(app: Application) -> str:
+def notify_channel(app: Application[UUID]) -> str:
     """The PostgreSQL channel the recorder NOTIFYs on every insert."""
     return str(getattr(app.recorder, "channel_name", "ledger_events"))
 
 
-# Core reads: ORM objects per row were three quarters of the cost of reading the log.
+# Core reads: ORM objects per row were most of the cost of reading the log.
 
 
 def read_rows(
-    app: Application, after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
+    app: Application[UUID], after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
 ) -> Iterator[tuple[int, Any]]:
     """Domain events of the notification log after `after` (up to `stop`), a page of `limit` at a time."""
     table = events_table(app)
@@ -148,7 +148,7 @@ def read_rows(
         after = rows[-1][0]
 
 
-def topics_after(app: Application, after: int, topics: Iterable[str], stop: int | None) -> bool:
+def topics_after(app: Application[UUID], after: int, topics: Iterable[str], stop: int | None) -> bool:
     """Whether any event of `topics` was appended after position `after` (up to `stop`)."""
     c = events_table(app).c
     query = select(c.id).where(c.id > after, c.topic.in_(tuple(topics))).limit(1)
@@ -158,7 +158,7 @@ def topics_after(app: Application, after: int, topics: Iterable[str], stop: int 
         return session.execute(query).first() is not None
 
 
-def stream_rows(app: Application, originator: UUID, topic: str) -> list[tuple[int, bytes]]:
+def stream_rows(app: Application[UUID], originator: UUID, topic: str) -> list[tuple[int, bytes]]:
     """(version, state) of one aggregate's events of `topic`, in order."""
     c = events_table(app).c
     query = (

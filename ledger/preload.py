@@ -27,7 +27,7 @@ _BATCH = 500
 
 
 def preloaded_workspace(
-    app: Application, ids: Iterable[UUID], load: Callable[[UUID], Aggregate | None]
+    app: Application[UUID], ids: Iterable[UUID], load: Callable[[UUID], Aggregate | None]
 ) -> cmd.Workspace:
     """A workspace holding the named aggregates, read in bulk; other ids come from `load`."""
     wanted = list(dict.fromkeys(ids))
@@ -39,7 +39,7 @@ def preloaded_workspace(
     return ws
 
 
-def _fold(app: Application, ids: list[UUID]) -> dict[UUID, Any]:
+def _fold(app: Application[UUID], ids: list[UUID]) -> dict[UUID, Any]:
     c = events_table(app).c
     found: dict[UUID, Any] = {}
     for first in range(0, len(ids), _BATCH):

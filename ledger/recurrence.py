@@ -103,9 +103,15 @@ def parse_rule(text: str) -> str:
     """The RRULE value in a canonical form (FREQ first, then the other parts sorted)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidSeries("invalid rrule '': expected e.g. FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR")
-    body = text.strip().upper().removeprefix("RRULE:")
+    parts = _rule_parts(text)
+    _check_values(text, parts)
+    ordered = ["FREQ", *sorted(k for k in parts if k != "FREQ")]
+    return ";".join(f"{k}={parts[k]}" for k in ordered)
+
+
+def _rule_parts(text: str) -> dict[str, str]:
     parts: dict[str, str] = {}
-    for part in body.split(";"):
+    for part in text.strip().upper().removeprefix("RRULE:").split(";"):
         key, sep, value = part.partition("=")
         if not sep or not value:
             raise InvalidSeries(f"invalid rrule {text!r}: {part!r} is not NAME=VALUE")
@@ -116,6 +122,10 @@ def parse_rule(text: str) -> str:
         if key in parts:
             raise InvalidSeries(f"invalid rrule {text!r}: {key} given twice")
         parts[key] = value
+    return parts
+
+
+def _check_values(text: str, parts: dict[str, str]) -> None:
     if parts.get("FREQ") not in FREQUENCIES:
         raise InvalidSeries(f"invalid rrule {text!r}: FREQ must be one of {', '.join(FREQUENCIES)}")
     if "COUNT" in parts and "UNTIL" in parts:
@@ -125,8 +135,6 @@ def parse_rule(text: str) -> str:
             raise InvalidSeries(f"invalid rrule {text!r}: {key} must be a whole number from 1 to 10000")
     if "UNTIL" in parts and not _UNTIL.fullmatch(parts["UNTIL"]):
         raise InvalidSeries(f"invalid rrule {text!r}: UNTIL must be YYYYMMDD, YYYYMMDDTHHMMSS or ...Z")
-    ordered = ["FREQ", *sorted(k for k in parts if k != "FREQ")]
-    return ";".join(f"{k}={parts[k]}" for k in ordered)
 
 
 @dataclass(frozen=True, slots=True)

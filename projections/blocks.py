@@ -189,7 +189,10 @@ class LazyBlocks:
             lo = max(self._earliest, t - step)
 
     def _ensure(self, t: datetime) -> None:
-        """Make the cache hold every block that starts at or before `t`, and the one after it (if any)."""
+        """Make the cache hold every block that starts at or before `t`, and two after it (if any)."""
+        starts = self._cache_starts
+        if len(starts) > 1 and starts[-2] > t and self._from is not None and self._from <= t:
+            return  # the usual case: asked again about the same few days
         known = self._from is not None and self._from <= t
         if known and self._more is not None and self._cache and t - self._cache[-1].start > _AHEAD:
             known = False  # far ahead: a fresh start is cheaper than merging everything in between
@@ -198,7 +201,9 @@ class LazyBlocks:
             self._from = fresh - timedelta(seconds=self.policy.pre_roll)
             self._more = merge(self._from_windows(fresh), self.policy)
             self._cache, self._cache_starts = [], []
-        while (not self._cache or self._cache[-1].start <= t) and self._pull():
+        # Two blocks ahead: the next boundary's evaluation finds the block after it cached
+        # (the expansion of a new week happens at a change or a boundary before, not at this one).
+        while (len(self._cache) < 2 or self._cache_starts[-2] <= t) and self._pull():
             pass
         half = _CACHE // 2
         if len(self._cache) > _CACHE and self._cache_starts[half] <= t:

@@ -104,19 +104,18 @@ _WANT, _GRACE, _SEEN, _QUIET = 0, 1, 2, 3
 _by_time = operator.itemgetter(0)
 
 
-def _intended_changes(
-    transitions: Sequence[tuple[int, str, str, int]], out: list[tuple[int, int, Any]]
-) -> None:
+def _intended_changes(transitions: Sequence[Sequence[Any]], out: list[tuple[int, int, Any]]) -> None:
     previous = None
-    for at, desired, reason, grace in transitions:
+    for when, desired, reason, grace in transitions:
+        at = to_epoch(when) if isinstance(when, str) else when
         out.append((at, _WANT, None if reason == _DEREGISTERED else desired))
-        if previous == "on" and desired == "off" and grace > 0:
+        if previous == "on" and desired == "off" and grace:  # None: a row without it
             out.append((at, _GRACE, 1))
             out.append((at + grace, _GRACE, -1))
         previous = desired
 
 
-def _observed_changes(runs: Sequence[Run], stale: int, out: list[tuple[int, int, Any]]) -> None:
+def _observed_changes(runs: Sequence[Sequence[Any]], stale: int, out: list[tuple[int, int, Any]]) -> None:
     start = _NEVER
     count = len(runs)
     for i, run in enumerate(runs):
@@ -135,17 +134,18 @@ def _observed_changes(runs: Sequence[Run], stale: int, out: list[tuple[int, int,
 
 def compliance(
     client_id: str,
-    transitions: Sequence[tuple[int, str, str, int]],
-    runs: Sequence[Run],
+    transitions: Sequence[Sequence[Any]],
+    runs: Sequence[Sequence[Any]],
     start: int,
     end: int,
     stale: int = 900,
 ) -> Compliance:
     """One client's compliance over `[start, end)`.
 
-    `transitions`: its recorded intents in seq order as `Intended` (at, desired_state,
-    reason, grace_seconds), including the last two effective before `start`; `runs`: its
-    observation runs by started_at, including the last one started before `start`.
+    `transitions`: its recorded intents in seq order as `Intended` (at: epoch seconds or
+    stored text, desired_state, reason, grace_seconds), including the last two effective
+    before `start`; `runs`: its observation runs by started_at (`Run`, or rows in its
+    order), including the last one started before `start`.
     """
     changes: list[tuple[int, int, Any]] = []
     _intended_changes(transitions, changes)
@@ -153,29 +153,13 @@ def compliance(
     changes.sort(key=_by_time)  # stable: of two changes at one instant, the later one wins
     changes.append((end, -1, None))
     result = Compliance(client_id=client_id)
-    mismatches = result.mismatches
     want, in_grace, seen, quiet = None, 0, "unknown", False
     a = start
     for t, which, value in changes:
         if t > a:
             b = min(t, end)
-            if want is not None:  # account for [a, b)
-                seconds = b - a
-                observed = "unknown" if quiet else seen
-                if want == "on":
-                    result.scheduled_on_s += seconds
-                    if observed == "on":
-                        result.observed_on_s += seconds
-                elif observed == "on" and not in_grace:
-                    result.unscheduled_on_s += seconds
-                if observed == "unknown":
-                    result.unknown_s += seconds
-                elif observed != want and not (in_grace and want == "off"):
-                    last = mismatches[-1] if mismatches else None
-                    if last is not None and last[1] == a and last[2] == want and last[3] == observed:
-                        mismatches[-1] = (last[0], b, want, observed)
-                    else:
-                        mismatches.append((a, b, want, observed))
+            if want is not None:
+                _account(result, a, b, want, bool(in_grace), "unknown" if quiet else seen)
             a = b
             if a >= end:
                 break
@@ -188,6 +172,26 @@ def compliance(
         elif which == _QUIET:
             quiet = value
     return result
+
+
+def _account(result: Compliance, a: int, b: int, want: str, in_grace: bool, observed: str) -> None:
+    """Add the stretch [a, b), wanted `want` and observed `observed`, to `result`."""
+    seconds = b - a
+    if want == "on":
+        result.scheduled_on_s += seconds
+        if observed == "on":
+            result.observed_on_s += seconds
+    elif observed == "on" and not in_grace:
+        result.unscheduled_on_s += seconds
+    if observed == "unknown":
+        result.unknown_s += seconds
+    elif observed != want and not (in_grace and want == "off"):
+        mismatches = result.mismatches
+        last = mismatches[-1] if mismatches else None
+        if last is not None and last[1] == a and last[2] == want and last[3] == observed:
+            mismatches[-1] = (last[0], b, want, observed)
+        else:
+            mismatches.append((a, b, want, observed))
 
 
 def fleet_totals(rows: Iterable[Totals]) -> dict[str, Any]:

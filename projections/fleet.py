@@ -55,10 +55,11 @@ class FleetView:
             return
         aggregate = event.mutate(self._by_id.get(event.originator_id))
         self._by_id[event.originator_id] = aggregate
-        cause = (position, event)
-        if not isinstance(event, ev.LedgerChange):
-            # Creation events (a group named, the policy opened) change no timeline.
-            affected = None
+        # Creation events (a group named, the policy opened) change no timeline.
+        self._index(aggregate, (position, event), affected if isinstance(event, ev.LedgerChange) else None)
+
+    def _index(self, aggregate: Any, cause: tuple[int, Any], affected: Affected | None) -> None:
+        """Keep the view's indexes of a folded aggregate and mark whose timeline it changed."""
         if isinstance(aggregate, Client):
             self._index_client(aggregate)
             if affected is not None:

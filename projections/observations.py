@@ -8,17 +8,17 @@ report per screen. A run also ends when a screen was silent longer than
 when a screen went quiet without storing every periodic report.
 
 `ObservationLog` is the writer: reports are buffered (bounded), written in
-batches, and stay buffered while the database is away.
+batches, and stay buffered while the database is away. The reads are in
+projections.observation_reads.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, and_, bindparam, func, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import Engine
@@ -27,17 +27,7 @@ from ledger.app import Ledger
 from ledger.persistence import bulk_insert, engine_of, transaction
 from ledger.values import parse_instant
 
-__all__ = [
-    "ObservationLog",
-    "Run",
-    "Seen",
-    "fetch",
-    "first_reports",
-    "grouped",
-    "last_before",
-    "latest_reports",
-    "runs_between",
-]
+__all__ = ["TABLES", "ObservationLog", "Run", "Seen", "metadata", "observations", "reports"]
 
 metadata = MetaData()
 observations = Table(
@@ -267,79 +257,3 @@ class ObservationLog:
 
 def _row(seen: Seen, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(seen, name) for name in columns)
-
-
-# Reads.
-
-
-def last_before(key: Any, order: Any, condition: Any) -> Any:
-    """A subquery (key, order): per key, the largest `order` of the rows meeting `condition`."""
-    return select(key.label("key"), func.max(order).label("order")).where(condition).group_by(key).subquery()
-
-
-def fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
-    """The rows of `query` as plain tuples from the driver (SQLAlchemy's rows cost twice the fetch)."""
-    compiled = query.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    with engine.connect() as conn:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if compiled.positional:
-                cursor.execute(compiled.string, tuple(params[name] for name in compiled.positiontup))
-            else:
-                cursor.execute(compiled.string, params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-
-def grouped(
-    engine: Engine, query: Any, key: Any, clients: Iterable[str] | None
-) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows of `query` by their first column, only those of `clients` (None: all)."""
-    wanted = None if clients is None else set(clients)
-    if wanted is not None and len(wanted) <= 500:
-        query = query.where(key.in_(sorted(wanted)))
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    for row in fetch(engine, query):
-        if wanted is None or row[0] in wanted:
-            found.setdefault(row[0], []).append(tuple(row))
-    return found
-
-
-def runs_between(
-    engine: Engine, start: str, end: str, clients: Iterable[str] | None = None
-) -> dict[str, list[Run]]:
-    """Per screen, its runs that started before `end`: the last one started before `start`
-    and every one started in `[start, end)`, oldest first."""
-    o = observations.c
-    before = last_before(o.client_id, o.started_at, o.started_at < start)
-    query = (
-        select(*(o[name] for name in ("client_id", *Run._fields)))
-        .outerjoin(before, and_(before.c.key == o.client_id, before.c.order == o.started_at))
-        .where(o.started_at < end)
-        .where((o.started_at >= start) | before.c.order.is_not(None))
-        .order_by(o.client_id, o.started_at)
-    )
-    return {
-        client_id: [Run._make(row[1:]) for row in rows]
-        for client_id, rows in grouped(engine, query, o.client_id, clients).items()
-    }
-
-
-def first_reports(engine: Engine, client_id: str) -> dict[tuple[str | None, str], str]:
-    """The first report of each (intent_id, tv_state) of one screen: its reported_at."""
-    o = observations.c
-    query = (
-        select(o.intent_id, o.tv_state, func.min(o.started_at))
-        .where(o.client_id == client_id)
-        .group_by(o.intent_id, o.tv_state)
-    )
-    with engine.connect() as conn:
-        return {(intent_id, state): first for intent_id, state, first in conn.execute(query)}
-
-
-def latest_reports(engine: Engine) -> dict[str, dict[str, Any]]:
-    """The latest accepted report of every screen."""
-    with engine.connect() as conn:
-        return {r.client_id: dict(r._mapping) for r in conn.execute(select(reports))}

@@ -18,6 +18,7 @@ from ledger.collector import paused_gc
 from ledger.errors import NotFound
 from ledger.persistence import engine_of
 from ledger.values import format_instant
+from projections import observation_reads as reads
 from projections import observations as obs
 from projections.compliance import compliance, fleet_totals, observed_at, to_epoch
 from projections.readmodel import ReadModel, transitions
@@ -36,7 +37,7 @@ def _transitions(
 ) -> dict[str, list[tuple[Any, ...]]]:
     """Per client: its transitions effective in [start, end) and the last two before `start`."""
     t = transitions.c
-    before = obs.last_before(t.log_name, t.seq, t.effective_at < start)
+    before = reads.last_before(t.log_name, t.seq, t.effective_at < start)
     query = (
         select(t.log_name, t.seq, t.effective_at, t.desired_state, t.reason, t.grace_seconds, t.group_id)
         .outerjoin(before, before.c.key == t.log_name)
@@ -44,7 +45,7 @@ def _transitions(
         .where((t.effective_at >= start) | (t.seq >= before.c.order - 1))
         .order_by(t.log_name, t.seq)
     )
-    return obs.grouped(engine, query, t.log_name, clients)
+    return reads.grouped(engine, query, t.log_name, clients)
 
 
 def _in_force(rows: list[tuple[Any, ...]], start: str) -> list[tuple[Any, ...]]:
@@ -96,11 +97,11 @@ def _compliance(
                 for r in _in_force(rows, first)
             )
         )
-    runs = obs.runs_between(engine, first, last, chosen)
+    runs = reads.runs_between(engine, first, last, chosen)
     a, b = to_epoch(first), to_epoch(last)
     rows = []
     for client_id in chosen:
-        intended = [(to_epoch(r[2]), r[3], r[4], r[5] or 0) for r in recorded.get(client_id, ())]
+        intended = [r[2:6] for r in recorded.get(client_id, ())]  # at, desired, reason, grace
         rows.append(compliance(client_id, intended, runs.get(client_id, ()), a, b, stale))
     return {
         "from": first,
@@ -116,14 +117,14 @@ def observed_states(ledger: Ledger, at: datetime, clients: list[str], stale: int
     engine = _engine(ledger)
     t = format_instant(at)
     after = format_instant(datetime.fromtimestamp(to_epoch(t) + 1, at.tzinfo))
-    runs = obs.runs_between(engine, t, after, clients)
+    runs = reads.runs_between(engine, t, after, clients)
     moment = to_epoch(t)
     return {c: observed_at(runs.get(c, ()), moment, stale) for c in clients}
 
 
 def firsts_of(ledger: Ledger, client_id: str) -> dict[tuple[str | None, str], str]:
     """The first report of each (intent_id, tv_state) of a client (for `followed_at`, `matched_at`)."""
-    return obs.first_reports(_engine(ledger), client_id)
+    return reads.first_reports(_engine(ledger), client_id)
 
 
 def followed(firsts: dict[tuple[str | None, str], str], intent_id: str, desired_state: str) -> dict[str, Any]:

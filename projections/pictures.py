@@ -21,7 +21,8 @@ from ledger.occurrences import occurrences
 from ledger.values import format_instant
 from projections.audit import AuditView, as_of
 from projections.compliance import observed_at, to_epoch
-from projections.observations import Run, metadata, runs_between
+from projections.observation_reads import runs_between
+from projections.observations import Run, metadata
 from projections.picture_html import render_html
 from projections.picture_svg import render_svg
 from projections.readmodel import ReadModel
@@ -168,7 +169,8 @@ def rows_for(
         target_group = view.groups.get(client.group_id) if client.group_id else None
         row = Row(client_id, client.group_id)
         for s in view.timeline(client_id).segments(start, end):
-            assert s.start is not None and s.end is not None
+            assert s.start is not None
+            assert s.end is not None
             row.schedule.append(Stretch(s.start, s.end, s.intent.desired_state, s.intent.reason))
         for target in [client] + ([target_group] if target_group else []):
             row.items += _items(view, target, start, end)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,30 +20,13 @@ from ledger.domain import IntentLog
 from ledger.errors import InvalidInput
 from ledger.intent import CurrentIntent
 from ledger.names import group_of
-from ledger.values import floor_second, format_instant
+from ledger.values import floor_second
+from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, restore_log, saved_log
 from projections.fleet import Affected, FleetView
-from projections.timeline import Intent, Timeline
+from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
-
-Cause = tuple[datetime, dict[str, Any]]
-CauseOf = Callable[[Timeline, Intent], Cause]
-
-
-def describe_cause(position: int, event: Any) -> dict[str, Any]:
-    """The `cause` of a ledger-driven transition: which recorded change made it."""
-    cause: dict[str, Any] = {
-        "kind": "ledger",
-        "position": position,
-        "event": type(event).__name__,
-        "at": format_instant(floor_second(event.timestamp)),
-    }
-    for name in ("event_id", "override_id", "series_id", "client_id", "group_id", "actor"):
-        value = getattr(event, name, None)
-        if value is not None:
-            cause[name] = value
-    return cause
 
 
 @dataclass(frozen=True)
@@ -96,7 +78,7 @@ class Projector:
         """Rebuild from the ledger and record one catch-up transition where one is due."""
         now = floor_second(now)
         self.pull()
-        start = _fixed_cause(now, {"kind": "start"})
+        start = fixed_cause(now, {"kind": "start"})
         return self._commit(dict.fromkeys(self.names(), start), now)
 
     @property
@@ -187,12 +169,12 @@ class Projector:
         pending, self._retry = self._retry, {}
         for name, (position, event) in self._names_of(affected):
             when = floor_second(event.timestamp)
-            pending[name] = _fixed_cause(when, describe_cause(position, event))
+            pending[name] = fixed_cause(when, describe_cause(position, event))
         while self._timers and self._timers[0][0] <= now:
             boundary, name = heapq.heappop(self._timers)
             if self._due.get(name) == boundary:
                 del self._due[name]
-                pending.setdefault(name, _boundary_cause(boundary, now))
+                pending.setdefault(name, boundary_cause(boundary, now))
         return self._commit(pending, now)
 
     def next_wakeup(self) -> datetime | None:
@@ -280,24 +262,3 @@ class Projector:
         elif self._due.get(name) != at:
             self._due[name] = at
             heapq.heappush(self._timers, (at, name))
-
-
-def _fixed_cause(effective_at: datetime, cause: dict[str, Any]) -> CauseOf:
-    return lambda _timeline, _intent: (effective_at, cause)
-
-
-def _boundary_cause(boundary: datetime, now: datetime) -> CauseOf:
-    def cause_of(timeline: Timeline, intent: Intent) -> Cause:
-        # On time (nothing else changed between the boundary and now): the
-        # boundary is the effective instant. Late past several boundaries (the
-        # process was stalled): one catch-up transition at now, not the missed ones.
-        if timeline.at(boundary) == intent:
-            cause = {
-                "kind": "boundary",
-                "at": format_instant(boundary),
-                "windows": timeline.named_at(boundary),
-            }
-            return boundary, cause
-        return now, {"kind": "catch_up", "boundary": format_instant(boundary)}
-
-    return cause_of

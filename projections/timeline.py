@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -202,7 +202,7 @@ class Timeline:
                 names.append(f"override {o.override_id}")
         return names
 
-    def _edges_after(self, after: datetime) -> Any:
+    def _edges_after(self, after: datetime) -> Iterable[datetime]:
         if self._boundaries is not None:
             return self._boundaries[bisect_right(self._boundaries, after) :]
         overrides = self._override_edges[bisect_right(self._override_edges, after) :]
@@ -210,6 +210,9 @@ class Timeline:
 
     def next_boundary(self, after: datetime) -> datetime | None:
         """The first instant after `after` whose intent differs from the one at `after`."""
+        if self._boundaries is None and not self._override_edges and isinstance(self.blocks, LazyBlocks):
+            # Without overrides every block edge changes the intent (blocks differ in their span).
+            return self.blocks.next_edge(after)
         current = self.at(after)
         previous = after
         for edge in self._edges_after(after):

@@ -115,7 +115,8 @@ class Acks:
             if not self.outbox.once:  # only the self-check sweep reads it
                 self.acked_at[item.name] = now
             if intent is not None:
-                assert item.issued_at is not None and item.expires_at is not None
+                assert item.issued_at is not None
+                assert item.expires_at is not None
                 self.receipts.acked(item.name, intent, item.issued_at, item.expires_at, kind, now, latency_ms)
         elif not ok:
             intent_id = None if intent is None else intent.intent_id

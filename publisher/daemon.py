@@ -16,6 +16,7 @@ from ledger.app import Ledger
 from ledger.collector import paused_gc, promote_all, set_collector
 from ledger.names import log_name
 from ledger.persistence import notify_channel
+from ledger.urls import is_postgres
 from ledger.values import floor_second
 from projections.projector import Projector
 from publisher.acks import Acks
@@ -33,7 +34,7 @@ from publisher.selfcheck import SelfCheck
 from publisher.settings import Backoff, Clock, RunSettings, SystemClock
 from publisher.steady import NeverBack
 from publisher.topics import Topics
-from publisher.watch import PgWatcher, is_postgres
+from publisher.watch import PgWatcher
 
 __all__ = ["Backoff", "Clock", "Daemon", "RunSettings", "SystemClock"]
 

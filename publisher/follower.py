@@ -75,29 +75,14 @@ class Follower:
         try:
             if now >= self.next_lag:
                 head = self.ledger.max_notification_id()  # lag: what existed before this read
-            if not self.started:
-                with paused_gc():
-                    issued = self._start(now)
-                self.started = True
-                if not self.once:
-                    # The rebuilt view lives as long as the process: keep the collector off it.
-                    gc.collect()
-                    gc.freeze()
-            else:
-                with paused_gc():  # a boundary of thousands: no collector passes mid-way
-                    issued = self.projector.step(now)
+            issued = self._read(now)
         except DB_ERRORS as e:
             if strict:
                 raise
             # Keep refreshing what we hold; retry the ledger after a backoff.
             self._failed(now, e)
             return []
-        self.away.ended("follow")
-        self._next_db = None
-        self._backoff.reset()
-        if head is not None:
-            self.next_lag = now + timedelta(seconds=1)
-            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
+        self._answered(now, head)
         for event in issued:
             self.metrics.transition(event.reason, event.desired_state).inc()
             self._log_transition(event)
@@ -105,6 +90,28 @@ class Follower:
             self.log.flush()
             self._last_transition = now
         return issued
+
+    def _read(self, now: datetime) -> list[IntentIssued]:
+        if self.started:
+            with paused_gc():  # a boundary of thousands: no collector passes mid-way
+                return self.projector.step(now)
+        with paused_gc():
+            issued = self._start(now)
+        self.started = True
+        if not self.once:
+            # The rebuilt view lives as long as the process: keep the collector off it.
+            gc.collect()
+            gc.freeze()
+        return issued
+
+    def _answered(self, now: datetime, head: int | None) -> None:
+        """The ledger answered: end a backoff, update the lag."""
+        self.away.ended("follow")
+        self._next_db = None
+        self._backoff.reset()
+        if head is not None:
+            self.next_lag = now + timedelta(seconds=1)
+            self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
 
     def _start(self, now: datetime) -> list[IntentIssued]:
         # From the checkpoint when nothing overtook it: every current intent is known

@@ -67,4 +67,5 @@ def observer_for(
         registered=registered,
         intended=intended,
         broker=broker,
+        background=True,
     )

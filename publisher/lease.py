@@ -15,9 +15,8 @@ from typing import IO, Protocol
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from sqlalchemy.engine import make_url
 
-from publisher.watch import is_postgres
+from ledger.urls import parse_database_url
 
 __all__ = ["Lease", "lease_for"]
 
@@ -44,10 +43,10 @@ class PgLease:
     """
 
     def __init__(self, db_url: str, name: str) -> None:
-        url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
-        conninfo = url.render_as_string(hide_password=False)
+        url = parse_database_url(db_url)
+        conninfo = url.conninfo
         # Named, so an operator (or a test) can tell the lease's session from the others.
-        if "application_name" not in url.query:
+        if "application_name" not in url.parts.query:
             conninfo = make_conninfo(conninfo, application_name="intent-ledger lease")
         self._conninfo = conninfo
         self._key = _key(name)
@@ -143,8 +142,9 @@ class FileLease:
 
 def lease_for(db_url: str, name: str) -> Lease:
     """The lease named `name` for this ledger (`name` says prefix and shard)."""
-    if is_postgres(db_url):
+    url = parse_database_url(db_url)
+    if url.backend == "postgresql":
         return PgLease(db_url, f"intent-ledger/{name}")
-    path = make_url(db_url).database or "intent-ledger.db"
+    path = url.path or "intent-ledger.db"
     safe = name.replace("/", "_")
     return FileLease(f"{path}.{safe}.lock")

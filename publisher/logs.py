@@ -1,4 +1,12 @@
-"""Structured logs: one JSON object per line (publishes, transitions, connection, ledger)."""
+"""The daemon's log: one line per record, JSON for machines or short text for a terminal.
+
+Every record is `(event, fields)`: a transition, a publish outcome, the
+connection, the ledger, checkpoints. `json` writes `{"ts": ..., "event": ...,
+...}` (the format log shippers read); `text` writes one short line an operator
+reads at a glance, e.g. `08:05:00 lobby-1 ON event_window_active until 08:10Z`
+for a transition and `08:05:00 lobby-1 ON transition acked 1.1 ms` for its
+publish. `run` picks text on a terminal, JSON otherwise (`--log-format`).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +14,54 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import msgspec
 
-__all__ = ["Episode", "EventLog"]
+__all__ = ["LOG_FORMATS", "Episode", "EventLog", "LogFormat", "default_format", "render_text"]
 
+LogFormat = Literal["json", "text"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
-class EventLog:
-    """Writes `{"ts": ..., "event": ..., ...}` lines; safe to call from any thread."""
+def default_format(stream: IO[str]) -> LogFormat:
+    """Text for a person at a terminal, JSON for a file, a pipe or the journal."""
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
 
-    def __init__(self, stream: IO[str] | None = None, now: Callable[[], datetime] | None = None) -> None:
+
+class EventLog:
+    """Writes one line per record (JSON by default); safe to call from any thread."""
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        now: Callable[[], datetime] | None = None,
+        log_format: LogFormat = "json",
+    ) -> None:
         self._stream = stream if stream is not None else sys.stdout
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
+        self._text = log_format == "text"
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
-        self._write({"ts": self._now().isoformat(timespec="milliseconds"), "event": event, **fields}, flush)
+        self._write(event, fields, flush)
 
     def write(self, event: str, fields: dict[str, Any]) -> None:
         """`emit(event, **fields)` without copying `fields`, buffered until the next `flush()`."""
-        self._write({"ts": self._now().isoformat(timespec="milliseconds"), "event": event} | fields, False)
+        self._write(event, fields, False)
 
-    def _write(self, record: dict[str, Any], flush: bool) -> None:
-        line = _encoder.encode(record).decode()
+    def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:
+        now = self._now()
+        if self._text:
+            line = render_text(now, event, fields)
+        else:
+            record = {"ts": now.isoformat(timespec="milliseconds"), "event": event} | fields
+            line = _encoder.encode(record).decode()
         with self._lock:
             self._stream.write(line + "\n")
             if flush:
@@ -67,3 +96,87 @@ class Episode:
         if self.failures and not self._failing:
             self._log.emit(self._event, state="ok", failed_attempts=self.failures, **fields)
             self.failures = 0
+
+
+def render_text(now: datetime, event: str, fields: dict[str, Any]) -> str:
+    """The one-line text form of a record (no secrets: the fields carry none)."""
+    render = _TEXT.get(event, _generic)
+    return f"{now.astimezone(UTC):%H:%M:%S} {render(event, fields)}"
+
+
+def _who(f: dict[str, Any]) -> str:
+    client = f.get("client_id")
+    return str(client) if client else f"groups/{f.get('group_id')}"
+
+
+def _short(stamp: str | None, now: str | None = None) -> str:
+    # "2026-03-31T08:10:00Z" -> "08:10Z" (seconds when they are not zero), the date if another day.
+    if not stamp or len(stamp) < 20:
+        return str(stamp)
+    clock = stamp[11:16] if stamp[17:19] == "00" else stamp[11:19]
+    return f"{clock}Z" if now is None or now[:10] == stamp[:10] else f"{stamp[:10]} {clock}Z"
+
+
+def _transition(_event: str, f: dict[str, Any]) -> str:
+    window = f.get("event_window")
+    until = f" until {_short(window['end'], f.get('effective_at'))}" if isinstance(window, dict) else ""
+    cause = f.get("cause")
+    kind = cause.get("kind") if isinstance(cause, dict) else None
+    extra = f"seq {f.get('seq')}" + (f", {kind}" if kind else "")
+    return f"{_who(f)} {str(f.get('desired_state')).upper()} {f.get('reason')}{until} ({extra})"
+
+
+def _publish(event: str, f: dict[str, Any]) -> str:
+    what = "cleared" if event == "clear" else f"{str(f.get('desired_state')).upper()} {f.get('kind')}"
+    if f.get("result") == "acked":
+        latency = f.get("latency_ms")
+        outcome = "acked" + (f" {latency:.1f} ms" if isinstance(latency, int | float) else "")
+    else:
+        outcome = f"FAILED: {f.get('error') or f.get('result')}"
+    expires = f" (expires {_short(f['expires_at'], f.get('issued_at'))})" if f.get("expires_at") else ""
+    return f"{_who(f)} {what} {outcome}{expires if event != 'clear' else ''}"
+
+
+def _start(_event: str, f: dict[str, Any]) -> str:
+    groups = ", group topics" if f.get("group_topics") else ""
+    return (
+        f"started: broker {f.get('broker')} (MQTT {f.get('mqtt_version')}), prefix {f.get('prefix')}, "
+        f"ttl {f.get('ttl')} s, refresh every {f.get('refresh')} s{groups}"
+    )
+
+
+def _state(event: str, f: dict[str, Any]) -> str:
+    state = f.get("state") or f.get("role") or f.get("status")
+    rest = {k: v for k, v in f.items() if k not in ("state", "role", "status") and v is not None}
+    error = rest.pop("error", None)
+    detail = " ".join(str(v) if k == event else f"{k} {v}" for k, v in rest.items())
+    return f"{event} {state}" + (f" {detail}" if detail else "") + (f": {error}" if error else "")
+
+
+def _mismatch(_event: str, f: dict[str, Any]) -> str:
+    held = f.get("held") or "nothing"
+    return f"mismatch on {f.get('topic')}: held {held}, expected {f.get('expected')}; repaired"
+
+
+def _notice(_event: str, f: dict[str, Any]) -> str:
+    return f"notice: {f.get('message')}"
+
+
+def _generic(event: str, f: dict[str, Any]) -> str:
+    return " ".join([event, *(f"{k}={v}" for k, v in f.items() if v is not None)])
+
+
+_TEXT: dict[str, Callable[[str, dict[str, Any]], str]] = {
+    "transition": _transition,
+    "publish": _publish,
+    "clear": _publish,
+    "start": _start,
+    "role": _state,
+    "status": _state,
+    "broker": _state,
+    "ledger": _state,
+    "checkpoint": _state,
+    "receipts": _state,
+    "mismatch": _mismatch,
+    "notice": _notice,
+}

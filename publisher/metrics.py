@@ -78,8 +78,8 @@ class Metrics:
 
     def observe_acks(self, seconds: list[float]) -> None:
         """`ack_latency.observe(s)` for each of `seconds`, in one pass (a settled burst at once)."""
-        # observe() takes two locks per value and scans the buckets: 3 us a PUBACK, a third
-        # of a second per 100,000. Counted per bucket here, as observe() would count them.
+        # observe() takes two locks per value and scans the buckets, per PUBACK (its cost:
+        # docs/performance.md). Counted per bucket here, as observe() would count them.
         histogram = self.ack_latency
         buckets = getattr(histogram, "_buckets", None)
         bounds = getattr(histogram, "_upper_bounds", None)

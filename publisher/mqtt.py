@@ -109,7 +109,7 @@ class MqttSession:
             clean_session=None if self.v5 else True,
             reconnect_on_failure=False,
         )
-        # The default window of 20 is about twice as fast as 1,000 (paho rescans its queue per PUBACK).
+        # The default window of 20 is faster than a large one (paho rescans its queue per PUBACK).
         self.client.max_inflight_messages_set(inflight)
         if config.username:
             self.client.username_pw_set(config.username, config.password)
@@ -221,10 +221,10 @@ class MqttSession:
         return delivery
 
     def _expiry(self, seconds: int) -> Properties:
-        # Building a paho Properties costs ~100 us; the few expiry values repeat, so share them.
+        # Building a paho Properties is slow; the few expiry values repeat, so share them.
         properties = self._expiry_properties.get(seconds)
         if properties is None:
-            properties = Properties(PacketTypes.PUBLISH)
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             properties.MessageExpiryInterval = seconds
             self._expiry_properties[seconds] = properties
         return properties
@@ -253,7 +253,7 @@ class MqttSession:
         self.lost.set()
         self._fail_pending(f"connection abandoned before PUBACK: {reason}")
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self) -> None:
         """Disconnect cleanly (the broker then discards the Will) and stop the network thread."""
         try:
             if not self.lost.is_set() and self.client.is_connected():

@@ -3,12 +3,11 @@
 `start()` subscribes to `{prefix}/+/power/state` (QoS 1) on a broker session
 of its own (publisher.reportlink), whose callback on paho's network thread
 only appends to an inbox. The daemon's loop calls `tick(now)`: it classifies
-a few milliseconds' worth of reports (accepted, duplicate, or rejected as
-invalid, unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
-tables and writes them in batches, so ingestion never holds a transition
-up for long. Rejections are counted, logged at most once a minute per
-topic, never stored and never fatal; a database that is away only delays
-the writes.
+a few milliseconds' worth of reports (accepted, duplicate, or rejected as invalid,
+unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
+tables and writes them in batches, so ingestion never holds a transition up for long.
+Rejections are counted, logged at most once a minute per topic, never stored and
+never fatal; a database that is away only delays the writes.
 """
 
 from __future__ import annotations
@@ -20,22 +19,23 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
 
 from ledger.app import Ledger
 from projections.compliance import to_epoch
-from projections.observations import ObservationLog, Seen, latest_reports
+from projections.observation_reads import latest_reports
+from projections.observations import ObservationLog, Seen
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report
 from publisher.reportlink import ReportLink
-from publisher.settings import DB_ERRORS
+from publisher.reportmetrics import RESULTS, ReportMetrics
+from publisher.reportwriter import ReportWriter
+from publisher.settings import DB_ERRORS, one_line
 
 __all__ = ["RESULTS", "Observer"]
 
-RESULTS = ("accepted", "duplicate", "invalid", "unknown_client", "mismatched_id", "skewed")
 SKEW = 300  # seconds a report's reported_at may differ from the server's clock
 DRAIN = 2_000  # reports classified per round at most
 BUDGET = 0.005  # seconds of a round spent on reports at most (a transition may be waiting)
@@ -60,15 +60,18 @@ class Observer:
         registered: Callable[[str], bool] = lambda _name: True,
         intended: Callable[[], Iterable[tuple[str, str, datetime, int]]] = lambda: (),
         broker: BrokerConfig | None = None,
+        background: bool = False,
     ) -> None:
         """`owns`: reports of other shards' clients are ignored; `registered`: is a client
         registered now; `intended`: (client_id, desired_state, effective_at, grace_seconds)
         of every registered client, for the screens-by-match gauge. All three are called
         from `tick()` only, on the daemon's thread. `broker`: where `start()` subscribes
-        (a session of the component's own)."""
+        (a session of the component's own). `background`: accepted reports are written on a
+        thread of their own (publisher.reportwriter), not in `tick()`."""
         self.prefix = prefix
         self.stale = stale
         self.writer = ObservationLog(ledger, split_after=stale)
+        self.background = ReportWriter(self.writer, log) if background else None
         self._log = log
         self._errors = errors
         self._owns, self._registered, self._intended = owns, registered, intended
@@ -83,17 +86,8 @@ class Observer:
         self._counts: dict[str, int] = {}
         self._write_delay = 1.0
         self._now: datetime | None = None
-        self.reports = Counter(
-            "intent_ledger_reports_total", "Screen reports by result.", ["result"], registry=registry
-        )
-        self._result = {r: self.reports.labels(r) for r in RESULTS}
-        self.screens = Gauge(
-            "intent_ledger_screens",
-            "Registered screens whose latest report matches the intent, does not, or is unknown.",
-            ["state"],
-            registry=registry,
-        )
-        registry.register(_Ages(self))
+        self.metrics = ReportMetrics(registry, self.ages)
+        self._result = {r: self.metrics.reports.labels(r) for r in RESULTS}
         self.link = None if broker is None else ReportLink(broker, self.topic, self._on_report, log)
 
     @property
@@ -104,6 +98,13 @@ class Observer:
         """Subscribe to the reports (on a session of our own; called again, it does nothing)."""
         if self.link is not None:
             self.link.start()
+        if self.background is not None:
+            self.background.start()
+
+    def attach(self, session: Any) -> None:
+        """Subscribe an existing broker session instead (an embedding with one connection)."""
+        session.client.message_callback_add(self.topic, self._on_report)
+        session.subscribe(self.topic, qos=1)
 
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         # Network thread: append, nothing more (deque.append is atomic).
@@ -119,7 +120,7 @@ class Observer:
         self._now = now
         started = time.perf_counter()
         # Written a second after the first of a batch arrived, or at once when a batch is full.
-        if self.writer.pending() and (self._due(now) or self.writer.pending() >= FLUSH):
+        if self._write_due(now):
             self._write(now)
         if self._inbox:
             self._load()
@@ -130,7 +131,7 @@ class Observer:
                 result = self._classify(topic, payload, now)
                 if result is not None:
                     self._result[result].inc()
-        if self.writer.pending() and self._next_write is None:
+        if self.background is None and self.writer.pending() and self._next_write is None:
             self._next_write = now + timedelta(seconds=1.0)
         if self._counting is None and (self._next_screens is None or now >= self._next_screens):
             self._counting = iter(self._intended())  # counted COUNT_SLICE screens a round
@@ -139,8 +140,11 @@ class Observer:
         if self._counting is not None:
             self._count_screens(now)
 
-    def _due(self, now: datetime) -> bool:
-        return self._next_write is not None and now >= self._next_write
+    def _write_due(self, now: datetime) -> bool:
+        if self.background is not None or not self.writer.pending():
+            return False  # written on the writer's thread, or nothing to write
+        due = self._next_write is not None and now >= self._next_write
+        return due or self.writer.pending() >= FLUSH
 
     def next_deadline(self) -> datetime | None:
         """When `tick()` has work next (None: nothing waiting)."""
@@ -157,6 +161,8 @@ class Observer:
                 self.tick(self._now)
                 if not self._loaded:
                     break
+        if self.background is not None:
+            return self.background.close()
         try:
             while self.writer.pending():
                 self.writer.flush(FLUSH)
@@ -202,7 +208,7 @@ class Observer:
             return "duplicate"  # a retained copy again, a redelivery, or out of order
         self._latest[name] = (reported, report.tv_state, digest)
         stamp = stamp_ms(now)
-        self.writer.add(
+        (self.writer if self.background is None else self.background).add(
             Seen(
                 name,
                 report.reported_at,
@@ -234,7 +240,7 @@ class Observer:
             self._log.emit(
                 "reports",
                 state="error",
-                error=_one_line(e),
+                error=one_line(e)[:300],
                 pending=self.writer.pending(),
                 retry=self._write_delay,
             )
@@ -260,7 +266,7 @@ class Observer:
             return  # more next round
         self._counting = None
         for state, count in counts.items():
-            self.screens.labels(state).set(count)
+            self.metrics.screens.labels(state).set(count)
 
     def ages(self) -> Iterator[tuple[str, float]]:
         """(client_id, seconds since its latest report) for every screen that reported."""
@@ -270,31 +276,3 @@ class Observer:
         t = now.timestamp()
         for client_id, (reported, _, _) in list(self._latest.items()):
             yield client_id, max(0.0, t - reported)
-
-
-class _Ages:
-    """`intent_ledger_screen_report_age_seconds{client_id}`, computed when scraped."""
-
-    def __init__(self, observer: Observer) -> None:
-        self._observer = observer
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        return [self._family()]
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = self._family()
-        for client_id, age in self._observer.ages():
-            family.add_metric([client_id], age)
-        yield family
-
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "intent_ledger_screen_report_age_seconds",
-            "Seconds since each screen's latest accepted report (as of the daemon's last round).",
-            labels=["client_id"],
-        )
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:300] or type(e).__name__

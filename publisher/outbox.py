@@ -146,12 +146,7 @@ class Outbox:
         if kind is Kind.REPUBLISH and name in self._fresh:
             return  # a transition since the republish began already published it, freshly stamped
         if len(self.outgoing) >= self.settings.window and kind is not Kind.CLEAR:
-            queued = self._queued.get(name)
-            if queued is None:  # published later, with whatever is current then
-                self._queued[name] = kind
-                self._backlog.append(name)
-            elif kind is Kind.TRANSITION:  # it goes out as what it is: a removed client's `off`
-                self._queued[name] = kind
+            self._queue(name, kind)
             return
         intent = self.projector.current(name)
         if intent is None:
@@ -173,6 +168,17 @@ class Outbox:
         except NotConnected:
             return
         self.outgoing.append(Outgoing(delivery, name, kind, intent, payload.issued_at, payload.expires_at))
+        self._sent(name, kind, intent, refresh_at)
+
+    def _queue(self, name: str, kind: Kind) -> None:
+        queued = self._queued.get(name)
+        if queued is None:  # published later, with whatever is current then
+            self._queued[name] = kind
+            self._backlog.append(name)
+        elif kind is Kind.TRANSITION:  # it goes out as what it is: a removed client's `off`
+            self._queued[name] = kind
+
+    def _sent(self, name: str, kind: Kind, intent: CurrentIntent, refresh_at: datetime) -> None:
         if kind is not Kind.REPUBLISH:
             self._fresh.add(name)
         if intent.removed:

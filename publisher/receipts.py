@@ -54,8 +54,8 @@ class DeliveryLog:
         self.ledger = ledger
         self.engine = engine_of(ledger)
         metadata.create_all(self.engine, checkfirst=True)
-        # Buffered rows are tuples in column order (a third of a dict's size: a burst of
-        # 100,000 buffers up to 20,000 of them).
+        # Buffered rows are tuples in column order, smaller than dicts: a burst of a large
+        # fleet buffers many of them.
         self._firsts: dict[str, tuple[Any, ...]] = {}
         self._latest: dict[str, tuple[Any, ...]] = {}
         self._failures: list[dict[str, Any]] = []

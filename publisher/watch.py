@@ -9,13 +9,10 @@ from __future__ import annotations
 import threading
 
 import psycopg
-from sqlalchemy.engine import make_url
 
-__all__ = ["PgWatcher", "is_postgres"]
+from ledger.urls import parse_database_url
 
-
-def is_postgres(db_url: str) -> bool:
-    return db_url.startswith(("postgresql", "postgres:"))
+__all__ = ["PgWatcher"]
 
 
 class PgWatcher(threading.Thread):
@@ -23,8 +20,7 @@ class PgWatcher(threading.Thread):
 
     def __init__(self, db_url: str, channel: str, wake: threading.Event, stop: threading.Event) -> None:
         super().__init__(name="ledger-listen", daemon=True)
-        url = make_url(db_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._conninfo = parse_database_url(db_url).conninfo
         self._channel = channel
         self._wake = wake
         self._stopping = stop

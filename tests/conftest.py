@@ -29,12 +29,22 @@ def reset_postgres() -> None:
 
 
 @pytest.fixture(params=STORES)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of an empty ledger database, once per store."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty ledger database, once per store; PostgreSQL's tables dropped after too."""
     if request.param == "postgres":
         reset_postgres()
-        return PG_URL
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield PG_URL
+        reset_postgres()  # nothing left behind for the next reader of the shared database
+        return
+    yield f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The PostgreSQL test database, empty before and after the test."""
+    reset_postgres()
+    yield PG_URL
+    reset_postgres()
 
 
 @pytest.fixture
@@ -54,3 +64,21 @@ def sqlite_ledger(sqlite_url: str) -> Iterator[Ledger]:
     app = Ledger(sqlite_url)
     yield app
     app.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that used PostgreSQL leaves none of the ledger's tables behind (a shared database)."""
+    if not any(item.get_closest_marker("postgres") for item in session.items) or exitstatus != 0:
+        return
+    engine = sqlalchemy.create_engine(PG_URL)
+    try:
+        left = set(sqlalchemy.inspect(engine).get_table_names()) & set(ALL_TABLES)
+    except sqlalchemy.exc.OperationalError:
+        return  # PostgreSQL is away: the postgres tests said so already
+    finally:
+        engine.dispose()
+    if left:
+        session.config.get_terminal_writer().line(
+            f"tests left tables behind in {PG_URL}: {', '.join(sorted(left))}", red=True
+        )
+        session.exitstatus = 1

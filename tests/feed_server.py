@@ -28,7 +28,7 @@ class FeedServer:
         return f"http://{userinfo}127.0.0.1:{self.port}{path}"
 
 
-def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901  (one HTTP handler class)
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # quiet in test output
             pass
@@ -53,6 +53,10 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+            elif path.startswith("/redirect"):  # /redirect/private.ics -> /private.ics
+                self.send_response(302)
+                self.send_header("Location", path.removeprefix("/redirect"))
+                self.end_headers()
             elif path == "/declared-huge.ics":
                 self.send_response(200)
                 self.send_header("Content-Length", str(50 * 1024 * 1024))

@@ -81,7 +81,8 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(fleet: str, args: l
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), result.stderr
     assert "Traceback" not in result.stderr
     assert notifications(fleet) == before
 
@@ -111,13 +112,15 @@ def test_runtime_failure_exits_1_with_one_line(tmp_path: Path) -> None:
     """An unusable database is a runtime failure (exit 1), still one line."""
     result = run(f"sqlite:///{tmp_path}/missing-dir/x.db", "client", "list")
     assert result.exit_code == 1
-    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("Error: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Error: ")
 
 
 def test_fleet_commands_report_and_list(sqlite_url: str) -> None:
     """Changes say what they appended; repeats say there was nothing to append."""
     first = run(sqlite_url, "client", "add", "lobby-1", "--group", "lobby", "--note", "new")
-    assert first.exit_code == 0 and "appended" in first.stdout
+    assert first.exit_code == 0
+    assert "appended" in first.stdout
     again = run(sqlite_url, "client", "add", "lobby-1", "--group", "lobby")
     assert "nothing to append" in again.stdout
     run(sqlite_url, "event", "add", "e1", "--group", "lobby", "--start", START, "--end", END)
@@ -155,6 +158,7 @@ def test_fleet_commands_report_and_list(sqlite_url: str) -> None:
 
 def test_policy_show_and_set(sqlite_url: str) -> None:
     """policy set changes only the named values; policy show prints all four."""
+    assert run(sqlite_url, "client", "add", "c0").exit_code == 0  # a ledger to read
     assert json.loads(run(sqlite_url, "policy", "show", "--json").stdout)["grace_seconds"] == 30
     assert run(sqlite_url, "policy", "set", "--pre-roll", "300", "--grace", "10").exit_code == 0
     assert json.loads(run(sqlite_url, "policy", "show", "--json").stdout) == {
@@ -193,7 +197,9 @@ def test_sync_twice_prune_and_dry_run(sqlite_url: str, tmp_path: Path) -> None:
         )
     )
     dry = json.loads(run(sqlite_url, "sync", str(path), "--dry-run", "--json").stdout)
-    assert dry["dry_run"] and dry["appended"] == 0 and len(dry["changes"]) > 0
+    assert dry["dry_run"]
+    assert dry["appended"] == 0
+    assert len(dry["changes"]) > 0
     assert notifications(sqlite_url) == []
     assert f"appended {len(dry['changes'])} ledger events" in run(sqlite_url, "sync", str(path)).stdout
     assert "appended 0 ledger events" in run(sqlite_url, "sync", str(path)).stdout
@@ -236,14 +242,18 @@ def test_schema_prints_the_payload_json_schema() -> None:
     from publisher.payload import json_schema
 
     result = CliRunner().invoke(cli, ["schema"])
-    assert result.exit_code == 0 and json.loads(result.stdout) == json_schema()
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json_schema()
 
 
 def _commands(
     group: click.Group, prefix: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         found.append((path, command))
         if isinstance(command, click.Group):

@@ -75,7 +75,8 @@ def test_skip_change_unskip_and_cancel_with_actor_and_note(hours: str) -> None:
     skipped = run(
         hours, "series", "skip", "lobby-hours", "--date", "2027-03-26", "--actor", "ops", "--note", "hol"
     )
-    assert skipped.exit_code == 0 and "1 ledger events appended" in skipped.stdout
+    assert skipped.exit_code == 0
+    assert "1 ledger events appended" in skipped.stdout
     changed = run(hours, "series", "change", "lobby-hours", "--end", "15:00", "--until", "2027-03-31")
     assert changed.exit_code == 0, changed.output
     (row,) = json.loads(run(hours, "series", "list", "--json").stdout)
@@ -167,7 +168,9 @@ def test_bad_series_input_exits_2_with_one_line_and_changes_nothing(hours: str, 
         result = run(hours, *cmd)
         assert result.exit_code == 2, (cmd, result.output)
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.stderr
+        assert len(lines) == 1
+        assert lines[0].startswith("Error: ")
+        assert "Traceback" not in result.stderr
         assert notifications(hours) == before
 
 

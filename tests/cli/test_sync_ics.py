@@ -33,24 +33,24 @@ def server() -> Iterator[FeedServer]:
 
 def one_error_line(result_stderr: str) -> str:
     lines = result_stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result_stderr
+    assert len(lines) == 1, result_stderr
+    assert lines[0].startswith("Error: "), result_stderr
     assert "Traceback" not in result_stderr
     return lines[0]
 
 
 def test_import_then_reimport_appends_nothing(room: str) -> None:
-    first = run(room, "sync", "--ics", TIMETABLE, "--group", "room-101")
+    first = run(room, "sync", "--ics", TIMETABLE, "--group", "room-101", "--json")  # the listing: --json
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines()[-1] == (
-        f"sync --ics {TIMETABLE}: appended 10 ledger events (the feed: 2 events, 2 series, 0 not imported)"
-    )
+    body = json.loads(first.stdout)
+    assert body["appended"] == 10
+    assert body["feed"] == {"events": 2, "series": 2, "not_imported": 0}
     again = run(room, "sync", "--ics", TIMETABLE, "--group", "room-101", "--prune")
     assert again.exit_code == 0
     assert again.stdout.splitlines() == [
         f"sync --ics {TIMETABLE}: appended 0 ledger events (the feed: 2 events, 2 series, 0 not imported)"
     ]
-    rows = [json.loads(line) for line in first.stdout.splitlines()[:-1]]
-    assert {r["actor"] for r in rows if "actor" in r} == {"sync:timetable.ics"}
+    assert {r["actor"] for r in body["changes"] if "actor" in r} == {"sync:timetable.ics"}
 
 
 def test_json_and_dry_run(room: str) -> None:
@@ -58,7 +58,9 @@ def test_json_and_dry_run(room: str) -> None:
     dry = run(room, "sync", "--ics", TIMETABLE, "--group", "room-101", "--dry-run", "--json")
     assert dry.exit_code == 0
     body = json.loads(dry.stdout)
-    assert body["dry_run"] is True and body["appended"] == 0 and len(body["changes"]) == 10
+    assert body["dry_run"] is True
+    assert body["appended"] == 0
+    assert len(body["changes"]) == 10
     assert body["feed"] == {"events": 2, "series": 2, "not_imported": 0}
     assert notifications(room) == before
 
@@ -87,7 +89,9 @@ def test_an_unavailable_feed_is_exit_1_one_line_and_changes_nothing(
     result = run(room, "sync", "--ics", server.url(path), "--client", "kiosk", *extra)
     assert result.exit_code == 1
     line = one_error_line(result.stderr)
-    assert message in line and f"127.0.0.1:{server.port}/..." in line and path not in line
+    assert message in line
+    assert f"127.0.0.1:{server.port}/..." in line
+    assert path not in line
     assert notifications(room) == before
 
 
@@ -131,7 +135,8 @@ def test_warnings_name_each_skipped_component_and_strict_refuses(room: str) -> N
     strict = run(room, "sync", "--ics", edge, "--client", "kiosk", "--tz", "Europe/Berlin", "--strict")
     assert strict.exit_code == 2
     *warnings, error = strict.stderr.splitlines()
-    assert len(warnings) == 9 and all(w.startswith("Warning: UID '") for w in warnings)
+    assert len(warnings) == 9
+    assert all(w.startswith("Warning: UID '") for w in warnings)
     assert "Warning: UID 'hourly' not imported: FREQ=HOURLY is not supported" in strict.stderr
     assert error == "Error: 9 component(s) of the feed cannot be imported (--strict): nothing applied"
     assert notifications(room) == before
@@ -141,7 +146,8 @@ def test_warnings_name_each_skipped_component_and_strict_refuses(room: str) -> N
     assert "(the feed: 7 events, 1 series, 9 not imported)" in lenient.stdout
     as_json = run(room, "sync", "--ics", edge, "--client", "kiosk", "--tz", "Europe/Berlin", "--json")
     body = json.loads(as_json.stdout)
-    assert [f"Warning: {w}" for w in body["not_imported"]] == warnings and body["notes"] == []
+    assert [f"Warning: {w}" for w in body["not_imported"]] == warnings
+    assert body["notes"] == []
     assert body["appended"] == len(body["changes"]) > 0
 
 
@@ -154,10 +160,12 @@ def test_prune_is_scoped_to_prefix_and_target(room: str) -> None:
     assert pruned.exit_code == 0
     changes = json.loads(pruned.stdout)["changes"]
     cancelled = [c.get("event_id") or c.get("series_id") for c in changes if c["event"].endswith("Cancelled")]
-    assert len(cancelled) == 4 and all(i.startswith("ics-") for i in cancelled)
+    assert len(cancelled) == 4
+    assert all(i.startswith("ics-") for i in cancelled)
     listed = json.loads(run(room, "event", "list", "--json").stdout)
     live = {e["event_id"] for e in listed if e.get("status", "scheduled") == "scheduled"}
-    assert sum(i.startswith("b-") for i in live) == 2 and sum(i.startswith("k-") for i in live) == 2
+    assert sum(i.startswith("b-") for i in live) == 2
+    assert sum(i.startswith("k-") for i in live) == 2
 
 
 def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,12 +179,34 @@ def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: py
         assert "(the feed: 2 events, 2 series, 0 not imported)" in result.stdout
 
 
-def test_a_zone_read_from_its_vtimezone_is_a_note(room: str) -> None:
-    custom = str(FEEDS / "outlook-custom-zones.ics")
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk", "--strict")
+def test_a_zone_read_from_its_vtimezone_is_a_note(room: str, tmp_path: Path) -> None:
+    custom = tmp_path / "custom.ics"  # one series without a SUMMARY: its note is --note
+    custom.write_bytes(
+        (FEEDS / "outlook-custom-zones.ics").read_bytes().replace(b"SUMMARY:New York office hours\n", b"")
+    )
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--strict")
     assert result.exit_code == 2  # the series no zone agrees with
-    result = run(room, "sync", "--ics", custom, "--client", "kiosk")
+    result = run(room, "sync", "--ics", str(custom), "--client", "kiosk", "--note", "nightly", "--json")
     assert result.exit_code == 0
+    changes = json.loads(result.stdout)["changes"]
+    assert {c["note"] for c in changes if "note" in c} == {"nightly", "Reception staffed"}
     notes, warnings = result.stderr.splitlines()[:2], result.stderr.splitlines()[2:]
     assert all(n.startswith("Note: UID ") and " read as " in n for n in notes)
-    assert len(warnings) == 1 and warnings[0].startswith("Warning: UID ")
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Warning: UID ")
+
+
+def test_the_feeds_docs_show_what_the_commands_print(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).parents[2]
+    text = (repo / "docs" / "schedules.md").read_text().split("## Feeds", 1)[1]
+    block = text.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    monkeypatch.chdir(repo)
+    shown = [(line, block[i + 1 :]) for i, line in enumerate(block) if line.startswith("$ intent-ledger ")]
+    assert len(shown) == 2
+    for line, after in shown:
+        result = run(sqlite_url, *shlex.split(line)[2:])
+        assert result.exit_code == 0, (line, result.output)
+        expected = next(out for out in after if out != "...")
+        assert result.stdout.splitlines()[-1] == expected

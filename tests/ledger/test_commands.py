@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from ledger import Ledger, Meta, TargetRef, Window
+from ledger import Ledger, Meta, Receipt, TargetRef, Window
 from ledger.errors import ClientNotFound, EventNotFound, IdConflict, InvalidId, OverrideNotFound
 from ledger.events import ClientRegistered, EventScheduled
 from tests.conftest import ME
@@ -16,7 +18,7 @@ LOBBY = TargetRef("group", "lobby")
 
 def test_identical_repeats_append_nothing(ledger: Ledger) -> None:
     """Repeating any command with identical content is a no-op, whatever actor and note say."""
-    steps = [
+    steps: list[Callable[[Meta], Receipt]] = [
         lambda m: ledger.add_client("lobby-1", "lobby", m),
         lambda m: ledger.add_event("e1", LOBBY, W1, m),
         lambda m: ledger.move_event("e1", W2, m),
@@ -63,7 +65,8 @@ def test_cancelled_event_id_stays_taken_and_move_reinstates_it(ledger: Ledger) -
         ledger.add_event("e1", LOBBY, W1, ME)
     assert ledger.move_event("e1", W1, ME).appended == 1
     group = ledger.group("lobby")
-    assert group is not None and not group.events["e1"].cancelled
+    assert group is not None
+    assert not group.events["e1"].cancelled
 
 
 def test_override_ids_are_unique_and_cleared_ids_stay_taken(ledger: Ledger) -> None:
@@ -120,7 +123,8 @@ def test_groups_come_into_being_when_first_named(ledger: Ledger) -> None:
     ledger.add_event("e1", LOBBY, W1, ME)
     ledger.add_client("lobby-1", "lobby", ME)
     group = ledger.group("lobby")
-    assert group is not None and group.version == 2  # named once, one event scheduled
+    assert group is not None
+    assert group.version == 2
 
 
 def test_policy_changes_keep_unnamed_values(ledger: Ledger) -> None:

@@ -36,6 +36,8 @@ def test_a_file_is_read(tmp_path: Path) -> None:
 def test_a_missing_file_is_bad_input_and_an_oversized_one_unavailable(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no such file"):
         fetch(str(tmp_path / "nope.ics"))
+    with pytest.raises(InvalidInput, match="it is a directory"):
+        fetch(str(tmp_path))
     big = tmp_path / "big.ics"
     big.write_bytes(b"x" * 1001)
     with pytest.raises(FeedUnavailable, match="larger than 1000 bytes"):
@@ -91,7 +93,16 @@ def test_credentials_in_the_url_become_basic_auth_and_never_reach_a_message(serv
     with pytest.raises(FeedUnavailable) as refused:
         fetch(server.url("/private.ics", "room101:wrong@"))
     assert "401" in str(refused.value)
-    assert "wrong" not in str(refused.value) and "room101" not in str(refused.value)
+    assert "wrong" not in str(refused.value)
+    assert "room101" not in str(refused.value)
+
+
+def test_credentials_do_not_follow_a_redirect(server: FeedServer) -> None:
+    server.auth["/private.ics"] = "Basic " + base64.b64encode(b"room101:pw").decode()
+    server.bodies["/private.ics"] = BODY
+    assert fetch(server.url("/redirect/cal.ics", "room101:pw@")) == BODY  # redirects work
+    with pytest.raises(FeedUnavailable, match="answered HTTP 401"):
+        fetch(server.url("/redirect/private.ics", "room101:pw@"))
 
 
 def test_labels_hide_paths_and_secrets() -> None:

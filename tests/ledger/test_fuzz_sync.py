@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,11 @@ def _parsed(data: bytes) -> Snapshot | None:
         return parse_snapshot(data)
     except InvalidInput as e:
         message = str(e)
-        assert message and "\n" not in message and "Traceback" not in message
-        assert "msgspec" not in message and "Error" not in message.split(":")[0]
+        assert message
+        assert "\n" not in message
+        assert "Traceback" not in message
+        assert "msgspec" not in message
+        assert "Error" not in message.split(":")[0]
         return None
 
 
@@ -196,16 +200,9 @@ def test_a_refused_sync_leaves_the_ledger_byte_identical(
     fuzz_ledger: tuple[Ledger, Path], data: bytes, prune: bool
 ) -> None:
     app, db = fuzz_ledger
-    before = dump(db)
     snapshot = _parsed(data)
-    if snapshot is None:
-        assert dump(db) == before
-        return
-    try:
-        app.sync(snapshot, prune=prune, now=NOW, meta=Meta("fuzz"))
-    except (InvalidInput, LedgerError) as e:
-        assert "\n" not in str(e)
-        assert dump(db) == before, "a refused sync changed the ledger"
+    if snapshot is not None:
+        refusal_changes_nothing(db, lambda: app.sync(snapshot, prune=prune, now=NOW, meta=Meta("fuzz")))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -216,10 +213,30 @@ def test_the_sync_command_is_one_line_and_exit_2_on_bad_files(
     _app, db = fuzz_ledger
     file = tmp_path_factory.mktemp("snap") / "fleet.json"
     file.write_bytes(data)
+    command_refusal_changes_nothing(db, ["sync", str(file)])
+
+
+def refusal_changes_nothing(db: Path, change: Callable[[], object]) -> None:
+    """Make `change`; if the ledger refuses it, the refusal is one line and every row is as before."""
     before = dump(db)
-    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{db}", "sync", str(file)])
+    refused: LedgerError | None = None
+    try:
+        change()
+    except (InvalidInput, LedgerError) as e:
+        refused = e
+    if refused is not None:
+        assert "\n" not in str(refused)
+        assert dump(db) == before, "a refused change altered the ledger"
+
+
+def command_refusal_changes_nothing(db: Path, args: list[str]) -> None:
+    """Run `intent-ledger --db <db> ARGS`: no traceback; a failure is one line, exit 1 or 2, and
+    every row is as before."""
+    before = dump(db)
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{db}", *args])
     assert "Traceback" not in result.output
     if result.exit_code != 0:
         assert result.exit_code in (1, 2), result.output
-        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("Error: "), result.stderr
         assert dump(db) == before

@@ -354,6 +354,21 @@ def test_an_instance_of_a_one_off_event_replaces_it() -> None:
     assert f.cancelled == (base("once"),)
 
 
+def test_a_date_recurrence_id_is_a_date_of_the_series_zone() -> None:
+    data = ics(
+        *vevent(
+            "UID:ny",
+            "DTSTART;TZID=America/New_York:20270104T210000",
+            "DTEND;TZID=America/New_York:20270104T220000",
+            "RRULE:FREQ=DAILY;COUNT=5",
+        ),
+        *vevent("UID:ny", "RECURRENCE-ID;VALUE=DATE:20270105", "STATUS:CANCELLED"),
+        head=("X-WR-TIMEZONE:Asia/Tokyo",),
+    )
+    (series,) = parse_ics(data).series
+    assert series.skip == (date(2027, 1, 5),)  # not 4 January, as Tokyo's midnight would be
+
+
 def test_a_duplicate_uid_keeps_the_first_and_says_so() -> None:
     data = ics(
         *vevent("UID:dup", "DTSTART:20270601T090000Z", "DTEND:20270601T100000Z"),

@@ -32,7 +32,8 @@ def test_schedule_is_claimed_once_and_identical_repeats_append_nothing(ledger: L
     assert first.events[-1].note == "opening hours"
     assert ledger.schedule_series("lobby-hours", LOBBY, HOURS, Meta("bob")).appended == 0
     group = ledger.group("lobby")
-    assert group is not None and group.series["lobby-hours"].recurrence == HOURS
+    assert group is not None
+    assert group.series["lobby-hours"].recurrence == HOURS
 
 
 def test_other_content_under_a_taken_id_names_the_existing_series(ledger: Ledger) -> None:
@@ -54,7 +55,8 @@ def test_a_cancelled_id_stays_taken_and_change_reinstates_it(ledger: Ledger) -> 
         ledger.schedule_series("lobby-hours", LOBBY, HOURS, ME)
     assert ledger.change_series("lobby-hours", HOURS, ME).appended == 1
     group = ledger.group("lobby")
-    assert group is not None and not group.series["lobby-hours"].cancelled
+    assert group is not None
+    assert not group.series["lobby-hours"].cancelled
 
 
 def test_change_replaces_the_rule_and_keeps_the_skips(ledger: Ledger) -> None:
@@ -151,7 +153,8 @@ def test_sync_adds_changes_and_is_idempotent(ledger: Ledger) -> None:
         sync(ledger, snapshot(first_start="2027-01-04T08:00", skip=["2027-12-24"])) == 3
     )  # rule, skip, unskip
     group = ledger.group("lobby")
-    assert group is not None and group.series["lobby-hours"].skip == {date(2027, 12, 24)}
+    assert group is not None
+    assert group.series["lobby-hours"].skip == {date(2027, 12, 24)}
     assert sync(ledger, snapshot(first_start="2027-01-04T08:00", skip=["2027-12-24"])) == 0
 
 
@@ -162,7 +165,8 @@ def test_sync_prune_cancels_absent_series_unless_ended(ledger: Ledger) -> None:
     assert sync(ledger, empty, prune=True, now=datetime(2027, 3, 1, tzinfo=UTC)) == 1
     group = ledger.group("lobby")
     assert group is not None
-    assert group.series["lobby-hours"].cancelled and not group.series["past"].cancelled
+    assert group.series["lobby-hours"].cancelled
+    assert not group.series["past"].cancelled
     assert sync(ledger, snapshot()) == 1  # it comes back: reinstated
 
 

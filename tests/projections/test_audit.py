@@ -134,11 +134,15 @@ def test_audit_commands_print_and_answer_json(sqlite_url: str) -> None:
         ],
     )
     text = runner.invoke(cli, [*base, "audit", "why", "lobby-1", "--at", "2026-03-31T10:10:00Z"]).stdout
-    assert "off (client_override)" in text and "override oops" in text and "by bob" in text
+    assert "off (client_override)" in text
+    assert "override oops" in text
+    assert "by bob" in text
     assert '"testing"' in text
     fleet = runner.invoke(cli, [*base, "audit", "fleet", "--at", "2026-03-31T10:45:00Z", "--json"])
-    assert fleet.exit_code == 0 and '"desired_state": "on"' in fleet.stdout
+    assert fleet.exit_code == 0
+    assert '"desired_state": "on"' in fleet.stdout
     assert "bob" in runner.invoke(cli, [*base, "audit", "changes", "--actor", "bob"]).stdout
     assert runner.invoke(cli, [*base, "audit", "gaps", "--json"]).stdout.strip() == "[]"
     missing = runner.invoke(cli, [*base, "audit", "why", "ghost", "--at", "2026-03-31T10:10:00Z"])
-    assert missing.exit_code == 2 and len(missing.stderr.splitlines()) == 1
+    assert missing.exit_code == 2
+    assert len(missing.stderr.splitlines()) == 1

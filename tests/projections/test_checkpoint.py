@@ -34,7 +34,8 @@ def saved_after_start(ledger: Ledger, now: datetime, **kwargs: object) -> Checkp
     projector = Projector(ledger, **kwargs)  # type: ignore[arg-type]
     projector.start(now)
     checkpoint = projector.checkpoint(now)
-    assert checkpoint is not None and not projector.dirty
+    assert checkpoint is not None
+    assert not projector.dirty
     store = CheckpointStore(ledger)
     store.save(checkpoint)
     return store
@@ -55,13 +56,15 @@ def test_a_resumed_projector_publishes_the_same_intents_and_records_the_same_fut
     full.start(T0)  # records nothing: the first projector did
     resumed = Projector(fleet)
     assert resumed.resume(store.load(resumed.key))  # type: ignore[arg-type]
-    assert resumed.partial and resumed.view.clients == {}
+    assert resumed.partial
+    assert resumed.view.clients == {}
     assert sorted(resumed.names()) == sorted(full.names())
     assert {n: log.last for n, log in resumed.view.logs.items()} == {
         n: log.last for n, log in full.view.logs.items()
     }
     assert resumed.next_wakeup() == full.next_wakeup() == at(1)
-    assert resumed.step(at(0.5)) == [] and resumed.partial  # nothing due, nothing changed: still lazy
+    assert resumed.step(at(0.5)) == []
+    assert resumed.partial
     assert transitions(resumed, at(12)) == [
         ("lobby-1", "on", at(1), intent_id_for("lobby-1", 2)),
         ("lobby-2", "on", at(1), intent_id_for("lobby-2", 2)),
@@ -80,7 +83,8 @@ def test_a_change_after_the_checkpoint_means_a_full_start(fleet: Ledger) -> None
         fleet.cancel_event("a", ME)
     projector = Projector(fleet)
     assert not projector.resume(store.load(projector.key))  # type: ignore[arg-type]
-    assert projector.view.logs == {} and not projector.partial
+    assert projector.view.logs == {}
+    assert not projector.partial
     issued = projector.start(T0)
     assert issued == []  # still off at 07:00; the cancellation matters at 08:00
     assert transitions(projector, at(12)) == [

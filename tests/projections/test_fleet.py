@@ -64,4 +64,5 @@ def test_folding_an_event_twice_changes_nothing(ledger: Ledger) -> None:
     events = list(ledger.read())
     for position, event in events + events:
         view.apply(position, event)
-    assert view.groups["a"].version == 2 and len(view.groups["a"].events) == 1
+    assert view.groups["a"].version == 2
+    assert len(view.groups["a"].events) == 1

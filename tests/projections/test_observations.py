@@ -12,7 +12,8 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger import Ledger
 from ledger.values import format_instant
-from projections.observations import ObservationLog, Seen, latest_reports, runs_between
+from projections.observation_reads import latest_reports, runs_between
+from projections.observations import ObservationLog, Seen
 
 T0 = datetime(2026, 3, 31, 10, tzinfo=UTC)
 

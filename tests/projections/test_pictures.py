@@ -102,7 +102,7 @@ def parse(page: str) -> _Tags:
     return parser
 
 
-def test_html_report_is_self_contained_with_per_client_tables(incident: Ledger, tmp_path: Path) -> None:
+def test_html_report_is_self_contained_with_per_client_tables(incident: Ledger) -> None:
     """One file: inline SVG; per client the transitions, the windows and overrides with who
     set them and their note, the observed stretches; no external resources."""
     page = render_html(rows_for(incident, at(6), at(14), ["lobby-1", "lobby-2"]), at(6), at(14))
@@ -197,14 +197,16 @@ def test_text_view_and_cli(incident: Ledger, sqlite_url: str, tmp_path: Path) ->
     """The terminal view draws the same rows; the CLI writes files and refuses bad ranges."""
     text = render_text(rows_for(incident, at(6), at(14), group="lobby"), at(6), at(14), width=32)
     lobby2 = next(line for line in text.splitlines() if line.startswith("lobby-2"))
-    assert "!" in lobby2 and "#" in lobby2
+    assert "!" in lobby2
+    assert "#" in lobby2
     runner = CliRunner()
     base = ["--db", sqlite_url, "timeline", "--group", "lobby", "--from", "2026-03-31T06:00:00Z"]
     out = tmp_path / "t.svg"
     assert runner.invoke(cli, [*base, "--to", "2026-03-31T14:00:00Z", "--svg", str(out)]).exit_code == 0
     ET.parse(out)
     bad = runner.invoke(cli, [*base, "--to", "2026-03-31T05:00:00Z"])
-    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1
+    assert bad.exit_code == 2
+    assert len(bad.stderr.splitlines()) == 1
 
 
 @pytest.mark.browser

@@ -46,7 +46,8 @@ def clock() -> Iterator[object]:
         yield frozen
 
 
-def test_adjacent_and_overlapping_windows_record_one_on_transition(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_adjacent_and_overlapping_windows_record_one_on_transition(ledger: Ledger) -> None:
     """Stepping through every boundary of 08-09, 09-10, 09:30-10:30 records exactly one `on`."""
     ledger.add_client("lobby-1", "lobby", ME)
     ledger.add_event("a", LOBBY, win(1, 2), ME)
@@ -63,7 +64,8 @@ def test_adjacent_and_overlapping_windows_record_one_on_transition(ledger: Ledge
     assert [e.seq for e in ledger.issued("lobby-1")] == [1, 2, 3]
 
 
-def test_intent_ids_are_uuid5_of_client_and_seq(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_intent_ids_are_uuid5_of_client_and_seq(ledger: Ledger) -> None:
     """intent_id = uuid5(NAMESPACE, "{client_id}/{seq}"); group logs use "groups/{id}/{seq}"."""
     ledger.add_client("lobby-1", "lobby", ME)
     projector = Projector(ledger, group_topics=True)
@@ -91,8 +93,9 @@ def test_intent_ids_are_uuid5_of_client_and_seq(ledger: Ledger, clock: object) -
         (lambda lg: lg.remove_client("lobby-1", ME), ("off", "client_deregistered")),
     ],
 )
+@pytest.mark.usefixtures("clock")
 def test_edits_that_change_the_intent_now_issue_a_fresh_id(
-    ledger: Ledger, clock: object, edit: object, expected: tuple[str, str]
+    ledger: Ledger, edit: object, expected: tuple[str, str]
 ) -> None:
     """Moves, cancels, overrides, policy and membership changes at now each give a new intent_id."""
     ledger.add_client("lobby-1", "lobby", ME)
@@ -107,7 +110,8 @@ def test_edits_that_change_the_intent_now_issue_a_fresh_id(
     assert second.cause["actor"] == ME.actor
 
 
-def test_edits_that_leave_the_intent_unchanged_issue_nothing(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_edits_that_leave_the_intent_unchanged_issue_nothing(ledger: Ledger) -> None:
     """An event next week, another client's override or an identical repeat: no transition."""
     ledger.add_client("lobby-1", "lobby", ME)
     ledger.add_client("other", None, ME)
@@ -120,9 +124,8 @@ def test_edits_that_leave_the_intent_unchanged_issue_nothing(ledger: Ledger, clo
     assert projector.step(T0 + timedelta(seconds=1)) == []
 
 
-def test_membership_change_moves_the_client_onto_the_new_groups_schedule(
-    ledger: Ledger, clock: object
-) -> None:
+@pytest.mark.usefixtures("clock")
+def test_membership_change_moves_the_client_onto_the_new_groups_schedule(ledger: Ledger) -> None:
     """After `client assign` the client follows its new group's windows only."""
     ledger.add_client("c1", "lobby", ME)
     ledger.add_event("lobby-ev", LOBBY, win(1, 2), ME)
@@ -138,7 +141,8 @@ def test_membership_change_moves_the_client_onto_the_new_groups_schedule(
     ]
 
 
-def test_a_late_start_records_one_catch_up_not_the_missed_transitions(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_a_late_start_records_one_catch_up_not_the_missed_transitions(ledger: Ledger) -> None:
     """After downtime the projector records the state at its start; the audit shows the gap."""
     ledger.add_client("c1", "lobby", ME)
     ledger.add_event("a", LOBBY, win(1, 2), ME)
@@ -152,7 +156,8 @@ def test_a_late_start_records_one_catch_up_not_the_missed_transitions(ledger: Le
     assert caught_up.event_window == {"start": "2026-03-31T10:00:00Z", "end": "2026-03-31T12:00:00Z"}
 
 
-def test_a_stalled_step_past_several_boundaries_records_one_catch_up(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_a_stalled_step_past_several_boundaries_records_one_catch_up(ledger: Ledger) -> None:
     """A step long after a boundary that was followed by others is a catch-up at now."""
     ledger.add_client("c1", None, ME)
     ledger.add_event("a", TargetRef("client", "c1"), win(1, 2), ME)
@@ -163,7 +168,8 @@ def test_a_stalled_step_past_several_boundaries_records_one_catch_up(ledger: Led
     assert (late.desired_state, late.effective_at, late.cause["kind"]) == ("on", at(3.5), "catch_up")
 
 
-def test_rebuild_reads_the_same_ids_and_records_nothing(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_rebuild_reads_the_same_ids_and_records_nothing(ledger: Ledger) -> None:
     """A new projector on the same ledger re-reads the intent logs: no new ids."""
     ledger.add_client("c1", "lobby", ME)
     ledger.add_event("a", LOBBY, win(1, 2), ME)
@@ -178,7 +184,8 @@ def test_rebuild_reads_the_same_ids_and_records_nothing(ledger: Ledger, clock: o
     assert [e.intent_id for e in ledger.issued("c1")][:2] == before
 
 
-def test_intent_log_snapshots_keep_long_histories_fast(sqlite_ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_intent_log_snapshots_keep_long_histories_fast(sqlite_ledger: Ledger) -> None:
     """A client with hundreds of transitions loads from a snapshot plus a few events."""
     ledger = sqlite_ledger
     ledger.add_client("c1", None, ME)
@@ -190,9 +197,11 @@ def test_intent_log_snapshots_keep_long_histories_fast(sqlite_ledger: Ledger, cl
     log_id = IntentLog.id_for("c1")
     assert ledger.snapshots is not None
     snapshots = list(ledger.snapshots.get(log_id, desc=True, limit=1))
-    assert snapshots and snapshots[0].originator_version == 200
+    assert snapshots
+    assert snapshots[0].originator_version == 200
     log = ledger.intent_log("c1")
-    assert log is not None and log.seq == 261
+    assert log is not None
+    assert log.seq == 261
     assert len(list(ledger.events.get(log_id, gt=snapshots[0].originator_version))) == 62
 
 
@@ -226,9 +235,8 @@ def test_intent_ids_are_deterministic_across_ledgers_and_rebuilds(
     assert first == [intent_id_for("c1", seq) for seq in range(1, len(first) + 1)]
 
 
-def test_a_failed_recording_is_retried_without_losing_or_skipping_a_seq(
-    tmp_path: Path, clock: object
-) -> None:
+@pytest.mark.usefixtures("clock")
+def test_a_failed_recording_is_retried_without_losing_or_skipping_a_seq(tmp_path: Path) -> None:
     """With the database locked the step fails; the next step records the same transition."""
     path = tmp_path / "ledger.db"
     ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
@@ -249,7 +257,8 @@ def test_a_failed_recording_is_retried_without_losing_or_skipping_a_seq(
     ledger.close()
 
 
-def test_a_step_moves_past_its_own_intents_so_scans_stay_short(ledger: Ledger, clock: object) -> None:
+@pytest.mark.usefixtures("clock")
+def test_a_step_moves_past_its_own_intents_so_scans_stay_short(ledger: Ledger) -> None:
     """After a step the position is the ledger's head: the next read starts after our own records."""
     ledger.add_client("c1", None, ME)
     ledger.add_event("a", TargetRef("client", "c1"), win(1, 2), ME)

@@ -107,7 +107,8 @@ def test_cli_prune(db_url: str) -> None:
         cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-03T00:00:00Z", "--json"]
     )
     assert result.exit_code == 0
-    assert '"audit_deliveries": 1' in result.output and '"before": "2026-04-03T00:00:00Z"' in result.output
+    assert '"audit_deliveries": 1' in result.output
+    assert '"before": "2026-04-03T00:00:00Z"' in result.output
 
 
 def test_cli_prune_bad_instant_changes_nothing(db_url: str) -> None:
@@ -116,7 +117,8 @@ def test_cli_prune_bad_instant_changes_nothing(db_url: str) -> None:
         _two_days_of_receipts(ledger)
         result = CliRunner().invoke(cli, ["--db", db_url, "projections", "prune", "--before", "yesterday"])
         assert result.exit_code == 2
-        assert "invalid" in result.output and "Traceback" not in result.output
+        assert "invalid" in result.output
+        assert "Traceback" not in result.output
         assert _count(ledger) == {"audit_deliveries": 5, "audit_failures": 1}
     finally:
         ledger.close()

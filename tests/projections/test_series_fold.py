@@ -285,3 +285,13 @@ def test_the_lazy_fold_equals_the_eager_fold_of_its_occurrences(
         assert lazy.next_boundary(t) == eager.next_boundary(t), t
     t = _T0 + timedelta(minutes=minutes[0])
     assert lazy.segments(t, t + timedelta(days=9)) == eager.segments(t, t + timedelta(days=9))
+
+
+def test_a_series_whose_every_occurrence_is_empty_in_utc_never_hangs_the_fold() -> None:
+    """02:00-03:00 on the last Sunday of March in Berlin is always inside the gap: no window, ever."""
+    s = Sched().add(
+        "gap", "Europe/Berlin", "2027-03-28T02:00", "2027-03-28T03:00", "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU"
+    )
+    timeline = s.timeline()
+    assert timeline.at(_T0).desired_state == "off"
+    assert timeline.next_boundary(_T0) is None

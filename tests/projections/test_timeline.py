@@ -188,12 +188,15 @@ def test_segments_are_disjoint_cover_the_range_and_are_maximal(
     timeline = client_timeline(client, group, policy)
     lo, hi = T0 - timedelta(hours=2), T0 + timedelta(hours=30)
     segments = timeline.segments(lo, hi)
-    assert segments[0].start == lo and segments[-1].end == hi
+    assert segments[0].start == lo
+    assert segments[-1].end == hi
     for a, b in itertools.pairwise(segments):
         assert a.end == b.start
         assert a.intent != b.intent
     for s in segments:
-        assert s.start is not None and s.end is not None and s.start < s.end
+        assert s.start is not None
+        assert s.end is not None
+        assert s.start < s.end
         assert timeline.at(s.start) == s.intent
 
 

@@ -177,7 +177,8 @@ def test_a_screen_cannot_write_any_intent(
     assert not screen.publish("infoscreen/server/status", b"forged", retain=True)
     for name in ("lobby-1", "lobby-2"):
         held = _as_server(f"infoscreen/{name}/power/intent", doc_broker)
-        assert held is not None and held.payload == f"intent {name}".encode()
+        assert held is not None
+        assert held.payload == f"intent {name}".encode()
 
 
 def test_a_wrong_password_is_refused(doc_broker: Mosquitto) -> None:

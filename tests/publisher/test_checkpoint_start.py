@@ -9,8 +9,7 @@ import sqlalchemy.exc
 from ledger import Ledger, TargetRef, Window
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import virtual_daemon
+from tests.publisher.helpers import VirtualClock, virtual_daemon
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 LOBBY = TargetRef("group", "lobby")
@@ -23,7 +22,8 @@ def at(hours: float) -> datetime:
 def once(ledger: Ledger, mosquitto: Mosquitto, t: datetime) -> list[dict[str, object]]:
     daemon, capture = virtual_daemon(ledger, mosquitto, VirtualClock(t))
     assert daemon.run_once(10) == []
-    return capture.records()
+    records: list[dict[str, object]] = capture.records()
+    return records
 
 
 def test_a_second_run_once_publishes_from_the_checkpoint_with_the_same_ids(
@@ -43,10 +43,12 @@ def test_a_second_run_once_publishes_from_the_checkpoint_with_the_same_ids(
     again = {
         r["client_id"]: r["intent_id"] for r in second if r["event"] == "publish" and r["result"] == "acked"
     }
-    assert again == ids and len(ids) == 3
+    assert again == ids
+    assert len(ids) == 3
     assert ledger.max_notification_id() == head  # nothing new recorded
     held = retained(mosquitto.port, "infoscreen/c2/power/intent")
-    assert held is not None and held.json()["intent_id"] == ids["c2"]
+    assert held is not None
+    assert held.json()["intent_id"] == ids["c2"]
     assert held.json()["issued_at"] == "2026-03-31T07:05:00Z"
 
 

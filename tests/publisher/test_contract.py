@@ -68,7 +68,8 @@ def test_keeps_the_intent_with_the_newest_issued_at() -> None:
     """An intent issued before the held one is stale, even when it arrives later."""
     screen = on_at(0)
     assert screen.receive(intent("off", -5, intent_id="older"), t(1)) == "stale"
-    assert screen.held is not None and screen.held.intent_id == "id-on"
+    assert screen.held is not None
+    assert screen.held.intent_id == "id-on"
     assert screen.advance(t(3600)) == "on"
 
 
@@ -76,14 +77,16 @@ def test_a_newer_issued_at_of_the_same_intent_is_a_refresh() -> None:
     """The same intent_id with a later issued_at is accepted and moves the expiry."""
     screen = on_at(0)
     assert screen.receive(intent("on", 300), t(300)) == "accepted"
-    assert screen.held is not None and screen.held.expires_at == t(900)
+    assert screen.held is not None
+    assert screen.held.expires_at == t(900)
 
 
 def test_equal_issued_at_with_another_intent_id_later_arrival_wins() -> None:
     """Two intents stamped in the same second: the one that arrives later holds."""
     screen = on_at(0)
     assert screen.receive(intent("off", 0, intent_id="second"), t(0)) == "accepted"
-    assert screen.held is not None and screen.held.intent_id == "second"
+    assert screen.held is not None
+    assert screen.held.intent_id == "second"
     assert screen.receive(intent("on", 0, intent_id="third"), t(0)) == "accepted"
     assert screen.held.intent_id == "third"
 
@@ -93,7 +96,8 @@ def test_same_intent_id_not_newer_is_a_duplicate() -> None:
     screen = on_at(300)
     assert screen.receive(intent("on", 300), t(301)) == "duplicate"
     assert screen.receive(intent("on", 0), t(302)) == "duplicate"
-    assert screen.held is not None and screen.held.received_at == t(300)
+    assert screen.held is not None
+    assert screen.held.received_at == t(300)
 
 
 def test_an_intent_received_already_expired_is_ignored() -> None:

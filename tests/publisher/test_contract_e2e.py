@@ -20,8 +20,17 @@ from publisher.contract import ScreenContract, Verdict
 from publisher.daemon import Daemon
 from tests.conftest import ME
 from tests.publisher.broker import Message, Mosquitto, Subscriber, wait_for
-from tests.publisher.conftest import LogCapture, VirtualClock
-from tests.publisher.test_daemon import TOPIC, at, check_no_off_gap, drive, ts, virtual_daemon, win
+from tests.publisher.helpers import (
+    TOPIC,
+    LogCapture,
+    VirtualClock,
+    at,
+    check_no_off_gap,
+    drive,
+    ts,
+    virtual_daemon,
+    win,
+)
 
 STATUS = "infoscreen/server/status"
 
@@ -120,30 +129,30 @@ def run_to(daemon: Daemon, clock: VirtualClock, until: datetime, screen: Screen,
 
 
 def test_a_day_of_adjacent_windows_an_override_and_a_group_change(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
+    ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
 ) -> None:
     """Adjacent and overlapping windows keep the TV on; an override off mid-window switches it
     off after the grace (a refresh inside the grace does not postpone it) and back on; a group
     change with the new group's event running switches nothing."""
     clock = VirtualClock(at(0))  # 07:00
     with freeze_time(at(0)):
-        sqlite_ledger.set_policy({"grace_seconds": 90}, ME)  # longer than the refresh period
-        sqlite_ledger.add_client("c1", "lobby", ME)
-        sqlite_ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)  # 08-09
-        sqlite_ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)  # 09-10, adjacent
-        sqlite_ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)  # 09:30-10:30
-        sqlite_ledger.add_event("d", TargetRef("group", "lobby"), win(4, 6), ME)  # 11-13
-        sqlite_ledger.add_event("e", TargetRef("group", "cafe"), win(5, 7), ME)  # 12-14
+        ledger.set_policy({"grace_seconds": 90}, ME)  # longer than the refresh period
+        ledger.add_client("c1", "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)  # 08-09
+        ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)  # 09-10, adjacent
+        ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)  # 09:30-10:30
+        ledger.add_event("d", TargetRef("group", "lobby"), win(4, 6), ME)  # 11-13
+        ledger.add_event("e", TargetRef("group", "cafe"), win(5, 7), ME)  # 12-14
     screen = screen_for("c1", clock)
-    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock, ttl=120)  # refresh every 60 s
+    daemon, capture = virtual_daemon(ledger, mosquitto, clock, ttl=120)  # refresh every 60 s
 
     run_to(daemon, clock, at(4.5), screen, capture)  # 11:30
     with freeze_time(clock.t):  # an operator switches c1 off for half an hour, mid-window
-        sqlite_ledger.add_override("o1", TargetRef("client", "c1"), "off", win(4.5, 5), ME)
+        ledger.add_override("o1", TargetRef("client", "c1"), "off", win(4.5, 5), ME)
     run_to(daemon, clock, at(5.5), screen, capture)  # 12:30
     before = screen.client.held
     with freeze_time(clock.t):  # c1 moves to the cafe, whose event is running
-        sqlite_ledger.assign_client("c1", "cafe", ME)
+        ledger.assign_client("c1", "cafe", ME)
     run_to(daemon, clock, at(8), screen, capture)  # 15:00
     daemon.shutdown()
 
@@ -162,31 +171,32 @@ def test_a_day_of_adjacent_windows_an_override_and_a_group_change(
     refreshed = [p for p in intents if ts(p["issued_at"]) == s(4.5, 60)]
     assert [p["power"]["desired_state"] for p in refreshed] == ["off"]  # inside the grace
     cafe = [p for p in intents if p["target"]["group_id"] == "cafe" and p["power"]["desired_state"] == "on"]
-    assert before is not None and ts(cafe[0]["issued_at"]) == at(5.5)
+    assert before is not None
+    assert ts(cafe[0]["issued_at"]) == at(5.5)
     assert {p["intent_id"] for p in cafe} == {cafe[0]["intent_id"]} != {before.intent_id}
     assert cafe[0]["event_window"] == {"start": "2026-03-31T12:00:00Z", "end": "2026-03-31T14:00:00Z"}
     assert {v for _, v in screen.seen} == {"accepted"}
 
 
 def test_a_removed_client_switches_off_at_once_and_comes_back_when_registered_again(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
+    ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
 ) -> None:
     """The final `off` and the empty payload arrive together: off at once, not after the
     grace; registered again, the client's own running event switches it on."""
     clock = VirtualClock(at(0))
     with freeze_time(at(0)):
-        sqlite_ledger.add_client("c1", None, ME)
-        sqlite_ledger.add_event("own", TargetRef("client", "c1"), win(1, 3), ME)  # 08-10
+        ledger.add_client("c1", None, ME)
+        ledger.add_event("own", TargetRef("client", "c1"), win(1, 3), ME)  # 08-10
     screen = screen_for("c1", clock)
-    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
 
     run_to(daemon, clock, at(2), screen, capture)  # 09:00
     with freeze_time(clock.t):
-        sqlite_ledger.remove_client("c1", ME)
+        ledger.remove_client("c1", ME)
     drive(daemon, clock, clock.t, screen.feed, Sent(capture))
     run_to(daemon, clock, at(2.5), screen, capture)  # 09:30
     with freeze_time(clock.t):
-        sqlite_ledger.add_client("c1", None, ME)
+        ledger.add_client("c1", None, ME)
     run_to(daemon, clock, at(4), screen, capture)  # 11:00
     daemon.shutdown()
 
@@ -217,30 +227,31 @@ def statuses(feed: Subscriber, status: str, started_at: datetime) -> list[Messag
 
 
 def test_a_silent_server_lets_the_screen_finish_its_window_and_an_old_will_is_stale(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
+    ledger: Ledger, mosquitto: Mosquitto, screen_for: Callable[[str, VirtualClock], Screen]
 ) -> None:
     """The daemon stops (status offline) mid-window: the held `on` expires, the screen
     finishes the event window and switches off after the grace. A new daemon's `online`
     is not undone, for the screen, by the previous instance's Will arriving late."""
     clock = VirtualClock(at(0))
     with freeze_time(at(0)):
-        sqlite_ledger.add_client("c1", None, ME)
-        sqlite_ledger.add_event("own", TargetRef("client", "c1"), win(1, 3), ME)  # 08-10
+        ledger.add_client("c1", None, ME)
+        ledger.add_event("own", TargetRef("client", "c1"), win(1, 3), ME)  # 08-10
     screen = screen_for("c1", clock)
-    first, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    first, capture = virtual_daemon(ledger, mosquitto, clock)
     run_to(first, clock, s(1, 20 * 60), screen, capture)  # 08:20
     first.shutdown()
     old_will = screen.feed.wait(lambda f: statuses(f, "offline", at(0)), what="the offline status")[0]
     screen.catch_up(clock.t)
     assert screen.client.server_online is False
     held = screen.client.held
-    assert held is not None and held.expires_at == s(1, 30 * 60)  # issued 08:20, ttl 600 s
+    assert held is not None
+    assert held.expires_at == s(1, 30 * 60)
 
     screen.client.advance(at(3.25))  # 10:15: the server stayed away
     assert screen.actions == [(s(1), "on"), (s(3, 30), "off")]  # the window's end (10:00) + grace
 
     clock.t = at(3.25)
-    second, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    second, capture = virtual_daemon(ledger, mosquitto, clock)
     screen.feed.restart()  # drive() counts the new daemon's publishes from here
     drive(second, clock, clock.t, screen.feed, Sent(capture))
 

@@ -56,7 +56,8 @@ step = st.one_of(
 
 def check(c: ScreenContract, now: datetime) -> None:
     times = [t for t, _ in c.actions]
-    assert times == sorted(times) and all(t <= now for t in times)
+    assert times == sorted(times)
+    assert all(t <= now for t in times)
     assert all(a[1] != b[1] for a, b in zip(c.actions, c.actions[1:], strict=False)), "toggled twice"
     if c.actions:
         assert c.actions[-1][1] == c.tv

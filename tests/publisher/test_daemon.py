@@ -9,125 +9,78 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from freezegun import freeze_time
 
-from ledger import Ledger, TargetRef, Window
+from ledger import Ledger, Receipt, TargetRef, Window
 from ledger.values import floor_second
 from projections.queries import replay_rows
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
-from tests.publisher.conftest import BROKERS, VirtualClock, fast, make_log, running
-
-T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
-TOPIC = "infoscreen/{}/power/intent"
-
-
-def at(hours: float) -> datetime:
-    return T0 + timedelta(hours=hours)
-
-
-def win(a: float, b: float) -> Window:
-    return Window(at(a), at(b))
-
-
-def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def virtual_daemon(
-    ledger: Ledger, broker: Mosquitto, clock: VirtualClock, **settings: Any
-) -> tuple[Daemon, Any]:
-    log, capture = make_log(clock)
-    daemon = Daemon(
-        ledger,
-        broker.config(),
-        # The self-check compares with echoes that arrive in real time; virtual time outruns them.
-        RunSettings(**{"self_check": False, **settings}),
-        clock=clock,
-        log=log,
-        **fast(),
-    )
-    return daemon, capture
-
-
-def drive(
-    daemon: Daemon, clock: VirtualClock, until: datetime, sub: Subscriber | None = None, capture: Any = None
-) -> None:
-    """Jump the virtual clock from timer to timer, letting every publish be acknowledged
-    (and, with `sub`, received: so "now at receipt" is the instant it was published)."""
-
-    def settle() -> None:
-        assert daemon.settle(10)
-        if sub is not None:
-            sent = len([r for r in capture.records("publish") if r["topic"] == sub.topic])
-            sub.wait(lambda s: len(s.on(sub.topic)) >= sent, what=f"{sent} messages received")
-
-    daemon.tick()
-    settle()
-    while (t := daemon.next_timer()) is not None and t <= until:
-        clock.t = t
-        daemon.tick()
-        settle()
-
-
-def acked(capture: Any, client_id: str) -> list[dict[str, Any]]:
-    return [r for r in capture.records("publish") if r["client_id"] == client_id and r["result"] == "acked"]
-
-
-def check_no_off_gap(intents: list[dict[str, Any]], block_end: datetime) -> None:
-    first_on = next(i for i, p in enumerate(intents) if p["power"]["desired_state"] == "on")
-    during = [p for p in intents[first_on:] if ts(p["issued_at"]) < block_end]
-    assert {p["power"]["desired_state"] for p in during} == {"on"}, "an off between adjacent windows"
-    assert len({p["intent_id"] for p in during}) == 1, "the merged block changed intent_id"
-    last = intents[-1]
-    assert last["power"]["desired_state"] == "off" and ts(last["issued_at"]) >= block_end
+from tests.publisher.conftest import BROKERS
+from tests.publisher.helpers import (
+    T0,
+    TOPIC,
+    SteppedClock,
+    VirtualClock,
+    acked,
+    at,
+    check_no_off_gap,
+    drive,
+    fast,
+    make_log,
+    running,
+    ts,
+    virtual_daemon,
+    win,
+)
 
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_adjacent_events_do_not_create_off_gap_intents(
-    sqlite_ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
+    ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """08-09 and 09-10 (group) and 09:30-10:30 (client), crossed in virtual time: one `on`."""
     clock = VirtualClock(T0)
     with freeze_time(T0):
-        sqlite_ledger.add_client("c1", "lobby", ME)
-        sqlite_ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
-        sqlite_ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)
-        sqlite_ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)
+        ledger.add_client("c1", "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
+        ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)
+        ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)
     sub = subscribe(TOPIC.format("c1"), now=clock.now)
-    daemon, capture = virtual_daemon(sqlite_ledger, broker, clock)
+    daemon, capture = virtual_daemon(ledger, broker, clock)
     drive(daemon, clock, at(6), sub, capture)
     expected = len(acked(capture, "c1"))
     sub.wait(lambda s: len(s.on(TOPIC.format("c1"))) == expected, what=f"{expected} messages")
     intents = sub.intents(TOPIC.format("c1"))
     check_no_off_gap(intents, at(3.5))
     ons = {p["intent_id"] for p in intents if p["power"]["desired_state"] == "on"}
-    assert ons == {replay_rows(sqlite_ledger, "c1")[1]["intent_id"]}
-    assert [r["desired_state"] for r in replay_rows(sqlite_ledger, "c1")] == ["off", "on", "off"]
+    assert ons == {replay_rows(ledger, "c1")[1]["intent_id"]}
+    assert [r["desired_state"] for r in replay_rows(ledger, "c1")] == ["off", "on", "off"]
 
 
-def test_adjacent_events_do_not_create_off_gap_intents_in_real_time(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+def test_adjacent_events_do_not_create_off_gap_intents_through_the_run_loop(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
-    """The same with windows of two seconds on the wall clock."""
+    """The same with windows of two seconds, through `run()` and its sleeps (on a stepped clock)."""
     start = floor_second(datetime.now(UTC)) + timedelta(seconds=2)
+    clock = SteppedClock(start - timedelta(seconds=2))
 
     def w(a: int, b: int) -> Window:
         return Window(start + timedelta(seconds=a), start + timedelta(seconds=b))
 
-    sqlite_ledger.add_client("c1", "lobby", ME)
-    sqlite_ledger.add_event("a", TargetRef("group", "lobby"), w(0, 2), ME)
-    sqlite_ledger.add_event("b", TargetRef("group", "lobby"), w(2, 4), ME)
-    sqlite_ledger.add_event("c", TargetRef("client", "c1"), w(3, 5), ME)
-    sub = subscribe(TOPIC.format("c1"))
-    log, _ = make_log()
-    daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), log=log, **fast())
+    ledger.add_client("c1", "lobby", ME)
+    ledger.add_event("a", TargetRef("group", "lobby"), w(0, 2), ME)
+    ledger.add_event("b", TargetRef("group", "lobby"), w(2, 4), ME)
+    ledger.add_event("c", TargetRef("client", "c1"), w(3, 5), ME)
+    sub = subscribe(TOPIC.format("c1"), now=clock.now)
+    log, _ = make_log(clock)
+    daemon = Daemon(ledger, BrokerConfig.from_url(mosquitto.url), clock=clock, log=log, **fast())
     with running(daemon):
+        clock.allow(10)
         sub.wait(
             lambda s: any(
                 p["power"]["desired_state"] == "off" and ts(p["issued_at"]) >= w(0, 5).end
@@ -140,21 +93,19 @@ def test_adjacent_events_do_not_create_off_gap_intents_in_real_time(
 
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
-def test_fresh_client_receives_retained_intent_after_reconnect(
-    sqlite_ledger: Ledger, broker: Mosquitto
-) -> None:
+def test_fresh_client_receives_retained_intent_after_reconnect(ledger: Ledger, broker: Mosquitto) -> None:
     """After the daemon published, after a daemon restart, after a broker restart (SIGKILL)."""
     now = floor_second(datetime.now(UTC))
-    sqlite_ledger.add_client("c1", "lobby", ME)
-    sqlite_ledger.add_event(
+    ledger.add_client("c1", "lobby", ME)
+    ledger.add_event(
         "on-now", TargetRef("group", "lobby"), Window(now - timedelta(hours=1), now + timedelta(hours=1)), ME
     )
     topic = TOPIC.format("c1")
     config = broker.config()
 
-    with running(Daemon(sqlite_ledger, config, log=make_log()[0], **fast())):
+    with running(Daemon(ledger, config, log=make_log()[0], **fast())):
         first = wait_for(lambda: retained(broker.port, topic, v5=broker.v5), what="the first retained intent")
-    recorded = replay_rows(sqlite_ledger, "c1")[-1]
+    recorded = replay_rows(ledger, "c1")[-1]
     assert (first.json()["intent_id"], first.json()["power"]["desired_state"]) == (
         recorded["intent_id"],
         "on",
@@ -162,7 +113,7 @@ def test_fresh_client_receives_retained_intent_after_reconnect(
 
     # A restart with no semantic change: same intent_id, a later issued_at.
     wait_for(lambda: floor_second(datetime.now(UTC)) > ts(first.json()["issued_at"]), what="the next second")
-    restarted = Daemon(sqlite_ledger, config, log=make_log()[0], **fast())
+    restarted = Daemon(ledger, config, log=make_log()[0], **fast())
     with running(restarted):
         second = wait_for(
             lambda: (
@@ -182,22 +133,22 @@ def test_fresh_client_receives_retained_intent_after_reconnect(
             lambda: retained(broker.port, topic, v5=broker.v5), timeout=15, what="republish after restart"
         )
         assert third.json()["intent_id"] == first.json()["intent_id"]
-    assert len(replay_rows(sqlite_ledger, "c1")) == 1
+    assert len(replay_rows(ledger, "c1")) == 1
 
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_payloads_are_schema_valid_utc_with_expiry(
-    sqlite_ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
+    ledger: Ledger, broker: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """Every message validates, uses Z, is unexpired at receipt and carries the MQTT 5 expiry."""
     now = floor_second(datetime.now(UTC))
-    sqlite_ledger.add_client("c1", "lobby", ME)
-    sqlite_ledger.add_client("c2", "lobby", ME)
-    sqlite_ledger.add_client("c3", None, ME)
-    sqlite_ledger.add_event(
+    ledger.add_client("c1", "lobby", ME)
+    ledger.add_client("c2", "lobby", ME)
+    ledger.add_client("c3", None, ME)
+    ledger.add_event(
         "e", TargetRef("group", "lobby"), Window(now - timedelta(minutes=5), now + timedelta(hours=1)), ME
     )
-    sqlite_ledger.add_override(
+    ledger.add_override(
         "o",
         TargetRef("client", "c2"),
         "off",
@@ -207,7 +158,7 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     sub = subscribe("infoscreen/#")
     log, _ = make_log()
     daemon = Daemon(
-        sqlite_ledger,
+        ledger,
         broker.config(),
         RunSettings(ttl=120, group_topics=True),
         log=log,
@@ -221,9 +172,11 @@ def test_payloads_are_schema_valid_utc_with_expiry(
     }
     for m in intents:
         body = m.json()
-        assert m.retain or m.received_at  # delivered live or retained, both checked by the fixture
+        # Subscribed before the daemon started: each one arrived live, within its validity.
+        assert ts(body["issued_at"]) <= m.received_at < ts(body["expires_at"])
         if broker.v5:
-            assert m.expiry is not None and 0 < m.expiry <= 120
+            assert m.expiry is not None
+            assert 0 < m.expiry <= 120
         else:  # MQTT 3.1.1: no Message Expiry Interval, the payload's expires_at alone
             assert m.expiry is None
         assert ts(body["expires_at"]) - ts(body["issued_at"]) == timedelta(seconds=120)
@@ -233,19 +186,19 @@ def test_payloads_are_schema_valid_utc_with_expiry(
 
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
-def test_publish_logs_reconstruct_the_timeline(sqlite_ledger: Ledger, broker: Mosquitto) -> None:
+def test_publish_logs_reconstruct_the_timeline(ledger: Ledger, broker: Mosquitto) -> None:
     """The JSON publish log alone gives each client's intent ids and states, equal to replay."""
     clock = VirtualClock(T0)
     with freeze_time(T0):
         for c, g in (("c1", "lobby"), ("c2", "lobby"), ("c3", "cafe")):
-            sqlite_ledger.add_client(c, g, ME)
-        sqlite_ledger.add_event("a", TargetRef("group", "lobby"), win(1, 3), ME)
-        sqlite_ledger.add_event("b", TargetRef("group", "cafe"), win(2, 4), ME)
-        sqlite_ledger.add_override("o", TargetRef("client", "c2"), "off", win(1.5, 2), ME)
-    daemon, capture = virtual_daemon(sqlite_ledger, broker, clock)
+            ledger.add_client(c, g, ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 3), ME)
+        ledger.add_event("b", TargetRef("group", "cafe"), win(2, 4), ME)
+        ledger.add_override("o", TargetRef("client", "c2"), "off", win(1.5, 2), ME)
+    daemon, capture = virtual_daemon(ledger, broker, clock)
     drive(daemon, clock, at(2.25))
     with freeze_time(clock.t):  # an edit while running: the cafe event is cancelled
-        sqlite_ledger.cancel_event("b", ME)
+        ledger.cancel_event("b", ME)
     drive(daemon, clock, at(8))
     for client in ("c1", "c2", "c3"):
         published: list[tuple[str, str]] = []
@@ -253,9 +206,9 @@ def test_publish_logs_reconstruct_the_timeline(sqlite_ledger: Ledger, broker: Mo
             step = (record["intent_id"], record["desired_state"])
             if not published or published[-1] != step:
                 published.append(step)
-        replayed = [(r["intent_id"], r["desired_state"]) for r in replay_rows(sqlite_ledger, client)]
+        replayed = [(r["intent_id"], r["desired_state"]) for r in replay_rows(ledger, client)]
         assert published == replayed, client
-    assert len(replay_rows(sqlite_ledger, "c3")) == 3  # off, on, off after the cancellation
+    assert len(replay_rows(ledger, "c3")) == 3  # off, on, off after the cancellation
 
 
 def test_broker_killed_while_a_window_ends_keeps_the_current_intent(
@@ -263,22 +216,27 @@ def test_broker_killed_while_a_window_ends_keeps_the_current_intent(
 ) -> None:
     """The boundary passes during the outage; afterwards the retained intent is the new `off`."""
     end = floor_second(datetime.now(UTC)) + timedelta(seconds=2)
+    clock = SteppedClock(end - timedelta(seconds=2))
     sqlite_ledger.add_client("c1", None, ME)
     sqlite_ledger.add_event("e", TargetRef("client", "c1"), Window(end - timedelta(hours=1), end), ME)
     topic = TOPIC.format("c1")
-    log, capture = make_log()
-    with running(Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), log=log, **fast())):
+    log, capture = make_log(clock)
+    daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), clock=clock, log=log, **fast())
+    with running(daemon):
         wait_for(lambda: acked(capture, "c1"), what="the on")
         mosquitto.kill()
+        clock.allow(5)  # the boundary passes while the broker is away
         wait_for(lambda: len(replay_rows(sqlite_ledger, "c1")) == 2, timeout=10, what="the off recorded")
         mosquitto.start()
-        sub = subscribe(topic)
+        clock.allow(60)
+        sub = subscribe(topic, now=clock.now)
         off = replay_rows(sqlite_ledger, "c1")[-1]
         sub.wait(lambda s: any(p["intent_id"] == off["intent_id"] for p in s.intents(topic)), 15, "the off")
     assert off["desired_state"] == "off"
     assert [p["power"]["desired_state"] for p in sub.intents(topic)] == ["off"] * len(sub.intents(topic))
     final = retained(mosquitto.port, topic)
-    assert final is not None and final.json()["intent_id"] == off["intent_id"]
+    assert final is not None
+    assert final.json()["intent_id"] == off["intent_id"]
 
 
 def test_an_outage_longer_than_the_ttl_never_publishes_an_expired_intent(
@@ -286,24 +244,27 @@ def test_an_outage_longer_than_the_ttl_never_publishes_an_expired_intent(
 ) -> None:
     """ttl 3 s, broker away 5 s: everything delivered afterwards is fresh (checked at receipt)."""
     sqlite_ledger.add_client("c1", None, ME)
-    log, capture = make_log()
+    clock = SteppedClock(floor_second(datetime.now(UTC)))
+    log, capture = make_log(clock)
     settings = RunSettings(ttl=3, refresh=1)
-    with running(Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), settings, log=log, **fast())):
+    broker = BrokerConfig.from_url(mosquitto.url)
+    with running(Daemon(sqlite_ledger, broker, settings, clock=clock, log=log, **fast())):
         wait_for(lambda: acked(capture, "c1"), what="the first publish")
         mosquitto.kill()
-        outage_end = datetime.now(UTC) + timedelta(seconds=5)
-        wait_for(lambda: datetime.now(UTC) >= outage_end, timeout=10, what="the outage to outlast the ttl")
+        outage_end = clock.allow(5)
+        wait_for(lambda: clock.now() >= outage_end, timeout=10, what="the outage to outlast the ttl")
         mosquitto.start()
-        sub = subscribe(TOPIC.format("c1"))
+        clock.allow(60)
+        sub = subscribe(TOPIC.format("c1"), now=clock.now)
         sub.wait(lambda s: len(s.intents(TOPIC.format("c1"))) >= 3, 15, "refreshes after the outage")
     assert sub.violations == []
     assert all(m.expiry is not None and m.expiry <= 3 for m in sub.on(TOPIC.format("c1")))
 
 
-def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
+def test_edits_and_cancellations_while_running_give_fresh_ids(
     ledger: Ledger, db_url: str, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
-    """Another process's edit reaches the broker as a new intent_id in under a second."""
+    """Another process's edit reaches the broker as a new intent_id (its speed: bench_daemon, part 2)."""
     now = floor_second(datetime.now(UTC))
     ledger.add_client("c1", "lobby", ME)
     ledger.add_event(
@@ -317,7 +278,7 @@ def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
         with running(Daemon(ledger, BrokerConfig.from_url(mosquitto.url), log=log, **fast())):
             sub.wait(lambda s: s.intents(topic), what="the first intent")
             seen = {p["intent_id"] for p in sub.intents(topic)}
-            for edit in (
+            edits: tuple[Callable[[], Receipt], ...] = (
                 lambda: other.move_event(
                     "e", Window(now - timedelta(minutes=1), now + timedelta(hours=2)), ME
                 ),
@@ -325,18 +286,20 @@ def test_edits_and_cancellations_while_running_give_fresh_ids_within_a_second(
                 lambda: other.move_event(
                     "e", Window(now - timedelta(minutes=1), now + timedelta(hours=3)), ME
                 ),
-            ):
+            )
+            for edit in edits:
                 edit()
                 fresh = sub.wait(
                     lambda s: [p for p in s.intents(topic) if p["intent_id"] not in seen],
-                    timeout=1.0,
-                    what="a fresh intent_id within a second",
+                    timeout=10,
+                    what="a fresh intent_id",
                 )
                 seen.add(fresh[0]["intent_id"])
     finally:
         other.close()
     states = [p["power"]["desired_state"] for p in sub.intents(topic)]
-    assert states[-1] == "on" and "off" in states
+    assert states[-1] == "on"
+    assert "off" in states
 
 
 def test_client_removal_clears_the_retained_topic(
@@ -413,17 +376,21 @@ def test_a_database_hiccup_keeps_refreshing_and_records_the_boundary_afterwards(
     path = tmp_path / "ledger.db"
     ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
     start = floor_second(datetime.now(UTC)) + timedelta(seconds=2)
+    clock = SteppedClock(start - timedelta(seconds=2))
     ledger.add_client("c1", None, ME)
     ledger.add_event("e", TargetRef("client", "c1"), Window(start, start + timedelta(hours=1)), ME)
-    log, capture = make_log()
+    log, capture = make_log(clock)
     settings = RunSettings(ttl=10, refresh=1)
+    broker = BrokerConfig.from_url(mosquitto.url)
     blocker = sqlite3.connect(path)
     try:
-        with running(Daemon(ledger, BrokerConfig.from_url(mosquitto.url), settings, log=log, **fast())):
+        with running(Daemon(ledger, broker, settings, clock=clock, log=log, **fast())):
             wait_for(lambda: acked(capture, "c1"), what="the first publish")
             blocker.execute("BEGIN EXCLUSIVE")
+            clock.allow(3)  # the boundary passes while the ledger is locked: recording it fails
             wait_for(lambda: capture.records("ledger"), timeout=10, what="the ledger error")
             refreshed = len([r for r in acked(capture, "c1") if r["kind"] == "refresh"])
+            clock.allow(3)
             wait_for(
                 lambda: len([r for r in acked(capture, "c1") if r["kind"] == "refresh"]) >= refreshed + 2,
                 timeout=10,
@@ -431,6 +398,7 @@ def test_a_database_hiccup_keeps_refreshing_and_records_the_boundary_afterwards(
             )
             assert all(r["desired_state"] == "off" for r in acked(capture, "c1"))
             blocker.rollback()
+            clock.allow(60)
             wait_for(lambda: any(r["desired_state"] == "on" for r in acked(capture, "c1")), 10, "the on")
     finally:
         blocker.close()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +44,9 @@ def _daemon(db: str, mqtt: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _records(log: Path, event: str) -> list[dict[str, object]]:
-    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    text = log.read_text()
+    complete = text[: text.rfind("\n") + 1]  # the daemon may be mid-line: only whole lines
+    lines = [line for line in complete.splitlines() if line.startswith("{")]
     return [r for r in map(json.loads, lines) if r["event"] == event]
 
 
@@ -57,7 +58,7 @@ def _status(port: int) -> dict[str, str]:
 def test_standby_takes_over_after_sigkill_with_the_same_intent_ids(
     ledger: Ledger, db_url: str, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber], tmp_path: Path
 ) -> None:
-    """Two real processes; the active one is SIGKILLed; the standby republishes within ttl/2."""
+    """Two real processes; the active one is SIGKILLed; the standby takes over (how fast: bench_failover)."""
     now = floor_second(datetime.now(UTC))
     for i in range(20):
         ledger.add_client(f"c{i}", "lobby", ME)
@@ -80,17 +81,14 @@ def test_standby_takes_over_after_sigkill_with_the_same_intent_ids(
         assert _records(a_log, "role")[0]["role"] == "active"
 
         a.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
         a.wait(10)
         wait_for(
             lambda: [r for r in _records(b_log, "publish") if r["result"] == "acked"], 10, "B's publishes"
         )
-        takeover = time.monotonic() - killed
         second = wait_for(
             lambda: (s := _status(mosquitto.port)).get("status") == "online" and s, 10, "B online"
         )
         assert second["started_at"] >= first["started_at"]
-        assert takeover < 5.0, f"takeover took {takeover:.1f} s, more than ttl/2"
         wait_for(
             lambda: len([r for r in _records(b_log, "publish") if r["result"] == "acked"]) >= 20, 10, "all 20"
         )

@@ -15,8 +15,7 @@ from ledger import Ledger, TargetRef, Window
 from projections.queries import replay_rows
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
-from tests.publisher.conftest import LogCapture, VirtualClock
-from tests.publisher.test_daemon import drive, virtual_daemon
+from tests.publisher.helpers import LogCapture, VirtualClock, drive, virtual_daemon
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 
@@ -79,7 +78,8 @@ def test_a_clock_stepped_forward_a_day(sqlite_ledger: Ledger, mosquitto: Mosquit
     daemon.tick()
     assert daemon.settle(10)
     c1 = [(r["desired_state"], r["effective_at"]) for r in replay_rows(sqlite_ledger, "c1")]
-    assert c1[0] == ("off", "2026-03-31T07:00:00Z") and c1[-1][0] == "off"
+    assert c1[0] == ("off", "2026-03-31T07:00:00Z")
+    assert c1[-1][0] == "off"
     c2 = replay_rows(sqlite_ledger, "c2")
     assert [r["desired_state"] for r in c2] == ["off", "on"]
     assert c2[-1]["effective_at"] == "2026-04-01T03:00:00Z"  # the boundary, not the late noticing

@@ -25,8 +25,8 @@ from publisher.daemon import Backoff, Daemon, RunSettings
 from publisher.lease import lease_for
 from tests.conftest import ME, PG_URL, reset_postgres
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.conftest import LogCapture, make_log
 from tests.publisher.faults import PrivatePostgres
+from tests.publisher.helpers import LogCapture, make_log
 from tests.publisher.test_lease_faults import own_url, terminate
 
 pytestmark = pytest.mark.postgres
@@ -87,7 +87,8 @@ def test_terminated_backends_do_not_stop_the_daemon(mosquitto: Mosquitto) -> Non
             wait_for(lambda: acked(capture, "c1", desired_state="on"), 10, "the change after the kill")
             took = time.monotonic() - killed
             wait_for(lambda: daemon.lease is not None and daemon.lease.retakes >= 1, 10, "the lease retaken")
-            assert thread.is_alive() and not daemon.lease_lost
+            assert thread.is_alive()
+            assert not daemon.lease_lost
         assert [(r["role"], r.get("lease")) for r in capture.records("role")] == [
             ("active", None),
             ("active", "retaken"),  # said once, when the lease was taken again
@@ -126,7 +127,8 @@ def test_a_database_restart_records_the_boundary_that_passed(
                 lambda: acked(capture, "c1", desired_state="off"), 10, "the off once the database answers"
             )
             took = time.monotonic() - answering
-            assert thread.is_alive() and not daemon.lease_lost
+            assert thread.is_alive()
+            assert not daemon.lease_lost
         rows = replay_rows(ledger, "c1")
         assert [r["desired_state"] for r in rows] == ["on", "off"]
         assert rows[-1]["effective_at"] == format_instant(end)  # at the boundary, not when recorded

@@ -22,7 +22,7 @@ from projections.queries import replay_rows
 from publisher.daemon import Daemon, RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.conftest import LogCapture, fast, make_log, running
+from tests.publisher.helpers import LogCapture, fast, make_log, running
 
 pytestmark = pytest.mark.slow
 

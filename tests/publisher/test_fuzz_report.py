@@ -98,7 +98,8 @@ def test_reports_decode_or_are_refused_in_one_line(data: bytes) -> None:
         report = decode_report(data)
     except InvalidInput as e:
         message = str(e)
-        assert message.startswith("invalid report: ") and "\n" not in message
+        assert message.startswith("invalid report: ")
+        assert "\n" not in message
         assert "msgspec" not in message
         return
     assert len(data) <= MAX_REPORT_BYTES

@@ -14,8 +14,7 @@ from projections.pictures import render_html, rows_for
 from projections.projector import Projector
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import drive, virtual_daemon
+from tests.publisher.helpers import VirtualClock, drive, virtual_daemon
 
 T0 = datetime(2026, 3, 31, 6, tzinfo=UTC)
 
@@ -60,7 +59,8 @@ def test_dark_lobby_tv_during_the_assembly_is_explained_and_delivered(
     assert report["failures"] == []
     assert 0 < report["largest_retained_age_seconds"] <= 300  # refreshed every ttl/2
     text = CliRunner().invoke(cli, ["--db", sqlite_url, "audit", "delivery", "lobby-1"]).stdout
-    assert "client_override" in text and "largest retained payload age" in text
+    assert "client_override" in text
+    assert "largest retained payload age" in text
     page = render_html(rows_for(sqlite_ledger, T0, at(8), ["lobby-1"]), T0, at(8))
     assert all(t["first_acked_at"] in page for t in report["transitions"])
     assert "not delivered" not in page
@@ -72,4 +72,5 @@ def test_transitions_nobody_published_are_flagged_missing(sqlite_ledger: Ledger)
         sqlite_ledger.add_client("c1", None, ME)
         Projector(sqlite_ledger).start(T0)
     (row,) = delivery.delivery(sqlite_ledger, "c1")["transitions"]
-    assert row["flags"] == ["missing"] and row["first_acked_at"] is None
+    assert row["flags"] == ["missing"]
+    assert row["first_acked_at"] is None

@@ -42,7 +42,8 @@ def test_a_terminated_lease_is_taken_again(tag: str) -> None:
         assert terminate(PG_URL, tag) == 1
         assert lease.held()
         assert lease.retakes == 1
-        assert lease.held() and lease.retakes == 1  # the new connection holds it
+        assert lease.held()
+        assert lease.retakes == 1
     finally:
         lease.release()
 
@@ -69,8 +70,10 @@ def test_the_lease_survives_a_database_restart(private_pg: PrivatePostgres) -> N
     lease = PgLease(private_pg.url, "test/restart")
     assert lease.try_acquire()
     private_pg.stop()
-    assert lease.held() and lease.unreachable
+    assert lease.held()
+    assert lease.unreachable
     private_pg.start()
-    assert lease.held() and not lease.unreachable
+    assert lease.held()
+    assert not lease.unreachable
     assert lease.retakes == 1
     lease.release()

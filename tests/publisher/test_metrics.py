@@ -16,7 +16,7 @@ from publisher.daemon import Daemon, RunSettings
 from publisher.metrics import Metrics
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, retained, wait_for
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -21,12 +21,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ledger import Ledger
 from ledger.values import format_instant
-from projections.observations import runs_between
+from projections.observation_reads import runs_between
 from publisher.config import BrokerConfig
 from publisher.observe import RESULTS, Observer
 from publisher.report import build_report, encode_report
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.conftest import make_log
+from tests.publisher.helpers import make_log
 
 T = datetime(2027, 3, 29, 5, 30, tzinfo=UTC)
 ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
@@ -160,14 +160,14 @@ def test_a_rejection_is_logged_again_after_a_minute(rig: Rig, screens: Screens) 
     assert [r["result"] for r in rig.capture.records("report")] == ["unknown_client", "unknown_client"]
 
 
-def test_a_retained_copy_seen_again_is_a_duplicate_not_a_new_report(
-    rig: Rig, screens: Screens, mosquitto: Mosquitto
-) -> None:
+@pytest.mark.usefixtures("mosquitto")
+def test_a_retained_copy_seen_again_is_a_duplicate_not_a_new_report(rig: Rig, screens: Screens) -> None:
     """A new session receives the retained report it already stored: counted, not stored twice."""
     screens.send("lobby-1", report("lobby-1"))
     rig.until(T, 1)
     link = rig.observer.link
-    assert link is not None and link.session is not None
+    assert link is not None
+    assert link.session is not None
     link.session.client.disconnect()  # the session is lost; the link opens a new one
     wait_for(lambda: link.opened == 2 and link.subscribed.is_set(), what="a new session")
     assert rig.until(T + timedelta(seconds=5), 2) == {"accepted": 1, "duplicate": 1}
@@ -248,3 +248,49 @@ def test_the_screens_gauge_is_counted_a_slice_a_round(rig: Rig) -> None:
     assert value("intent_ledger_screens", {"state": "unknown"}) is None
     rig.observer.tick(T)
     assert value("intent_ledger_screens", {"state": "unknown"}) == 4_500
+
+
+def test_in_the_background_writes_leave_the_round_and_wait_out_a_database_away(
+    tmp_path: Path, mosquitto: Mosquitto, screens: Screens
+) -> None:
+    """As the daemon runs it: tick() only hands reports over; the writer's thread retries."""
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
+    log, capture = make_log()
+    observer = Observer(
+        ledger,
+        prefix="infoscreen",
+        registry=CollectorRegistry(),
+        log=log,
+        registered=lambda name: name == "lobby-1",
+        broker=BrokerConfig.from_url(mosquitto.url),
+        background=True,
+    )
+    observer.start()
+    link, writer = observer.link, observer.background
+    assert link is not None
+    assert writer is not None
+    wait_for(link.subscribed.is_set, what="the SUBACK")
+    blocker = sqlite3.connect(path)
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        screens.send("lobby-1", report("lobby-1"))
+
+        def handed_over() -> int:
+            observer.tick(T)
+            return writer.pending()
+
+        wait_for(handed_over, what="the report handed over")
+        wait_for(lambda: capture.records("reports"), what="the write error")
+        assert capture.records("reports")[0]["state"] == "error"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    found = wait_for(
+        lambda: runs_between(engine, "2027-03-29T00:00:00Z", "2027-03-30T00:00:00Z"), 60, "stored"
+    )
+    assert [r.tv_state for r in found["lobby-1"]] == ["on"]
+    assert capture.records("reports")[-1]["state"] == "ok"
+    observer.close()
+    ledger.close()

@@ -8,8 +8,7 @@ from ledger import Ledger
 from ledger.values import floor_second
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import VirtualClock
-from tests.publisher.test_daemon import TOPIC, virtual_daemon
+from tests.publisher.helpers import TOPIC, VirtualClock, virtual_daemon
 
 
 def test_a_removal_queued_behind_its_refresh_still_publishes_the_final_off(
@@ -33,6 +32,7 @@ def test_a_removal_queued_behind_its_refresh_still_publishes_the_final_off(
     published = [(r["kind"], r["reason"]) for r in capture.records("publish") if r["client_id"] == "c"]
     assert published[-1] == ("transition", "client_deregistered")
     cleared = capture.records("clear")
-    assert [r["client_id"] for r in cleared] == ["c"] and cleared[0]["result"] == "acked"
+    assert [r["client_id"] for r in cleared] == ["c"]
+    assert cleared[0]["result"] == "acked"
     assert retained(mosquitto.port, TOPIC.format("c")) is None
     daemon.shutdown()

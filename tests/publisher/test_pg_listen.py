@@ -14,7 +14,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME, PG_URL
 from tests.publisher.broker import Mosquitto, Subscriber, wait_for
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 
 def _sql(statement: str) -> list[int]:
@@ -38,14 +38,11 @@ LISTENERS = (
 
 @pytest.mark.postgres
 def test_a_terminated_listen_connection_is_reconnected_and_nothing_is_lost_or_repeated(
-    mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    pg_url: str, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
 ) -> None:
     """pg_terminate_backend on the LISTEN connection: the next edits still arrive, once each."""
-    from tests.conftest import reset_postgres
-
-    reset_postgres()
-    ledger = Ledger(PG_URL)
-    other = Ledger(PG_URL)
+    ledger = Ledger(pg_url)
+    other = Ledger(pg_url)
     now = floor_second(datetime.now(UTC))
     ledger.add_client("c1", None, ME)
     topic = "infoscreen/c1/power/intent"

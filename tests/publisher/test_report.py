@@ -50,7 +50,8 @@ def test_built_reports_are_schema_valid_and_round_trip() -> None:
         document = json.loads(encode_report(report))
         VALIDATOR.validate(document)
         assert decode_report(encode_report(report)) == report
-    assert report.detail == "x" * 200 and report.reported_at == "2027-03-29T05:30:02Z"
+    assert report.detail == "x" * 200
+    assert report.reported_at == "2027-03-29T05:30:02Z"
 
 
 def test_a_later_minor_version_with_new_fields_still_decodes() -> None:
@@ -104,7 +105,8 @@ def test_schema_and_decoder_reject_non_v1_reports(change: dict[str, Any]) -> Non
 def test_decoder_rejects_garbage_and_impossible_reports_in_one_line(data: bytes) -> None:
     with pytest.raises(InvalidReport) as raised:
         decode_report(data)
-    assert "\n" not in str(raised.value) and str(raised.value).startswith("invalid report")
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith("invalid report")
 
 
 def test_reports_over_4_kb_are_rejected_before_decoding() -> None:
@@ -124,5 +126,6 @@ def test_build_refuses_since_after_reported_at() -> None:
 
 def test_schema_report_prints_the_report_json_schema() -> None:
     result = CliRunner().invoke(cli, ["schema", "--report"])
-    assert result.exit_code == 0 and json.loads(result.stdout) == report_schema()
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == report_schema()
     assert json.loads(result.stdout) != json.loads(CliRunner().invoke(cli, ["schema"]).stdout)

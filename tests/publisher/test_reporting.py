@@ -19,7 +19,8 @@ def t(seconds: float) -> datetime:
 def test_the_first_observation_is_reported_at_once() -> None:
     """Nothing reported yet: the first thing known is a report, `since` its instant."""
     reporter = Reporter("lobby-1")
-    assert reporter.due(t(0)) is None and reporter.next_due() is None
+    assert reporter.due(t(0)) is None
+    assert reporter.next_due() is None
     assert reporter.observe(t(1), None, "unknown") == ScreenReport("lobby-1", t(1), None, "unknown", t(1))
 
 
@@ -28,11 +29,13 @@ def test_a_change_of_intent_id_or_tv_state_is_reported_at_once() -> None:
     reporter = Reporter("lobby-1")
     reporter.observe(t(0), None, "off")
     on = reporter.observe(t(10), "a", "off")
-    assert on is not None and (on.intent_id, on.tv_state, on.since) == ("a", "off", t(0))
+    assert on is not None
+    assert (on.intent_id, on.tv_state, on.since) == ("a", "off", t(0))
     switched = reporter.observe(t(11), "a", "on", "cec: power on")
     assert switched == ScreenReport("lobby-1", t(11), "a", "on", t(11), "cec: power on")
     expired = reporter.observe(t(700), None, "on")
-    assert expired is not None and (expired.intent_id, expired.since) == (None, t(11))
+    assert expired is not None
+    assert (expired.intent_id, expired.since) == (None, t(11))
 
 
 def test_nothing_changed_means_no_report_until_the_period() -> None:
@@ -63,14 +66,16 @@ def test_again_restamps_the_current_state() -> None:
     assert reporter.again(t(0)) is None
     reporter.observe(t(0), "a", "off")
     again = reporter.again(t(5))
-    assert again is not None and (again.reported_at, again.since) == (t(5), t(0))
+    assert again is not None
+    assert (again.reported_at, again.since) == (t(5), t(0))
 
 
 def test_detail_is_cut_to_the_schema_limit() -> None:
     """A long command output never makes an invalid report."""
     reporter = Reporter("lobby-1")
     report = reporter.observe(t(0), None, "unknown", "x" * 1000)
-    assert report is not None and report.detail == "x" * MAX_DETAIL
+    assert report is not None
+    assert report.detail == "x" * MAX_DETAIL
 
 
 def test_the_period_must_be_positive() -> None:

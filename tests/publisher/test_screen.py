@@ -23,7 +23,7 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 STATE = "infoscreen/c1/power/state"
 
@@ -105,7 +105,8 @@ def wait_report(port: int, what: str, **expected: Any) -> dict[str, Any]:
         body = report(port)
         return body if body and all(body.get(k) == v for k, v in expected.items()) else None
 
-    return wait_for(matches, timeout=20, what=what)
+    found: dict[str, Any] = wait_for(matches, timeout=20, what=what)
+    return found
 
 
 def intent_id(port: int) -> str:
@@ -113,8 +114,8 @@ def intent_id(port: int) -> str:
     return str(json.loads(message.payload)["intent_id"])
 
 
+@pytest.mark.usefixtures("daemon")
 def test_follows_the_intent_drives_the_tv_reports_and_exits_0_on_sigterm(
-    daemon: Daemon,
     sqlite_ledger: Ledger,
     mosquitto: Mosquitto,
     tv: Tv,
@@ -126,7 +127,8 @@ def test_follows_the_intent_drives_the_tv_reports_and_exits_0_on_sigterm(
     first = intent_id(mosquitto.port)
     on = wait_report(mosquitto.port, "the report on", tv_state="on", intent_id=first)
     assert tv.lines() == ["on"]
-    assert on["client_id"] == "c1" and on["since"] <= on["reported_at"]
+    assert on["client_id"] == "c1"
+    assert on["since"] <= on["reported_at"]
     now = datetime.now(UTC).replace(microsecond=0)
     sqlite_ledger.add_override(
         "dark", TargetRef("client", "c1"), "off", Window(now, now + timedelta(hours=1)), ME
@@ -141,8 +143,9 @@ def test_follows_the_intent_drives_the_tv_reports_and_exits_0_on_sigterm(
     assert all(r["event"] != "switch" or r["tv_state"] == r["power"] for r in out)
 
 
+@pytest.mark.usefixtures("daemon")
 def test_commands_never_see_the_payload_or_the_broker_secrets(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """The on-command gets no arguments and an environment without INTENT_LEDGER_* (the broker
     URL and password), and nothing of the intent (its id) anywhere."""
@@ -153,22 +156,27 @@ def test_commands_never_see_the_payload_or_the_broker_secrets(
     wait_report(mosquitto.port, "the report on", tv_state="on", intent_id=first)
     seen = (tv.folder / "seen").read_text()
     assert seen.startswith("args:0\n")
-    assert "INTENT_LEDGER" not in seen and "s3cret-pw" not in seen and first not in seen
+    assert "INTENT_LEDGER" not in seen
+    assert "s3cret-pw" not in seen
+    assert first not in seen
 
 
+@pytest.mark.usefixtures("daemon")
 def test_a_failing_command_reports_unknown_with_why(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """The on-command exits 3: tv_state unknown, the detail says which command and its output."""
     failing = tv.script("broken.sh", "echo 'cec: no TV on the bus' >&2\nexit 3")
     screen_process("--on-cmd", failing, "--off-cmd", tv.switch("off"))
     first = intent_id(mosquitto.port)
     body = wait_report(mosquitto.port, "the report unknown", tv_state="unknown", intent_id=first)
-    assert "exited 3" in body["detail"] and "no TV on the bus" in body["detail"]
+    assert "exited 3" in body["detail"]
+    assert "no TV on the bus" in body["detail"]
 
 
+@pytest.mark.usefixtures("daemon")
 def test_a_hanging_command_is_killed_and_reports_unknown(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """The on-command hangs: killed after --cmd-timeout (its children too), tv_state unknown."""
     hanging = tv.script("hang.sh", f"echo started >> {tv.log}\nsleep 300")
@@ -181,8 +189,9 @@ def test_a_hanging_command_is_killed_and_reports_unknown(
     assert process.wait(15) == 0
 
 
+@pytest.mark.usefixtures("daemon")
 def test_the_status_command_gives_the_tv_state(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """The status script prints the pretend TV's power: `on` after the on-command. Something
     else (`standby`, after the remote) is reported unknown, with the detail, and the periodic
@@ -200,7 +209,8 @@ def test_the_status_command_gives_the_tv_state(
     finally:
         sub.close()
     standby = [b for b in bodies if b["tv_state"] == "unknown" and b["intent_id"]]
-    assert standby and "standby" in standby[0]["detail"]
+    assert standby
+    assert "standby" in standby[0]["detail"]
     assert [b["tv_state"] for b in bodies if b["intent_id"]][-1] == "on"
 
 
@@ -209,11 +219,13 @@ def test_bad_options_are_one_line_exit_2(screen_process: Callable[..., subproces
     for process in (screen_process(), screen_process("--on-cmd", "true", url="http://broker")):
         assert process.wait(15) == 2
         err = process.stderr.read()  # type: ignore[union-attr]
-        assert err.startswith("Error: ") and len(err.splitlines()) == 1
+        assert err.startswith("Error: ")
+        assert len(err.splitlines()) == 1
 
 
+@pytest.mark.usefixtures("daemon")
 def test_reconnects_after_a_broker_restart(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """The broker dies and comes back (its retained messages lost): the screen connects again
     and says its state afresh, without switching the TV again."""
@@ -225,8 +237,9 @@ def test_reconnects_after_a_broker_restart(
     assert tv.lines() == ["on"]
 
 
+@pytest.mark.usefixtures("daemon")
 def test_a_report_subscriber_sees_every_change(
-    daemon: Daemon, mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
+    mosquitto: Mosquitto, tv: Tv, screen_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """Reports arrive in order: the first says what is known at once (nothing switched yet or
     already on), and no report ever names a tv_state outside on/off/unknown."""

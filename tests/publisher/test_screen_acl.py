@@ -69,7 +69,7 @@ def server_sees(broker: Mosquitto, topic: str) -> dict[str, Any] | None:
         reader.close()
 
 
-def test_a_screen_publishes_its_own_report_and_nobody_elses(acl_broker: Mosquitto, tmp_path: Path) -> None:
+def test_a_screen_publishes_its_own_report_and_nobody_elses(acl_broker: Mosquitto) -> None:
     """`screen lobby-1` with lobby-1's credentials: its report is stored. The same user
     publishing lobby-2's report is refused (MQTT 5: PUBACK 'Not authorized') and nothing is
     retained there."""
@@ -86,7 +86,8 @@ def test_a_screen_publishes_its_own_report_and_nobody_elses(acl_broker: Mosquitt
         own = wait_for(
             lambda: server_sees(acl_broker, "infoscreen/lobby-1/power/state"), 20, "lobby-1's report"
         )
-        assert own["client_id"] == "lobby-1" and own["tv_state"] == "unknown"
+        assert own["client_id"] == "lobby-1"
+        assert own["tv_state"] == "unknown"
     finally:
         process.terminate()
         assert process.wait(15) == 0
@@ -97,7 +98,8 @@ def test_a_screen_publishes_its_own_report_and_nobody_elses(acl_broker: Mosquitt
         forged = dict(own, client_id="lobby-2")
         delivery = spoof.publish("infoscreen/lobby-2/power/state", json.dumps(forged).encode())
         assert delivery.wait(5)
-        assert delivery.error is not None and "Not authorized" in delivery.error
+        assert delivery.error is not None
+        assert "Not authorized" in delivery.error
     finally:
         spoof.close()
     assert server_sees(acl_broker, "infoscreen/lobby-2/power/state") is None

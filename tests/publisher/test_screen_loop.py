@@ -17,7 +17,7 @@ from publisher.mqtt import MqttSession
 from publisher.screen import Screen, ScreenLoop, ScreenSettings
 from publisher.tv import Reading
 from tests.publisher.broker import Mosquitto, Subscriber, wait_for
-from tests.publisher.conftest import LogCapture
+from tests.publisher.helpers import LogCapture
 
 INTENT, STATE = "infoscreen/c1/power/intent", "infoscreen/c1/power/state"
 
@@ -79,7 +79,8 @@ class Rig:
 
     def publish(self, payload: bytes) -> None:
         delivery = self.server.publish(INTENT, payload)
-        assert delivery.wait(5) and delivery.ok
+        assert delivery.wait(5)
+        assert delivery.ok
 
     def states(self) -> list[tuple[str | None, str]]:
         return [(m.json()["intent_id"], m.json()["tv_state"]) for m in self.reports.on(STATE)]

@@ -16,8 +16,18 @@ from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber
-from tests.publisher.conftest import VirtualClock, fast, make_log, running
-from tests.publisher.test_daemon import TOPIC, acked, check_no_off_gap, drive, ts, virtual_daemon
+from tests.publisher.helpers import (
+    TOPIC,
+    VirtualClock,
+    acked,
+    check_no_off_gap,
+    drive,
+    fast,
+    make_log,
+    running,
+    ts,
+    virtual_daemon,
+)
 
 T0 = datetime(2027, 3, 26, 0, tzinfo=UTC)  # Friday; Berlin springs forward on Sunday 28 March
 HOURS = Recurrence.parse(

@@ -25,7 +25,7 @@ from publisher.daemon import Daemon, RunSettings
 from publisher.observe import Observer
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
-from tests.publisher.conftest import fast, make_log, running
+from tests.publisher.helpers import fast, make_log, running
 
 
 class Ingestion:
@@ -41,8 +41,7 @@ class Ingestion:
             errors=errors,
             broker=BrokerConfig.from_url(mosquitto.url),
         )
-        self.observer.start()  # its own session, as in the daemon
-        assert self.observer.link is not None and self.observer.link.subscribed.wait(10)
+        self.observer.start()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="ingestion")
         self.thread.start()
@@ -91,8 +90,9 @@ def simulate(db: str, mqtt: str, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.usefixtures("deployment")
 def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
-    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
+    sqlite_url: str, mosquitto: Mosquitto
 ) -> None:
     """Simulated screens obey at once: the scheduled ones are observed on (all but the moments
     before their first report), the unscheduled one never on; the JSON equals `audit compliance`
@@ -108,7 +108,8 @@ def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
     for c in ("lobby-1", "lobby-2"):
         row = by_client[c]
         assert row["scheduled_on_s"] == span
-        assert 0 < row["observed_on_s"] <= span and row["unscheduled_on_s"] == 0
+        assert 0 < row["observed_on_s"] <= span
+        assert row["unscheduled_on_s"] == 0
         assert row["observed_on_s"] + row["unknown_s"] == span  # never observed off
     quiet = by_client["lobby-3"]
     assert (quiet["scheduled_on_s"], quiet["observed_on_s"], quiet["unscheduled_on_s"]) == (0, 0, 0)
@@ -131,13 +132,13 @@ def test_simulate_prints_the_compliance_of_the_run_as_audit_compliance_does(
     assert audit.exit_code == 0, audit.stderr
     assert json.loads(audit.stdout) == answer
     last = retained(mosquitto.port, "infoscreen/lobby-1/power/state")
-    assert last is not None and json.loads(last.payload)["tv_state"] == "unknown"
+    assert last is not None
+    assert json.loads(last.payload)["tv_state"] == "unknown"
     assert json.loads(last.payload)["detail"] == "simulation ended"
 
 
-def test_simulate_text_output_and_bad_input(
-    deployment: Ledger, sqlite_url: str, mosquitto: Mosquitto
-) -> None:
+@pytest.mark.usefixtures("deployment")
+def test_simulate_text_output_and_bad_input(sqlite_url: str, mosquitto: Mosquitto) -> None:
     """Text: the compliance table and the fleet line. An unknown client or no selection: exit 2
     with one line, nothing simulated."""
     done = simulate(sqlite_url, mosquitto.url, "--client", "lobby-1", "--duration", "1")
@@ -146,4 +147,5 @@ def test_simulate_text_output_and_bad_input(
     assert "fleet (1 clients" in done.stdout
     for args in (["--client", "nobody"], [], ["--all", "--group", "lobby"]):
         bad = simulate(sqlite_url, mosquitto.url, *args, "--duration", "1")
-        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+        assert bad.returncode == 2, bad.stderr
+        assert len(bad.stderr.splitlines()) == 1, bad.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from publisher.steady import NeverBack
-from tests.publisher.conftest import VirtualClock, make_log
+from tests.publisher.helpers import VirtualClock, make_log
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 

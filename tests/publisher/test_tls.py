@@ -67,7 +67,8 @@ def _one_line_failure(result: Result, *needles: str) -> None:
     assert result.stderr.startswith("Error: ")
     for needle in needles:
         assert needle in result.stderr, result.stderr
-    assert "Traceback" not in result.output and "SSL" not in result.stderr.split(":", 2)[1]
+    assert "Traceback" not in result.output
+    assert "SSL" not in result.stderr.split(":", 2)[1]
 
 
 def test_server_certificate_verified_by_default(

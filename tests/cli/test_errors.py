@@ -1,0 +1,295 @@
+"""Database URL errors, read-only commands on a missing ledger, warnings: one clear line each."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from tests.conftest import PG_URL
+from tests.publisher.broker import free_port
+
+# What must never reach an operator: library class names, modules, links, tracebacks.
+LIBRARY = re.compile(
+    r"OperationalError|ArgumentError|ProgrammingError|sqlalchemy|sqlalche\.me|psycopg|sqlite3|"
+    r"eventsourcing|Traceback|https?://|Background on this error",
+    re.IGNORECASE,
+)
+SECRET = "s3cr3t-pw"
+START, END = "2030-06-03T08:00:00Z", "2030-06-03T09:00:00Z"
+
+
+def run(url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--db", url, *args])
+
+
+def assert_one_clean_line(result: Result, code: int, *expected: str) -> str:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), result.stderr
+    assert not LIBRARY.search(lines[0]), lines[0]
+    assert SECRET not in lines[0]
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    return lines[0]
+
+
+def _pg(user: str, database: str, port: int = 5432) -> str:
+    base = PG_URL.split("@", 1)[1].split("/", 1)[0]
+    host = base.rsplit(":", 1)[0]
+    return f"postgresql://{user}:{SECRET}@{host}:{port}/{database}"
+
+
+BAD_URLS = [
+    ("garbage", "malformed database URL 'garbage'"),
+    (f"postgresql://u:{SECRET}@db.example:notaport/ledger", "malformed database URL"),
+    ("sqlite://relative.db", "malformed database URL"),
+    (f"mysql://u:{SECRET}@db.example/ledger", "unsupported database URL 'mysql://u:***@db.example/ledger'"),
+    ("redis://127.0.0.1:6379/0", "unsupported database URL"),
+]
+
+
+@pytest.mark.parametrize(("url", "says"), BAD_URLS, ids=[u for u, _ in BAD_URLS])
+@pytest.mark.parametrize("args", [["client", "list"], ["client", "add", "c1"]], ids=" ".join)
+def test_a_malformed_or_unsupported_url_exits_2_with_one_line(url: str, says: str, args: list[str]) -> None:
+    """Bad input: exit 2, the URL named with its password masked, what to use instead."""
+    line = assert_one_clean_line(run(url, *args), 2, says)
+    assert "sqlite:///PATH" in line or "sqlite:////absolute/path" in line
+
+
+def test_a_missing_directory_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no/such/dir/ledger.db"
+    assert_one_clean_line(run(url, "client", "add", "c1"), 1, url, f"directory {tmp_path}/no/such/dir")
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_refused_connection_exits_1_naming_the_url_masked() -> None:
+    url = _pg("postgres", "ledger", port=free_port())
+    line = assert_one_clean_line(run(url, "client", "list"), 1, "connection refused", ":***@")
+    assert url.replace(SECRET, "***") in line
+
+
+def test_an_unknown_host_exits_1() -> None:
+    assert_one_clean_line(
+        run(f"postgresql://u:{SECRET}@no-such-host.invalid/ledger", "client", "list"), 1, "unknown host"
+    )
+
+
+@pytest.mark.postgres
+def test_an_unknown_database_exits_1_and_says_how_to_create_it() -> None:
+    assert_one_clean_line(
+        run(_pg("postgres", "no_such_ledger_db"), "client", "list"),
+        1,
+        'database "no_such_ledger_db" does not exist',
+        "createdb no_such_ledger_db",
+        ":***@",
+    )
+
+
+@pytest.mark.postgres
+def test_an_unknown_role_exits_1() -> None:
+    assert_one_clean_line(
+        run(_pg("no_such_role", "postgres"), "client", "list"), 1, 'role "no_such_role" does not exist'
+    )
+
+
+READ_ONLY = [
+    ["client", "list"],
+    ["event", "list"],
+    ["override", "list"],
+    ["policy", "show"],
+    ["state", "c1"],
+    ["replay", "c1"],
+    ["audit", "why", "c1", "--at", START],
+    ["audit", "fleet", "--at", START],
+    ["audit", "changes"],
+    ["audit", "gaps"],
+    ["audit", "delivery", "c1"],
+    ["timeline", "--client", "c1", "--from", START, "--to", END],
+    ["projections", "rebuild"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_never_creates_a_ledger(tmp_path: Path, args: list[str]) -> None:
+    """A missing SQLite file is an error naming it (exit 1); no file appears."""
+    db = tmp_path / "fleet.db"
+    assert_one_clean_line(run(f"sqlite:///{db}", *args), 1, f"no ledger at sqlite:///{db}", f"file {db}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dry_run_sync_previews_against_an_empty_ledger_without_creating_it(tmp_path: Path) -> None:
+    snapshot = tmp_path / "fleet.json"
+    snapshot.write_text(json.dumps({"clients": [{"client_id": "c1", "group_id": "hall"}]}))
+    result = run(f"sqlite:///{tmp_path / 'fleet.db'}", "sync", str(snapshot), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("sync fleet.json: would append ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.json"]
+
+
+def test_a_writing_command_creates_the_ledger(tmp_path: Path) -> None:
+    db = tmp_path / "fleet.db"
+    assert run(f"sqlite:///{db}", "client", "add", "c1").exit_code == 0
+    assert db.is_file()
+    assert "c1" in run(f"sqlite:///{db}", "client", "list").stdout
+
+
+def test_sync_prints_one_summary_line_and_lists_events_only_with_json(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "fleet.json"
+    snapshot.write_text(
+        json.dumps(
+            {
+                "clients": [{"client_id": "c1", "group_id": "hall"}],
+                "events": [{"event_id": "e1", "group_id": "hall", "start": START, "end": END}],
+            }
+        )
+    )
+    result = run(sqlite_url, "sync", str(snapshot))
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "sync fleet.json: appended 5 ledger events (1 ClientRegistered, 1 EventScheduled)"
+    ]
+    listed = json.loads(run(sqlite_url, "sync", str(snapshot), "--json").stdout)
+    assert listed["appended"] == 0
+    assert listed["changes"] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["event", "add", "e1", "--group", "hal", "--start", START, "--end", END],
+        ["override", "add", "o1", "--group", "hal", "--state", "off", "--start", START, "--end", END],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_change_naming_a_group_without_members_succeeds_with_a_warning(
+    sqlite_url: str, args: list[str]
+) -> None:
+    assert run(sqlite_url, "client", "add", "c1", "--group", "hall").exit_code == 0
+    result = run(sqlite_url, *args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "Warning: group 'hal' has no registered member (check the spelling)"
+    ]
+    good = run(sqlite_url, *[("hall" if a == "hal" else a.replace("1", "2")) for a in args])
+    assert good.exit_code == 0
+    assert good.stderr == ""
+
+
+def test_sync_warns_for_a_group_no_client_of_the_file_joins(sqlite_url: str, tmp_path: Path) -> None:
+    snapshot = tmp_path / "fleet.json"
+    event = {"event_id": "e1", "group_id": "lobbby", "start": START, "end": END}
+    snapshot.write_text(
+        json.dumps({"clients": [{"client_id": "c1", "group_id": "lobby"}], "events": [event]})
+    )
+    result = run(sqlite_url, "sync", str(snapshot))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "Warning: group 'lobbby' has no registered member (check the spelling)"
+    ]
+
+
+def _entry_point() -> list[str]:
+    return [sys.executable, "-c", "from cli.main import main; main()"]
+
+
+def test_the_real_entry_point_says_url_errors_in_one_line(tmp_path: Path) -> None:
+    """As a shell sees it: stderr is one line, exit 2 for a malformed URL, 1 for a missing ledger."""
+    env = {**os.environ, "INTENT_LEDGER_DB": f"mysql://u:{SECRET}@h/db"}
+    bad = subprocess.run(
+        [*_entry_point(), "client", "list"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    assert SECRET not in bad.stderr
+    assert not LIBRARY.search(bad.stderr)
+    env["INTENT_LEDGER_DB"] = "sqlite:///ledger.db"
+    missing = subprocess.run(
+        [*_entry_point(), "state", "c1"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: no ledger at sqlite:///ledger.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_and_completion() -> None:
+    version = subprocess.run([*_entry_point(), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0
+    assert re.fullmatch(r"intent-ledger, version \d+\.\d+\.\d+\n", version.stdout)
+    env = {**os.environ, "_INTENT_LEDGER_COMPLETE": "bash_source"}
+    source = subprocess.run(
+        [sys.executable, "-c", "from cli.main import cli; cli.main(prog_name='intent-ledger')"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "_intent_ledger_completion" in source.stdout
+    env = {
+        **os.environ,
+        "_INTENT_LEDGER_COMPLETE": "bash_complete",
+        "COMP_WORDS": "intent-ledger cl",
+        "COMP_CWORD": "1",
+    }
+    words = subprocess.run(
+        [sys.executable, "-c", "from cli.main import cli; cli.main(prog_name='intent-ledger')"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "plain,client" in words.stdout.split()
+
+
+HEAVY = {"paho", "psycopg", "prometheus_client", "publisher.daemon", "projections.audit"}
+
+
+def _loaded_by(*args: str) -> set[str]:
+    code = (
+        "import sys, contextlib, io; from cli.main import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    cli.main({list(args)!r}, standalone_mode=False)\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split())
+
+
+@pytest.mark.parametrize("args", [["-h"], ["client", "-h"], ["run", "-h"], ["audit", "-h"]], ids=" ".join)
+def test_help_loads_neither_the_daemon_nor_the_audit_code(args: list[str]) -> None:
+    loaded = _loaded_by(*args)
+    assert "cli.main" in loaded
+    assert loaded & HEAVY == set()
+
+
+def test_a_listing_loads_neither_the_daemon_nor_the_audit_code(tmp_path: Path) -> None:
+    """Lazy commands: `client list` imports no paho, psycopg, prometheus-client, daemon or audit."""
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert run(url, "client", "add", "c1").exit_code == 0
+    loaded = _loaded_by("--db", url, "client", "list")
+    assert "cli.fleet" in loaded
+    assert loaded & (HEAVY | {"cli.run", "cli.audit"}) == set()
+
+
+@pytest.mark.postgres
+def test_a_read_only_command_on_an_empty_postgres_database_creates_no_table(pg_url: str) -> None:
+    import sqlalchemy
+
+    url = pg_url.replace("+psycopg", "")  # as an operator writes it
+    line = assert_one_clean_line(run(url, "client", "list"), 1, "holds no ledger yet")
+    assert url.split("@")[-1] in line
+    engine = sqlalchemy.create_engine(pg_url)
+    try:
+        assert sqlalchemy.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    assert run(pg_url, "client", "add", "c1").exit_code == 0
+    assert "c1" in run(pg_url, "client", "list").stdout

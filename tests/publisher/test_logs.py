@@ -1,0 +1,134 @@
+"""The daemon's log in both formats: short text lines for a terminal, JSON lines otherwise."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from click.testing import CliRunner
+
+from cli.main import cli
+from ledger import Ledger, TargetRef, Window
+from publisher.logs import EventLog, default_format
+from tests.conftest import ME
+from tests.publisher.broker import Mosquitto
+
+T = datetime(2026, 3, 31, 8, 5, 0, 250_000, tzinfo=UTC)
+TRANSITION = {
+    "client_id": "lobby-1",
+    "group_id": "lobby",
+    "intent_id": "9c0d",
+    "seq": 3,
+    "desired_state": "on",
+    "reason": "event_window_active",
+    "effective_at": "2026-03-31T08:05:00Z",
+    "event_window": {"start": "2026-03-31T08:00:00Z", "end": "2026-03-31T08:10:00Z"},
+    "cause": {"kind": "ledger"},
+}
+PUBLISH = {
+    "kind": "transition",
+    "topic": "infoscreen/lobby-1/power/intent",
+    "client_id": "lobby-1",
+    "group_id": "lobby",
+    "intent_id": "9c0d",
+    "seq": 3,
+    "desired_state": "on",
+    "reason": "event_window_active",
+    "issued_at": "2026-03-31T08:05:00Z",
+    "expires_at": "2026-03-31T08:15:00Z",
+    "result": "acked",
+    "latency_ms": 1.123,
+}
+
+
+def _lines(log_format: str, *records: tuple[str, dict[str, Any]]) -> list[str]:
+    out = io.StringIO()
+    log = EventLog(out, now=lambda: T, log_format="text" if log_format == "text" else "json")
+    for event, fields in records:
+        log.emit(event, **fields)
+    return out.getvalue().splitlines()
+
+
+def test_text_is_one_short_line_per_transition_and_per_publish_outcome() -> None:
+    failed = {**PUBLISH, "result": "failed", "latency_ms": None, "error": "Not authorized"}
+    group = {**TRANSITION, "client_id": None, "desired_state": "off", "event_window": None}
+    assert _lines(
+        "text", ("transition", TRANSITION), ("publish", PUBLISH), ("publish", failed), ("transition", group)
+    ) == [
+        "08:05:00 lobby-1 ON event_window_active until 08:10Z (seq 3, ledger)",
+        "08:05:00 lobby-1 ON transition acked 1.1 ms (expires 08:15Z)",
+        "08:05:00 lobby-1 ON transition FAILED: Not authorized (expires 08:15Z)",
+        "08:05:00 groups/lobby OFF event_window_active (seq 3, ledger)",
+    ]
+
+
+def test_text_names_the_day_of_a_window_that_ends_on_another_day() -> None:
+    later = {**TRANSITION, "event_window": {"start": "2026-03-31T08:00:00Z", "end": "2026-04-01T06:30:15Z"}}
+    assert "until 2026-04-01 06:30:15Z" in _lines("text", ("transition", later))[0]
+
+
+def test_text_lines_for_the_connection_ledger_and_unknown_records() -> None:
+    lines = _lines(
+        "text",
+        ("broker", {"state": "connected", "broker": "mqtt://intent-server:***@broker:1883"}),
+        ("ledger", {"state": "error", "error": "database is locked", "retry_at": "2026-03-31T08:05:02Z"}),
+        ("something", {"a": 1, "b": None}),
+    )
+    assert lines == [
+        "08:05:00 broker connected mqtt://intent-server:***@broker:1883",
+        "08:05:00 ledger error retry_at 2026-03-31T08:05:02Z: database is locked",
+        "08:05:00 something a=1",
+    ]
+
+
+def test_json_keeps_every_field_with_ts_and_event_first() -> None:
+    (line,) = _lines("json", ("publish", PUBLISH))
+    record = json.loads(line)
+    assert list(record)[:2] == ["ts", "event"]
+    assert record["ts"] == "2026-03-31T08:05:00.250+00:00"
+    assert record == {"ts": record["ts"], "event": "publish", **PUBLISH}
+
+
+def test_text_on_a_terminal_json_otherwise() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert default_format(Tty()) == "text"
+    assert default_format(io.StringIO()) == "json"
+
+
+def _once(url: str, mosquitto: Mosquitto, *extra: str) -> list[str]:
+    ledger = Ledger(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    ledger.add_client("hall-1", "hall", ME)
+    ledger.add_event(
+        "e1",
+        TargetRef("group", "hall"),
+        Window(now - timedelta(days=1), now + timedelta(days=1)),
+        ME,
+    )
+    ledger.close()
+    result = CliRunner().invoke(cli, ["--db", url, "--mqtt-url", mosquitto.url, "run", "--once", *extra])
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_run_logs_text_when_asked(sqlite_url: str, mosquitto: Mosquitto) -> None:
+    lines = _once(sqlite_url, mosquitto, "--log-format", "text")
+    clock = r"\d\d:\d\d:\d\d "
+    assert any(
+        re.fullmatch(clock + r"hall-1 ON event_window_active until [^(]+ \(seq 1, start\)", x) for x in lines
+    )
+    assert any(
+        re.fullmatch(clock + r"hall-1 ON republish acked \d+\.\d ms \(expires \S+\)", x) for x in lines
+    )
+    assert not any(x.startswith("{") for x in lines)
+
+
+def test_run_logs_json_when_stdout_is_not_a_terminal(sqlite_url: str, mosquitto: Mosquitto) -> None:
+    records = [json.loads(x) for x in _once(sqlite_url, mosquitto)]
+    assert {"start", "transition", "publish"} <= {r["event"] for r in records}
