@@ -142,7 +142,7 @@ def simulate(
     """
     if (bool(clients) + bool(group_id) + everyone) != 1:
         raise click.UsageError("give --client (one or more), --group or --all")
-    from cli.audit import audit_compliance
+    from cli.compliance import audit_compliance
     from publisher import simulation
     from publisher.config import BrokerConfig, check_prefix
     from publisher.screen import ScreenSettings
