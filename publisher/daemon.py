@@ -94,8 +94,6 @@ class Daemon:
         self._once = False
         self._next_lease_check = started_at
 
-    # The loop.
-
     def run(self, lease: Lease | None = None) -> None:
         """Work until `stop()`; then publish `offline` and disconnect cleanly.
 
