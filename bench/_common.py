@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import sqlalchemy
@@ -168,6 +169,19 @@ class Database:
     def table(self, name: str) -> str:
         """A table name as plain SQL must spell it."""
         return f"{self.schema}.{name}" if self.schema else name
+
+
+def scoped(db: Database) -> Database:
+    """PostgreSQL: put the benchmark schema first on the search path of every connection.
+
+    The ledger's own tables honour SQLALCHEMY_SCHEMA, but the read model and a
+    daemon in another process (which gets the URL alone) create theirs unqualified:
+    without this they would land in `public`, next to the tests'.
+    """
+    if db.schema is None:
+        return db
+    sep = "&" if "?" in db.url else "?"
+    return Database(f"{db.url}{sep}options={quote(f'-csearch_path={db.schema}')}", db.schema)
 
 
 def drop_tables(url: str, schema: str, tables: tuple[str, ...], create_schema: bool) -> None:

@@ -12,7 +12,7 @@ EXDATEs and a moved instance each, in Europe/Vienna. Measured in one run:
 - a second import of the unchanged feed (appends nothing) beside a second
   identical snapshot sync.
 
-    .venv/bin/python bench/bench_ics.py [--lessons N] [--series N] [--db sqlite|postgres] [--json]
+    .venv/bin/python -m bench.bench_ics [--lessons N] [--series N] [--db sqlite|postgres] [--json]
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for `bench.*`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _common import arg_parser, database, emit, environment, median, progress
 from icalendar import Calendar
 
+from bench._common import arg_parser, database, emit, environment, median, progress
 from ledger import Ledger, Meta, TargetRef
 from ledger.feed_sync import snapshot_of
 from ledger.ics import parse_ics
@@ -105,32 +106,6 @@ def measure(db_kind: str, args: Any, data: bytes) -> dict[str, float]:
         finally:
             ledger.close()
     return out
-
-
-def report_section(doc: Any, runs: list[tuple[str, dict[str, Any]]]) -> None:
-    """bench/run_all.py's section on `sync --ics` (doc: its Doc). No issue sets a goal for it."""
-    doc.add(
-        "## iCalendar import (issue 9, bench_ics)",
-        "",
-        "A timetable feed of 2,000 one-off lessons and 200 weekly series with EXDATEs and a moved "
-        "instance each. *Read*: `parse_ics` beside `icalendar.Calendar.from_ical` of the same bytes "
-        "(the library's parse is the floor). *Import* and *again*: `Ledger.sync_feed` (with `--prune`) "
-        "into an empty ledger and a second time, beside `Ledger.sync` of the same events and series as "
-        "a snapshot. No goal (none in the issues); the ratios show what the feed adds.",
-        "",
-    )
-    rows: list[list[Any]] = []
-    for store, r in runs:
-        if doc.failed(r):
-            continue
-        for step, ours, base, ratio in (
-            ("read", "parse_s", "raw_parse_s", "parse_ratio"),
-            ("import", "import_s", "snapshot_s", "import_ratio"),
-            ("again (appends nothing)", "reimport_s", "resnapshot_s", "reimport_ratio"),
-        ):
-            rows.append([f"{store}: {step}", r[ours], r[base], r[ratio]])
-    if rows:
-        doc.table(["step", "ours s", "baseline s", "ratio"], rows)
 
 
 def main() -> None:

@@ -26,10 +26,12 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for `bench.*`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sqlalchemy
-from _common import (
+
+from bench._common import (
     WEEK_START,
     Database,
     arg_parser,
@@ -41,7 +43,6 @@ from _common import (
     progress,
     validated,
 )
-
 from ledger import Ledger, Meta, format_instant, parse_instant
 from projections.fleet import FleetView
 from projections.projector import Projector

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 from collections.abc import Callable
-from datetime import timedelta
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import click
 
 from cli.base import CONTEXT, ID, json_option, ledger_of
-from ledger.errors import ClientNotFound
-from ledger.values import floor_second, format_instant
-from projections.queries import client_rows
 
-if TYPE_CHECKING:  # the screen loop (paho), the ledger and the audit load only when a screen runs
-    from ledger import Ledger
-    from publisher.screen import Screen
+# The screen loop (paho), the simulation and the audit load only when a command runs:
+# `intent-ledger -h` imports this module for the commands' short help.
 
-__all__ = ["await_ingestion", "chosen_clients", "screen", "simulate", "stop_on_signals"]
+__all__ = ["screen", "simulate", "stop_on_signals"]
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:
@@ -108,11 +100,6 @@ def screen(
     loop.run()
 
 
-def simulated_client_id(client_id: str) -> str:
-    """Simulated screens never take a real screen's MQTT client id (the broker would drop it)."""
-    return f"intent-ledger-simulate-{os.getpid()}-{client_id}"
-
-
 @click.command(context_settings=CONTEXT)
 @click.option("--client", "clients", type=ID, multiple=True, help="A client to simulate (repeatable).")
 @click.option("--group", "group_id", type=ID, help="Every registered member of this group.")
@@ -143,8 +130,9 @@ def simulate(
     One MQTT connection per screen, each following docs/client-contract.md with
     the library `screen` uses, switching its pretend TV at once and reporting.
     With `intent-ledger run` ingesting the reports, the compliance printed at the
-    end should be complete: an operator's end-to-end check of a deployment. Run
-    it for clients without a real screen (both would report on the same topic).
+    end should be complete: an operator's end-to-end check of a deployment. The
+    audited range starts once every screen follows an intent. Run it for clients
+    without a real screen (both would report on the same topic).
 
     Example:
 
@@ -154,61 +142,26 @@ def simulate(
     """
     if (bool(clients) + bool(group_id) + everyone) != 1:
         raise click.UsageError("give --client (one or more), --group or --all")
+    from cli.compliance import audit_compliance
+    from publisher import simulation
+    from publisher.config import BrokerConfig, check_prefix
+    from publisher.screen import ScreenSettings
+    from publisher.simulation import chosen_clients, simulated_client_id
+
     ledger = ledger_of(ctx)
     chosen = chosen_clients(ledger, list(clients) or None, group_id)
-    from publisher.config import BrokerConfig, check_prefix
-    from publisher.logs import EventLog
-    from publisher.screen import Screen, ScreenLoop, ScreenSettings
-    from publisher.tv import SimulatedTv
-
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     settings = ScreenSettings(
         prefix=check_prefix(prefix), report_every=report_every, mqtt_client_id=simulated_client_id
     )
-    with open(os.devnull, "w") as quiet:  # the compliance at the end is the output
-        screens = [Screen(c, SimulatedTv(), settings) for c in chosen]
-        loop = ScreenLoop(screens, broker, log=EventLog(quiet))
-        stop_on_signals(loop.stop)
-        start = floor_second(loop.now())
-        loop.run(until=start + timedelta(seconds=duration), farewell="simulation ended")
-    end = floor_second(loop.now())
-    missing = await_ingestion(ledger, screens)
-    if missing:
+    run = simulation.simulate(
+        ledger, broker, chosen, duration, settings, on_loop=lambda loop: stop_on_signals(loop.stop)
+    )
+    if run.missing:
+        shown = ", ".join(run.missing[:5])
         click.echo(
-            f"warning: the last reports of {len(missing)} screen(s) are not stored yet ({', '.join(missing[:5])}): "
+            f"warning: the last reports of {len(run.missing)} screen(s) are not stored yet ({shown}): "
             "is `intent-ledger run` ingesting reports from this broker into this database?",
             err=True,
         )
-    from cli.audit import audit_compliance
-
-    ctx.invoke(audit_compliance, clients=tuple(chosen), start=start, end=end, as_json=as_json)
-
-
-def chosen_clients(ledger: Ledger, clients: list[str] | None, group_id: str | None) -> list[str]:
-    """The registered clients named, or the members of `group_id`, or (neither) every one."""
-    registered = {r["client_id"]: r["group_id"] for r in client_rows(ledger) if r["status"] == "registered"}
-    if clients is not None:
-        missing = [c for c in clients if c not in registered]
-        if missing:
-            raise ClientNotFound(missing[0])
-        return list(dict.fromkeys(clients))
-    return sorted(c for c, g in registered.items() if group_id is None or g == group_id)
-
-
-def await_ingestion(ledger: Ledger, screens: list[Screen], timeout: float = 15.0) -> list[str]:
-    """Wait until the observation tables hold each screen's last report; the screens still missing."""
-    from ledger.persistence import engine_of
-    from projections.observation_reads import latest_reports
-    from projections.observations import metadata
-
-    engine = engine_of(ledger)
-    metadata.create_all(engine, checkfirst=True)
-    sent = {s.client_id: s.reporter.last for s in screens}
-    last = {c: format_instant(r.reported_at) for c, r in sent.items() if r is not None}
-    deadline = time.monotonic() + timeout
-    while True:
-        stored = latest_reports(engine)
-        missing = [c for c, at in last.items() if c not in stored or stored[c]["reported_at"] < at]
-        if not missing or time.monotonic() > deadline:
-            return missing
-        time.sleep(0.2)  # a poll with a deadline: the daemon writes reports in batches
+    ctx.invoke(audit_compliance, clients=tuple(run.clients), start=run.start, end=run.end, as_json=as_json)

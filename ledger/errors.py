@@ -29,7 +29,17 @@ __all__ = [
 
 
 class LedgerError(Exception):
-    """Base class of every error raised by intent-ledger itself."""
+    """Base class of every error raised by intent-ledger itself.
+
+    The message is one line whatever it quotes: control characters from the input (a
+    newline inside a field name, say) are shown escaped.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InvalidInput(LedgerError, ValueError):

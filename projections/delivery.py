@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.app import Ledger
+from projections import retention
 from projections.observed import firsts_of, followed
 from projections.readmodel import ReadModel
 
@@ -27,13 +28,15 @@ def delivery(
         ledger.client(client_id)  # unknown client: an error; a quiet one: an empty report
     receipts = model.receipts(client_id)
     failed_ids = {f["intent_id"] for f in receipts["failures"]}
+    pruned_before = retention.horizon(ledger)
     reports = firsts_of(ledger, client_id)
     rows = []
     for t in recorded:
         first = receipts["firsts"].get(t["intent_id"])
         flags = []
         if first is None:
-            flags.append("missing")
+            pruned = pruned_before is not None and _parse(t["effective_at"]) < _parse(pruned_before)
+            flags.append("receipt_pruned" if pruned else "missing")
         else:
             acked = _parse(first["first_acked_at"])
             if (acked - _parse(t["effective_at"])).total_seconds() > late_after:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import checkpoint, observations, readmodel
+from projections import checkpoint, observations, readmodel, retention
 
 __all__ = ["ALL_TABLES", "LEDGER_TABLES"]
 
@@ -13,4 +13,5 @@ ALL_TABLES: tuple[str, ...] = (
     *(t.name for t in checkpoint.metadata.sorted_tables),
     *(t.name for t in readmodel.metadata.sorted_tables),
     *(t.name for t in observations.metadata.sorted_tables),
+    *(t.name for t in retention.metadata.sorted_tables),
 )

@@ -1,9 +1,9 @@
 """The projection runner: follows the ledger, records transitions, keeps retained intents fresh.
 
-Composes the parts (publisher.follower, .outbox, .acks, .connection, .selfcheck, .receipts,
-.observe) and owns the loop and the lease; one thread owns everything, paho's only resolves
-deliveries and queues reports. `tick()` does one round, `next_deadline()` says when the next
-is due (tests drive it in virtual time); `run()` sleeps in between, on the clock.
+Composes the parts (follower, outbox, acks, connection, selfcheck, receipts, observe) and owns
+the loop and the lease; one thread owns everything, paho's only resolves deliveries and queues
+reports. `tick()` does one round, `next_deadline()` says when the next is due (tests drive it
+in virtual time); `run()` sleeps in between.
 """
 
 from __future__ import annotations
@@ -93,8 +93,6 @@ class Daemon:
         self._lease_lost = False
         self._once = False
         self._next_lease_check = started_at
-
-    # The loop.
 
     def run(self, lease: Lease | None = None) -> None:
         """Work until `stop()`; then publish `offline` and disconnect cleanly.

@@ -95,26 +95,41 @@ class ScreenLoop:
         screen that stops can no longer tell).
         """
         try:
-            while not self._stopping.is_set() and (until is None or self.now() < until):
-                self._tick()
-                wake = self._next_wakeup(until)
-                # A lost connection wakes nobody (paho only sets a flag): look at least every _POLL s.
-                timeout = min(_POLL, max(0.0, (wake - self.now()).total_seconds())) if wake else _POLL
-                try:
-                    item = self._inbox.get(timeout=timeout)
-                except queue.Empty:
-                    continue
-                while item is not None:
-                    self._deliver(*item)
-                    try:
-                        item = self._inbox.get_nowait()
-                    except queue.Empty:
-                        break
+            self.serve(until)
         finally:
-            if farewell is not None:
-                self._farewell(farewell)
-            for screen in self.screens:
-                self._drop(screen)
+            self.close(farewell)
+
+    def serve(self, until: datetime | None = None, done: Callable[[], bool] | None = None) -> None:
+        """Serve every screen until `stop()`, the clock reaches `until`, or `done()` is true."""
+        while not self._stopping.is_set() and (until is None or self.now() < until):
+            self._tick()
+            if done is not None and done():
+                return
+            wake = self._next_wakeup(until)
+            # A lost connection wakes nobody (paho only sets a flag): look at least every _POLL s.
+            timeout = min(_POLL, max(0.0, (wake - self.now()).total_seconds())) if wake else _POLL
+            try:
+                item = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            while item is not None:
+                self._deliver(*item)
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop()` was called."""
+        return self._stopping.is_set()
+
+    def close(self, farewell: str | None = None) -> None:
+        """Disconnect every screen (after the `farewell` report, if given)."""
+        if farewell is not None:
+            self._farewell(farewell)
+        for screen in self.screens:
+            self._drop(screen)
 
     def _farewell(self, detail: str) -> None:
         now = self.now()

@@ -35,7 +35,10 @@ _PRELUDE = r"""
 set -euo pipefail
 _daemon() {
   local ready=$1; shift
-  "$@" > .daemon.log 2>&1 &
+  # Emptied here, before the fork: else the poll below may read the previous daemon's log
+  # and interrupt this one while it starts (SIGINT is ignored until its handler is set).
+  : > .daemon.log
+  "$@" >> .daemon.log 2>&1 &
   local pid=$! deadline=$((SECONDS + 60))
   until grep -q "$ready" .daemon.log; do
     if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then

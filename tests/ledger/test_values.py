@@ -97,3 +97,14 @@ def test_policy_values_must_be_non_negative_whole_seconds(field: str) -> None:
     for bad in (-1, 1.5, True, 10**9):
         with pytest.raises(InvalidPolicy):
             Policy(**{field: bad})  # type: ignore[arg-type]
+
+
+def test_an_error_quoting_a_newline_from_the_input_stays_one_line() -> None:
+    from ledger.errors import InvalidSnapshot
+    from ledger.sync import parse_snapshot
+
+    with pytest.raises(InvalidSnapshot) as refused:
+        parse_snapshot(b'{"clients": [], "\\nts": 1}')
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "\\nts" in message

@@ -65,10 +65,10 @@ def intent(state: str, intent_id: str, issued: datetime, ttl: int = 600) -> byte
 
 
 class Rig:
-    def __init__(self, mosquitto: Mosquitto, report_every: int) -> None:
+    def __init__(self, mosquitto: Mosquitto, report_every: int, mqtt_version: str = "5") -> None:
         self.tv = RecordingTv()
         self.capture = LogCapture()
-        broker = BrokerConfig.from_url(mosquitto.url)
+        broker = BrokerConfig.from_url(mosquitto.url, mqtt_version)
         screen = Screen("c1", self.tv, ScreenSettings(report_every=report_every))
         self.loop = ScreenLoop([screen], broker, log=EventLog(self.capture))
         self.server = MqttSession(broker)
@@ -95,7 +95,7 @@ class Rig:
 
 @pytest.fixture
 def rig(mosquitto: Mosquitto, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    r = Rig(mosquitto, getattr(request, "param", 300))
+    r = Rig(mosquitto, *getattr(request, "param", (300,)))
     yield r
     r.close()
 
@@ -115,7 +115,7 @@ def test_the_first_intent_sets_the_level_and_refreshes_switch_nothing(rig: Rig) 
     assert verdicts == ["accepted", "accepted", "accepted"]
 
 
-@pytest.mark.parametrize("rig", [1], indirect=True)
+@pytest.mark.parametrize("rig", [(1,)], indirect=True)
 def test_a_failed_switch_is_retried_once_a_report_period(rig: Rig) -> None:
     """The TV does not answer: unknown, with the detail; the next period switches again, and
     once it answers the report says on."""
@@ -138,4 +138,13 @@ def test_an_expired_intent_is_reported_as_none(rig: Rig) -> None:
     rig.publish(intent("on", "short", now, ttl=2))
     wait_for(lambda: ("short", "on") in rig.states(), what="the report on")
     wait_for(lambda: rig.states()[-1:] == [(None, "on")], what="the report after the expiry")
+    assert rig.tv.seen() == ["on"]
+
+
+@pytest.mark.parametrize("rig", [(300, "3.1.1")], indirect=True)
+def test_under_mqtt_3_1_1(rig: Rig) -> None:
+    """An MQTT 3.1.1 connection (--mqtt-version 3.1.1): the same intents, the same reports."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rig.publish(intent("on", "i-on", now))
+    wait_for(lambda: rig.states()[-1:] == [("i-on", "on")], what="the report on")
     assert rig.tv.seen() == ["on"]
