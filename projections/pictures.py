@@ -18,6 +18,7 @@ from typing import Any, Literal
 from ledger.app import Ledger
 from ledger.errors import ClientNotFound
 from ledger.occurrences import occurrences
+from ledger.persistence import engine_of
 from ledger.values import format_instant
 from projections.audit import AuditView, as_of
 from projections.compliance import observed_at, to_epoch
@@ -117,7 +118,7 @@ def _instant(t: int) -> datetime:
 
 
 def _observed(ledger: Ledger, clients: list[str], start: datetime, end: datetime) -> dict[str, list[Stretch]]:
-    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    engine = engine_of(ledger)
     metadata.create_all(engine, checkfirst=True)  # a ledger no daemon has observed yet
     runs = runs_between(engine, format_instant(start), format_instant(end), clients)
     return {c: observed_stretches(found, start, end) for c, found in runs.items()}
