@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +26,7 @@ from publisher.observe import Observer
 from publisher.report import MAX_REPORT_BYTES, decode_report, encode_report
 from publisher.settings import DB_ERRORS
 from tests.conftest import ME
+from tests.ledger.test_fuzz_sync import dump
 
 pytestmark = pytest.mark.slow
 
@@ -107,11 +107,6 @@ def test_reports_decode_or_are_refused_in_one_line(data: bytes) -> None:
 
 
 NOW = datetime(2026, 6, 1, 8, 0, 6, tzinfo=UTC)  # GOOD's reported_at is within the skew allowed
-
-
-def dump(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.iterdump())
 
 
 @pytest.fixture(scope="module")
