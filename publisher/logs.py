@@ -46,6 +46,8 @@ class EventLog:
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._text = log_format == "text"
+        self._batch: list[str] = []  # lines written with flush=False: one stream write at the flush
+        self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
@@ -58,18 +60,32 @@ class EventLog:
     def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:
         now = self._now()
         if self._text:
-            line = render_text(now, event, fields)
+            line = render_text(now, event, fields) + "\n"
         else:
-            record = {"ts": now.isoformat(timespec="milliseconds"), "event": event} | fields
-            line = _encoder.encode(record).decode()
+            # {"ts": ..., "event": ..., **fields}, spliced from the encoded fields: no merged copy.
+            head = self._heads.get(event)
+            if head is None:
+                head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
+            body = _encoder.encode(fields).decode()
+            tail = "," + body[1:] if len(body) > 2 else "}"
+            line = '{"ts":"' + now.isoformat(timespec="milliseconds") + head + tail + "\n"
         with self._lock:
-            self._stream.write(line + "\n")
+            batch = self._batch
+            batch.append(line)
             if flush:
-                self._stream.flush()
+                self._write_batch()
 
     def flush(self) -> None:
         with self._lock:
-            self._stream.flush()
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        # Under the lock: lines reach the stream in the order they were written.
+        if self._batch:
+            text = "".join(self._batch) if len(self._batch) > 1 else self._batch[0]
+            self._batch = []
+            self._stream.write(text)
+        self._stream.flush()
 
 
 class Episode:
