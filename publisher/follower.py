@@ -87,9 +87,13 @@ class Follower:
             self._failed(now, e)
             return []
         self._answered(now, head)
+        counts: dict[tuple[str, str], int] = {}
         for event in issued:
-            self.metrics.transition(event.reason, event.desired_state).inc()
+            counted = (event.reason, event.desired_state)
+            counts[counted] = counts.get(counted, 0) + 1
             self._log_transition(event)
+        for (reason, state), count in counts.items():  # one increment per batch
+            self.metrics.transition(reason, state).inc(count)
         if issued:
             self.log.flush()
             self._last_transition = now
