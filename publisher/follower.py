@@ -102,7 +102,7 @@ class Follower:
     def _read(self, now: datetime) -> list[IntentIssued]:
         if self.started:
             with paused_gc():  # a boundary of thousands: no collector passes mid-way
-                return self.projector.step(now, self.chunk)
+                return self.projector.step(now, self._chunk)
         with paused_gc():
             issued = self._start(now)
         self.started = True
@@ -111,6 +111,10 @@ class Follower:
             gc.collect()
             gc.freeze()
         return issued
+
+    @property
+    def _chunk(self) -> int | None:
+        return None if self.once else self.chunk  # --once publishes one burst: the whole step
 
     @property
     def pending(self) -> bool:
@@ -135,7 +139,7 @@ class Follower:
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
         if self.projector.partial:
-            return self.projector.step(now, self.chunk)
+            return self.projector.step(now, self._chunk)
         return self.projector.start(now)
 
     def _failed(self, now: datetime, e: BaseException) -> None:

@@ -15,7 +15,17 @@ from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber
-from tests.publisher.helpers import T0, TOPIC, VirtualClock, at, fast, make_log, win
+from tests.publisher.helpers import (
+    T0,
+    TOPIC,
+    LogCapture,
+    VirtualClock,
+    at,
+    fast,
+    make_log,
+    virtual_daemon,
+    win,
+)
 
 CLIENTS = [f"c{i}" for i in range(1, 7)]
 
@@ -73,3 +83,25 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
             what=f"{client}'s on",
         )
     daemon.connection.close()
+
+
+def test_run_once_records_a_resumed_step_whole(ledger: Ledger, mosquitto: Mosquitto) -> None:
+    """--once after a resume whose boundary passed: every due transition is recorded and published
+    in its one burst, chunks or not."""
+    with freeze_time(T0):
+        for client in CLIENTS:
+            ledger.add_client(client, "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(-1, 1), ME)
+    first, _ = virtual_daemon(ledger, mosquitto, VirtualClock(T0))
+    assert first.run_once(10) == []  # everyone `on`; the checkpoint saved
+    daemon, capture = virtual_daemon(ledger, mosquitto, VirtualClock(at(2)))
+    daemon.follower.chunk = 2
+    assert daemon.run_once(10) == []
+    assert next(r["state"] for r in capture.records("checkpoint")) == "resumed"
+    offs = {r["client_id"] for r in acked_all(capture) if r["desired_state"] == "off"}
+    assert offs == set(CLIENTS)
+    assert all([e.desired_state for e in ledger.issued(c)] == ["on", "off"] for c in CLIENTS)
+
+
+def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
+    return [r for r in capture.records("publish") if r["result"] == "acked"]
