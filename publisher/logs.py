@@ -46,7 +46,6 @@ class EventLog:
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._text = log_format == "text"
-        self._batch: list[str] = []  # lines written with flush=False: one stream write at the flush
         self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
@@ -69,23 +68,14 @@ class EventLog:
             body = _encoder.encode(fields).decode()
             tail = "," + body[1:] if len(body) > 2 else "}"
             line = '{"ts":"' + now.isoformat(timespec="milliseconds") + head + tail + "\n"
-        with self._lock:
-            batch = self._batch
-            batch.append(line)
+        with self._lock:  # one write a line: readers of the stream take each write as a line
+            self._stream.write(line)
             if flush:
-                self._write_batch()
+                self._stream.flush()
 
     def flush(self) -> None:
         with self._lock:
-            self._write_batch()
-
-    def _write_batch(self) -> None:
-        # Under the lock: lines reach the stream in the order they were written.
-        if self._batch:
-            text = "".join(self._batch) if len(self._batch) > 1 else self._batch[0]
-            self._batch = []
-            self._stream.write(text)
-        self._stream.flush()
+            self._stream.flush()
 
 
 class Episode:
