@@ -14,6 +14,7 @@ projections.observation_reads.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -87,6 +88,7 @@ class Run(NamedTuple):
     detail: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)  # a burst's reports share a handful of instants
 def _seconds(text: str) -> int:
     return int(parse_instant(text).timestamp())
 
