@@ -58,6 +58,11 @@ class ReportWriter:
         if not self._wake.is_set():
             self._wake.set()
 
+    @property
+    def failures(self) -> int:
+        """Failed writes in the current episode (0: the last write succeeded)."""
+        return self._failing.failures
+
     def pending(self) -> int:
         """Accepted reports not yet written (approximate while the thread runs)."""
         return self.log.pending()
