@@ -3,9 +3,10 @@
 The screens are other machines: their publishing must not take the GIL of the
 process being measured. Reads the screens' names (one a line) from the file
 given, connects, says `ready`, and on `go` (stdin) publishes every screen's
-report at once (a broker restart), then one every 300 s / N (each screen every
-300 s) until stdin closes; then prints how many it sent and clears the
-retained reports (the next run on the same broker starts without them).
+report at once (a broker restart) and prints `burst S` (seconds to its last
+PUBACK), then one every 300 s / N (each screen every 300 s) until stdin
+closes; then prints how many it sent and clears the retained reports (the
+next run on the same broker starts without them).
 
     python -m bench._reportflow PORT NAMES_FILE
 """
@@ -57,9 +58,9 @@ def main() -> None:
         stop.set()
 
     threading.Thread(target=until_stdin_closes, daemon=True).start()
-    publisher.burst(reports(names))
+    seconds = publisher.burst(reports(names))
     sent = len(names)
-    print("burst", flush=True)
+    print(f"burst {seconds:.3f}", flush=True)
     interval = 300 / len(names)
     while not stop.wait(interval):
         ((topic, payload),) = reports([names[sent % len(names)]])

@@ -365,6 +365,7 @@ class ReportFlow:
         if self.process.stdout.readline().strip() != "ready":
             raise SystemExit("report flow: did not connect")
         self.sent = 0
+        self.burst: float | None = None  # seconds from start() to the burst's last PUBACK
 
     def start(self) -> None:
         assert self.process.stdin is not None
@@ -373,7 +374,9 @@ class ReportFlow:
 
     def stop(self) -> None:
         out, _ = self.process.communicate(timeout=60)  # closes stdin: the flow stops
-        self.sent = int(out.split()[-1]) if out.split() and out.split()[-1].isdigit() else 0
+        words = out.split()
+        self.sent = int(words[-1]) if words and words[-1].isdigit() else 0
+        self.burst = float(words[words.index("burst") + 1]) if "burst" in words else None
 
 
 class Ingested:
@@ -397,17 +400,13 @@ class Ingested:
         self._thread.join(5)
 
 
-def _burst_figures(
-    ingested: Ingested, started: float, seconds: float, samples_ms: list[float]
-) -> dict[str, Any]:
-    """When the burst was ingested, and the changes measured meanwhile (the first ones)."""
+def _burst_figures(burst: float | None, seconds: float, samples_ms: list[float]) -> dict[str, Any]:
+    """The changes measured during the burst's first `burst` seconds (the first ones of the run)."""
     from bench.bench_daemon import summary
 
-    ingested.stop()
-    burst = None if ingested.at is None else ingested.at - started
     changes = len(samples_ms)
     during = changes if burst is None else min(changes, round(burst / seconds * changes))
-    figures: dict[str, Any] = {"burst_ingested_s": None if burst is None else round(burst, 2)}
+    figures: dict[str, Any] = {"burst_s": None if burst is None else round(burst, 2)}
     figures["changes_during_burst"] = during
     if during:
         figures["during_burst"] = summary([ms / 1000 for ms in samples_ms[:during]])
@@ -417,7 +416,8 @@ def _burst_figures(
 def _latency_run(
     args: Any, db: Any, port: int, names: list[str], label: str, tmp: str, out: dict[str, Any]
 ) -> dict[str, Any]:
-    """One run: the daemon started and settled, then the changes (with the reports, if `label` says)."""
+    """One run: the daemon started and settled, then the changes while the screens report; the
+    daemon ingests the reports, or (`no_observe`) does not subscribe: the screens report anyway."""
     from bench.bench_daemon import PREFIX, Running, client_changes, wait_publishes
     from publisher.settings import RunSettings
 
@@ -426,43 +426,48 @@ def _latency_run(
     changer = Ledger(db.url, db.env())
     changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
     run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe))
-    flow = ReportFlow(port, names, tmp) if observe else None
+    flow = ReportFlow(port, names, tmp)
     run.start()
+    figures: dict[str, Any] = {"kind": label}
     try:
         wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), args.clients, timeout=300)
         time.sleep(1.0)
         run.forget()
         started = time.monotonic()
-        ingested = None
-        if flow is not None:
-            ingested = Ingested(run.daemon.metrics.registry, args.clients)
-            flow.start()
+        ingested = Ingested(run.daemon.metrics.registry, args.clients) if observe else None
+        flow.start()
         result = client_changes(run, changer, names[-1], args.changes)
         seconds = time.monotonic() - started
-        figures: dict[str, Any] = {"kind": label, "seconds": round(seconds, 1)}
-        figures |= result["commit_to_puback"]
+        figures |= {"seconds": round(seconds, 1)} | result["commit_to_puback"]
+        figures["slowest"] = result["slowest"]  # each with the collector's share
         if ingested is not None:
-            figures |= _burst_figures(ingested, started, seconds, result["samples_ms"])
-        return figures | {"samples_ms": result["samples_ms"]}
+            ingested.stop()
+            figures["burst_ingested_s"] = None if ingested.at is None else round(ingested.at - started, 2)
     finally:
         run.stop()
-        if flow is not None:
-            flow.stop()  # after the daemon: it does not see the retained reports cleared
+        flow.stop()  # after the daemon: it does not see the retained reports cleared
+        if observe:
             value = run.daemon.metrics.registry.get_sample_value
             out["reports_sent"] = out.get("reports_sent", 0) + flow.sent
             accepted = value("intent_ledger_reports_total", {"result": "accepted"}) or 0
             out["reports_accepted"] = out.get("reports_accepted", 0) + accepted
         changer.close()
+    # The burst: until the daemon had ingested it, or (no_observe) the broker had taken it.
+    burst = figures.get("burst_ingested_s", flow.burst)
+    figures |= _burst_figures(burst, seconds, result["samples_ms"])
+    return figures | {"samples_ms": result["samples_ms"]}
 
 
 def measure_latency(args: Any, extra: tuple[str, ...]) -> dict[str, Any]:
-    """bench_daemon's client changes (commit -> PUBACK), with --no-observe and with reports flowing,
-    in interleaved pairs (the machine may be shared); the p99 of each kind over all its runs.
+    """bench_daemon's client changes (commit -> PUBACK), with --no-observe and with the reports
+    ingested, in interleaved pairs (the machine may be shared); the p99 of each kind over all
+    its runs.
 
     Each run on a fresh database (the changes' override ids are taken for good), the fleet
-    synced and the daemon's start burst acknowledged before measuring. With reports, the
-    changes start as the 10,000 reports are published (from another process, as screens
-    are), so the burst's ingestion overlaps the first changes."""
+    synced and the daemon's start burst acknowledged before measuring. In both kinds the
+    screens report (from another process, as screens do): the changes start as the 10,000
+    reports are published at once, so the burst overlaps the first changes; the difference
+    is only whether the daemon ingests them."""
     from bench._broker import percentile
     from bench.bench_daemon import summary
 

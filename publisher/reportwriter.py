@@ -3,7 +3,9 @@
 The report session's network thread only queues what arrives and wakes this
 thread; it classifies the queue (the Observer's rules, through `ingest`), folds
 the accepted reports into the `ObservationLog` it owns and writes them in
-batches, once a second or as soon as a batch is full. The work goes in slices
+batches (of as many screens as one multi-row statement takes on SQLite, so a
+batch's write gives the GIL away once, not once a row), once a second or as
+soon as a batch is full. The work goes in slices
 of a millisecond with a pause after each, the GIL given away meanwhile: a
 burst (every screen at once after a broker restart) then delays a thread of
 the daemon that wants the GIL by one slice at most, instead of the
@@ -18,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ledger.persistence import SQLITE_ROWS
 from projections.observations import ObservationLog
 from publisher.logs import Episode, EventLog
 from publisher.settings import DB_ERRORS, one_line
@@ -37,7 +40,7 @@ class ReportWriter:
         self,
         log: ObservationLog,
         events: EventLog,
-        batch: int = 250,
+        batch: int = SQLITE_ROWS,
         ingest: Callable[[float], bool] = lambda _budget: False,
     ) -> None:
         """`ingest(budget)`: classify waiting reports for about `budget` seconds, adding the
