@@ -16,10 +16,18 @@
       raw paho subscriber (QoS 1) receiving the same 10,000 messages. The steady
       load (10,000 screens every 300 s) is 33 reports/s; the headroom is the
       measured rate over it.
+  (3) latency: bench_daemon's client changes (commit -> PUBACK) while the screens
+      report (bench._reportflow, a process of its own: all at once as the changes
+      start, then each every 300 s), the daemon ingesting the reports or not
+      (--no-observe: the screens report all the same). Runs alternate, --pairs of
+      them, --changes each; goal: the p99 over all runs with ingestion within
+      WITH_SERIES of the p99 over all runs without. Each run says how many of its
+      changes the burst overlapped and their p50/max.
 
 The machine may be shared: quote the ratios, not the seconds.
 
-    .venv/bin/python -m bench.bench_observe [--clients N] [--db sqlite|postgres] [--repeat R] [--json]
+    .venv/bin/python -m bench.bench_observe [--clients N] [--db sqlite|postgres] [--repeat R]
+        [--changes N] [--pairs P] [--skip compliance|ingestion|latency] [--json]
 """
 
 from __future__ import annotations
