@@ -102,6 +102,8 @@ class ReportWriter:
 
     def _round(self, final: bool) -> None:
         while self._ingest(1e9 if final else SLICE):
+            if self.log.pending() >= self._batch and time.monotonic() >= self._retry_at:
+                self._write(final)  # a long burst: full batches are written as they fill
             time.sleep(PAUSE)
         now = time.monotonic()
         if not self.log.pending():
