@@ -25,12 +25,16 @@ from projections.observations import ObservationLog
 from publisher.logs import Episode, EventLog
 from publisher.settings import DB_ERRORS, one_line
 
-__all__ = ["GATHER", "PAUSE", "SLICE", "ReportWriter"]
+__all__ = ["GAP", "GATHER", "PAUSE", "SLICE", "ReportWriter"]
 
 SLICE = 0.001  # seconds of work between two pauses
 PAUSE = 0.001  # seconds the thread sleeps after a slice, the GIL free for the daemon's threads
 GATHER = 0.05  # seconds waited after a wake-up, so one slice classifies many reports
 WRITE_EVERY = 1.0  # seconds a report waits at most for its batch to fill
+# Seconds between two write transactions. SQLite has one write lock and a waiter polls for it
+# (its busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms ... between attempts): transactions
+# back to back would starve the daemon's own writes (the intents it records, the receipts).
+GAP = 0.05
 
 
 class ReportWriter:
@@ -55,6 +59,7 @@ class ReportWriter:
         self._delay = 1.0
         self._retry_at = 0.0  # after a failed write, not before (monotonic)
         self._due_at: float | None = None  # when the oldest unwritten report waits long enough
+        self._quiet_until = 0.0  # no write transaction before (monotonic): see GAP
 
     def wake(self) -> None:
         """Reports are waiting (any thread; cheap when the thread is awake already)."""
@@ -102,7 +107,9 @@ class ReportWriter:
 
     def _round(self, final: bool) -> None:
         while self._ingest(1e9 if final else SLICE):
-            if self.log.pending() >= self._batch and time.monotonic() >= self._retry_at:
+            if self.log.pending() >= self._batch and time.monotonic() >= max(
+                self._retry_at, self._quiet_until
+            ):
                 self._write(final)  # a long burst: full batches are written as they fill
             time.sleep(PAUSE)
         now = time.monotonic()
@@ -119,9 +126,10 @@ class ReportWriter:
     def _write(self, final: bool) -> None:
         try:
             while self.log.pending():
+                if not final:
+                    time.sleep(max(0.0, self._quiet_until - time.monotonic()))
                 self.log.flush(self._batch)
-                if not final and self.log.pending():
-                    time.sleep(PAUSE)
+                self._quiet_until = time.monotonic() + GAP
         except DB_ERRORS as e:
             self._delay = min(self._delay * 2, 30.0)
             self._retry_at = time.monotonic() + self._delay
