@@ -33,7 +33,7 @@ from publisher.logs import Episode, EventLog
 from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report, epoch
 from publisher.reportlink import ReportLink
-from publisher.reportmetrics import RESULTS, ReportMetrics
+from publisher.reportmetrics import RESULTS, ReportMetrics, tally
 from publisher.reportwriter import ReportWriter
 from publisher.settings import DB_ERRORS, one_line
 
@@ -278,20 +278,11 @@ class Observer:
 
     def _count_screens(self, now: datetime) -> None:
         assert self._counting is not None
-        counts, t, n = self._counts, now.timestamp(), 0
-        for client_id, desired, effective_at, grace in itertools.islice(self._counting, COUNT_SLICE):
-            n += 1
-            latest = self._latest.get(client_id)
-            if latest is None or latest[1] == "unknown" or t - latest[0] >= self.stale:
-                counts["unknown"] += 1
-            elif latest[1] == desired or (desired == "off" and t < effective_at.timestamp() + grace):
-                counts["match"] += 1
-            else:
-                counts["mismatch"] += 1
-        if n == COUNT_SLICE:
+        screens = itertools.islice(self._counting, COUNT_SLICE)
+        if tally(screens, self._latest, now.timestamp(), self.stale, self._counts) == COUNT_SLICE:
             return  # more next round
         self._counting = None
-        for state, count in counts.items():
+        for state, count in self._counts.items():
             self.metrics.screens.labels(state).set(count)
 
     def ages(self) -> Iterator[tuple[str, float]]:
