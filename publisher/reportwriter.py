@@ -5,13 +5,14 @@ thread; it classifies the queue (the Observer's rules, through `ingest`), folds
 the accepted reports into the `ObservationLog` it owns and writes them in
 batches (of as many screens as one multi-row statement takes on SQLite, so a
 batch's write gives the GIL away once, not once a row), once a second or as
-soon as a batch is full. The work goes in slices
-of a millisecond with a pause after each, the GIL given away meanwhile: a
-burst (every screen at once after a broker restart) then delays a thread of
-the daemon that wants the GIL by one slice at most, instead of the
-interpreter's switch interval. A database that is away only delays the writes:
-the log keeps them (bounded) and the thread retries after a backoff, logging
-once an episode.
+soon as a batch is full. Classifying goes in slices of a millisecond with a
+pause after each, the GIL free meanwhile: a burst (every screen at once after
+a broker restart) delays a thread of the daemon that wants the GIL by one
+slice at most, instead of the interpreter's switch interval. Two write
+transactions are `GAP` apart, so the daemon's own writes get SQLite's one
+write lock between them. A database that is away only delays the writes: the
+log keeps them (bounded) and the thread retries after a backoff, logging once
+an episode.
 """
 
 from __future__ import annotations
