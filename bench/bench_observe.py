@@ -16,15 +16,24 @@
       raw paho subscriber (QoS 1) receiving the same 10,000 messages. The steady
       load (10,000 screens every 300 s) is 33 reports/s; the headroom is the
       measured rate over it.
+  (3) latency: bench_daemon's client changes (commit -> PUBACK) while the screens
+      report (bench._reportflow, a process of its own: all at once as the changes
+      start, then each every 300 s), the daemon ingesting the reports or not
+      (--no-observe: the screens report all the same). Runs alternate, --pairs of
+      them, --changes each; goal: the p99 over all runs with ingestion within
+      WITH_SERIES of the p99 over all runs without. Each run says how many of its
+      changes the burst overlapped and their p50/max.
 
 The machine may be shared: quote the ratios, not the seconds.
 
-    .venv/bin/python -m bench.bench_observe [--clients N] [--db sqlite|postgres] [--repeat R] [--json]
+    .venv/bin/python -m bench.bench_observe [--clients N] [--db sqlite|postgres] [--repeat R]
+        [--changes N] [--pairs P] [--skip compliance|ingestion|latency] [--json]
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -288,6 +297,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
             errors=ERRORS,
             registered=known.__contains__,
             broker=BrokerConfig(port=broker.port),
+            background=True,  # as the daemon composes it
         )
         observer.start()  # its own session, as in the daemon
         assert observer.link is not None
@@ -344,85 +354,152 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
 
 
 class ReportFlow:
-    """Screens reporting as a fleet does: all at once first (a broker restart), then one every
-    300 s / N (each screen every 300 s), from one raw paho connection, until stopped."""
+    """Screens reporting as a fleet does (bench._reportflow), in a process of their own: all at
+    once first (a broker restart), then each screen every 300 s, until stopped."""
 
-    def __init__(self, port: int, names: list[str]) -> None:
-        self.publisher = RawPublisher(port)
-        self.names = names
+    def __init__(self, port: int, names: list[str], tmp: str) -> None:
+        path = Path(tmp) / "screens.txt"
+        path.write_text("\n".join(names))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench._reportflow", str(port), str(path)],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise SystemExit("report flow: did not connect")
         self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reports")
+        self.burst: float | None = None  # seconds from start() to the burst's last PUBACK
 
     def start(self) -> None:
-        self.publisher.burst(_reports("infoscreen", self.names, "off"))
-        self.sent = len(self.names)
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        out, _ = self.process.communicate(timeout=60)  # closes stdin: the flow stops
+        words = out.split()
+        self.sent = int(words[-1]) if words and words[-1].isdigit() else 0
+        self.burst = float(words[words.index("burst") + 1]) if "burst" in words else None
+
+
+class Ingested:
+    """When the daemon had accepted `target` reports (polled every 50 ms on a thread of its own)."""
+
+    def __init__(self, registry: CollectorRegistry, target: int) -> None:
+        self.at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(registry, target), daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        interval = 300 / len(self.names)
-        i = 0
-        while not self._stop.wait(interval):
-            name = self.names[i % len(self.names)]
-            ((topic, payload),) = _reports("infoscreen", [name], "off")
-            self.publisher.client.publish(topic, payload, qos=1, retain=True)
-            self.sent += 1
-            i += 1
+    def _run(self, registry: CollectorRegistry, target: int) -> None:
+        while not self._stop.wait(0.05):
+            done = registry.get_sample_value("intent_ledger_reports_total", {"result": "accepted"})
+            if (done or 0) >= target:
+                self.at = time.monotonic()
+                return
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
-        self.publisher.close()
+        self._thread.join(5)
 
 
-def measure_latency(args: Any, extra: tuple[str, ...]) -> dict[str, Any]:
-    """bench_daemon's client changes (commit -> PUBACK), with --no-observe and with reports flowing.
+def _burst_figures(burst: float | None, seconds: float, samples_ms: list[float]) -> dict[str, Any]:
+    """The changes measured during the burst's first `burst` seconds (the first ones of the run)."""
+    from bench.bench_daemon import summary
 
-    Each run on a fresh database (the changes' override ids are taken for good), the
-    fleet synced and the daemon's start burst acknowledged before measuring."""
+    changes = len(samples_ms)
+    during = changes if burst is None else min(changes, round(burst / seconds * changes))
+    figures: dict[str, Any] = {"burst_s": None if burst is None else round(burst, 2)}
+    figures["changes_during_burst"] = during
+    if during:
+        figures["during_burst"] = summary([ms / 1000 for ms in samples_ms[:during]])
+    return figures
+
+
+def _latency_run(
+    args: Any, db: Any, port: int, names: list[str], label: str, tmp: str, out: dict[str, Any]
+) -> dict[str, Any]:
+    """One run: the daemon started and settled, then the changes while the screens report; the
+    daemon ingests the reports, or (`no_observe`) does not subscribe: the screens report anyway."""
     from bench.bench_daemon import PREFIX, Running, client_changes, wait_publishes
     from publisher.settings import RunSettings
 
-    clients, changes, as_json = args.clients, args.changes, args.json
-    fleet = common.generate_fleet(clients, None, args.seed)
+    fleet = common.generate_fleet(args.clients, None, args.seed)
+    observe = label == "reports_flowing"
+    changer = Ledger(db.url, db.env())
+    changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
+    run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe))
+    flow = ReportFlow(port, names, tmp)
+    run.start()
+    figures: dict[str, Any] = {"kind": label}
+    try:
+        wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), args.clients, timeout=300)
+        time.sleep(1.0)
+        run.forget()
+        started = time.monotonic()
+        ingested = Ingested(run.daemon.metrics.registry, args.clients) if observe else None
+        flow.start()
+        result = client_changes(run, changer, names[-1], args.changes)
+        seconds = time.monotonic() - started
+        figures |= {"seconds": round(seconds, 1)} | result["commit_to_puback"]
+        figures["slowest"] = result["slowest"]  # each with the collector's share
+        if ingested is not None:
+            ingested.stop()
+            figures["burst_ingested_s"] = None if ingested.at is None else round(ingested.at - started, 2)
+    finally:
+        run.stop()
+        flow.stop()  # after the daemon: it does not see the retained reports cleared
+        if observe:
+            value = run.daemon.metrics.registry.get_sample_value
+            out["reports_sent"] = out.get("reports_sent", 0) + flow.sent
+            accepted = value("intent_ledger_reports_total", {"result": "accepted"}) or 0
+            out["reports_accepted"] = out.get("reports_accepted", 0) + accepted
+        changer.close()
+    # The burst: until the daemon had ingested it, or (no_observe) the broker had taken it.
+    burst = figures.get("burst_ingested_s", flow.burst)
+    figures |= _burst_figures(burst, seconds, result["samples_ms"])
+    return figures | {"samples_ms": result["samples_ms"]}
+
+
+def measure_latency(args: Any, extra: tuple[str, ...]) -> dict[str, Any]:
+    """bench_daemon's client changes (commit -> PUBACK), with --no-observe and with the reports
+    ingested, in interleaved pairs (the machine may be shared); the p99 of each kind over all
+    its runs.
+
+    Each run on a fresh database (the changes' override ids are taken for good), the fleet
+    synced and the daemon's start burst acknowledged before measuring. In both kinds the
+    screens report (from another process, as screens do): the changes start as the 10,000
+    reports are published at once, so the burst overlaps the first changes; the difference
+    is only whether the daemon ingests them."""
+    from bench._broker import percentile
+    from bench.bench_daemon import summary
+
+    fleet = common.generate_fleet(args.clients, None, args.seed)
     names = [c.client_id for c in fleet.snapshot.clients]
-    out: dict[str, Any] = {"changes": changes}
-    runs = (("no_observe", False), ("reports_flowing", True), ("no_observe_again", False))
+    samples: dict[str, list[float]] = {"no_observe": [], "reports_flowing": []}
+    out: dict[str, Any] = {"changes_per_run": args.changes, "pairs": args.pairs, "runs": []}
+    runs = [kind for _ in range(args.pairs) for kind in samples]
     with (
         tempfile.TemporaryDirectory(prefix="bench-observe-") as tmp,
         mosquitto(Path(tmp) / "broker") as broker,
     ):
-        for k, (label, observe) in enumerate(runs):
+        for k, label in enumerate(runs):
             with common.database(args.db, args.pg_url, args.pg_schema, f"latency{k}", extra) as fresh:
-                db = scoped(fresh)
-                changer = Ledger(db.url, db.env())
-                changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
-                run = Running(db, broker.port, RunSettings(prefix=PREFIX, observe=observe))
-                flow = ReportFlow(broker.port, names) if observe else None
-                run.start()
-                try:
-                    wait_publishes(run.sink, 0, lambda t: t.startswith(PREFIX + "/c"), clients, timeout=300)
-                    time.sleep(1.0)
-                    run.forget()
-                    if flow is not None:
-                        every = 300 / clients * 1000
-                        common.progress(
-                            as_json, f"latency: {clients:,} reports at once, then one per {every:.0f} ms"
-                        )
-                        flow.start()
-                    common.progress(as_json, f"latency ({label}): {changes} client changes ...")
-                    out[label] = client_changes(run, changer, names[-1], changes)["commit_to_puback"]
-                    if flow is not None:
-                        value = run.daemon.metrics.registry.get_sample_value
-                        out["reports_sent"] = flow.sent
-                        out["reports_accepted"] = value("intent_ledger_reports_total", {"result": "accepted"})
-                finally:
-                    if flow is not None:
-                        flow.stop()
-                    run.stop()
-                    changer.close()
-    base = min(out["no_observe"]["p99_ms"], out["no_observe_again"]["p99_ms"])
-    out["p99_ratio"] = round(out["reports_flowing"]["p99_ms"] / base, 2)
+                common.progress(
+                    args.json, f"latency ({label}, run {k + 1}/{len(runs)}): {args.changes} changes"
+                )
+                figures = _latency_run(args, scoped(fresh), broker.port, names, label, tmp, out)
+                samples[label] += [ms / 1000 for ms in figures["samples_ms"]]
+                out["runs"].append(figures)
+    for label, values in samples.items():
+        out[label] = summary(values)
+    with_reports, without = (percentile(samples[k], 99) for k in ("reports_flowing", "no_observe"))
+    out["p99_ratio"] = round(with_reports / without, 2)
     out["meets_goal"] = WITH_SERIES.met(out["p99_ratio"])
     return out
 
@@ -436,7 +513,8 @@ def main() -> None:
         default=[],
         help="leave out a part (repeatable)",
     )
-    parser.add_argument("--changes", type=int, default=200, help="client changes of the latency part (200)")
+    parser.add_argument("--changes", type=int, default=300, help="client changes a latency run (300)")
+    parser.add_argument("--pairs", type=int, default=2, help="latency runs without and with reports (2)")
     parser.set_defaults(repeat=3)
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "observe", "db": args.db, "environment": common.environment()}
@@ -467,13 +545,23 @@ def main() -> None:
             lines.append(f"  headroom over the steady load ({steady}/s): {i['headroom_over_steady']}x")
         if "latency" not in args.skip:
             lat = result["latency"] = measure_latency(args, extra)
-            for label in ("no_observe", "reports_flowing", "no_observe_again"):
+            for r in lat["runs"]:
+                during = ""
+                if "during_burst" in r:
+                    b = r["during_burst"]
+                    during = (
+                        f"; the {b['n']} during the burst: p50 {b['p50_ms']:.2f} ms, max {b['max_ms']:.2f} ms"
+                    )
+                figures = f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
+                lines.append(f"    run {r['kind']}: {figures}{during}")
+            for label in ("no_observe", "reports_flowing"):
                 m = lat[label]
                 lines.append(
-                    f"  change -> PUBACK ({label}): p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
+                    f"  change -> PUBACK ({label}, {m['n']} changes): p50 {m['p50_ms']:.2f} ms, "
+                    f"p99 {m['p99_ms']:.2f} ms"
                 )
             lines.append(
-                f"  p99 with reports flowing / without: {lat['p99_ratio']} (goal <= 1.2: "
+                f"  p99 with reports flowing / without: {lat['p99_ratio']} (goal {WITH_SERIES.text}: "
                 f"{'met' if lat['meets_goal'] else 'MISSED'}); reports sent {lat['reports_sent']:,}, "
                 f"accepted {lat['reports_accepted']:,.0f}"
             )

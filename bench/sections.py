@@ -675,7 +675,7 @@ def section_with_series(doc: Doc, res: Results) -> None:
         if lat is None:
             doc.row(replace(row, reason="no latency part in the result"))
             continue
-        plain = min(lat["no_observe"]["p99_ms"], lat["no_observe_again"]["p99_ms"])
+        plain = min(lat["no_observe"]["p99_ms"], lat.get("no_observe_again", lat["no_observe"])["p99_ms"])
         doc.row(replace(row, value=lat["reports_flowing"]["p99_ms"], base_value=plain))
 
 

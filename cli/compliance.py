@@ -9,7 +9,16 @@ import click
 
 from cli.base import CONTEXT, ID, INSTANT, echo_json, echo_table, json_option, ledger_of
 
-__all__ = ["audit_compliance"]
+__all__ = ["audit_compliance", "report_stale"]
+
+report_stale = click.option(
+    "--report-stale",
+    "stale",
+    type=click.IntRange(1, 86_400),
+    default=900,
+    show_default=True,
+    help="Seconds after a screen's last report from which its state is unknown.",
+)
 
 
 @click.command("compliance", context_settings=CONTEXT)
@@ -18,14 +27,7 @@ __all__ = ["audit_compliance"]
 @click.option("--all", "every", is_flag=True, help="Every client.")
 @click.option("--from", "start", type=INSTANT, required=True, help="Start of the range.")
 @click.option("--to", "end", type=INSTANT, required=True, help="End of the range (exclusive).")
-@click.option(
-    "--report-stale",
-    "stale",
-    type=click.IntRange(1, 86_400),
-    default=900,
-    show_default=True,
-    help="Seconds after a screen's last report from which its state is unknown.",
-)
+@report_stale
 @json_option
 @click.pass_context
 def audit_compliance(
@@ -59,7 +61,12 @@ def audit_compliance(
     from projections.observed import compliance_report  # loaded only when an audit runs
 
     answer = compliance_report(
-        ledger_of(ctx, read_only=True), start, end, clients=list(clients) or None, group_id=group_id, stale=stale
+        ledger_of(ctx, read_only=True),
+        start,
+        end,
+        clients=list(clients) or None,
+        group_id=group_id,
+        stale=stale,
     )
     if as_json:
         echo_json(answer)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cli.base import CONTEXT, ID, INSTANT, ledger_of
+from cli.compliance import report_stale
 
 __all__ = ["timeline"]
 
@@ -26,6 +27,7 @@ __all__ = ["timeline"]
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a self-contained HTML report.",
 )
+@report_stale
 @click.pass_context
 def timeline(
     ctx: click.Context,
@@ -35,12 +37,14 @@ def timeline(
     end: datetime,
     svg: Path | None,
     html_file: Path | None,
+    stale: int,
 ) -> None:
     """Draw per client three bands: the schedule, the intents issued, the state the screen reported.
 
     The schedule band outlines event windows and marks overrides (with their ids);
     the issued band marks each recorded transition with its intent_id; the observed
-    band hatches `unknown`. The HTML report adds per client the transitions with
+    band hatches `unknown` (from --report-stale seconds after a screen's last report
+    until its next). The HTML report adds per client the transitions with
     their delivery, the windows and overrides with who set them and their note, and
     the observed stretches. Without --svg or --html the schedule is drawn as text.
 
@@ -57,7 +61,8 @@ def timeline(
         raise click.UsageError("give at most one of --svg and --html")
     from projections.pictures import render_html, render_svg, render_text, rows_for  # audit code: lazy
 
-    rows = rows_for(ledger_of(ctx, read_only=True), start, end, list(clients) if clients else None, group_id)
+    chosen = list(clients) if clients else None
+    rows = rows_for(ledger_of(ctx, read_only=True), start, end, chosen, group_id, stale)
     if svg:
         svg.write_text(render_svg(rows, start, end))
         click.echo(f"wrote {svg} ({len(rows)} rows)")

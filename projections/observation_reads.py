@@ -1,16 +1,25 @@
-"""Reading what the screens reported: runs in a period, first and latest reports (DESIGN section 13)."""
+"""Reading what the screens reported: runs in a period, first and latest reports (DESIGN section 13).
+
+A ledger no daemon has observed has no observation tables: the reads then
+answer "no observations" and create nothing (they serve read-only commands).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Table, and_, func, inspect, select
 from sqlalchemy.engine import Engine
 
 from projections.observations import Run, observations, reports
 
-__all__ = ["fetch", "first_reports", "grouped", "last_before", "latest_reports", "runs_between"]
+__all__ = ["fetch", "first_reports", "grouped", "last_before", "latest_reports", "present", "runs_between"]
+
+
+def present(engine: Engine, table: Table = observations) -> bool:
+    """Whether the ledger has the observation table `table` (created by the first daemon that observes)."""
+    return inspect(engine).has_table(table.name)
 
 
 def last_before(key: Any, order: Any, condition: Any) -> Any:
@@ -53,6 +62,8 @@ def runs_between(
 ) -> dict[str, list[Run]]:
     """Per screen, its runs that started before `end`: the last one started before `start`
     and every one started in `[start, end)`, oldest first."""
+    if not present(engine):
+        return {}
     o = observations.c
     before = last_before(o.client_id, o.started_at, o.started_at < start)
     query = (
@@ -70,6 +81,8 @@ def runs_between(
 
 def first_reports(engine: Engine, client_id: str) -> dict[tuple[str | None, str], str]:
     """The first report of each (intent_id, tv_state) of one screen: its reported_at."""
+    if not present(engine):
+        return {}
     o = observations.c
     query = (
         select(o.intent_id, o.tv_state, func.min(o.started_at))
@@ -82,5 +95,7 @@ def first_reports(engine: Engine, client_id: str) -> dict[tuple[str | None, str]
 
 def latest_reports(engine: Engine) -> dict[str, dict[str, Any]]:
     """The latest accepted report of every screen."""
+    if not present(engine, reports):
+        return {}
     with engine.connect() as conn:
         return {r.client_id: dict(r._mapping) for r in conn.execute(select(reports))}

@@ -14,6 +14,7 @@ projections.observation_reads.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -87,6 +88,7 @@ class Run(NamedTuple):
     detail: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)  # a burst's reports share a handful of instants
 def _seconds(text: str) -> int:
     return int(parse_instant(text).timestamp())
 
@@ -124,6 +126,7 @@ class ObservationLog:
         # Per screen, the run the next report may continue: (started_at, intent_id, tv_state, last).
         self._open: dict[str, tuple[str, str | None, str, str]] = {}
         self.dropped = 0
+        self._tail_sql: tuple[str, list[str] | None] | None = None  # _TAIL_UPDATE, compiled
 
     def add(self, seen: Seen) -> None:
         """Buffer one accepted report (the caller checked it is newer than the screen's last)."""
@@ -171,7 +174,7 @@ class ObservationLog:
                 for f in fragments:
                     self._fold(client_id, f, opened, new_runs, tails)
                 last = fragments[-1].last
-                latest.append((*_row(last, _LATEST), opened[client_id][0]))
+                latest.append(_latest_row(last, opened[client_id][0]))
             dialect = self.engine.dialect.name
             upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
             if new_runs:
@@ -182,15 +185,7 @@ class ObservationLog:
                 )
                 bulk_insert(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
             if tails:
-                c = observations.c
-                tail_update = (
-                    update(observations)
-                    .where(and_(c.client_id == bindparam("c"), c.started_at == bindparam("s")))
-                    .values(last_reported_at=bindparam("last"), reports=c.reports + bindparam("n"))
-                )
-                session.execute(
-                    tail_update, [{"c": k[0], "s": k[1], "last": v[0], "n": v[1]} for k, v in tails.items()]
-                )
+                self._write_tails(session, tails)
             statement = upsert(reports)
             statement = statement.on_conflict_do_update(
                 index_elements=[reports.c.client_id],
@@ -244,6 +239,18 @@ class ObservationLog:
         new_runs[key] = row
         opened[client_id] = (first.reported_at, first.intent_id, first.tv_state, last.reported_at)
 
+    def _write_tails(self, session: Any, tails: dict[tuple[str, str], list[Any]]) -> None:
+        # Through the driver, compiled once: SQLAlchemy's per-row parameter processing cost
+        # more than the UPDATE itself (strings and integers need no bind processing).
+        connection = session.connection()
+        if self._tail_sql is None:
+            compiled = _TAIL_UPDATE.compile(dialect=connection.dialect)
+            self._tail_sql = (compiled.string, compiled.positiontup if compiled.positional else None)
+        sql, order = self._tail_sql
+        rows = [{"c": k[0], "s": k[1], "last": v[0], "n": v[1]} for k, v in tails.items()]
+        params = rows if order is None else [tuple(r[name] for name in order) for r in rows]
+        connection.exec_driver_sql(sql, params)
+
     def _load_open(self, session: Any, clients: list[str]) -> None:
         c = reports.c
         for start in range(0, len(clients), 500):
@@ -255,5 +262,22 @@ class ObservationLog:
                 self._open[client_id] = (started, intent_id, state, reported)
 
 
-def _row(seen: Seen, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(getattr(seen, name) for name in columns)
+def _latest_row(s: Seen, run_started_at: str) -> tuple[Any, ...]:
+    """The `audit_reports` row of a screen's latest report, in `_LATEST_ALL` order."""
+    return (
+        s.client_id,
+        s.reported_at,
+        s.since,
+        s.intent_id,
+        s.tv_state,
+        s.detail,
+        s.received_at,
+        run_started_at,
+    )
+
+
+_TAIL_UPDATE = (
+    update(observations)
+    .where(and_(observations.c.client_id == bindparam("c"), observations.c.started_at == bindparam("s")))
+    .values(last_reported_at=bindparam("last"), reports=observations.c.reports + bindparam("n"))
+)

@@ -23,7 +23,7 @@ from ledger.values import format_instant
 from projections.audit import AuditView, as_of
 from projections.compliance import observed_at, to_epoch
 from projections.observation_reads import runs_between
-from projections.observations import Run, metadata
+from projections.observations import Run
 from projections.picture_html import render_html
 from projections.picture_svg import render_svg
 from projections.readmodel import ReadModel
@@ -117,11 +117,12 @@ def _instant(t: int) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def _observed(ledger: Ledger, clients: list[str], start: datetime, end: datetime) -> dict[str, list[Stretch]]:
-    engine = engine_of(ledger)
-    metadata.create_all(engine, checkfirst=True)  # a ledger no daemon has observed yet
-    runs = runs_between(engine, format_instant(start), format_instant(end), clients)
-    return {c: observed_stretches(found, start, end) for c, found in runs.items()}
+def _observed(
+    ledger: Ledger, clients: list[str], start: datetime, end: datetime, stale: int
+) -> dict[str, list[Stretch]]:
+    # A ledger no daemon has observed yet has no observation tables: no observations.
+    runs = runs_between(engine_of(ledger), format_instant(start), format_instant(end), clients)
+    return {c: observed_stretches(found, start, end, stale) for c, found in runs.items()}
 
 
 def _items(view: AuditView, target: Any, start: datetime, end: datetime) -> list[Item]:
@@ -152,9 +153,15 @@ def _who(view: AuditView, kind: str, name: str) -> tuple[str | None, str | None]
 
 
 def rows_for(
-    ledger: Ledger, start: datetime, end: datetime, clients: list[str] | None = None, group: str | None = None
+    ledger: Ledger,
+    start: datetime,
+    end: datetime,
+    clients: list[str] | None = None,
+    group: str | None = None,
+    stale: int = 900,
 ) -> list[Row]:
-    """One row per client (the given ones, or every registered member of `group`)."""
+    """One row per client (the given ones, or every registered member of `group`); the observed
+    band is unknown from `stale` seconds after a screen's last report."""
     view = AuditView()  # keeps who made each item so, and their note
     as_of(ledger, view=view)
     model = ReadModel(ledger)  # delivery receipts, written by the daemon
@@ -193,7 +200,7 @@ def rows_for(
             if start <= e.effective_at < end
         ]
         rows.append(row)
-    observed = _observed(ledger, clients, start, end)
+    observed = _observed(ledger, clients, start, end, stale)
     for row in rows:
         row.observed = observed.get(row.client_id, [])
     return rows

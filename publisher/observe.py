@@ -2,12 +2,15 @@
 
 `start()` subscribes to `{prefix}/+/power/state` (QoS 1) on a broker session
 of its own (publisher.reportlink), whose callback on paho's network thread
-only appends to an inbox. The daemon's loop calls `tick(now)`: it classifies
-a few milliseconds' worth of reports (accepted, duplicate, or rejected as invalid,
-unknown_client, mismatched_id, skewed), buffers the accepted ones for the observation
-tables and writes them in batches, so ingestion never holds a transition up for long.
-Rejections are counted, logged at most once a minute per topic, never stored and
-never fatal; a database that is away only delays the writes.
+only appends to an inbox. Each report is classified (accepted, duplicate, or
+rejected as invalid, unknown_client, mismatched_id, skewed); the accepted ones
+are buffered for the observation tables and written in batches. As the daemon
+runs it (`background`), all of that happens on a thread of its own
+(publisher.reportwriter), against the clock of the daemon's latest round, so
+the daemon's thread never classifies and never waits on ingestion; without
+it, `tick(now)` classifies a few milliseconds' worth a round. Rejections are
+counted, logged at most once a minute per topic, never stored and never
+fatal; a database that is away only delays the writes.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from projections.compliance import to_epoch
 from projections.observation_reads import latest_reports
 from projections.observations import ObservationLog, Seen
 from publisher.config import BrokerConfig
-from publisher.logs import EventLog
+from publisher.logs import Episode, EventLog
 from publisher.receipts import stamp_ms
-from publisher.report import InvalidReport, decode_report
+from publisher.report import InvalidReport, decode_report, epoch
 from publisher.reportlink import ReportLink
-from publisher.reportmetrics import RESULTS, ReportMetrics
+from publisher.reportmetrics import RESULTS, ReportMetrics, tally
 from publisher.reportwriter import ReportWriter
 from publisher.settings import DB_ERRORS, one_line
 
@@ -64,14 +67,16 @@ class Observer:
     ) -> None:
         """`owns`: reports of other shards' clients are ignored; `registered`: is a client
         registered now; `intended`: (client_id, desired_state, effective_at, grace_seconds)
-        of every registered client, for the screens-by-match gauge. All three are called
-        from `tick()` only, on the daemon's thread. `broker`: where `start()` subscribes
-        (a session of the component's own). `background`: accepted reports are written on a
-        thread of their own (publisher.reportwriter), not in `tick()`."""
+        of every registered client, for the screens-by-match gauge. `intended` is called
+        from `tick()` only, on the daemon's thread; with `background`, `owns` and
+        `registered` are called on the writer's thread, so they must only read (a dict
+        lookup). `broker`: where `start()` subscribes (a session of the component's own).
+        `background`: reports are classified and written on a thread of their own
+        (publisher.reportwriter), not in `tick()`."""
         self.prefix = prefix
         self.stale = stale
         self.writer = ObservationLog(ledger, split_after=stale)
-        self.background = ReportWriter(self.writer, log) if background else None
+        self.background = ReportWriter(self.writer, log, ingest=self._ingest) if background else None
         self._log = log
         self._errors = errors
         self._owns, self._registered, self._intended = owns, registered, intended
@@ -84,8 +89,12 @@ class Observer:
         self._next_screens: datetime | None = None
         self._counting: Iterator[tuple[str, str, datetime, int]] | None = None
         self._counts: dict[str, int] = {}
+        self._failing = Episode(log, "reports")
         self._write_delay = 1.0
         self._now: datetime | None = None
+        # The clock of the daemon's latest round and the monotonic time it was read at: the
+        # writer's thread classifies against it, never asking the daemon's thread.
+        self._clock: tuple[datetime, float] | None = None
         self.metrics = ReportMetrics(registry, self.ages)
         self._result = {r: self.metrics.reports.labels(r) for r in RESULTS}
         self.link = None if broker is None else ReportLink(broker, self.topic, self._on_report, log)
@@ -109,6 +118,8 @@ class Observer:
     def _on_report(self, _client: Any, _userdata: Any, message: Any) -> None:
         # Network thread: append, nothing more (deque.append is atomic).
         self._inbox.append((message.topic, message.payload))
+        if self.background is not None:
+            self.background.wake()
 
     def inbox(self) -> int:
         return len(self._inbox)
@@ -118,21 +129,16 @@ class Observer:
     def tick(self, now: datetime) -> None:
         """Write what is due, classify what arrived, refresh the gauges: a few ms at most."""
         self._now = now
-        started = time.perf_counter()
-        # Written a second after the first of a batch arrived, or at once when a batch is full.
-        if self._write_due(now):
-            self._write(now)
-        if self._inbox:
-            self._load()
-            for i in range(min(DRAIN, len(self._inbox))):
-                if i % 50 == 49 and time.perf_counter() - started > BUDGET:
-                    break  # the rest next round
-                topic, payload = self._inbox.popleft()
-                result = self._classify(topic, payload, now)
-                if result is not None:
-                    self._result[result].inc()
-        if self.background is None and self.writer.pending() and self._next_write is None:
-            self._next_write = now + timedelta(seconds=1.0)
+        self._clock = (now, time.monotonic())
+        if self.background is None:
+            started = time.perf_counter()
+            # Written a second after the first of a batch arrived, or at once when a batch is full.
+            if self._write_due(now):
+                self._write(now)
+            if self._inbox:
+                self._drain(now, started + BUDGET, DRAIN)
+            if self.writer.pending() and self._next_write is None:
+                self._next_write = now + timedelta(seconds=1.0)
         if self._counting is None and (self._next_screens is None or now >= self._next_screens):
             self._counting = iter(self._intended())  # counted COUNT_SLICE screens a round
             self._counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
@@ -148,26 +154,53 @@ class Observer:
 
     def next_deadline(self) -> datetime | None:
         """When `tick()` has work next (None: nothing waiting)."""
-        # More than one round's worth arrived, or the count of screens goes on.
-        drain = self._now if self._inbox or self._counting is not None else None
+        # More than one round's worth arrived (classified here), or the count of screens goes on.
+        waiting = self._inbox and self.background is None
+        drain = self._now if waiting or self._counting is not None else None
         return min((t for t in (drain, self._next_write, self._next_screens) if t), default=None)
 
     def close(self) -> None:
         """Unsubscribe; classify and write what is left (best effort: the database may be away)."""
         if self.link is not None:
             self.link.close()
+        if self.background is not None:
+            return self.background.close()  # its last round classifies and writes what is left
         if self._now is not None:
             while self._inbox:
                 self.tick(self._now)
                 if not self._loaded:
                     break
-        if self.background is not None:
-            return self.background.close()
         try:
             while self.writer.pending():
                 self.writer.flush(FLUSH)
         except self._errors:
             self._log.emit("reports", state="error", pending=self.writer.pending(), when="shutdown")
+
+    def _ingest(self, budget: float) -> bool:
+        """Classify for about `budget` seconds (the writer's thread); True: more are waiting."""
+        clock = self._clock
+        if clock is None or not self._inbox:
+            return False  # no round yet (no clock to judge the skew by), or nothing waiting
+        now = clock[0] + timedelta(seconds=time.monotonic() - clock[1])
+        self._drain(now, time.perf_counter() + budget, len(self._inbox))
+        return bool(self._inbox)
+
+    def _drain(self, now: datetime, until: float, limit: int) -> None:
+        """Classify at most `limit` reports, until `until` (perf_counter) has passed."""
+        self._load()
+        stamp = stamp_ms(now)
+        counted = dict.fromkeys(RESULTS, 0)
+        inbox, classify = self._inbox, self._classify
+        for i in range(min(limit, len(inbox))):
+            if i & 15 == 15 and time.perf_counter() > until:
+                break  # the rest later
+            topic, payload = inbox.popleft()
+            result = classify(topic, payload, now, stamp)
+            if result is not None:
+                counted[result] += 1
+        for result, n in counted.items():
+            if n:
+                self._result[result].inc(n)
 
     def _load(self) -> None:
         # The latest stored report per screen, so a retained copy seen again is a duplicate.
@@ -181,7 +214,7 @@ class Observer:
         for client_id, row in stored.items():
             self._latest.setdefault(client_id, (to_epoch(row["reported_at"]), row["tv_state"], 0))
 
-    def _classify(self, topic: str, payload: bytes, now: datetime) -> str | None:
+    def _classify(self, topic: str, payload: bytes, now: datetime, stamp: str) -> str | None:
         name = topic[len(self.prefix) + 1 : -len("/power/state")]
         if not self._owns(name):
             return None  # another shard's screen: its daemon counts it
@@ -193,7 +226,7 @@ class Observer:
             return self._reject("mismatched_id", topic, now, f"report names client {report.client_id!r}")
         if not self._registered(name):
             return self._reject("unknown_client", topic, now, f"client {name!r} is not registered")
-        reported = to_epoch(report.reported_at)
+        reported = epoch(report.reported_at)
         skew = reported - now.timestamp()
         if abs(skew) > SKEW:
             return self._reject(
@@ -207,8 +240,7 @@ class Observer:
         if latest is not None and (reported < latest[0] or (reported == latest[0] and digest == latest[2])):
             return "duplicate"  # a retained copy again, a redelivery, or out of order
         self._latest[name] = (reported, report.tv_state, digest)
-        stamp = stamp_ms(now)
-        (self.writer if self.background is None else self.background).add(
+        self.writer.add(
             Seen(
                 name,
                 report.reported_at,
@@ -237,35 +269,20 @@ class Observer:
         except self._errors as e:
             self._write_delay = min(self._write_delay * 2, 30.0)
             self._next_write = now + timedelta(seconds=self._write_delay)
-            self._log.emit(
-                "reports",
-                state="error",
-                error=one_line(e)[:300],
-                pending=self.writer.pending(),
-                retry=self._write_delay,
-            )
+            pending, retry = self.writer.pending(), self._write_delay
+            self._failing.failed("writer", one_line(e)[:300], pending=pending, retry=retry)
             return
-        if self._write_delay > 1.0:
-            self._log.emit("reports", state="ok", pending=self.writer.pending())
+        self._failing.ended("writer", pending=self.writer.pending())
         self._write_delay = 1.0
         self._next_write = now + timedelta(seconds=1.0) if self.writer.pending() else None
 
     def _count_screens(self, now: datetime) -> None:
         assert self._counting is not None
-        counts, t, n = self._counts, now.timestamp(), 0
-        for client_id, desired, effective_at, grace in itertools.islice(self._counting, COUNT_SLICE):
-            n += 1
-            latest = self._latest.get(client_id)
-            if latest is None or latest[1] == "unknown" or t - latest[0] >= self.stale:
-                counts["unknown"] += 1
-            elif latest[1] == desired or (desired == "off" and t < effective_at.timestamp() + grace):
-                counts["match"] += 1
-            else:
-                counts["mismatch"] += 1
-        if n == COUNT_SLICE:
+        screens = itertools.islice(self._counting, COUNT_SLICE)
+        if tally(screens, self._latest, now.timestamp(), self.stale, self._counts) == COUNT_SLICE:
             return  # more next round
         self._counting = None
-        for state, count in counts.items():
+        for state, count in self._counts.items():
             self.metrics.screens.labels(state).set(count)
 
     def ages(self) -> Iterator[tuple[str, float]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["RESULTS", "ReportMetrics"]
+__all__ = ["RESULTS", "ReportMetrics", "tally"]
 
 RESULTS = ("accepted", "duplicate", "invalid", "unknown_client", "mismatched_id", "skewed")
 
@@ -26,6 +27,28 @@ class ReportMetrics:
             registry=registry,
         )
         registry.register(_Ages(ages))
+
+
+def tally(
+    screens: Iterable[tuple[str, str, datetime, int]],
+    latest: dict[str, tuple[int, str, int]],
+    t: float,
+    stale: int,
+    counts: dict[str, int],
+) -> int:
+    """Add each of `screens` (client_id, desired_state, effective_at, grace_seconds) to `counts`
+    by its `latest` report (reported_at epoch, tv_state, hash) at `t`; how many there were."""
+    n = 0
+    for client_id, desired, effective_at, grace in screens:
+        n += 1
+        seen = latest.get(client_id)
+        if seen is None or seen[1] == "unknown" or t - seen[0] >= stale:
+            counts["unknown"] += 1
+        elif seen[1] == desired or (desired == "off" and t < effective_at.timestamp() + grace):
+            counts["match"] += 1
+        else:
+            counts["mismatch"] += 1
+    return n
 
 
 class _Ages:

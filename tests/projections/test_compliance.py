@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 from freezegun import freeze_time
 
@@ -28,7 +30,7 @@ from ledger.values import format_instant
 from projections import audit
 from projections.compliance import Intended, compliance, fleet_totals, observed_at, to_epoch
 from projections.delivery import delivery
-from projections.observations import ObservationLog, Run, Seen
+from projections.observations import TABLES, ObservationLog, Run, Seen
 from projections.observed import compliance_report
 from projections.projector import Projector
 from projections.readmodel import ReadModel
@@ -383,3 +385,27 @@ def test_a_read_model_from_before_the_grace_column_is_read_again(ledger: Ledger)
     model.catch_up()
     (row,) = compliance_report(ledger, at("10:00"), at("14:00"), clients=["silent"])["clients"]
     assert _figures(row) == EXPECTED["silent"]
+
+
+def test_read_only_commands_create_no_observation_tables(ledger: Ledger, db_url: str, tmp_path: Path) -> None:
+    """A ledger no daemon has observed: every read answers "no observations" and creates nothing."""
+    _day(ledger)
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    span = ["--from", "2026-03-31T10:00:00Z", "--to", "2026-03-31T14:00:00Z"]
+    runner = CliRunner()
+    for args in (
+        ["audit", "compliance", "--all", *span, "--json"],
+        ["audit", "delivery", "obeys"],
+        ["audit", "fleet", "--at", "2026-03-31T12:30:00Z", "--json"],
+        ["timeline", "--client", "obeys", *span, "--html", str(tmp_path / "t.html")],
+        ["timeline", "--group", "lobby", *span],
+    ):
+        result = runner.invoke(cli, ["--db", db_url, *args])
+        assert result.exit_code == 0, (args, result.output)
+    tables = set(sqlalchemy.inspect(engine).get_table_names())
+    assert not tables & {t.name for t in TABLES}
+    (row,) = compliance_report(ledger, at("10:00"), at("14:00"), clients=["obeys"])["clients"]
+    assert (row["observed_on_s"], row["unknown_s"]) == (0, 14_400)
+    assert {r["client_id"]: r["observed"] for r in audit.fleet_at(ledger, at("12:30"), "lobby")}["obeys"] == (
+        "unknown"
+    )

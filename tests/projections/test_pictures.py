@@ -280,3 +280,31 @@ def test_rows_carry_what_the_screens_reported(incident: Ledger) -> None:
         (at(8) + timedelta(minutes=25), "unknown"),  # 900 s after the last report
     ]
     assert two.observed == []  # lobby-2 never reported: "no reports"
+
+
+def test_report_stale_moves_the_unknown_stretch_of_the_observed_band(
+    incident: Ledger, sqlite_url: str, tmp_path: Path
+) -> None:
+    """`timeline --report-stale S`, as `run` and `audit compliance` take it: unknown from S
+    seconds after the last report, not 900."""
+    log = ObservationLog(incident)
+    t = z(at(8))
+    log.add(Seen("lobby-1", t, t, "i1", "on", None, t + ".000"))
+    log.flush()
+    (row,) = rows_for(incident, at(6), at(14), clients=["lobby-1"], stale=1800)
+    assert [(s.start, s.state) for s in row.observed] == [
+        (at(6), "unknown"),
+        (at(8), "on"),
+        (at(8.5), "unknown"),  # 1800 s after the report
+    ]
+    base = ["--db", sqlite_url, "timeline", "--client", "lobby-1", "--from", "2026-03-31T06:00:00Z"]
+    base += ["--to", "2026-03-31T14:00:00Z"]
+    runner = CliRunner()
+    pictures = []
+    for stale in ("900", "1800"):
+        out = tmp_path / f"t{stale}.svg"
+        result = runner.invoke(cli, [*base, "--report-stale", stale, "--svg", str(out)])
+        assert result.exit_code == 0, result.output
+        pictures.append(out.read_text())
+    assert pictures[0] != pictures[1]
+    assert runner.invoke(cli, [*base, "--report-stale", "0"]).exit_code == 2

@@ -215,7 +215,8 @@ def test_reports_wait_while_the_database_is_away(
         blocker.execute("BEGIN EXCLUSIVE")
         screens.send("lobby-1", report("lobby-1"))
         rig.until(T, 1)
-        rig.observer.tick(T + timedelta(seconds=2))
+        for seconds in (2, 5, 10):  # the first write, then its retries (after 2 s, then 4 s)
+            rig.observer.tick(T + timedelta(seconds=seconds))
         wait_for(lambda: rig.capture.records("reports"), what="the write error")
         assert rig.capture.records("reports")[0]["state"] == "error"
         assert rig.observer.writer.pending() == 1
@@ -225,7 +226,9 @@ def test_reports_wait_while_the_database_is_away(
     rig.observer.tick(T + timedelta(seconds=60))
     assert rig.observer.writer.pending() == 0
     assert rig.runs("lobby-1") == [("2027-03-29T05:30:00Z", "on", "2027-03-29T05:30:00Z")]
-    assert rig.capture.records("reports")[-1]["state"] == "ok"
+    # Logged once an episode: the first failure, then one line when writing recovers.
+    assert [r["state"] for r in rig.capture.records("reports")] == ["error", "ok"]
+    assert rig.capture.records("reports")[-1]["failed_attempts"] == 3
     rig.close()
     ledger.close()
 
@@ -282,8 +285,8 @@ def test_in_the_background_writes_leave_the_round_and_wait_out_a_database_away(
             return writer.pending()
 
         wait_for(handed_over, what="the report handed over")
-        wait_for(lambda: capture.records("reports"), what="the write error")
-        assert capture.records("reports")[0]["state"] == "error"
+        wait_for(lambda: writer.failures >= 2, what="a retry that fails too")
+        assert [r["state"] for r in capture.records("reports")] == ["error"]
     finally:
         blocker.rollback()
         blocker.close()
@@ -291,6 +294,7 @@ def test_in_the_background_writes_leave_the_round_and_wait_out_a_database_away(
         lambda: runs_between(engine, "2027-03-29T00:00:00Z", "2027-03-30T00:00:00Z"), 60, "stored"
     )
     assert [r.tv_state for r in found["lobby-1"]] == ["on"]
-    assert capture.records("reports")[-1]["state"] == "ok"
+    wait_for(lambda: len(capture.records("reports")) == 2, what="the recovery logged")
+    assert [r["state"] for r in capture.records("reports")] == ["error", "ok"]
     observer.close()
     ledger.close()
