@@ -26,6 +26,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.orm import Session
 
+from ledger.batching import pieces
 from ledger.codec import decode_event, decode_issued
 
 __all__ = [
@@ -67,8 +68,10 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         ]
         # Unordered RETURNING lets SQLAlchemy batch many rows per statement on SQLite too;
         # ids grow in insertion order, so sorting them restores the order of the rows.
-        result = session.execute(insert(table).returning(table.c.id), rows)
-        ids = sorted(row[0] for row in result)
+        # In pieces of a power of two rows: sqlite3 caches each distinct statement (128 a
+        # connection), and a multi-row INSERT for every batch size would fill it with big ones.
+        run = insert(table).returning(table.c.id)
+        ids = sorted(r[0] for a, b in pieces(len(rows)) for r in session.execute(run, rows[a:b]))
         self._notify_channel(session)
         return ids
 
