@@ -5,30 +5,29 @@ module (`PERSISTENCE_MODULE=ledger.persistence:Factory`, a recorder writing
 stored events with one Core `INSERT ... RETURNING id` in the same transaction,
 table lock and NOTIFY as the stock one), a transcoder that looks along the MRO,
 a ledger's engine, events table, transactions and NOTIFY channel, Core reads of
-the log, aggregates restored as the library restores a snapshot, the typed
-`IntentIssued` decoder, and bulk writes through the driver.
+the log (decoded by ledger.codec where the mapper would do the same), aggregates
+restored as the library restores a snapshot, and bulk writes through the driver.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-import msgspec
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
+from eventsourcing.utils import resolve_topic
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.orm import Session
 
-from ledger import events as ev
 from ledger.batching import pieces
+from ledger.codec import decode_event, decode_issued
 
 __all__ = [
     "BulkApplicationRecorder",
@@ -136,6 +135,7 @@ def read_rows(
     c = table.c
     columns = (c.id, c.originator_id, c.originator_version, c.topic, c.state)
     mapper = app.mapper
+    plain = mapper.cipher is None and mapper.compressor is None
     while True:
         query = select(*columns).where(c.id > after).order_by(c.id).limit(limit)
         if stop is not None:
@@ -145,7 +145,10 @@ def read_rows(
         with transaction(app, commit=False) as session:
             rows = session.execute(query).all()
         for position, originator_id, version, topic, state in rows:
-            yield position, mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+            event = decode_event(resolve_topic(topic), originator_id, version, state) if plain else None
+            if event is None:
+                event = mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+            yield position, event
         if len(rows) < limit:
             return
         after = rows[-1][0]
@@ -196,46 +199,6 @@ def restore_aggregate(
     }
     object.__setattr__(aggregate, "__dict__", attributes)
     return aggregate
-
-
-class _Instant(msgspec.Struct):
-    # eventsourcing's DatetimeAsISO: {"_type_": "datetime_iso", "_data_": "...+00:00"}.
-    data: datetime = msgspec.field(name="_data_")
-
-
-def _stored_fields(cls: type) -> list[tuple[str, Any]]:
-    # The event's own annotations, in the order the mapper's dict has them; instants are
-    # stored wrapped. Derived, not restated, so a field added to the event is read too.
-    skip = ("originator_id", "originator_version")
-    return [
-        (name, _Instant if hint is datetime else hint)
-        for name, hint in typing.get_type_hints(cls).items()
-        if name not in skip and typing.get_origin(hint) is not typing.ClassVar
-    ]
-
-
-_FIELDS = _stored_fields(ev.IntentIssued)
-_INSTANTS = frozenset(name for name, hint in _FIELDS if hint is _Instant)
-_issued_decoder = msgspec.json.Decoder(msgspec.defstruct("IssuedState", _FIELDS))
-
-
-def decode_issued(originator_id: UUID, version: int, state: bytes) -> ev.IntentIssued:
-    """The `IntentIssued` stored as `state` (its JSON) at `version` of `originator_id`.
-
-    The library's mapper decodes each record through `json.loads` with an object hook
-    for its instants; a decoder typed with the event's own schema reads the same bytes
-    several times faster and builds the very same event object (tested on stored rows).
-    It serves the uncompressed, unencrypted ledgers we write.
-    """
-    s = _issued_decoder.decode(state)
-    state_dict = msgspec.structs.asdict(s)  # field order: the order the mapper's dict has
-    for name in _INSTANTS:
-        state_dict[name] = state_dict[name].data
-    state_dict["originator_id"] = originator_id
-    state_dict["originator_version"] = version
-    event = object.__new__(ev.IntentIssued)
-    object.__setattr__(event, "__dict__", state_dict)  # as the mapper builds it
-    return event
 
 
 # Bulk writes through the driver.

@@ -16,11 +16,11 @@ from typing import Any
 from ledger import events as ev
 from ledger.app import TIMELINE_TOPICS, Ledger
 from ledger.collector import paused_gc
-from ledger.domain import Client, PolicyRecord, Target
+from ledger.domain import PolicyRecord, Target
 from ledger.errors import ClientNotFound
 from ledger.values import Window, floor_second, format_instant
 from projections.evidence import every_block, inside, occurrence_evidence
-from projections.fleet import FleetView
+from projections.fleet import ClientRow, FleetView
 from projections.observed import observed_states
 from projections.timeline import Block
 
@@ -38,7 +38,7 @@ class AuditView(FleetView):
     def apply(self, position: int, event: Any, affected: Any = None) -> None:
         super().apply(position, event, affected)
         aggregate = self._by_id.get(event.originator_id)
-        if isinstance(aggregate, Target):
+        if isinstance(aggregate, Target | ClientRow):
             self.target_of[event.originator_id] = str(aggregate.ref)
         elif isinstance(aggregate, PolicyRecord):
             self.target_of[event.originator_id] = "policy"
@@ -53,7 +53,7 @@ def _item_key(event: Any, aggregate: Any) -> tuple[str, ...]:
         return ("override", event.override_id)
     if hasattr(event, "series_id"):
         return ("series", event.series_id)
-    if isinstance(aggregate, Client):
+    if isinstance(aggregate, ClientRow):
         return ("client", aggregate.client_id)
     return ("policy",)
 
@@ -105,7 +105,7 @@ def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None
     group = view.groups.get(client.group_id) if client.group_id else None
     timeline = view.timeline(client_id)
     intent = timeline.at(at)
-    targets: list[Target] = [client] + ([group] if group is not None else [])
+    targets: list[Target | ClientRow] = [client] + ([group] if group is not None else [])
     block = timeline.block_at(at)
     events = [
         {

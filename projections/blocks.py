@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -82,8 +82,10 @@ def merge_blocks(windows: Iterable[Window], policy: Policy) -> tuple[Block, ...]
 
 
 class Named(Protocol):
-    events: dict[str, ScheduledEvent]
-    series: dict[str, Series]
+    @property
+    def events(self) -> Mapping[str, ScheduledEvent]: ...
+    @property
+    def series(self) -> Mapping[str, Series]: ...
 
 
 class Blocks(Protocol):

@@ -15,6 +15,7 @@ deleting the table costs one full start, never a wrong intent.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -39,7 +40,15 @@ from ledger.intent import CurrentIntent, IntentFields
 from ledger.intentlog import IntentLog
 from ledger.persistence import engine_of, restore_aggregate
 
-__all__ = ["Checkpoint", "CheckpointStore", "SavedLog", "restore_log", "saved_log"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointStore",
+    "SavedLog",
+    "StoredLogs",
+    "restore_log",
+    "restore_logs",
+    "saved_log",
+]
 
 FORMAT = 2
 PART = 5_000  # logs per row
@@ -80,7 +89,32 @@ class Checkpoint(msgspec.Struct):
     key: str
     position: int
     saved_at: datetime
-    logs: list[SavedLog]
+    logs: Collection[SavedLog]  # a loaded one: `StoredLogs`
+
+
+class StoredLogs(Collection[SavedLog]):
+    """The logs of a loaded checkpoint, kept as stored and decoded one at a time as they are read.
+
+    A decoded log is several times the size of its bytes: a resume turns each into its
+    intent log at once, so the fleet's logs are never all in memory twice.
+    Reading an element that does not decode raises `msgspec.DecodeError`.
+    """
+
+    def __init__(self) -> None:
+        self._stored: list[msgspec.Raw] = []
+
+    def add(self, body: bytes) -> None:
+        """The logs of one part (its framing checked here, each log when it is read)."""
+        self._stored += _framing.decode(body)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __iter__(self) -> Iterator[SavedLog]:
+        return map(_one.decode, self._stored)
+
+    def __contains__(self, item: object) -> bool:
+        return any(log == item for log in self)
 
 
 def _plain(o: Any) -> Any:
@@ -92,7 +126,8 @@ def _plain(o: Any) -> Any:
 
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
-_decoder = msgspec.msgpack.Decoder(list[SavedLog])
+_framing = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_one = msgspec.msgpack.Decoder(SavedLog)
 
 
 def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
@@ -110,6 +145,16 @@ def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
         fields=log.last.fields,
         due=due,
     )
+
+
+def restore_logs(logs: Iterable[SavedLog], due: dict[str, datetime]) -> Iterator[IntentLog]:
+    """Each saved log restored (`restore_log`, equal values shared), its next boundary noted in `due`."""
+    shared: dict[Any, Any] = {}
+    for s in logs:
+        log = restore_log(s, shared)
+        if s.due is not None:
+            due[log.name] = s.due
+        yield log
 
 
 def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
@@ -166,7 +211,7 @@ class CheckpointStore:
             return None
 
     def _load(self, query: Any, key: str) -> Checkpoint | None:
-        logs: list[SavedLog] = []
+        logs = StoredLogs()
         header = None
         read = 0
         # One part at a time (a server-side cursor on PostgreSQL).
@@ -179,7 +224,7 @@ class CheckpointStore:
                 elif header != (row.parts, row.position, row.saved_at):
                     return None  # parts of two different saves: never mixed
                 try:
-                    logs += _decoder.decode(row.body)
+                    logs.add(row.body)
                 except msgspec.DecodeError:
                     return None  # a cache: unreadable means a full start, nothing worse
                 read += 1
@@ -189,7 +234,7 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> int:
         """Replace the checkpoint under its key; returns its size in bytes."""
-        logs = checkpoint.logs
+        logs = list(checkpoint.logs)
         parts = max(1, -(-len(logs) // PART))
         size = 0
         with self.engine.begin() as conn:

@@ -15,6 +15,7 @@ from ledger.occurrences import last_start, local_to_utc, occurrences
 from ledger.recurrence import format_local
 from ledger.values import Policy, format_instant
 from projections.blocks import Block, EagerBlocks, LazyBlocks
+from projections.fleet import ClientRow
 from projections.timeline import Timeline
 
 __all__ = ["every_block", "inside", "occurrence_evidence"]
@@ -30,7 +31,7 @@ def inside(start: datetime, end: datetime, block: Block, policy: Policy) -> bool
 
 
 def occurrence_evidence(
-    targets: Sequence[Target],
+    targets: Sequence[Target | ClientRow],
     at: datetime,
     block: Block | None,
     policy: Policy,

@@ -1,24 +1,75 @@
 """The fleet view: the ledger folded into clients, groups, policy and intent logs, in memory.
 
 `FleetView.apply(event)` is the fold step. It reuses each domain event's own
-`mutate`, so the view and the write model can never disagree about what an
-event means, and it is idempotent: an event the view already holds (the
-projector's own intents, read back from the log) is skipped.
+`apply` (through `mutate` for the few groups, the policy and the intent logs),
+so the view and the write model can never disagree about what an event means,
+and it is idempotent: an event the view already holds (the projector's own
+intents, read back from the log) is skipped. Clients, thousands of them, are
+held as `ClientRow`s: what a timeline needs, no aggregate bookkeeping, and one
+shared empty schedule for the many that only follow their group.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import OriginatorVersionError
 
 from ledger import events as ev
-from ledger.domain import Client, Group, IntentLog, PolicyRecord
-from ledger.values import Policy
+from ledger.domain import Group, IntentLog, PolicyRecord, TargetRef
+from ledger.recurrence import Series
+from ledger.values import Override, Policy, ScheduledEvent
 from projections.timeline import Timeline, client_timeline, group_timeline
 
-__all__ = ["Affected", "FleetView"]
+__all__ = ["Affected", "ClientRow", "FleetView"]
+
+_NONE: Mapping[str, Any] = MappingProxyType({})  # the schedule of every client without one of its own
+_MEMBERSHIP = (ev.ClientRegistered, ev.ClientAssigned, ev.ClientDeregistered)
+
+
+class ClientRow:
+    """A client as the fleet view holds it: membership and its own schedule (a `Client`'s state)."""
+
+    __slots__ = ("client_id", "events", "group_id", "id", "overrides", "registered", "series", "version")
+
+    def __init__(self, id: UUID, client_id: str, version: int) -> None:
+        self.id = id
+        self.client_id = client_id
+        self.version = version
+        self.registered = False
+        self.group_id: str | None = None
+        self.events: Mapping[str, ScheduledEvent] = _NONE
+        self.overrides: Mapping[str, Override] = _NONE
+        self.series: Mapping[str, Series] = _NONE
+
+    @property
+    def ref(self) -> TargetRef:
+        return TargetRef("client", self.client_id)
+
+    def live_events(self) -> list[ScheduledEvent]:
+        return [e for e in self.events.values() if not e.cancelled]
+
+    def live_overrides(self) -> list[Override]:
+        return [o for o in self.overrides.values() if not o.cleared]
+
+    def live_series(self) -> list[Series]:
+        return [s for s in self.series.values() if not s.cancelled]
+
+    def fold(self, event: Any) -> None:
+        """The event's own step, as `Client.mutate` takes it (the version checked the same way)."""
+        if event.originator_version != self.version + 1:
+            raise OriginatorVersionError(
+                f"client {self.client_id!r}: version {event.originator_version} after {self.version}"
+            )
+        if self.events is _NONE and not isinstance(event, _MEMBERSHIP):
+            self.events, self.overrides, self.series = {}, {}, {}  # its own schedule from now on
+        event.apply(self)
+        self.version = event.originator_version
 
 
 @dataclass
@@ -37,13 +88,14 @@ class FleetView:
 
     def __init__(self) -> None:
         self.position = 0
-        self.clients: dict[str, Client] = {}
+        self.clients: dict[str, ClientRow] = {}
         self.groups: dict[str, Group] = {}
         self.members: defaultdict[str, set[str]] = defaultdict(set)
         self.policy = Policy()
         self.logs: dict[str, IntentLog] = {}
         self._by_id: dict[Any, Any] = {}
         self._member_of: dict[str, str | None] = {}
+        self._names: dict[str, str] = {}  # one copy of each group id, shared by its members
         self._timelines: dict[str, Timeline] = {}
 
     def apply(self, position: int, event: Any, affected: Affected | None = None) -> None:
@@ -53,14 +105,21 @@ class FleetView:
             return  # claims only guard id uniqueness; the schedule lives on the targets
         if self.holds(event):
             return
-        aggregate = event.mutate(self._by_id.get(event.originator_id))
+        held = self._by_id.get(event.originator_id)
+        if isinstance(held, ClientRow):
+            held.fold(event)
+            aggregate: Any = held
+        elif isinstance(event, ev.ClientIdClaimed):
+            aggregate = ClientRow(event.originator_id, event.client_id, event.originator_version)
+        else:
+            aggregate = event.mutate(held)
         self._by_id[event.originator_id] = aggregate
         # Creation events (a group named, the policy opened) change no timeline.
         self._index(aggregate, (position, event), affected if isinstance(event, ev.LedgerChange) else None)
 
     def _index(self, aggregate: Any, cause: tuple[int, Any], affected: Affected | None) -> None:
         """Keep the view's indexes of a folded aggregate and mark whose timeline it changed."""
-        if isinstance(aggregate, Client):
+        if isinstance(aggregate, ClientRow):
             self._index_client(aggregate)
             if affected is not None:
                 affected.clients[aggregate.client_id] = cause
@@ -103,8 +162,10 @@ class FleetView:
         if isinstance(aggregate, IntentLog) and self.logs.get(aggregate.name) is aggregate:
             del self.logs[aggregate.name]
 
-    def _index_client(self, client: Client) -> None:
-        # The aggregate is mutated in place, so remember the group it was in.
+    def _index_client(self, client: ClientRow) -> None:
+        # The row is mutated in place, so remember the group it was in.
+        if client.group_id is not None:
+            client.group_id = self._names.setdefault(client.group_id, client.group_id)
         previous = self._member_of.get(client.client_id)
         if previous != client.group_id:
             if previous:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
@@ -22,7 +24,7 @@ from ledger.intent import CurrentIntent
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
-from projections.checkpoint import Checkpoint, restore_log, saved_log
+from projections.checkpoint import Checkpoint, restore_logs, saved_log
 from projections.fleet import Affected, FleetView
 from projections.timeline import Timeline
 
@@ -108,15 +110,18 @@ class Projector:
         if self.ledger.appended(saved.position, topics=TIMELINE_TOPICS, stop=head):
             return False
         view = FleetView()
-        shared: dict[Any, Any] = {}
-        view.hold_logs(restore_log(s, shared) for s in saved.logs)
+        due: dict[str, datetime] = {}
+        try:
+            view.hold_logs(restore_logs(saved.logs, due))
+        except msgspec.DecodeError:
+            return False  # a part that does not read back: a full start
         for _, event in self.ledger.read(saved.position, topics=INTENT_TOPICS, stop=head):
             name = IntentLog.name_for(event.client_id, event.group_id)  # type: ignore[attr-defined]
             if self.shard.owns(name) and not view.holds(event):
                 return False
         view.position = head
         self.view, self._partial = view, True
-        self._due = {IntentLog.name_for(s.client_id, s.group_id): s.due for s in saved.logs if s.due}
+        self._due = due
         self._timers = [(due, name) for name, due in self._due.items()]
         heapq.heapify(self._timers)
         return True

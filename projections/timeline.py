@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-import msgspec
-
-from ledger.intent import IntentFields
 from ledger.recurrence import Series
-from ledger.values import Override, Policy, ScheduledEvent, Window, format_instant
+from ledger.values import Override, Policy, ScheduledEvent, Window
 from projections.blocks import Block, Blocks, EagerBlocks, LazyBlocks, Span, merge_blocks
+from projections.intents import REASONS, Intent, Segment
 
 __all__ = [
     "REASONS",
@@ -33,57 +30,14 @@ __all__ = [
     "schedule_blocks",
 ]
 
-REASONS = (
-    "event_window_active",
-    "no_active_event",
-    "group_override",
-    "client_override",
-    "client_deregistered",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """The semantic intent: every payload field except intent_id, issued_at, expires_at."""
-
-    client_id: str | None
-    group_id: str | None
-    desired_state: str
-    reason: str
-    grace_seconds: int
-    event_window: Span | None
-
-    def window_dict(self) -> dict[str, str] | None:
-        w = self.event_window
-        return None if w is None else {"start": format_instant(w.start), "end": format_instant(w.end)}
-
-    def semantic(self) -> IntentFields:
-        """The semantic fields, as an intent log records them."""
-        return IntentFields(
-            self.client_id,
-            self.group_id,
-            self.desired_state,
-            self.reason,
-            self.grace_seconds,
-            self.window_dict(),
-        )
-
-    def fields(self) -> dict[str, Any]:
-        """The semantic fields as a dict (for reports and JSON)."""
-        return msgspec.structs.asdict(self.semantic())
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    start: datetime | None  # None: unbounded
-    end: datetime | None
-    intent: Intent
-
 
 class Schedule(Protocol):
-    events: dict[str, ScheduledEvent]
-    overrides: dict[str, Override]
-    series: dict[str, Series]
+    @property
+    def events(self) -> Mapping[str, ScheduledEvent]: ...
+    @property
+    def overrides(self) -> Mapping[str, Override]: ...
+    @property
+    def series(self) -> Mapping[str, Series]: ...
 
 
 def _live_overrides(schedule: Schedule | None) -> tuple[Override, ...]:
@@ -116,7 +70,9 @@ class Timeline:
     """The desired state of one target over all of time."""
 
     __slots__ = (
+        "_at_memo",
         "_boundaries",
+        "_next_memo",
         "_override_edges",
         "blocks",
         "client_id",
@@ -158,6 +114,10 @@ class Timeline:
             self._boundaries = sorted({*blocks.edges, *overrides})
         if not registered:
             self._boundaries = []
+        # Answers already worked out, shared by every target `for_target` gives this timeline to
+        # (a group's members ask about the same instants): a cache of a pure function.
+        self._at_memo: dict[datetime, tuple[str, str, Span | None]] = {}
+        self._next_memo: dict[datetime, datetime | None] = {}
 
     def for_target(self, client_id: str | None, group_id: str | None, registered: bool = True) -> Timeline:
         """This timeline for another target with no schedule of its own (shares the arrays)."""
@@ -176,6 +136,13 @@ class Timeline:
         """The semantic intent at instant `t`."""
         if not self.registered:
             return self._intent("off", "client_deregistered", None)
+        found = self._at_memo.get(t)
+        if found is None:
+            found = self._state_at(t)
+            _remember(self._at_memo, t, found)
+        return self._intent(*found)
+
+    def _state_at(self, t: datetime) -> tuple[str, str, Span | None]:
         for overrides, reason in (
             (self.client_overrides, "client_override"),
             (self.group_overrides, "group_override"),
@@ -183,12 +150,11 @@ class Timeline:
             for o in overrides:
                 if o.window.start <= t < o.window.end:
                     on = o.desired_state == "on"
-                    window = Span(o.window.start, o.window.end) if on else None
-                    return self._intent(o.desired_state, reason, window)
+                    return o.desired_state, reason, Span(o.window.start, o.window.end) if on else None
         block = self.blocks.at(t)
         if block is not None:
-            return self._intent("on", "event_window_active", block.window)
-        return self._intent("off", "no_active_event", None)
+            return "on", "event_window_active", block.window
+        return "off", "no_active_event", None
 
     def block_at(self, t: datetime) -> Block | None:
         """The merged block of events and occurrences around `t` (overrides aside)."""
@@ -210,6 +176,15 @@ class Timeline:
 
     def next_boundary(self, after: datetime) -> datetime | None:
         """The first instant after `after` whose intent differs from the one at `after`."""
+        if not self.registered:
+            return None  # no boundaries: off for good
+        found = self._next_memo.get(after, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self._next_boundary(after)
+            _remember(self._next_memo, after, found)
+        return cast(datetime | None, found)
+
+    def _next_boundary(self, after: datetime) -> datetime | None:
         if self._boundaries is None and not self._override_edges and isinstance(self.blocks, LazyBlocks):
             # Without overrides every block edge changes the intent (blocks differ in their span).
             return self.blocks.next_edge(after)
@@ -235,14 +210,28 @@ class Timeline:
         return pieces
 
 
+_UNKNOWN: Any = object()
+_MEMO = 64  # instants a timeline remembers answers for; more, and it starts afresh
+
+
+def _remember(memo: dict[datetime, Any], t: datetime, answer: Any) -> None:
+    if len(memo) >= _MEMO:
+        memo.clear()
+    memo[t] = answer
+
+
 class ClientLike(Schedule, Protocol):
-    client_id: str
-    group_id: str | None
-    registered: bool
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def group_id(self) -> str | None: ...
+    @property
+    def registered(self) -> bool: ...
 
 
 class GroupLike(Schedule, Protocol):
-    group_id: str
+    @property
+    def group_id(self) -> str: ...
 
 
 def client_timeline(

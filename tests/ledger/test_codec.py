@@ -1,16 +1,24 @@
-"""The typed IntentIssued decoder reads back exactly what the library's mapper does."""
+"""The typed decoders read back exactly what the library's mapper does."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
 from freezegun import freeze_time
+from sqlalchemy import select
 
 from ledger import Ledger, TargetRef, Window
+from ledger.codec import decode_event
 from ledger.domain import IntentLog
-from ledger.events import IntentIssued
+from ledger.events import ClientDeregistered, IntentIssued, PolicyOpened
+from ledger.persistence import events_table, transaction
+from ledger.topics import INTENT_TOPICS, TIMELINE_TOPICS
 from projections.projector import Projector
 from tests.conftest import ME
+from tests.rich_fleet import fill
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 
@@ -39,3 +47,33 @@ def test_issued_equals_the_mapper_down_to_every_field(ledger: Ledger) -> None:
 def test_issued_of_an_unknown_log_is_empty(ledger: Ledger) -> None:
     """A client that never had an intent has an empty history, not an error."""
     assert ledger.issued("nobody") == []
+
+
+def test_every_stored_event_decodes_as_the_mapper_decodes_it(ledger: Ledger) -> None:
+    """ledger.codec builds every kind of event the mapper builds: same class, fields and key order."""
+    with freeze_time(T0):
+        fill(ledger)
+        Projector(ledger).start(T0)
+    table = events_table(ledger)
+    c = table.c
+    with transaction(ledger, commit=False) as session:
+        rows = session.execute(select(c.originator_id, c.originator_version, c.topic, c.state)).all()
+    topics = set()
+    for originator_id, version, topic, state in rows:
+        expected = ledger.mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+        got = decode_event(resolve_topic(topic), originator_id, version, bytes(state))
+        assert got is not None, topic
+        assert type(got) is type(expected)
+        assert list(vars(got).items()) == list(vars(expected).items()), topic
+        topics.add(topic)
+    assert topics >= set(TIMELINE_TOPICS + INTENT_TOPICS) - {get_topic(PolicyOpened)}
+
+
+def test_a_state_the_class_does_not_describe_is_left_to_the_mapper() -> None:
+    """An unknown field, a missing one or an upcast: None, and read_rows asks the mapper."""
+    instant = b'{"_type_":"datetime_iso","_data_":"2026-03-31T07:00:00+00:00"}'
+    known = b'{"timestamp":' + instant + b',"actor":"a","note":null}'
+    assert decode_event(ClientDeregistered, uuid4(), 2, known) is not None
+    assert decode_event(ClientDeregistered, uuid4(), 2, known[:-1] + b',"extra":1}') is None
+    assert decode_event(ClientDeregistered, uuid4(), 2, known.replace(b',"note":null', b"")) is None
+    assert decode_event(ClientDeregistered, uuid4(), 2, known[:-1] + b',"class_version":2}') is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
+import msgspec
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import delete, func, select, update
@@ -140,6 +141,20 @@ def test_an_unreadable_checkpoint_is_ignored(fleet: Ledger) -> None:
     with store.engine.begin() as conn:
         conn.execute(update(checkpoints).values(format=0))
     assert store.load(Projector(fleet).key) is None
+
+
+def test_a_log_that_does_not_decode_means_a_full_start(fleet: Ledger) -> None:
+    """Logs are decoded one at a time at the resume: a damaged one refuses the checkpoint there."""
+    store = saved_after_start(fleet, T0)
+    with store.engine.begin() as conn:
+        conn.execute(update(checkpoints).values(body=msgspec.msgpack.encode([["not", "a", "log"]])))
+    saved = store.load(Projector(fleet).key)
+    assert saved is not None
+    assert len(saved.logs) == 1
+    projector = Projector(fleet)
+    assert not projector.resume(saved)
+    assert projector.view.logs == {}
+    assert not projector.partial
 
 
 def test_no_checkpoint_while_a_failed_recording_waits_for_its_retry(fleet: Ledger) -> None:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from eventsourcing.domain import OriginatorVersionError
+
 from ledger import Ledger, TargetRef, Window
 from projections.fleet import Affected, FleetView
 from projections.timeline import client_timeline
 from tests.conftest import ME
+from tests.rich_fleet import T0 as RICH_T0
+from tests.rich_fleet import fill
 
 T0 = datetime(2026, 3, 31, tzinfo=UTC)
 
@@ -66,3 +71,49 @@ def test_folding_an_event_twice_changes_nothing(ledger: Ledger) -> None:
         view.apply(position, event)
     assert view.groups["a"].version == 2
     assert len(view.groups["a"].events) == 1
+
+
+def test_client_rows_hold_what_the_client_aggregates_hold(ledger: Ledger) -> None:
+    """The compact rows fold to the aggregates' state, and give the same timelines (states, reasons,
+    windows, boundaries, named items) on a fleet with series, overrides, groups, moved and removed clients."""
+    fill(ledger)
+    view = FleetView()
+    for position, event in ledger.read():
+        view.apply(position, event)
+    policy = ledger.policy()
+    start, end = RICH_T0 - timedelta(days=1), RICH_T0 + timedelta(days=15)
+    assert set(view.clients) == {f"c{i}" for i in range(6)} | {"loner"}
+    for client_id, row in view.clients.items():
+        client = ledger.client(client_id)
+        assert (row.id, row.version, row.registered, row.group_id) == (
+            client.id,
+            client.version,
+            client.registered,
+            client.group_id,
+        )
+        assert (dict(row.events), dict(row.overrides), dict(row.series)) == (
+            client.events,
+            client.overrides,
+            client.series,
+        )
+        group = ledger.group(client.group_id) if client.group_id else None
+        expected = client_timeline(client, group, policy)
+        got = view.timeline(client_id)
+        assert got.segments(start, end) == expected.segments(start, end), client_id
+        for segment in expected.segments(start, end)[1:]:
+            assert segment.start is not None
+            assert got.named_at(segment.start) == expected.named_at(segment.start), client_id
+
+
+def test_a_client_row_refuses_an_event_out_of_order(ledger: Ledger) -> None:
+    """As the aggregate does: a version gap is an error, never a silent skip."""
+    ledger.add_client("a1", "a", ME)
+    ledger.assign_client("a1", "b", ME)
+    ledger.assign_client("a1", "c", ME)
+    client_id = ledger.client("a1").id
+    events = [(p, e) for p, e in ledger.read() if e.originator_id == client_id]
+    assert [e.originator_version for _, e in events] == [1, 2, 3, 4]
+    view = FleetView()
+    view.apply(*events[0])
+    with pytest.raises(OriginatorVersionError):
+        view.apply(*events[-1])

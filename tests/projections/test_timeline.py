@@ -224,3 +224,24 @@ def test_no_off_inside_a_merged_block(
     # And instants far from every window are off.
     if not widened:
         assert timeline.at(T0).desired_state == "off"
+
+
+@settings(max_examples=100, deadline=None)
+@given(windows_st, policies, overrides_st, st.lists(st.integers(-120, 1800), min_size=1, max_size=8))
+def test_members_sharing_a_remembering_timeline_get_what_a_fresh_one_says(
+    group_windows: list[Window], policy: Policy, overrides: list[tuple[str, int, int]], minutes: list[int]
+) -> None:
+    """The answers a group's timeline remembers are the same for each member (their own ids) and
+    the same as a timeline that remembers nothing: a cache of a pure function."""
+    _, group = _build([], group_windows, overrides)
+    shared = group_timeline(group, policy)  # type: ignore[arg-type]
+    instants = [T0 + timedelta(minutes=m) for m in minutes]
+    for member in ("m1", "m2", "m1"):
+        timeline = shared.for_target(member, "g1")
+        fresh = group_timeline(group, policy).for_target(member, "g1")  # type: ignore[arg-type]
+        for t in instants + instants:
+            assert timeline.at(t) == fresh.at(t)
+            assert timeline.at(t).client_id == member
+            assert timeline.next_boundary(t) == fresh.next_boundary(t)
+    gone = shared.for_target("m3", "g1", registered=False)
+    assert all(gone.at(t).reason == "client_deregistered" and gone.next_boundary(t) is None for t in instants)

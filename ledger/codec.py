@@ -1,0 +1,93 @@
+"""Typed decoders of stored event states: the library's mapper's result, read several times faster.
+
+eventsourcing's mapper decodes each record with `json.loads` and an object hook
+for its instants, then builds the event from that dict. A msgspec decoder typed
+with the event's own annotations reads the same bytes into the very same event
+object: the same fields, in the order the mapper's dict has them (the order the
+event's dataclass fields are stored in, then `originator_id` and
+`originator_version`). A state it cannot read exactly (a field unknown to the
+class or missing from it, a `class_version` to upcast) gives None, and the
+caller asks the mapper. For the uncompressed, unencrypted ledgers we write.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import CanMutateAggregate
+
+from ledger import events as ev
+
+__all__ = ["decode_event", "decode_issued"]
+
+
+class _Instant(msgspec.Struct):
+    # eventsourcing's DatetimeAsISO: {"_type_": "datetime_iso", "_data_": "...+00:00"}.
+    data: datetime = msgspec.field(name="_data_")
+
+
+def _stored_fields(cls: type) -> list[tuple[str, Any]]:
+    # The event's own annotations, in the order the mapper's dict has them; instants are
+    # stored wrapped. Derived, not restated, so a field added to the event is read too.
+    skip = ("originator_id", "originator_version")
+    return [
+        (name, _Instant if hint is datetime else hint)
+        for name, hint in typing.get_type_hints(cls).items()
+        if name not in skip and typing.get_origin(hint) is not typing.ClassVar
+    ]
+
+
+class _Decoder:
+    """The typed decoder of one event class."""
+
+    __slots__ = ("cls", "decoder", "instants")
+
+    def __init__(self, cls: type, *, strict: bool = True) -> None:
+        fields = _stored_fields(cls)
+        state = msgspec.defstruct(f"{cls.__name__}State", fields, forbid_unknown_fields=strict)
+        self.cls = cls
+        self.decoder = msgspec.json.Decoder(state)
+        self.instants = tuple(name for name, hint in fields if hint is _Instant)
+
+    def decode(self, originator_id: UUID, version: int, state: bytes) -> Any:
+        s = self.decoder.decode(state)
+        state_dict = msgspec.structs.asdict(s)  # field order: the order the mapper's dict has
+        for name in self.instants:
+            state_dict[name] = state_dict[name].data
+        state_dict["originator_id"] = originator_id
+        state_dict["originator_version"] = version
+        event: Any = object.__new__(self.cls)
+        object.__setattr__(event, "__dict__", state_dict)  # as the mapper builds it
+        return event
+
+
+_decoders: dict[type, _Decoder] = {}
+
+
+def decode_event(cls: type, originator_id: UUID, version: int, state: bytes) -> Any | None:
+    """The event of `cls` stored as `state` at `version` of `originator_id` (None: ask the mapper)."""
+    decoder = _decoders.get(cls)
+    if decoder is None:
+        if not issubclass(cls, CanMutateAggregate) or getattr(cls, "class_version", 1) != 1:
+            return None
+        decoder = _decoders[cls] = _Decoder(cls)
+    try:
+        return decoder.decode(originator_id, version, state)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+_issued = _Decoder(ev.IntentIssued, strict=False)
+
+
+def decode_issued(originator_id: UUID, version: int, state: bytes) -> ev.IntentIssued:
+    """The `IntentIssued` stored as `state` (its JSON) at `version` of `originator_id`.
+
+    Typed with the event's own schema; tested against the mapper on stored rows.
+    """
+    event: ev.IntentIssued = _issued.decode(originator_id, version, state)
+    return event
