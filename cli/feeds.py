@@ -22,7 +22,7 @@ __all__ = ["FEED_OPTIONS", "feed_options", "import_feed"]
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_PREFIX = "ics-"
 # The parameters that mean something only with --ics.
-FEED_OPTIONS = ("client", "group", "id_prefix", "tz", "strict")
+FEED_OPTIONS = ("client", "group", "id_prefix", "tz", "strict", "allow_empty")
 
 
 def feed_options(f: F) -> F:
@@ -48,6 +48,11 @@ def feed_options(f: F) -> F:
             ),
             click.option(
                 "--strict", is_flag=True, help="--ics: refuse the feed if any component cannot be imported."
+            ),
+            click.option(
+                "--allow-empty",
+                is_flag=True,
+                help="--ics: let --prune cancel everything when the feed has no events at all.",
             ),
             # Tests shorten it; operators have the 30 s of DESIGN section 12.
             click.option("--timeout", type=float, default=TIMEOUT, hidden=True),
@@ -97,5 +102,14 @@ def import_feed(
             f"{len(feed.skipped)} component(s) of the feed cannot be imported (--strict): nothing applied"
         )
     meta = meta_of(actor, note, default=_actor(source))
-    receipt = ledger.sync_feed(feed, target, prefix=prefix, prune=prune, now=now, meta=meta, dry_run=dry_run)
+    receipt = ledger.sync_feed(
+        feed,
+        target,
+        prefix=prefix,
+        prune=prune,
+        now=now,
+        meta=meta,
+        dry_run=dry_run,
+        allow_empty=options["allow_empty"],
+    )
     return receipt, feed

@@ -178,10 +178,13 @@ class Ledger(Application[UUID], AggregateReads):
         now: datetime,
         meta: Meta,
         dry_run: bool = False,
+        allow_empty: bool = False,
     ) -> Receipt:
         """Apply an iCalendar feed to one target in one transaction (all of it or nothing)."""
         return self._change(
-            lambda ws: apply_feed(ws, feed, target, prefix=prefix, prune=prune, now=now, meta=meta),
+            lambda ws: apply_feed(
+                ws, feed, target, prefix=prefix, prune=prune, now=now, meta=meta, allow_empty=allow_empty
+            ),
             workspace=lambda: preloaded_workspace(self, feed_aggregate_ids(feed, target), self._load),
             dry_run=dry_run,
         )

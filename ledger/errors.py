@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ClientNotFound",
+    "EmptyFeed",
     "EventNotFound",
     "IdConflict",
     "InvalidDatabaseUrl",
@@ -112,3 +113,7 @@ class InvalidDatabaseUrl(InvalidInput):
 
 class LedgerUnavailable(LedgerError):
     """The ledger's database cannot be used (missing file or directory, unreachable server, ...)."""
+
+
+class EmptyFeed(LedgerError):
+    """A feed with nothing in it would prune everything it imported before: refused (exit 1)."""

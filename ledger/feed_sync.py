@@ -16,7 +16,8 @@ from uuid import UUID
 import msgspec
 
 from ledger import commands as cmd
-from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
+from ledger.domain import Client, EventClaim, Group, Meta, Target, TargetRef
+from ledger.errors import EmptyFeed
 from ledger.ics import IcsEvent, IcsFeed, IcsSeries
 from ledger.occurrences import ended
 from ledger.recurrence import Recurrence, Series, format_local
@@ -43,10 +44,24 @@ def feed_aggregate_ids(feed: IcsFeed, ref: TargetRef) -> list[UUID]:
 
 
 def apply_feed(
-    ws: cmd.Workspace, feed: IcsFeed, ref: TargetRef, *, prefix: str, prune: bool, now: datetime, meta: Meta
+    ws: cmd.Workspace,
+    feed: IcsFeed,
+    ref: TargetRef,
+    *,
+    prefix: str,
+    prune: bool,
+    now: datetime,
+    meta: Meta,
+    allow_empty: bool = False,
 ) -> None:
-    """Bring the target's items of this prefix to the feed (and cancel what it cancels)."""
+    """Bring the target's items of this prefix to the feed (and cancel what it cancels).
+
+    A feed with nothing in it does not prune unless `allow_empty`: a calendar server
+    that answers with an empty calendar during an outage must not blank a site.
+    """
     target = ws.target(ref)  # a client must be registered; a group is named by its first feed
+    if prune and not allow_empty and not (feed.events or feed.series or feed.cancelled):
+        _check_not_emptied(target, feed_ids(prefix), ref, prefix, now)
     live_events = {e.event_id: e for e in target.live_events()}
     live_series = {s.series_id: s for s in target.live_series()}
     # What has ended is not added; what the ledger still has ahead goes where the feed says.
@@ -77,6 +92,18 @@ def apply_feed(
     for one in target.live_series():
         if drop(one.series_id, keep_series) and not ended(one, now):
             target.cancel_series(one.series_id, meta)
+
+
+def _check_not_emptied(
+    target: Target, ours: re.Pattern[str], ref: TargetRef, prefix: str, now: datetime
+) -> None:
+    doomed = [e.event_id for e in target.live_events() if ours.fullmatch(e.event_id) and e.window.end > now]
+    doomed += [s.series_id for s in target.live_series() if ours.fullmatch(s.series_id) and not ended(s, now)]
+    if doomed:
+        raise EmptyFeed(
+            f"the feed is empty: --prune would cancel all {len(doomed)} items of prefix {prefix!r} "
+            f"on {ref}; nothing applied (pass --allow-empty if the calendar is meant to be empty)"
+        )
 
 
 def snapshot_of(feed: IcsFeed, ref: TargetRef) -> Snapshot:

@@ -24,6 +24,7 @@ from publisher.logs import EventLog
 from publisher.mqtt import MqttSession
 from publisher.reporting import REPORT_EVERY, Reporter, ScreenReport, encode_report
 from publisher.settings import Backoff
+from publisher.topics import status_shard
 from publisher.tv import Reading, Tv
 
 __all__ = ["Screen", "ScreenLoop", "ScreenSettings"]
@@ -50,6 +51,9 @@ class Screen:
         self.reporter = Reporter(client_id, settings.report_every)
         self.intent_topic = f"{settings.prefix}/{client_id}/power/intent"
         self.status_topic = f"{settings.prefix}/server/status"
+        # A sharded server has one status topic a shard; the screen listens to its own shard's.
+        self.shard_status_topics = f"{settings.prefix}/server/+/status"
+        self.prefix = settings.prefix
         self.state_topic = f"{settings.prefix}/{client_id}/power/state"
         self.mqtt_client_id = settings.mqtt_client_id(client_id)
         self.reading = Reading("unknown", "no intent yet: the TV is left alone")
@@ -57,6 +61,11 @@ class Screen:
         self.session: MqttSession | None = None
         self.retry_at: datetime | None = None  # when to connect again
         self.backoff = Backoff(0.5, 30.0)
+
+    def serves_status(self, topic: str) -> bool:
+        """Whether `topic` is the status of the shard that publishes this screen's intents."""
+        shard = status_shard(self.prefix, topic)
+        return shard is not None and shard.owns(self.client_id)
 
 
 class ScreenLoop:
@@ -174,7 +183,7 @@ class ScreenLoop:
         now = self.now()
         if topic == screen.intent_topic:
             verdict = screen.contract.receive(payload, now)
-        elif topic == screen.status_topic:
+        elif topic == screen.status_topic or screen.serves_status(topic):
             verdict = screen.contract.receive_status(payload, now)
         else:
             return
@@ -252,6 +261,7 @@ class ScreenLoop:
         screen.backoff.reset()
         session.subscribe(screen.intent_topic, qos=1)
         session.subscribe(screen.status_topic, qos=1)
+        session.subscribe(screen.shard_status_topics, qos=1)
         self.log.emit("broker", client_id=screen.client_id, state="connected", url=self.broker.redacted())
         screen.reading = screen.tv.read() or screen.reading
         if self._observe(screen, now) is None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from ledger.errors import InvalidInput
 from ledger.names import log_name
 from projections.projector import Shard
 
-__all__ = ["Topics"]
+__all__ = ["Topics", "status_shard"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,17 @@ class Topics:
     def probe(self) -> str:
         """A fresh topic the self-check publishes to mark the end of the retained messages."""
         return f"{self.prefix}/server/probe/{uuid.uuid4().hex}"
+
+
+def status_shard(prefix: str, topic: str) -> Shard | None:
+    """The shard whose status `topic` is (`{prefix}/server/{i}-of-{n}/status`), else None."""
+    head, tail = f"{prefix}/server/", "/status"
+    if not (topic.startswith(head) and topic.endswith(tail)):
+        return None
+    index, sep, count = topic[len(head) : -len(tail)].partition("-of-")
+    if not (sep and index.isdigit() and count.isdigit()):
+        return None
+    try:
+        return Shard(int(index), int(count))
+    except InvalidInput:
+        return None

@@ -168,6 +168,25 @@ def test_prune_is_scoped_to_prefix_and_target(room: str) -> None:
     assert sum(i.startswith("k-") for i in live) == 2
 
 
+def test_an_empty_feed_with_prune_is_refused_unless_allowed(room: str, tmp_path: Path) -> None:
+    """An empty calendar (a feed server in trouble) would cancel the whole import: exit 1, one
+    line, nothing appended; `--allow-empty` prunes it as asked."""
+    assert run(room, "sync", "--ics", TIMETABLE, "--group", "room-101").exit_code == 0
+    empty = tmp_path / "empty.ics"
+    empty.write_bytes(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    before = notifications(room)
+    refused = run(room, "sync", "--ics", str(empty), "--group", "room-101", "--prune")
+    assert refused.exit_code == 1
+    assert "--allow-empty" in one_error_line(refused.stderr)
+    assert notifications(room) == before
+    allowed = run(room, "sync", "--ics", str(empty), "--group", "room-101", "--prune", "--allow-empty")
+    assert allowed.exit_code == 0, allowed.output
+    assert len(notifications(room)) == len(before) + 4
+    misplaced = run(room, "sync", str(empty), "--allow-empty")
+    assert misplaced.exit_code == 2
+    assert "--allow-empty goes with --ics only" in one_error_line(misplaced.stderr)
+
+
 def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = Path(__file__).parents[2]
     lines = [line for line in (repo / "README.md").read_text().splitlines() if " sync --ics " in line]

@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate
 
 from ledger import Ledger, Meta, Receipt, TargetRef, Window
 from ledger.domain import Group
-from ledger.errors import ClientNotFound, IdConflict
+from ledger.errors import ClientNotFound, EmptyFeed, IdConflict
 from ledger.feed_sync import feed_aggregate_ids
 from ledger.ics import parse_ics
 from ledger.preload import preloaded_workspace
@@ -36,9 +36,12 @@ def sync(
     prune: bool = False,
     now: datetime = NOW,
     dry_run: bool = False,
+    allow_empty: bool = False,
 ) -> Receipt:
     feed = parse_ics(data, prefix=prefix, tz="Europe/Vienna")
-    return ledger.sync_feed(feed, target, prefix=prefix, prune=prune, now=now, meta=ME, dry_run=dry_run)
+    return ledger.sync_feed(
+        feed, target, prefix=prefix, prune=prune, now=now, meta=ME, dry_run=dry_run, allow_empty=allow_empty
+    )
 
 
 def timetable() -> bytes:
@@ -134,7 +137,7 @@ def test_prune_cancels_only_this_prefix_on_this_target(ledger: Ledger) -> None:
     )  # not from a feed
     empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
     assert sync(ledger, empty).appended == 0  # without --prune nothing goes
-    receipt = sync(ledger, empty, prune=True)
+    receipt = sync(ledger, empty, prune=True, allow_empty=True)
     assert (
         sorted(type(e).__name__ for e in receipt.events) == ["EventCancelled"] * 2 + ["SeriesCancelled"] * 2
     )
@@ -147,6 +150,20 @@ def test_prune_cancels_only_this_prefix_on_this_target(ledger: Ledger) -> None:
     assert len(kiosk.live_events()) == 2
 
 
+def test_an_empty_feed_does_not_prune_without_allow_empty(ledger: Ledger) -> None:
+    """A calendar server in trouble may answer with an empty calendar: --prune then cancels
+    nothing and says why, unless the operator allows an empty feed."""
+    sync(ledger, timetable())
+    before = live(ledger)
+    empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+    with pytest.raises(
+        EmptyFeed, match=r"the feed is empty: --prune would cancel all \d+ items of prefix 'ics-'"
+    ):
+        sync(ledger, empty, prune=True)
+    assert live(ledger) == before
+    assert sync(ledger, empty, prune=True, prefix="other-").appended == 0  # nothing of that prefix: fine
+
+
 def test_prune_and_imports_leave_the_past_alone(ledger: Ledger) -> None:
     later = datetime(2027, 3, 5, tzinfo=UTC)  # the moved lesson (2 March) has ended
     receipt = sync(ledger, timetable(), now=later)
@@ -154,7 +171,7 @@ def test_prune_and_imports_leave_the_past_alone(ledger: Ledger) -> None:
     assert receipt.appended > 0
     sync(ledger, timetable())  # imported while it lay ahead
     empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
-    pruned = sync(ledger, empty, prune=True, now=later)
+    pruned = sync(ledger, empty, prune=True, now=later, allow_empty=True)
     cancelled = {getattr(e, "event_id", None) or getattr(e, "series_id", None) for e in pruned.events}
     # The series and the project days still lie ahead; the moved lesson is history and stays.
     assert f"{base(MATHS)}-20270301" not in cancelled

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from projections.projector import Shard
 from publisher.config import BrokerConfig
 from publisher.contract import Power
 from publisher.logs import EventLog
 from publisher.mqtt import MqttSession
 from publisher.screen import Screen, ScreenLoop, ScreenSettings
+from publisher.topics import Topics
 from publisher.tv import Reading
 from tests.publisher.broker import Mosquitto, Subscriber, wait_for
 from tests.publisher.helpers import LogCapture
@@ -148,3 +150,20 @@ def test_under_mqtt_3_1_1(rig: Rig) -> None:
     rig.publish(intent("on", "i-on", now))
     wait_for(lambda: rig.states()[-1:] == [("i-on", "on")], what="the report on")
     assert rig.tv.seen() == ["on"]
+
+
+def test_a_sharded_server_is_heard_on_its_own_shards_status_topic(rig: Rig) -> None:
+    """With `--shard i/N` each shard has its status topic; the screen takes the one whose shard
+    owns it (crc32 of its id) and ignores the others'."""
+    own, other = (Shard(i, 2) for i in sorted(range(2), key=lambda i: not Shard(i, 2).owns("c1")))
+    wait_for(lambda: rig.states() == [(None, "unknown")], what="the first report")
+    for shard in (other, own):
+        topic = Topics("infoscreen", shard).status
+        body = b'{"status": "online", "started_at": "2027-01-04T07:00:00Z"}'
+        assert rig.server.publish(topic, body).wait(5)
+    mine = Topics("infoscreen", own).status
+    wait_for(
+        lambda: [r["topic"] for r in rig.capture.records("message")] == [mine],
+        what="the own shard's status taken",
+    )
+    assert rig.loop.screens[0].contract.server_online
