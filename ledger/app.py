@@ -34,7 +34,6 @@ from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
 from ledger.intentlog import CurrentIntentAsDict
 from ledger.persistence import (
-    PlainJsonMapper,
     SubclassAwareTranscoder,
     decode_issued,
     dispose,
@@ -42,6 +41,7 @@ from ledger.persistence import (
     stream_rows,
     topics_after,
 )
+from ledger.plainjson import PlainJsonMapper
 from ledger.preload import preloaded_workspace
 from ledger.quickread import AggregateReads
 from ledger.recurrence import Recurrence

@@ -2,17 +2,16 @@
 
 Nothing else touches the libraries' private attributes. Here: the persistence
 module (`PERSISTENCE_MODULE=ledger.persistence:Factory`, a recorder writing
-stored events with one Core `INSERT ... RETURNING id` in the same transaction,
-table lock and NOTIFY as the stock one), a transcoder that looks along the MRO,
-a ledger's engine, events table, transactions and NOTIFY channel, Core reads of
-the log, aggregates restored as the library restores a snapshot, the typed
-`IntentIssued` decoder, and bulk writes through the driver.
+stored events with multi-row `INSERT ... RETURNING id` through the driver
+(ledger.bulk), table lock and NOTIFY as the stock one), a transcoder that looks
+along the MRO, a ledger's engine, events table, transactions and NOTIFY channel,
+Core reads of the log, aggregates restored as the library restores a snapshot,
+and the typed `IntentIssued` decoder. `bulk_insert` is ledger.bulk's, here for
+its callers.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -22,19 +21,18 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.orm import Session
 
 from ledger import events as ev
+from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
 
 __all__ = [
     "BulkApplicationRecorder",
     "Factory",
-    "PlainJsonMapper",
     "SubclassAwareTranscoder",
     "bulk_insert",
     "decode_issued",
@@ -73,28 +71,13 @@ _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 
 def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
-    # The statement SQLAlchemy would send, in positional form, many rows at a time; the
-    # columns' bind processors applied, in one flat list of parameters (no tuple a row).
     connection = session.connection()
-    dialect = connection.dialect
-    compiled = insert(table).returning(table.c.id).compile(dialect=dialect, column_keys=list(_EVENT_COLUMNS))
-    sql = compiled.string
-    if not compiled.positional:  # psycopg's "%(name)s": the VALUES list names the columns in order
-        sql = re.sub(r"%\((\w+)\)s", "%s", sql)
-    identity = _identity
-    id_, version, topic, state = (
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or identity
-        for name in _EVENT_COLUMNS
-    )
+    id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
     params: list[Any] = []
-    for e in events:
+    for e in events:  # one flat list: no tuple a row
         params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
-    per_statement = SQLITE_ROWS if dialect.name == "sqlite" else _PG_ROWS
-    return _many_values(connection, sql, params, len(_EVENT_COLUMNS), per_statement)
-
-
-def _identity(value: Any) -> Any:
-    return value
+    statement = insert(table).returning(table.c.id)
+    return insert_many_returning(connection, statement, _EVENT_COLUMNS, params)
 
 
 class Factory(SQLAlchemyFactory):
@@ -111,78 +94,6 @@ class SubclassAwareTranscoder(JSONTranscoder):
             if transcoding is not None:
                 return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
         return super()._encode_obj(o)
-
-
-class PlainJsonMapper(Mapper[UUID]):
-    """Writes the very bytes the stock mapper writes, encoding plain events with msgspec.
-
-    Plain: every field a str, int, bool, None, or a datetime (stored as the transcoder's
-    registered datetime transcoding, wrapped at the top level), and lists and str-keyed
-    dicts of the first four. Anything else (a snapshot, a nested instant, a float, a
-    subclass of str), and a cipher or a compressor, takes the stock path.
-    """
-
-    def __init__(self, transcoder: Transcoder, compressor: Any = None, cipher: Any = None) -> None:
-        super().__init__(transcoder, compressor=compressor, cipher=cipher)
-        self._instant = _instant_transcoding(self)
-
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        instant = self._instant
-        if instant is not None:
-            state = _plain_state(domain_event, instant)
-            if state is not None:
-                return StoredEvent(
-                    originator_id=domain_event.originator_id,
-                    originator_version=domain_event.originator_version,
-                    topic=get_topic(type(domain_event)),
-                    state=state,
-                )
-        return super().to_stored_event(domain_event)
-
-
-def _instant_transcoding(mapper: Mapper[UUID]) -> Transcoding | None:
-    transcoder = mapper.transcoder
-    if mapper.cipher or mapper.compressor or not isinstance(transcoder, JSONTranscoder):
-        return None
-    return transcoder.types.get(datetime)
-
-
-_SCALARS = (str, int, bool, type(None))
-_plain_encoder = msgspec.json.Encoder()
-
-
-def _plain(value: Any) -> bool:
-    # Loops, not all() over generators: this runs for every nested value of every event.
-    kind = type(value)
-    if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str or (type(v) not in _SCALARS and not _plain(v)):
-                return False
-        return True
-    if kind is list:
-        return all(map(_plain, value))
-    return kind in _SCALARS
-
-
-def _plain_state(event: Any, instant: Transcoding) -> bytes | None:
-    # The stock mapper's state: the event's dict without its id and version, then its
-    # class version when above 1; instants as {"_type_": ..., "_data_": ...}.
-    state = dict(vars(event))
-    del state["originator_id"], state["originator_version"]
-    for name, value in state.items():
-        if type(value) in _SCALARS:
-            continue
-        if isinstance(value, datetime):
-            state[name] = {"_type_": instant.name, "_data_": instant.encode(value)}
-        elif not _plain(value):
-            return None
-    class_version = getattr(type(event), "class_version", 1)
-    if class_version > 1:
-        state["class_version"] = class_version
-    try:
-        return _plain_encoder.encode(state)
-    except (OverflowError, UnicodeEncodeError):  # ints beyond 64 bits, lone surrogates
-        return None
 
 
 # A ledger's engine, table and transactions.
@@ -326,85 +237,3 @@ def decode_issued(originator_id: UUID, version: int, state: bytes) -> ev.IntentI
     state_dict["originator_id"] = originator_id
     state_dict["originator_version"] = version
     return ev.new_event(ev.IntentIssued, state_dict)
-
-
-# Bulk writes through the driver.
-
-
-def bulk_insert(
-    session: Any,
-    statement: Any,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    encoded: tuple[str, ...] = (),
-) -> None:
-    """Execute `statement` for every row (tuples in `columns` order) in one driver call.
-
-    Skips SQLAlchemy's per-row parameter processing; the columns' bind processors still
-    apply (JSON serialised as SQLAlchemy would), except to `encoded` ones (JSON text).
-    """
-    connection = session.connection()
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    table = statement.table
-    for i, name in enumerate(columns):
-        if name in encoded:
-            continue
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            rows = [(*r[:i], process(r[i]), *r[i + 1 :]) for r in rows]
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup]
-        params: list[Any] = rows
-        if order != list(range(len(columns))):
-            params = [tuple(r[i] for i in order) for r in rows]
-    else:
-        params = [dict(zip(columns, r, strict=True)) for r in rows]
-    if dialect.name == "sqlite":
-        _sqlite_many(connection, compiled.string, params)
-    else:
-        connection.exec_driver_sql(compiled.string, params)
-
-
-# Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
-# 3.32, 999 before (a Python built against an older system library).
-SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
-
-
-def _sqlite_many(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    # Hundreds of rows per statement: sqlite3's executemany releases and retakes the GIL for
-    # every row, and while paho's thread is busy each retake waits (a convoy). Always the
-    # same number of rows per statement (the rest row by row): sqlite3 caches every distinct
-    # statement, and one per burst size would cost memory in proportion to the fleet.
-    full = len(rows) - len(rows) % SQLITE_ROWS
-    if full:
-        _many_values(connection, sql, [v for r in rows[:full] for v in r], len(rows[0]), SQLITE_ROWS)
-    if full < len(rows):
-        connection.exec_driver_sql(sql, rows[full:])
-
-
-# Rows per multi-row INSERT on PostgreSQL (SQLAlchemy's own page size; the server binds
-# at most 65,535 parameters per statement).
-_PG_ROWS = 1000
-
-
-def _many_values(connection: Any, sql: str, params: list[Any], width: int, size: int) -> list[Any]:
-    """Execute the one-row INSERT `sql` for every `width` values of `params` as multi-row
-    INSERTs; the rows they return.
-
-    `size` rows a statement, the rest in halving chunks (256, 128, ... 1): a bounded
-    set of distinct statements, however many rows a call brings.
-    """
-    head, _, tail = sql.partition(" VALUES ")
-    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
-    group, rest = tail[:end], tail[end:]
-    returned: list[Any] = []
-    count, first = len(params) // width, 0
-    while first < count:
-        n = size if count - first >= size else 1 << ((count - first).bit_length() - 1)
-        statement = f"{head} VALUES {', '.join([group] * n)}{rest}"
-        result = connection.exec_driver_sql(statement, tuple(params[first * width : (first + n) * width]))
-        if result.returns_rows:
-            returned += result.fetchall()
-        first += n
-    return returned

@@ -21,7 +21,8 @@ from ledger import events as ev
 from ledger.domain import IntentLog
 from ledger.intent import IntentFields
 from ledger.names import INTENT_NAMESPACE, NAMESPACE, intent_id_for, uuid5_of
-from ledger.persistence import PlainJsonMapper, events_table, transaction
+from ledger.persistence import events_table, transaction
+from ledger.plainjson import PlainJsonMapper
 from ledger.recurrence import Recurrence
 from projections.projector import Projector
 from tests.conftest import ME
