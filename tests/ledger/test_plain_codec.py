@@ -168,16 +168,19 @@ def test_intent_ids_are_uuid5_of_the_name_and_seq(name: str, seq: int) -> None:
     assert uuid5_of(name) == uuid5(NAMESPACE, name)
 
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text() | st.floats(),
-    lambda inner: (
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return (
         st.lists(inner, max_size=3)
         | st.dictionaries(st.text(max_size=4), inner, max_size=3)
         | st.tuples(inner)
         | st.dictionaries(st.integers(), inner, max_size=2)
-    ),
-    max_leaves=8,
+    )
+
+
+_scalars = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text() | st.floats()
 )
+_json = st.recursive(_scalars, _containers, max_leaves=8)
 _odd = st.sampled_from([T0, uuid4(), Decimal("1.5"), date(2026, 1, 1), {"at": T0}, [T0], frozenset()])
 
 
