@@ -861,9 +861,12 @@ def measure_live(
                 )
                 if profile == "always" or (profile == "auto" and missed):
                     progress(args.json, "  profiling one more boundary (cProfile in the daemon thread) ...")
-                    profiled = boundary(
-                        run, changer, groups, clients, lead, max(args.window, 300), "b2", True
-                    )[0]
+                    try:
+                        profiled = boundary(
+                            run, changer, groups, clients, lead, max(args.window, 300), "b2", True
+                        )[0]
+                    except LostWindow as lost:  # the figures above stand; only the profile is lost
+                        progress(args.json, f"  no profile: {lost}")
             finally:
                 run.stop()
         finally:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import re
 import sys
 import tempfile
 import time
@@ -88,6 +89,72 @@ def malloc_trim() -> None:
     ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in [
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        ]
+    ]
+
+
+def memory_parts() -> dict[str, float]:
+    """Where the resident memory is, MiB: pymalloc's arenas (Python objects), glibc malloc (C
+    extensions, SQLite, paho's buffers) in use and free but kept, and SQLite's own count."""
+    out: dict[str, float] = {}
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        m = libc.mallinfo2()
+        out["malloc_used_mib"] = round((m.uordblks + m.hblkhd) / 2**20, 1)
+        out["malloc_free_mib"] = round(m.fordblks / 2**20, 1)
+    except (OSError, AttributeError):  # not glibc 2.33+
+        pass
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")  # the one Python's sqlite3 links: the same counter
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        out["sqlite_mib"] = round(lib.sqlite3_memory_used() / 2**20, 1)
+    except (OSError, AttributeError):
+        pass
+    stats = pymalloc_stats()
+    if "arenas" in stats:
+        out["pymalloc_arenas_mib"] = round(stats["arenas"] / 2**20, 1)
+        out["pymalloc_used_mib"] = round(stats.get("used", 0) / 2**20, 1)
+    return out
+
+
+def pymalloc_stats() -> dict[str, int]:
+    """Bytes of pymalloc's arenas and of their allocated blocks (`sys._debugmallocstats`, on fd 2)."""
+    with tempfile.TemporaryFile("w+") as f:
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+    out = {}
+    for key, pattern in (
+        ("arenas", r"arenas \* \d+ bytes/arena\s+=\s+([\d,]+)"),
+        ("used", r"# bytes in allocated blocks\s+=\s+([\d,]+)"),
+    ):
+        m = re.search(pattern, text)
+        if m:
+            out[key] = int(m.group(1).replace(",", ""))
+    return out
+
+
 def table_rows(ledger: Ledger) -> dict[str, int]:
     engine = engine_of(ledger)
     names = set(sqlalchemy.inspect(engine).get_table_names())
@@ -123,12 +190,16 @@ def soak(
                     "publishes": log.publishes,
                     "gc_objects": len(gc.get_objects()),
                     "allocated_blocks": sys.getallocatedblocks(),  # Python objects alive: a leak grows it
+                    **memory_parts(),
                     "real_seconds": round(time.monotonic() - began, 1),
                 }
             )
             progress(
                 json_out,
-                f"  hour {hour:2d}: RSS {samples[-1]['rss_mib']:.1f} MiB, {log.publishes:,} publishes",
+                f"  hour {hour:2d}: RSS {samples[-1]['rss_mib']:.1f} MiB, {log.publishes:,} publishes; "
+                + ", ".join(
+                    f"{k} {v}" for k, v in samples[-1].items() if k.endswith("_mib") and k != "rss_mib"
+                ),
             )
             next_hour += timedelta(hours=1)
         t = daemon.next_timer()

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from ledger.batching import pieces
+
 __all__ = ["SQLITE_ROWS", "bind_processors", "bulk_insert", "insert_many_returning"]
 
 # Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
@@ -97,18 +99,15 @@ def _sqlite_many(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> None
 
 
 def _many_values(connection: Any, sql: str, params: list[Any], width: int, size: int) -> list[Any]:
-    # `size` rows a statement, the rest in halving chunks (256, 128, ... 1): a bounded set
-    # of distinct statements (each one cached by the driver), however many rows come.
+    # At most `size` rows a statement, in pieces of a few fixed lengths: a bounded set of
+    # distinct statements (each one cached by the driver), however many rows come.
     head, _, tail = sql.partition(" VALUES ")
     end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
     group, rest = tail[:end], tail[end:]
     returned: list[Any] = []
-    count, first = len(params) // width, 0
-    while first < count:
-        n = size if count - first >= size else 1 << ((count - first).bit_length() - 1)
-        statement = f"{head} VALUES {', '.join([group] * n)}{rest}"
-        result = connection.exec_driver_sql(statement, tuple(params[first * width : (first + n) * width]))
+    for a, b in pieces(len(params) // width, size):
+        statement = f"{head} VALUES {', '.join([group] * (b - a))}{rest}"
+        result = connection.exec_driver_sql(statement, tuple(params[a * width : b * width]))
         if result.returns_rows:
             returned += result.fetchall()
-        first += n
     return returned

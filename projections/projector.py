@@ -60,6 +60,9 @@ class Projector:
         self._due: dict[str, datetime] = {}
         self._affected = Affected()
         self._retry: dict[str, CauseOf] = {}
+        # A step committed in chunks: what is still to evaluate and record, at the step's `now`.
+        self._rest: list[tuple[str, CauseOf]] = []
+        self._rest_now: datetime | None = None
         self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
         self.dirty = False  # evaluated something since the last checkpoint
 
@@ -130,7 +133,7 @@ class Projector:
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
-        if self._retry or self._affected:
+        if self._retry or self._affected or self._rest:
             return None
         logs = []
         for name in self.names():
@@ -141,12 +144,18 @@ class Projector:
         self.dirty = False
         return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=logs)
 
-    def step(self, now: datetime) -> list[ev.IntentIssued]:
+    def step(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
         """Record the transitions caused by new ledger changes and by boundaries up to `now`.
 
         If recording fails (the database is away) nothing is lost: the view is
         rolled back and the same evaluations are retried by the next step.
+        With a `limit`, at most that many are recorded and returned; the rest of
+        the step stays `pending`, and the next calls go on with it (at the same
+        `now`, so the chunks record what one step would) before reading anything new.
         """
+        if self._rest:
+            assert self._rest_now is not None
+            return self._commit_chunk(self._rest_now, limit)
         now = floor_second(now)
         # Marks survive a pull that fails half-way: what was folded stays to be evaluated.
         # Only the schedule side: this projector is the one writer of the intent logs,
@@ -175,7 +184,12 @@ class Projector:
             if self._due.get(name) == boundary:
                 del self._due[name]
                 pending.setdefault(name, boundary_cause(boundary, now))
-        return self._commit(pending, now)
+        return self._commit(pending, now, limit)
+
+    @property
+    def pending(self) -> bool:
+        """A step committed in chunks is not finished: call `step` again (soon)."""
+        return bool(self._rest)
 
     def next_wakeup(self) -> datetime | None:
         """The earliest pending boundary of any target (the daemon sleeps until then)."""
@@ -211,20 +225,38 @@ class Projector:
             found += [(IntentLog.name_for(None, g), cause) for g, cause in affected.groups.items()]
         return [(n, cause) for n, cause in found if self.shard.owns(n)]
 
-    def _commit(self, pending: dict[str, CauseOf], now: datetime) -> list[ev.IntentIssued]:
-        issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None]] = {}
+    def _commit(
+        self, pending: dict[str, CauseOf], now: datetime, limit: int | None = None
+    ) -> list[ev.IntentIssued]:
+        self._rest, self._rest_now = list(pending.items()), now
         self.dirty = self.dirty or bool(pending)
-        for name, cause_of in pending.items():
+        return self._commit_chunk(now, limit)
+
+    def _commit_chunk(self, now: datetime, limit: int | None) -> list[ev.IntentIssued]:
+        """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
+        rest = self._rest
+        issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
+        done = 0
+        for name, cause_of in rest:
+            done += 1
             evaluated = self._evaluate(name, now, cause_of)
             if evaluated is not None:
-                issued[name] = evaluated
+                issued[name] = (*evaluated, cause_of)
+                if limit is not None and len(issued) >= limit:
+                    break
+        # Sliced off once per chunk: a boundary of the whole fleet in a few chunks.
+        self._rest = rest[done:] if done < len(rest) else []
         try:
             # Our own writes come back through the next read; the fold skips what it holds.
-            receipt = self.ledger.record_intents([log for log, _ in issued.values()])
+            receipt = self.ledger.record_intents([log for log, _, _ in issued.values()])
         except Exception:
-            for name, (log, before) in issued.items():
+            # Retried by the next step as one would be: this chunk and everything after it,
+            # re-evaluated at that step's `now` with whatever the ledger says by then.
+            for name, (log, before, cause_of) in issued.items():
                 self._undo(log, before)
-                self._retry[name] = pending[name]
+                self._retry[name] = cause_of
+            self._retry.update(self._rest)
+            self._rest = []
             raise
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 

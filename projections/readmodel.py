@@ -35,6 +35,7 @@ from sqlalchemy import (
 
 from ledger import events as ev
 from ledger.app import Ledger
+from ledger.collector import paused_gc
 from ledger.names import log_name
 from ledger.persistence import engine_of, transaction
 from ledger.values import floor_second, format_instant
@@ -178,7 +179,9 @@ class ReadModel:
             query = query.where(c.effective_at >= format_instant(since))
         if until is not None:
             query = query.where(c.effective_at < format_instant(until))
-        with self.engine.connect() as conn:
+        # The collector off: every row is three new containers that all survive, and its
+        # passes would scan them (and whatever the caller holds) again and again.
+        with paused_gc(), self.engine.connect() as conn:
             return [
                 {
                     "seq": seq,
@@ -189,7 +192,7 @@ class ReadModel:
                     "event_window": _json(window),
                     "cause": _json(cause),
                 }
-                for seq, intent_id, effective_at, state, reason, window, cause in conn.execute(query)
+                for seq, intent_id, effective_at, state, reason, window, cause in conn.execute(query).all()
             ]
 
     def receipts(self, log_name: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class Acks:
         self.failures: list[str] = []
         self.acked_at: dict[str, datetime] = {}  # name -> last PUBACK (the self-check reads it)
         self._latencies: list[float] = []
+        self._results: dict[tuple[str, str], int] = {}  # (result, kind) -> publishes, counted per batch
 
     def settle(self, timeout: float, now: Callable[[], datetime]) -> bool:
         """Wait until every publish in flight is acknowledged or failed (True).
@@ -98,6 +99,10 @@ class Acks:
         if self._latencies:
             self.metrics.observe_acks(self._latencies)
             self._latencies = []
+        if self._results:
+            for (result, kind), count in self._results.items():
+                self.metrics.publish_result(result, kind).inc(count)
+            self._results = {}
 
     def _finish(self, item: Outgoing, now: datetime) -> None:
         delivery, kind, intent = item.delivery, item.kind, item.intent
@@ -109,7 +114,8 @@ class Acks:
             extra = {"error": delivery.error} if delivery.error else {}
             self.log.emit("status", status=item.status, result=result, flush=False, **extra)
             return
-        self.metrics.publish_result(result, kind.value).inc()
+        counted = (result, kind.value)
+        self._results[counted] = self._results.get(counted, 0) + 1
         if ok and latency is not None:
             self._latencies.append(latency)  # observed once the batch is reaped
             if not self.outbox.once:  # only the self-check sweep reads it

@@ -123,7 +123,7 @@ class Daemon:
         seconds = (self.next_deadline() - self.clock.now()).total_seconds()
         # No collector passes during a burst: they would rescan what lives until acknowledged.
         set_collector(enabled=not (self.outbox.outgoing or self.outbox.waiting))
-        if self.outbox.outgoing:
+        if self.outbox.outgoing and not self.follower.pending:  # pending: record the next chunk now
             # A burst in flight: sleep until its progress mark is acknowledged, so paho's
             # thread has the GIL to itself. New ledger changes wait at most BURST_WAIT; a
             # due boundary or refresh does not wait.
@@ -162,8 +162,9 @@ class Daemon:
         """When `tick()` must run again at the latest."""
         now = self.clock.now()
         poll = 0.5 if self._watcher is not None else self.settings.poll_interval
-        if self.outbox.waiting or (self.receipt_writer.due() and not self.outbox.outgoing):
-            poll = 0.0  # publishes waiting for the window, or receipts still to write
+        receipts = self.receipt_writer.due() and not self.outbox.outgoing
+        if self.outbox.waiting or self.follower.pending or receipts:
+            poll = 0.0  # publishes waiting for the window, a step's next chunk, or receipts to write
         due = (now + timedelta(seconds=poll), self.next_timer(), self.observer.next_deadline())
         return min(t for t in due if t is not None)
 

@@ -27,6 +27,9 @@ __all__ = ["Follower"]
 
 QUIET = timedelta(seconds=5)  # no transitions for this long before a periodic checkpoint
 BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight, at most
+# Transitions recorded per round at most: paho publishes one chunk while the next is evaluated
+# and recorded (a boundary of the whole fleet starts publishing after its first chunk).
+CHUNK = 1_000
 
 
 class Follower:
@@ -47,6 +50,7 @@ class Follower:
         self.checkpoints = CheckpointStore(ledger)
         self.started = False
         self.once = False  # --once: the view dies with the process, the collector may stay off
+        self.chunk: int | None = CHUNK
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
@@ -59,7 +63,7 @@ class Follower:
         """Whether to read the ledger this round. While a burst is in flight (`busy`) the loop
         wakes to refill paho's queue, not to poll the ledger: every query gives the GIL to paho's
         thread and waits for it back. Changes then wait at most BURST_POLL; a due boundary does not."""
-        if not self.started or not busy:
+        if not self.started or not busy or self.projector.pending:
             return True
         timer = self.projector.next_wakeup()
         if now >= self._next_follow or (timer is not None and timer <= now):
@@ -83,9 +87,13 @@ class Follower:
             self._failed(now, e)
             return []
         self._answered(now, head)
+        counts: dict[tuple[str, str], int] = {}
         for event in issued:
-            self.metrics.transition(event.reason, event.desired_state).inc()
+            counted = (event.reason, event.desired_state)
+            counts[counted] = counts.get(counted, 0) + 1
             self._log_transition(event)
+        for (reason, state), count in counts.items():  # one increment per batch
+            self.metrics.transition(reason, state).inc(count)
         if issued:
             self.log.flush()
             self._last_transition = now
@@ -94,7 +102,7 @@ class Follower:
     def _read(self, now: datetime) -> list[IntentIssued]:
         if self.started:
             with paused_gc():  # a boundary of thousands: no collector passes mid-way
-                return self.projector.step(now)
+                return self.projector.step(now, self._chunk)
         with paused_gc():
             issued = self._start(now)
         self.started = True
@@ -103,6 +111,15 @@ class Follower:
             gc.collect()
             gc.freeze()
         return issued
+
+    @property
+    def _chunk(self) -> int | None:
+        return None if self.once else self.chunk  # --once publishes one burst: the whole step
+
+    @property
+    def pending(self) -> bool:
+        """A step recorded in chunks goes on: the loop must not sleep."""
+        return self.projector.pending
 
     def _answered(self, now: datetime, head: int | None) -> None:
         """The ledger answered: end a backoff, update the lag."""
@@ -122,7 +139,7 @@ class Follower:
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
         if self.projector.partial:
-            return self.projector.step(now)
+            return self.projector.step(now, self._chunk)
         return self.projector.start(now)
 
     def _failed(self, now: datetime, e: BaseException) -> None:

@@ -46,6 +46,7 @@ class EventLog:
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._text = log_format == "text"
+        self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
@@ -58,12 +59,17 @@ class EventLog:
     def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:
         now = self._now()
         if self._text:
-            line = render_text(now, event, fields)
+            line = render_text(now, event, fields) + "\n"
         else:
-            record = {"ts": now.isoformat(timespec="milliseconds"), "event": event} | fields
-            line = _encoder.encode(record).decode()
-        with self._lock:
-            self._stream.write(line + "\n")
+            # {"ts": ..., "event": ..., **fields}, spliced from the encoded fields: no merged copy.
+            head = self._heads.get(event)
+            if head is None:
+                head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
+            body = _encoder.encode(fields).decode()
+            tail = "," + body[1:] if len(body) > 2 else "}"
+            line = '{"ts":"' + now.isoformat(timespec="milliseconds") + head + tail + "\n"
+        with self._lock:  # one write a line: readers of the stream take each write as a line
+            self._stream.write(line)
             if flush:
                 self._stream.flush()
 

@@ -224,9 +224,7 @@ class MqttSession:
         # Building a paho Properties is slow; the few expiry values repeat, so share them.
         properties = self._expiry_properties.get(seconds)
         if properties is None:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.MessageExpiryInterval = seconds
-            self._expiry_properties[seconds] = properties
+            properties = self._expiry_properties[seconds] = _Expiry(seconds)
         return properties
 
     def subscribe(self, topic: str, qos: int = 0) -> None:
@@ -268,6 +266,22 @@ class MqttSession:
             pending, self._pending = self._pending, {}
         for delivery in pending.values():
             delivery.resolve(error)
+
+
+class _Expiry(Properties):
+    """A PUBLISH's Message Expiry Interval, packed once: paho packs a message's properties
+    every time it sends one (a scan of every property name), and these never change."""
+
+    _packed: bytes
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self.MessageExpiryInterval = seconds
+        packed = super().pack()  # type: ignore[no-untyped-call]
+        object.__setattr__(self, "_packed", packed)  # paho's __setattr__ takes property names only
+
+    def pack(self) -> bytes:
+        return self._packed
 
 
 def _tls_reason(e: ssl.SSLError) -> str:

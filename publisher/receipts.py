@@ -108,6 +108,10 @@ class DeliveryLog:
     def pending(self) -> int:
         return len(self._firsts) + len(self._latest) + len(self._failures)
 
+    def publishes(self) -> int:
+        """How many publishes the buffered receipts are of (each has up to two rows)."""
+        return max(len(self._firsts), len(self._latest)) + len(self._failures)
+
     def flush(self, limit: int | None = None) -> None:
         """Write what is buffered (at most `limit` of each kind) in one transaction.
 
@@ -154,7 +158,7 @@ _FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expir
 _LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_seconds")
 
 RECEIPTS_TICK = 250  # receipts written per round after a burst (a short hold of the loop)
-RECEIPTS_BATCH = 10_000  # receipts buffered during a burst at most (bounded memory)
+RECEIPTS_BATCH = 10_000  # publishes whose receipts are buffered during a burst at most (bounded memory)
 RETRY = 1.0  # seconds between two attempts to write receipts while the database fails
 
 
@@ -179,7 +183,7 @@ class ReceiptWriter:
         # for it back (a convoy): during a burst, only a large buffer (bounded memory) is
         # written. After it, RECEIPTS_TICK a round: a burst's receipts in one write would
         # hold the loop (docs/performance.md).
-        if not pending or (during_burst and pending < RECEIPTS_BATCH):
+        if not pending or (during_burst and self.receipts.publishes() < RECEIPTS_BATCH):
             return
         if not self.ok and time.monotonic() < self._retry_at and not complete:
             return  # the database is away (or full): retried every RETRY, not every round

@@ -92,6 +92,18 @@ def test_json_keeps_every_field_with_ts_and_event_first() -> None:
     assert record == {"ts": record["ts"], "event": "publish", **PUBLISH}
 
 
+def test_json_lines_keep_their_order_and_an_event_without_fields() -> None:
+    out = io.StringIO()
+    log = EventLog(out, now=lambda: T)
+    log.write("publish", PUBLISH)
+    log.emit("status", status="online", result="acked", flush=False)
+    log.emit("nothing")
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["event"] for r in records] == ["publish", "status", "nothing"]
+    assert records[2] == {"ts": "2026-03-31T08:05:00.250+00:00", "event": "nothing"}
+    assert records[0] == {"ts": records[0]["ts"], "event": "publish", **PUBLISH}
+
+
 def test_text_on_a_terminal_json_otherwise() -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -1,0 +1,107 @@
+"""A boundary of many clients is recorded in chunks and published chunk by chunk (real Mosquitto,
+each store): nothing is published before it is recorded, and the first chunk goes out while the
+rest is still to be recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from freezegun import freeze_time
+
+from ledger import Ledger, TargetRef
+from publisher.daemon import Daemon, RunSettings
+from publisher.mqtt import Delivery, MqttSession
+from publisher.payload import decode_payload
+from tests.conftest import ME
+from tests.publisher.broker import Mosquitto, Subscriber
+from tests.publisher.helpers import (
+    T0,
+    TOPIC,
+    LogCapture,
+    VirtualClock,
+    at,
+    fast,
+    make_log,
+    virtual_daemon,
+    win,
+)
+
+CLIENTS = [f"c{i}" for i in range(1, 7)]
+
+
+def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """Chunks of 2: at each `on` publish its intent is in the ledger, and only the chunks up to
+    its own are; the loop does not wait between chunks; every screen gets its `on`."""
+    clock = VirtualClock(T0)
+    with freeze_time(T0):
+        for client in CLIENTS:
+            ledger.add_client(client, "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
+    seen: list[tuple[str, bool, int]] = []  # client, recorded before its publish, `on`s recorded then
+
+    class Checking(MqttSession):
+        def publish(self, topic: str, payload: bytes, **kwargs: Any) -> Delivery:
+            if topic.startswith("infoscreen/c") and payload:
+                sent = decode_payload(payload)
+                name = str(sent.target.client_id)
+                recorded = any(e.intent_id == sent.intent_id for e in ledger.issued(name))
+                if sent.power.desired_state == "on":
+                    ons = sum(1 for c in CLIENTS for e in ledger.issued(c) if e.desired_state == "on")
+                    seen.append((name, recorded, ons))
+                assert recorded, f"{name}: {sent.intent_id} published before it was recorded"
+            return super().publish(topic, payload, **kwargs)
+
+    sub = subscribe("infoscreen/+/power/intent", now=clock.now)
+    log, _capture = make_log(clock)
+    daemon = Daemon(
+        ledger,
+        mosquitto.config(),
+        RunSettings(self_check=False),
+        clock=clock,
+        log=log,
+        session_factory=Checking,
+        **fast(),
+    )
+    daemon.follower.chunk = 2
+    daemon.tick()  # the start: everyone `off`
+    assert daemon.settle(10)
+    clock.t = at(1)
+    daemon.tick()
+    assert daemon.follower.pending
+    assert len(seen) == 2
+    assert daemon.next_deadline() <= clock.now()  # the next chunk now, not after a sleep
+    while daemon.follower.pending:
+        daemon.tick()
+    assert daemon.settle(10)
+    assert seen == [(c, True, 2 * (1 + i // 2)) for i, c in enumerate(CLIENTS)]
+    for client in CLIENTS:
+        sub.wait(
+            lambda s, c=client: any(p["power"]["desired_state"] == "on" for p in s.intents(TOPIC.format(c))),
+            what=f"{client}'s on",
+        )
+    daemon.connection.close()
+
+
+def test_run_once_records_a_resumed_step_whole(ledger: Ledger, mosquitto: Mosquitto) -> None:
+    """--once after a resume whose boundary passed: every due transition is recorded and published
+    in its one burst, chunks or not."""
+    with freeze_time(T0):
+        for client in CLIENTS:
+            ledger.add_client(client, "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(-1, 1), ME)
+    first, _ = virtual_daemon(ledger, mosquitto, VirtualClock(T0))
+    assert first.run_once(10) == []  # everyone `on`; the checkpoint saved
+    daemon, capture = virtual_daemon(ledger, mosquitto, VirtualClock(at(2)))
+    daemon.follower.chunk = 2
+    assert daemon.run_once(10) == []
+    assert next(r["state"] for r in capture.records("checkpoint")) == "resumed"
+    offs = {r["client_id"] for r in acked_all(capture) if r["desired_state"] == "off"}
+    assert offs == set(CLIENTS)
+    assert all([e.desired_state for e in ledger.issued(c)] == ["on", "off"] for c in CLIENTS)
+
+
+def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
+    return [r for r in capture.records("publish") if r["result"] == "acked"]
