@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     IntegrityError,
+    Mapper,
     PersistenceError,
     Transcoder,
     UUIDAsHex,
@@ -40,6 +41,7 @@ from ledger.persistence import (
     stream_rows,
     topics_after,
 )
+from ledger.plainjson import PlainJsonMapper
 from ledger.preload import preloaded_workspace
 from ledger.quickread import AggregateReads
 from ledger.recurrence import Recurrence
@@ -94,6 +96,9 @@ class Ledger(Application[UUID], AggregateReads):
     def close(self) -> None:
         super().close()
         dispose(self)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=PlainJsonMapper)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = SubclassAwareTranscoder()
@@ -225,17 +230,17 @@ class Ledger(Application[UUID], AggregateReads):
 
     def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
         """Save issued intents; the caller owns the logs (one writer: the projector)."""
-        # Straight to the event store: `save()` checks every object against runtime
-        # protocols, a large share of the cost at a boundary of thousands (docs/performance.md).
+        # Straight to the mapper and the recorder: `save()` checks every object against
+        # runtime protocols, and the event store builds a Recording an event, for ids alone.
         events = [e for log in logs for e in log.collect_events()]
         if not events:
             return Receipt()
-        recordings = self.events.put(events)
+        ids = self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
         every = self.snapshotting_intervals[IntentLog]
         for e in events:
             if e.originator_version % every == 0:
                 self.take_snapshot(e.originator_id, version=e.originator_version)
-        return Receipt(events, recordings[-1].notification.id)
+        return Receipt(events, ids[-1] if ids else None)
 
     # Internals.
 

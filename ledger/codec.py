@@ -60,9 +60,7 @@ class _Decoder:
             state_dict[name] = state_dict[name].data
         state_dict["originator_id"] = originator_id
         state_dict["originator_version"] = version
-        event: Any = object.__new__(self.cls)
-        object.__setattr__(event, "__dict__", state_dict)  # as the mapper builds it
-        return event
+        return ev.new_event(self.cls, state_dict)  # as the mapper builds it
 
 
 _decoders: dict[type, _Decoder] = {}

@@ -9,7 +9,7 @@ projections replay the very same steps.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate
 
@@ -43,6 +43,7 @@ __all__ = [
     "SeriesSkipped",
     "SeriesUnskipped",
     "event_fields",
+    "new_event",
 ]
 
 
@@ -267,6 +268,20 @@ class IntentIssued(Aggregate.Event):
             self.event_window,
         )
         return CurrentIntent(self.seq, self.intent_id, self.effective_at, fields)
+
+
+E = TypeVar("E")
+
+
+def new_event(cls: type[E], state: dict[str, Any]) -> E:
+    """An event of `cls` holding `state`: every field, in the order its dataclass has them.
+
+    Built as the library's mapper builds a stored event (the instance's dict set at
+    once), so the hot paths skip the frozen dataclass's keyword copy and per-field setattr.
+    """
+    event = object.__new__(cls)
+    object.__setattr__(event, "__dict__", state)
+    return event
 
 
 # Two intents are the same iff these payload fields are equal (DESIGN section 4).

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoding
+from eventsourcing.utils import get_topic
 
 from ledger import events as ev
 from ledger.intent import CurrentIntent, IntentFields
-from ledger.names import NAMESPACE, intent_id_for, log_name
+from ledger.names import intent_id_for, log_name, uuid5_of
 from ledger.values import check_instant
 
 __all__ = ["CurrentIntentAsDict", "IntentLog"]
@@ -37,7 +38,7 @@ class IntentLog(Aggregate):
 
     @staticmethod
     def id_for(name: str) -> UUID:
-        return uuid5(NAMESPACE, f"intents/{name}")
+        return uuid5_of(f"intents/{name}")
 
     @staticmethod
     def name_for(client_id: str | None, group_id: str | None) -> str:
@@ -45,8 +46,23 @@ class IntentLog(Aggregate):
 
     @classmethod
     def open(cls, client_id: str | None, group_id: str | None) -> IntentLog:
+        # The event `_create` would build, without its per-call introspection.
         name = cls.name_for(client_id, group_id)
-        return cls._create(ev.IntentLogOpened, id=cls.id_for(name), client_id=client_id, group_id=group_id)
+        opened = ev.new_event(
+            ev.IntentLogOpened,
+            {
+                "originator_id": cls.id_for(name),
+                "originator_version": cls.INITIAL_VERSION,
+                "timestamp": ev.IntentLogOpened.create_timestamp(),
+                "originator_topic": _TOPIC,
+                "client_id": client_id,
+                "group_id": group_id,
+            },
+        )
+        log = opened.mutate(None)
+        assert isinstance(log, IntentLog)
+        log.pending_events.append(opened)
+        return log
 
     @property
     def name(self) -> str:
@@ -59,14 +75,28 @@ class IntentLog(Aggregate):
             # Never let the recorded timeline run backwards (clock steps, late commits).
             effective_at = self.last.effective_at
         seq = self.seq + 1
-        self.trigger_event(
+        # The event `trigger_event` would build (the dataclass's field order), then the
+        # library's own mutate step; without its per-call keyword copies and setattrs.
+        issued = ev.new_event(
             ev.IntentIssued,
-            seq=seq,
-            intent_id=intent_id_for(self.name, seq),
-            effective_at=effective_at,
-            cause=cause,
-            **msgspec.structs.asdict(fields),
+            {
+                "originator_id": self.id,
+                "originator_version": self.version + 1,
+                "timestamp": ev.IntentIssued.create_timestamp(),
+                "seq": seq,
+                "intent_id": intent_id_for(self.name, seq),
+                "effective_at": effective_at,
+                "desired_state": fields.desired_state,
+                "reason": fields.reason,
+                "event_window": fields.event_window,
+                "client_id": fields.client_id,
+                "group_id": fields.group_id,
+                "grace_seconds": fields.grace_seconds,
+                "cause": cause,
+            },
         )
+        issued.mutate(self)
+        self.pending_events.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):
@@ -89,3 +119,6 @@ class CurrentIntentAsDict(Transcoding):
 
 def _current_from_dict(data: dict[str, Any]) -> CurrentIntent:
     return CurrentIntent(data["seq"], data["intent_id"], data["effective_at"], IntentFields(**data["fields"]))
+
+
+_TOPIC = get_topic(IntentLog)

@@ -8,13 +8,17 @@ identical on every rebuild.
 
 from __future__ import annotations
 
-from uuid import UUID, uuid5
+import hashlib
+from uuid import UUID
 
-__all__ = ["GROUPS", "INTENT_NAMESPACE", "NAMESPACE", "group_of", "intent_id_for", "log_name"]
+__all__ = ["GROUPS", "INTENT_NAMESPACE", "NAMESPACE", "group_of", "intent_id_for", "log_name", "uuid5_of"]
 
 NAMESPACE = UUID("3f0c2b8e-6a51-5d2e-9a7c-1b4d8e6f2a90")
 INTENT_NAMESPACE = UUID("9c1e7a44-2f3b-5b8d-8e61-70a2d4c5b3f1")
 GROUPS = "groups/"
+
+_INTENT_SHA1 = hashlib.sha1(INTENT_NAMESPACE.bytes, usedforsecurity=False)
+_SHA1 = hashlib.sha1(NAMESPACE.bytes, usedforsecurity=False)
 
 
 def log_name(client_id: str | None, group_id: str | None) -> str:
@@ -29,4 +33,28 @@ def group_of(name: str) -> str | None:
 
 def intent_id_for(name: str, seq: int) -> str:
     """`uuid5(INTENT_NAMESPACE, "{client_id}/{seq}")`, or `"groups/{group_id}/{seq}"`."""
-    return str(uuid5(INTENT_NAMESPACE, f"{name}/{seq}"))
+    return _uuid5_str(_INTENT_SHA1, f"{name}/{seq}")
+
+
+def uuid5_of(name: str) -> UUID:
+    """`uuid.uuid5(NAMESPACE, name)`, the stamped digest given to UUID as bytes."""
+    return UUID(bytes=_uuid5_bytes(_SHA1, name))
+
+
+def _uuid5_str(namespace: hashlib._Hash, name: str) -> str:
+    """`str(uuid.uuid5(ns, name))`, given `namespace` = sha1 fed with `ns.bytes`.
+
+    The stdlib builds a UUID object (an int and its version arithmetic) only to
+    format it; here the digest's bytes are stamped and formatted directly.
+    """
+    x = _uuid5_bytes(namespace, name).hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def _uuid5_bytes(namespace: hashlib._Hash, name: str) -> bytes:
+    h = namespace.copy()
+    h.update(name.encode())
+    d = bytearray(h.digest()[:16])
+    d[6] = (d[6] & 0x0F) | 0x50  # version 5
+    d[8] = (d[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(d)

@@ -2,16 +2,17 @@
 
 Nothing else touches the libraries' private attributes. Here: the persistence
 module (`PERSISTENCE_MODULE=ledger.persistence:Factory`, a recorder writing
-stored events with one Core `INSERT ... RETURNING id` in the same transaction,
-table lock and NOTIFY as the stock one), a transcoder that looks along the MRO,
-a ledger's engine, events table, transactions and NOTIFY channel, Core reads of
-the log (decoded by ledger.codec where the mapper would do the same), aggregates
-restored as the library restores a snapshot, and bulk writes through the driver.
+stored events with multi-row `INSERT ... RETURNING id` through the driver
+(ledger.bulk), table lock and NOTIFY as the stock one), a transcoder that looks
+along the MRO, a ledger's engine, events table, transactions and NOTIFY channel,
+Core reads of the log (decoded by ledger.codec where the mapper would do the
+same), and aggregates restored as the library restores a snapshot.
+`bulk_insert` and `decode_issued` are ledger.bulk's and ledger.codec's, here for
+their callers.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -26,7 +27,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.batching import pieces
+from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
 from ledger.codec import decode_event, decode_issued
 
 __all__ = [
@@ -50,6 +51,8 @@ A = TypeVar("A")
 
 
 class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
+    """The stock recorder's insert (table lock, ids in commit order, NOTIFY), through the driver."""
+
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **_kwargs: Any
     ) -> Sequence[int]:
@@ -57,23 +60,24 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             return []
         table = self.events_record_cls.__table__
         self._lock_table(session)  # PostgreSQL: commit order = id order, as the stock recorder does
-        rows = [
-            {
-                "originator_id": e.originator_id,
-                "originator_version": e.originator_version,
-                "topic": e.topic,
-                "state": e.state,
-            }
-            for e in stored_events
-        ]
-        # Unordered RETURNING lets SQLAlchemy batch many rows per statement on SQLite too;
-        # ids grow in insertion order, so sorting them restores the order of the rows.
-        # In pieces of a power of two rows: sqlite3 caches each distinct statement (128 a
-        # connection), and a multi-row INSERT for every batch size would fill it with big ones.
-        run = insert(table).returning(table.c.id)
-        ids = sorted(r[0] for a, b in pieces(len(rows)) for r in session.execute(run, rows[a:b]))
+        # Unordered RETURNING of multi-row INSERTs; ids grow in insertion order, so sorting
+        # them restores the order of the rows.
+        ids = sorted(row[0] for row in _insert_returning(session, table, stored_events))
         self._notify_channel(session)
         return ids
+
+
+_EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
+
+
+def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
+    connection = session.connection()
+    id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
+    params: list[Any] = []
+    for e in events:  # one flat list: no tuple a row
+        params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
+    statement = insert(table).returning(table.c.id)
+    return insert_many_returning(connection, statement, _EVENT_COLUMNS, params)
 
 
 class Factory(SQLAlchemyFactory):
@@ -199,64 +203,3 @@ def restore_aggregate(
     }
     object.__setattr__(aggregate, "__dict__", attributes)
     return aggregate
-
-
-# Bulk writes through the driver.
-
-
-def bulk_insert(
-    session: Any,
-    statement: Any,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    encoded: tuple[str, ...] = (),
-) -> None:
-    """Execute `statement` for every row (tuples in `columns` order) in one driver call.
-
-    Skips SQLAlchemy's per-row parameter processing; the columns' bind processors still
-    apply (JSON serialised as SQLAlchemy would), except to `encoded` ones (JSON text).
-    """
-    connection = session.connection()
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    table = statement.table
-    for i, name in enumerate(columns):
-        if name in encoded:
-            continue
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            rows = [(*r[:i], process(r[i]), *r[i + 1 :]) for r in rows]
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup]
-        params: list[Any] = rows
-        if order != list(range(len(columns))):
-            params = [tuple(r[i] for i in order) for r in rows]
-    else:
-        params = [dict(zip(columns, r, strict=True)) for r in rows]
-    if dialect.name == "sqlite":
-        _sqlite_many(connection, compiled.string, params)
-    else:
-        connection.exec_driver_sql(compiled.string, params)
-
-
-# Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
-# 3.32, 999 before (a Python built against an older system library).
-SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
-
-
-def _sqlite_many(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    # Hundreds of rows per statement: sqlite3's executemany releases and retakes the GIL for
-    # every row, and while paho's thread is busy each retake waits (a convoy). Always the
-    # same number of rows per statement (the rest row by row): sqlite3 caches every distinct
-    # statement, and one per burst size would cost memory in proportion to the fleet.
-    head, _, tail = sql.partition(" VALUES ")
-    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
-    group, rest = tail[:end], tail[end:]
-    full = len(rows) - len(rows) % SQLITE_ROWS
-    if full:
-        statement = f"{head} VALUES {', '.join([group] * SQLITE_ROWS)}{rest}"
-        for first in range(0, full, SQLITE_ROWS):
-            chunk = rows[first : first + SQLITE_ROWS]
-            connection.exec_driver_sql(statement, tuple(v for r in chunk for v in r))
-    if full < len(rows):
-        connection.exec_driver_sql(sql, rows[full:])

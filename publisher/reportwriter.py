@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ledger.persistence import SQLITE_ROWS
+from ledger.bulk import SQLITE_ROWS
 from projections.observations import ObservationLog
 from publisher.logs import Episode, EventLog
 from publisher.settings import DB_ERRORS, one_line
