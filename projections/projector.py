@@ -249,8 +249,7 @@ class Projector:
                 issued[name] = (*evaluated, cause_of)
                 if limit is not None and len(issued) >= limit:
                     break
-        # Sliced off once per chunk: a boundary of the whole fleet in a few chunks.
-        self._rest = rest[done:] if done < len(rest) else []
+        self._rest = rest[done:]  # sliced once per chunk, not popped once per name
         try:
             # Our own writes come back through the next read; the fold skips what it holds.
             receipt = self.ledger.record_intents([log for log, _, _ in issued.values()])
