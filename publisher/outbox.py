@@ -5,11 +5,17 @@ per target, published later with whatever is current then) and the republish
 of everyone after a (re)connect, walked as the window allows. Each publish is
 stamped (issued_at never goes backwards, the MQTT expiry ends no later than
 expires_at) and scheduled for its refresh; publisher.acks reaps what settled.
+
+Refreshes are spread over the refresh interval: each target has a fixed second
+of the interval (a hash of its name) and is refreshed at the first such second
+after its publish, so never later than `refresh_every` after it, and a fleet
+published together (a start, a reconnect, a boundary) is not refreshed together.
 """
 
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +84,8 @@ class Outbox:
         self._refresh: list[tuple[datetime, str]] = []
         self._refresh_at: dict[str, datetime] = {}
         self._refresh_delta = timedelta(seconds=settings.refresh_every)
+        self._waits = [timedelta(seconds=w) for w in range(settings.refresh_every + 1)]
+        self._epoch = 0  # the current stamp in whole seconds since 1970 (see _stamping)
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
 
@@ -184,14 +192,24 @@ class Outbox:
         if intent.removed:
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
         elif not self.once:  # --once exits after this burst: no refreshes, no timers to hold
+            refresh_at = self.refresh_slot(name, refresh_at)
             self._refresh_at[name] = refresh_at
             heapq.heappush(self._refresh, (refresh_at, name))
+
+    def refresh_slot(self, name: str, latest: datetime) -> datetime:
+        """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
+        refresh interval): at its own second of the interval, 1 to `refresh_every` seconds on."""
+        period = len(self._waits) - 1
+        phase = zlib.crc32(name.encode()) % period
+        wait = (phase - self._epoch - 1) % period + 1
+        return latest - self._waits[period - wait]
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
         """issued_at, the MQTT expiry (s) and the next refresh for a publish at `now` (once per `now`)."""
         if self._stamped is None or self._stamped[0] != now:
             # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
             stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
+            self._epoch = int(stamp.timestamp())
             # The broker's expiry ends no later than expires_at: the seconds left, rounded down.
             left = stamp + timedelta(seconds=self.settings.ttl) - now
             self._stamped = (now, (stamp, max(1, int(left.total_seconds())), stamp + self._refresh_delta))
@@ -215,6 +233,10 @@ class Outbox:
             self.outgoing.append(Outgoing(delivery, "server", Kind.STATUS, status=status))
 
     # Refreshes.
+
+    def refresh_at(self, name: str) -> datetime | None:
+        """When `name` is refreshed next (None: not scheduled)."""
+        return self._refresh_at.get(name)
 
     def next_refresh(self) -> datetime | None:
         return self._refresh[0][0] if self._refresh else None
