@@ -59,11 +59,22 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         if not stored_events:
             return []
         table = self.events_record_cls.__table__
-        self._lock_table(session)  # PostgreSQL: commit order = id order, as the stock recorder does
+        postgres = session.connection().dialect.name == "postgresql"
+        if postgres:
+            # The stock recorder's table lock (commit order = id order) and its NOTIFY in one
+            # round trip: a NOTIFY is delivered at the commit wherever it stands in the transaction.
+            name = self.events_table_name
+            if self.schema_name:
+                name = f"{self.schema_name}.{name}"
+            cursor = session.connection().connection.cursor()
+            cursor.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel_name};")
+        else:
+            self._lock_table(session)
         # Unordered RETURNING of multi-row INSERTs; ids grow in insertion order, so sorting
         # them restores the order of the rows.
         ids = sorted(row[0] for row in _insert_returning(session, table, stored_events))
-        self._notify_channel(session)
+        if not postgres:
+            self._notify_channel(session)
         return ids
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from ledger import Ledger
@@ -60,7 +61,7 @@ def test_refreshes_are_spread_over_the_interval_each_in_time_and_once_a_round(
     assert len(first_refresh) >= 6, "the start's publishes were refreshed together"
     for client_id, times in issued.items():
         assert times[0] == start
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert 1 <= gaps[0] <= 10, client_id
         assert gaps[1:] == [10.0] * (len(gaps) - 1), client_id
         assert len(times) >= 4
