@@ -6,10 +6,11 @@ of everyone after a (re)connect, walked as the window allows. Each publish is
 stamped (issued_at never goes backwards, the MQTT expiry ends no later than
 expires_at) and scheduled for its refresh; publisher.acks reaps what settled.
 
-Refreshes are spread over the refresh interval: each target has a fixed second
-of the interval (a hash of its name) and is refreshed at the first such second
-after its publish, so never later than `refresh_every` after it, and a fleet
-published together (a start, a reconnect, a boundary) is not refreshed together.
+Refreshes are spread over the refresh interval: each target has a fixed slot
+of the interval (a hash of its name; at most SLOTS slots of whole seconds) and
+is refreshed at the first instant of its slot after its publish, so never later
+than `refresh_every` after it, and a fleet published together (a start, a
+reconnect, a boundary) is not refreshed together.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from publisher.topics import Topics
 __all__ = ["BURST_WAIT", "Kind", "Outbox", "Outgoing"]
 
 BURST_WAIT = 0.25  # seconds the loop waits for progress at most while a burst is in flight
+SLOTS = 100  # refresh instants an interval at most (slots of whole seconds)
 
 
 class Kind(StrEnum):
@@ -85,7 +87,6 @@ class Outbox:
         self._refresh_at: dict[str, datetime] = {}
         self._refresh_delta = timedelta(seconds=settings.refresh_every)
         self._waits = [timedelta(seconds=w) for w in range(settings.refresh_every + 1)]
-        self._epoch = 0  # the current stamp in whole seconds since 1970 (see _stamping)
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
 
@@ -198,10 +199,13 @@ class Outbox:
 
     def refresh_slot(self, name: str, latest: datetime) -> datetime:
         """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
-        refresh interval): at its own second of the interval, 1 to `refresh_every` seconds on."""
+        refresh interval): at its own slot of the interval, 1 to `refresh_every` seconds on."""
         period = len(self._waits) - 1
-        phase = zlib.crc32(name.encode()) % period
-        wait = (phase - self._epoch - 1) % period + 1
+        # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
+        width = -(-period // SLOTS)
+        phase = zlib.crc32(name.encode()) % (period // width) * width
+        stamp = int(latest.timestamp()) - period  # whole seconds since 1970
+        wait = (phase - stamp - 1) % period + 1
         return latest - self._waits[period - wait]
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
@@ -209,7 +213,6 @@ class Outbox:
         if self._stamped is None or self._stamped[0] != now:
             # issued_at never goes backwards (a clock stepped back would make clients drop us as stale).
             stamp = self._high_stamp = max(floor_second(now), self._high_stamp)
-            self._epoch = int(stamp.timestamp())
             # The broker's expiry ends no later than expires_at: the seconds left, rounded down.
             left = stamp + timedelta(seconds=self.settings.ttl) - now
             self._stamped = (now, (stamp, max(1, int(left.total_seconds())), stamp + self._refresh_delta))

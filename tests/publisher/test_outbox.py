@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from ledger import Ledger
 from ledger.values import floor_second
+from publisher.outbox import SLOTS, Outbox
+from publisher.settings import RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
 from tests.publisher.helpers import TOPIC, VirtualClock, drive, virtual_daemon
@@ -65,4 +67,12 @@ def test_refreshes_are_spread_over_the_interval_each_in_time_and_once_a_round(
         assert 1 <= gaps[0] <= 10, client_id
         assert gaps[1:] == [10.0] * (len(gaps) - 1), client_id
         assert len(times) >= 4
+    # A long interval: at most SLOTS refresh instants however many targets, each in time.
+    long = Outbox(
+        RunSettings(ttl=2000, refresh=1000), daemon.topics, daemon.projector, daemon.connection, start
+    )
+    latest = start + timedelta(seconds=1000)
+    due = [long.refresh_slot(f"screen-{i}", latest) for i in range(5000)]
+    assert len(set(due)) == SLOTS
+    assert all(start + timedelta(seconds=1) <= t <= latest for t in due)
     daemon.shutdown()
