@@ -33,7 +33,7 @@ from publisher.payload import build_payload, encode_payload
 from publisher.settings import RunSettings
 from publisher.topics import Topics
 
-__all__ = ["BURST_WAIT", "Kind", "Outbox", "Outgoing"]
+__all__ = ["BURST_WAIT", "SLOTS", "Kind", "Outbox", "Outgoing"]
 
 BURST_WAIT = 0.25  # seconds the loop waits for progress at most while a burst is in flight
 SLOTS = 100  # refresh instants an interval at most (slots of whole seconds)
@@ -86,7 +86,6 @@ class Outbox:
         self._refresh: list[tuple[datetime, str]] = []
         self._refresh_at: dict[str, datetime] = {}
         self._refresh_delta = timedelta(seconds=settings.refresh_every)
-        self._waits = [timedelta(seconds=w) for w in range(settings.refresh_every + 1)]
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
 
@@ -200,13 +199,13 @@ class Outbox:
     def refresh_slot(self, name: str, latest: datetime) -> datetime:
         """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
         refresh interval): at its own slot of the interval, 1 to `refresh_every` seconds on."""
-        period = len(self._waits) - 1
+        period = self.settings.refresh_every
         # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
         width = -(-period // SLOTS)
         phase = zlib.crc32(name.encode()) % (period // width) * width
         stamp = int(latest.timestamp()) - period  # whole seconds since 1970
         wait = (phase - stamp - 1) % period + 1
-        return latest - self._waits[period - wait]
+        return latest - timedelta(seconds=period - wait)
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
         """issued_at, the MQTT expiry (s) and the next refresh for a publish at `now` (once per `now`)."""
