@@ -158,6 +158,19 @@ class RawPublisher:
             raise SystemExit(f"raw publisher: {self.failed} publishes refused")
         return self.last_ack - started
 
+    def bursts(self, messages: list[tuple[str, bytes]], count: int) -> list[float]:
+        """`count` bursts of `messages`, one after the other."""
+        return [self.burst(messages) for _ in range(count)]
+
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Close the connection if the block raises (it stays open otherwise)."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
+
     def round_trips(self, topic: str, payload: bytes, count: int) -> list[float]:
         """Seconds of `count` publish -> PUBACK round trips, one in flight at a time."""
         out = []

@@ -24,6 +24,7 @@ counted in on_publish):
 from __future__ import annotations
 
 import cProfile
+import functools
 import gc
 import io
 import math
@@ -510,13 +511,54 @@ def active_window() -> Window:
     return Window(now - timedelta(minutes=1), now + timedelta(hours=1))
 
 
-def client_changes(run: Running, changer: Ledger, client_id: str, count: int) -> dict[str, Any]:
-    """Alternately set and clear a client override active now; commit -> PUBACK of the resulting publish."""
+def rounds_of(count: int, rounds: int) -> int:
+    """Changes a round: an even number (each override set is cleared again), `rounds` rounds at most."""
+    return max(2, 2 * math.ceil(count / (2 * max(1, rounds))))
+
+
+def round_figures(
+    ours: list[float], raw: list[float], ours_at: list[int], raw_at: list[int]
+) -> dict[str, Any]:
+    """p99 of each round, ours and the baseline's (measured just before it), and their ratios."""
+    rows = []
+    for k in range(len(ours_at)):
+        mine = ours[ours_at[k] : ours_at[k + 1] if k + 1 < len(ours_at) else None]
+        base = raw[raw_at[k] : raw_at[k + 1] if k + 1 < len(raw_at) else None]
+        p, b = percentile(mine, 99), percentile(base, 99)
+        rows.append(
+            {"p99_ms": round(p * 1000, 3), "raw_p99_ms": round(b * 1000, 3), "ratio": round(p / b, 3)}
+        )
+    return {"rounds": rows, "median_round_ratio": median([r["ratio"] for r in rows])}
+
+
+def client_changes(
+    run: Running,
+    changer: Ledger,
+    client_id: str,
+    count: int,
+    rounds: int = 1,
+    baseline: Callable[[], list[float]] | None = None,
+) -> dict[str, Any]:
+    """Alternately set and clear a client override active now; commit -> PUBACK of the resulting publish.
+
+    In `rounds` rounds, each after a round of the `baseline` (raw round trips): both see the
+    same load, and the samples of all rounds are pooled."""
     rng = random.Random(7)
     target = {topic(PREFIX, client_id)}
-    latency, to_publish, logged, writes = [], [], [], []
+    latency: list[float] = []
+    to_publish: list[float] = []
+    logged: list[float] = []
+    writes: list[float] = []
+    raw: list[float] = []
+    ours_at: list[int] = []
+    raw_at: list[int] = []
     gcs: list[GcTimer] = []
+    per_round = rounds_of(count, rounds)
     for i in range(count):
+        if i % per_round == 0 and baseline is not None:
+            ours_at.append(len(latency))
+            raw_at.append(len(raw))
+            raw += baseline()
         time.sleep(rng.uniform(0.0, 0.02))  # spread the commits over the daemon's poll phase
         run.forget()
         cursor, log_cursor = len(run.sink), len(run.stream.lines)
@@ -539,7 +581,7 @@ def client_changes(run: Running, changer: Ledger, client_id: str, count: int) ->
         iid = intent_id_of(payload)
         seen = wait_logged(run, {iid}, log_cursor)
         logged.append(seen[iid] - committed)
-    return {
+    out: dict[str, Any] = {
         "changes": count,
         "commit_to_puback": summary(latency),
         "commit_to_publish": summary(to_publish),
@@ -548,6 +590,11 @@ def client_changes(run: Running, changer: Ledger, client_id: str, count: int) ->
         "samples_ms": [round(x * 1000, 3) for x in latency],
         "slowest": slowest(latency, gcs),
     }
+    if baseline is not None:
+        out["baseline"] = summary(raw)
+        out["baseline_samples_ms"] = [round(x * 1000, 3) for x in raw]
+        out |= round_figures(latency, raw, ours_at, raw_at)
+    return out
 
 
 def wait_logged(run: Running, ids: set[str], since: int, timeout: float = 10.0) -> dict[str, float]:
@@ -559,13 +606,33 @@ def wait_logged(run: Running, ids: set[str], since: int, timeout: float = 10.0) 
         time.sleep(0.005)
 
 
-def group_changes(run: Running, changer: Ledger, members: list[str], count: int) -> dict[str, Any]:
-    """Alternately set and clear a group override active now; commit -> last of the members' PUBACKs."""
+def group_changes(
+    run: Running,
+    changer: Ledger,
+    members: list[str],
+    count: int,
+    rounds: int = 1,
+    baseline: Callable[[], list[float]] | None = None,
+) -> dict[str, Any]:
+    """Alternately set and clear a group override active now; commit -> last of the members' PUBACKs
+    (in `rounds` rounds after a round of the `baseline` each, as `client_changes`)."""
     rng = random.Random(11)
     topics = {topic(PREFIX, c) for c in members}
-    latency, first_publish, last_publish, steps, records = [], [], [], [], []
+    latency: list[float] = []
+    first_publish: list[float] = []
+    last_publish: list[float] = []
+    steps: list[float] = []
+    records: list[float] = []
+    raw: list[float] = []
+    ours_at: list[int] = []
+    raw_at: list[int] = []
     gcs: list[GcTimer] = []
+    per_round = rounds_of(count, rounds)
     for i in range(count):
+        if i % per_round == 0 and baseline is not None:
+            ours_at.append(len(latency))
+            raw_at.append(len(raw))
+            raw += baseline()
         time.sleep(rng.uniform(0.05, 0.1))
         run.forget()
         cursor = len(run.sink)
@@ -590,7 +657,7 @@ def group_changes(run: Running, changer: Ledger, members: list[str], count: int)
             steps.append(step[0].seconds)
             rec = run.phases.within("record_intents", step[0].start, step[0].end)
             records.append(sum(c.seconds for c in rec))
-    return {
+    out: dict[str, Any] = {
         "changes": count,
         "clients": len(members),
         "commit_to_last_puback": summary(latency),
@@ -603,6 +670,11 @@ def group_changes(run: Running, changer: Ledger, members: list[str], count: int)
         "gen2_collections": [g.counts[2] for g in gcs],
         "slowest": slowest(latency, gcs),
     }
+    if baseline is not None:
+        out["baseline"] = summary(raw)
+        out["baseline_samples_ms"] = [round(x * 1000, 3) for x in raw]
+        out |= round_figures(latency, raw, ours_at, raw_at)
+    return out
 
 
 def slowest(latency: list[float], gcs: list[GcTimer], k: int = 3) -> list[dict[str, Any]]:
@@ -726,6 +798,32 @@ def received_burst(raw: RawPublisher, screens: Subscriber, messages: list[tuple[
     return last - started
 
 
+def fleet_baseline(raw: RawPublisher, port: int, snapshot: Snapshot, seconds: int) -> dict[str, Any]:
+    """Raw paho publishing the whole fleet's window intents (three times), and with a subscriber."""
+    start = floor_second(datetime.now(UTC))
+    span = (start, start + timedelta(seconds=seconds))
+    fleet = [
+        (
+            topic(RAW_PREFIX, c.client_id),
+            payload_for(c.client_id, c.group_id, "on", "event_window_active", span),
+        )
+        for c in snapshot.clients
+    ]
+    fleet_bursts = [raw.burst(fleet) for _ in range(3)]
+    screens = Subscriber(port, f"{RAW_PREFIX}/+/power/intent")
+    try:
+        fleet_received = [received_burst(raw, screens, fleet) for _ in range(3)]
+    finally:
+        screens.close()
+    return {
+        "messages": len(fleet),
+        "seconds": median(fleet_bursts),
+        "all": fleet_bursts,
+        "received_seconds": median(fleet_received),
+        "received_all": fleet_received,
+    }
+
+
 def measure_live(
     args: Any, snapshot: Snapshot, template: Path | None, port: int, profile: str
 ) -> dict[str, Any]:
@@ -734,55 +832,27 @@ def measure_live(
     members = clients[:big]
     ordinary = clients[big]  # not in the big group
     groups = sorted({c.group_id for c in snapshot.clients if c.group_id} | {BIG_GROUP})
-    raw_out: dict[str, Any] = {}
 
-    # The baselines first, while nothing else runs.
+    # The storm's baseline first, while nothing else runs; the change latency's baselines are
+    # measured in rounds interleaved with the daemon's changes (the same load for both).
     raw = RawPublisher(port)
-    try:
-        window = active_window()
-        one = payload_for(ordinary, "g", "on", "client_override", (window.start, window.end))
-        rtts = raw.round_trips(topic(RAW_PREFIX, ordinary), one, args.changes)
-        burst = [
-            (
-                topic(RAW_PREFIX, c),
-                payload_for(c, BIG_GROUP, "on", "group_override", (window.start, window.end)),
-            )
-            for c in members
-        ]
-        bursts = [raw.burst(burst) for _ in range(10)]
-        start = floor_second(datetime.now(UTC))
-        span = (start, start + timedelta(seconds=args.window))
-        fleet = [
-            (
-                topic(RAW_PREFIX, c.client_id),
-                payload_for(c.client_id, c.group_id, "on", "event_window_active", span),
-            )
-            for c in snapshot.clients
-        ]
-        fleet_bursts = [raw.burst(fleet) for _ in range(3)]
-        screens = Subscriber(port, f"{RAW_PREFIX}/+/power/intent")
-        try:
-            fleet_received = [received_burst(raw, screens, fleet) for _ in range(3)]
-        finally:
-            screens.close()
-    finally:
-        raw.close()
-    raw_out = {
-        "round_trip": summary(rtts),
-        "burst_group": {"messages": len(burst), **summary(bursts)},
-        "burst_fleet": {
-            "messages": len(fleet),
-            "seconds": median(fleet_bursts),
-            "all": fleet_bursts,
-            "received_seconds": median(fleet_received),
-            "received_all": fleet_received,
-        },
-    }
-    progress(
-        args.json,
-        f"raw: round trip p50 {raw_out['round_trip']['p50_ms']:.2f} ms, {len(burst)} in "
-        f"{median(bursts) * 1000:.1f} ms, {len(fleet):,} in {median(fleet_bursts):.2f} s",
-    )
+    window = active_window()
+    one = payload_for(ordinary, "g", "on", "client_override", (window.start, window.end))
+    burst = [
+        (
+            topic(RAW_PREFIX, c),
+            payload_for(c, BIG_GROUP, "on", "group_override", (window.start, window.end)),
+        )
+        for c in members
+    ]
+    rounds = max(1, args.rounds)
+    per_client_round = rounds_of(args.changes, rounds)
+    round_trips = functools.partial(raw.round_trips, topic(RAW_PREFIX, ordinary), one, per_client_round)
+    bursts = functools.partial(raw.bursts, burst, args.bursts)
+    with raw.closed_on_error():
+        raw_out = {"burst_fleet": fleet_baseline(raw, port, snapshot, args.window)}
+    fleet_bursts = raw_out["burst_fleet"]["all"]
+    progress(args.json, f"raw: {len(snapshot.clients):,} in {median(fleet_bursts):.2f} s")
 
     with fleet_ledger(args, snapshot, template, "live") as db:
         changer = Ledger(db.url, db.env())  # another connection, as the CLI would be
@@ -817,14 +887,16 @@ def measure_live(
                 gc.collect()
                 tracked = len(gc.get_objects())  # what a full (generation 2) collection walks
                 progress(args.json, f"  started in {startup:.2f} s; {args.changes} client changes ...")
-                client = client_changes(run, changer, ordinary, args.changes)
+                client = client_changes(run, changer, ordinary, args.changes, rounds, round_trips)
+                raw_out["round_trip"] = client["baseline"]
                 progress(
                     args.json,
                     f"  client p50 {client['commit_to_puback']['p50_ms']:.1f} ms, "
                     f"p99 {client['commit_to_puback']['p99_ms']:.1f} ms; "
                     f"{args.group_changes} group changes ({len(members)} clients) ...",
                 )
-                group = group_changes(run, changer, members, args.group_changes)
+                group = group_changes(run, changer, members, args.group_changes, rounds, bursts)
+                raw_out["burst_group"] = {"messages": len(burst), **group["baseline"]}
                 progress(
                     args.json,
                     f"  group p50 {group['commit_to_last_puback']['p50_ms']:.1f} ms, "
@@ -871,6 +943,7 @@ def measure_live(
                 run.stop()
         finally:
             changer.close()
+            raw.close()
     return {
         "raw": raw_out,
         "startup_seconds": startup,
@@ -997,6 +1070,15 @@ def report_cold(
     return out, lines
 
 
+def rounds_line(part: dict[str, Any]) -> str:
+    """The p99 of each round (ours / its baseline's) and the median of their ratios."""
+    rounds = part.get("rounds", [])
+    each = ", ".join(f"{r['p99_ms']:.1f}/{r['raw_p99_ms']:.2f}" for r in rounds)
+    return f"      {len(rounds)} interleaved rounds, p99 ms ours/raw: {each}; median ratio " + (
+        f"{part['median_round_ratio']:.2f}" if rounds else "-"
+    )
+
+
 def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     raw = live["raw"]
     client, group, edges = live["client"], live["group"], live["boundaries"]
@@ -1044,6 +1126,7 @@ def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], 
         ms_line("commit -> logged", client["commit_to_logged"]),
         f"      slowest: {slow(client['slowest'])}",
         ms_line("baseline raw round trip", raw["round_trip"]),
+        rounds_line(client),
         f"  (b) group of {group['clients']}, {group['changes']} changes: p99 {gp['p99_ms']:.2f} ms "
         f"(goal {GROUP_P99.text}: {verdict(group_ok)})",
         ms_line("commit -> last PUBACK", gp),
@@ -1058,6 +1141,7 @@ def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], 
     lines += [
         f"      slowest: {slow(group['slowest'])}",
         ms_line(f"baseline raw burst of {raw['burst_group']['messages']}", raw["burst_group"]),
+        rounds_line(group),
         "",
         f"3. boundary: {n:,} windows start at the same instant (events added in "
         f"{edges[0]['setup_seconds']:.2f} s, {edges[0]['margin_seconds']:.2f} s ahead of it)",
@@ -1110,7 +1194,16 @@ def main() -> None:
         help=f"instant of the cold start (a clock moved there; default {DEFAULT_AT}); 'now': the real clock",
     )
     parser.add_argument("--changes", type=int, default=200, help="client changes in 2a (default 200)")
-    parser.add_argument("--group-changes", type=int, default=30, help="group changes in 2b (default 30)")
+    parser.add_argument("--group-changes", type=int, default=40, help="group changes in 2b (default 40)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="2a and 2b in this many rounds, each after a round of its raw baseline (default 4)",
+    )
+    parser.add_argument(
+        "--bursts", type=int, default=5, help="raw bursts of the group's size a round in 2b (default 5)"
+    )
     parser.add_argument(
         "--group-size", type=int, default=500, help="clients of the group in 2b (default 500)"
     )

@@ -49,12 +49,14 @@ class Row:
     goal: Goal | None
     on_ratio: bool  # the goal bounds the ratio (True) or the value itself (False)
     reason: str = ""  # why it was not measured
+    # The ratio when it is not value / base_value: the median of interleaved rounds' ratios.
+    rounds_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
         if self.value is None or not self.base_value:
             return None
-        return self.value / self.base_value
+        return self.rounds_ratio if self.rounds_ratio is not None else self.value / self.base_value
 
     def cells(self) -> list[str]:
         if self.value is None:

@@ -37,6 +37,7 @@ from ledger.persistence import (
     SubclassAwareTranscoder,
     decode_issued,
     dispose,
+    head_of,
     read_rows,
     stream_rows,
     topics_after,
@@ -207,7 +208,7 @@ class Ledger(Application[UUID], AggregateReads):
             return [decode_issued(originator, version, state) for version, state in rows]
 
     def max_notification_id(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        return head_of(self)
 
     def appended(self, after: int, *, topics: Iterable[str], stop: int | None = None) -> bool:
         """Whether any event of `topics` was appended after position `after` (up to `stop`)."""

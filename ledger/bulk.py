@@ -22,9 +22,8 @@ __all__ = ["SQLITE_ROWS", "bind_processors", "bulk_insert", "insert_many_returni
 # 3.32, 999 before (a Python built against an older system library).
 SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
 
-# Rows per multi-row INSERT on PostgreSQL (SQLAlchemy's own page size; the server binds
-# at most 65,535 parameters per statement).
-_PG_ROWS = 1000
+# Rows per INSERT on PostgreSQL (arrays of this many values, one a column).
+_PG_ROWS = 5000
 
 
 def bulk_insert(
@@ -78,8 +77,35 @@ def insert_many_returning(
     sql = compiled.string
     if not compiled.positional:  # psycopg's "%(name)s": VALUES names the columns in order
         sql = re.sub(r"%\((\w+)\)s", "%s", sql)
-    size = SQLITE_ROWS if connection.dialect.name == "sqlite" else _PG_ROWS
-    return _many_values(connection, sql, params, len(columns), size)
+    if connection.dialect.name == "postgresql":
+        return _pg_unnest(connection, statement.table, sql, params, len(columns))
+    return _many_values(connection, sql, params, len(columns), SQLITE_ROWS)
+
+
+def _pg_unnest(connection: Any, table: Table, sql: str, params: list[Any], width: int) -> list[Any]:
+    # One array a column instead of a placeholder a value: a short statement, the same text for
+    # any number of rows (psycopg parses a long one on every call: it caches only short ones),
+    # and one round trip for up to _PG_ROWS rows. WITH ORDINALITY keeps the rows in order.
+    head, _, tail = sql.partition(" VALUES ")
+    rest = tail[tail.index(")") + 1 :]
+    names = re.search(r"\(([^)]*)\)\s*$", head)
+    assert names is not None
+    keys = [k.strip() for k in names.group(1).split(",")]
+    types = [table.c[k.strip('"')].type.compile(dialect=connection.dialect) for k in keys]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    aliases = ", ".join(f"u{i}" for i in range(width))
+    statement = (
+        f"{head} SELECT {aliases} FROM unnest({arrays}) WITH ORDINALITY AS u({aliases}, n) ORDER BY n{rest}"
+    )
+    rows = len(params) // width
+    returned: list[Any] = []
+    for a in range(0, rows, _PG_ROWS):
+        b = min(rows, a + _PG_ROWS)
+        part = params[a * width : b * width]
+        result = connection.exec_driver_sql(statement, tuple(part[i::width] for i in range(width)))
+        if result.returns_rows:
+            returned += result.fetchall()
+    return returned
 
 
 def _identity(value: Any) -> Any:

@@ -14,7 +14,7 @@ their callers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,9 +22,10 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 from eventsourcing.utils import resolve_topic
+from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
@@ -39,8 +40,10 @@ __all__ = [
     "dispose",
     "engine_of",
     "events_table",
+    "head_of",
     "notify_channel",
     "read_rows",
+    "reading",
     "restore_aggregate",
     "stream_rows",
     "topics_after",
@@ -59,11 +62,22 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         if not stored_events:
             return []
         table = self.events_record_cls.__table__
-        self._lock_table(session)  # PostgreSQL: commit order = id order, as the stock recorder does
+        postgres = session.connection().dialect.name == "postgresql"
+        if postgres:
+            # The stock recorder's table lock (commit order = id order) and its NOTIFY in one
+            # round trip: a NOTIFY is delivered at the commit wherever it stands in the transaction.
+            name = self.events_table_name
+            if self.schema_name:
+                name = f"{self.schema_name}.{name}"
+            cursor = session.connection().connection.cursor()
+            cursor.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel_name};")
+        else:
+            self._lock_table(session)
         # Unordered RETURNING of multi-row INSERTs; ids grow in insertion order, so sorting
         # them restores the order of the rows.
         ids = sorted(row[0] for row in _insert_returning(session, table, stored_events))
-        self._notify_channel(session)
+        if not postgres:
+            self._notify_channel(session)
         return ids
 
 
@@ -123,6 +137,27 @@ def transaction(app: Application[UUID], *, commit: bool) -> AbstractContextManag
     return session
 
 
+@contextmanager
+def reading(app: Application[UUID]) -> Iterator[Any]:
+    """Where to run one read. PostgreSQL, outside a transaction: an autocommit connection, one
+    round trip a statement instead of three (BEGIN, the statement, ROLLBACK); each statement sees
+    what was committed before it, as in the recorder's READ COMMITTED transactions. Otherwise
+    the recorder's read transaction (the one in progress, if any)."""
+    engine = engine_of(app)
+    if engine.dialect.name != "postgresql" or transactions.get(None) is not None:
+        with transaction(app, commit=False) as session:
+            yield session
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def head_of(app: Application[UUID]) -> int:
+    """The largest notification id (0: none yet), without loading its row."""
+    with reading(app) as db:
+        return int(db.execute(select(func.max(events_table(app).c.id))).scalar() or 0)
+
+
 def notify_channel(app: Application[UUID]) -> str:
     """The PostgreSQL channel the recorder NOTIFYs on every insert."""
     return str(getattr(app.recorder, "channel_name", "ledger_events"))
@@ -146,8 +181,8 @@ def read_rows(
             query = query.where(c.id <= stop)
         if topics:
             query = query.where(c.topic.in_(topics))
-        with transaction(app, commit=False) as session:
-            rows = session.execute(query).all()
+        with reading(app) as db:
+            rows = db.execute(query).all()
         for position, originator_id, version, topic, state in rows:
             event = decode_event(resolve_topic(topic), originator_id, version, state) if plain else None
             if event is None:
@@ -164,8 +199,8 @@ def topics_after(app: Application[UUID], after: int, topics: Iterable[str], stop
     query = select(c.id).where(c.id > after, c.topic.in_(tuple(topics))).limit(1)
     if stop is not None:
         query = query.where(c.id <= stop)
-    with transaction(app, commit=False) as session:
-        return session.execute(query).first() is not None
+    with reading(app) as db:
+        return db.execute(query).first() is not None
 
 
 def stream_rows(app: Application[UUID], originator: UUID, topic: str) -> list[tuple[int, bytes]]:

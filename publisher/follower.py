@@ -78,7 +78,10 @@ class Follower:
         head = None
         try:
             if now >= self.next_lag:
-                head = self.ledger.max_notification_id()  # lag: what existed before this read
+                # The lag: what existed before this read. A whole step reads the head itself and
+                # moves past it (the lag after it is 0); a start or a step's next chunk does not.
+                full_step = self.started and not self.projector.pending
+                head = 0 if full_step else self.ledger.max_notification_id()
             issued = self._read(now)
         except DB_ERRORS as e:
             if strict:

@@ -5,11 +5,18 @@ per target, published later with whatever is current then) and the republish
 of everyone after a (re)connect, walked as the window allows. Each publish is
 stamped (issued_at never goes backwards, the MQTT expiry ends no later than
 expires_at) and scheduled for its refresh; publisher.acks reaps what settled.
+
+Refreshes are spread over the refresh interval: each target has a fixed slot
+of the interval (a hash of its name; at most SLOTS slots of whole seconds) and
+is refreshed at the first instant of its slot after its publish, so never later
+than `refresh_every` after it, and a fleet published together (a start, a
+reconnect, a boundary) is not refreshed together.
 """
 
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +33,10 @@ from publisher.payload import build_payload, encode_payload
 from publisher.settings import RunSettings
 from publisher.topics import Topics
 
-__all__ = ["BURST_WAIT", "Kind", "Outbox", "Outgoing"]
+__all__ = ["BURST_WAIT", "SLOTS", "Kind", "Outbox", "Outgoing"]
 
 BURST_WAIT = 0.25  # seconds the loop waits for progress at most while a burst is in flight
+SLOTS = 100  # refresh instants an interval at most (slots of whole seconds)
 
 
 class Kind(StrEnum):
@@ -184,8 +192,20 @@ class Outbox:
         if intent.removed:
             self._refresh_at.pop(name, None)  # removed: cleared after this, never refreshed
         elif not self.once:  # --once exits after this burst: no refreshes, no timers to hold
+            refresh_at = self.refresh_slot(name, refresh_at)
             self._refresh_at[name] = refresh_at
             heapq.heappush(self._refresh, (refresh_at, name))
+
+    def refresh_slot(self, name: str, latest: datetime) -> datetime:
+        """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
+        refresh interval): at its own slot of the interval, 1 to `refresh_every` seconds on."""
+        period = self.settings.refresh_every
+        # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
+        width = -(-period // SLOTS)
+        phase = zlib.crc32(name.encode()) % (period // width) * width
+        stamp = int(latest.timestamp()) - period  # whole seconds since 1970
+        wait = (phase - stamp - 1) % period + 1
+        return latest - timedelta(seconds=period - wait)
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
         """issued_at, the MQTT expiry (s) and the next refresh for a publish at `now` (once per `now`)."""
@@ -215,6 +235,10 @@ class Outbox:
             self.outgoing.append(Outgoing(delivery, "server", Kind.STATUS, status=status))
 
     # Refreshes.
+
+    def refresh_at(self, name: str) -> datetime | None:
+        """When `name` is refreshed next (None: not scheduled)."""
+        return self._refresh_at.get(name)
 
     def next_refresh(self) -> datetime | None:
         return self._refresh[0][0] if self._refresh else None

@@ -134,25 +134,26 @@ def test_a_day_of_adjacent_windows_an_override_and_a_group_change(
     """Adjacent and overlapping windows keep the TV on; an override off mid-window switches it
     off after the grace (a refresh inside the grace does not postpone it) and back on; a group
     change with the new group's event running switches nothing."""
+    c1 = "c42"  # refreshed on the minute: its second of the 60 s refresh interval is 0
     clock = VirtualClock(at(0))  # 07:00
     with freeze_time(at(0)):
         ledger.set_policy({"grace_seconds": 90}, ME)  # longer than the refresh period
-        ledger.add_client("c1", "lobby", ME)
+        ledger.add_client(c1, "lobby", ME)
         ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)  # 08-09
         ledger.add_event("b", TargetRef("group", "lobby"), win(2, 3), ME)  # 09-10, adjacent
-        ledger.add_event("c", TargetRef("client", "c1"), win(2.5, 3.5), ME)  # 09:30-10:30
+        ledger.add_event("c", TargetRef("client", c1), win(2.5, 3.5), ME)  # 09:30-10:30
         ledger.add_event("d", TargetRef("group", "lobby"), win(4, 6), ME)  # 11-13
         ledger.add_event("e", TargetRef("group", "cafe"), win(5, 7), ME)  # 12-14
-    screen = screen_for("c1", clock)
+    screen = screen_for(c1, clock)
     daemon, capture = virtual_daemon(ledger, mosquitto, clock, ttl=120)  # refresh every 60 s
 
     run_to(daemon, clock, at(4.5), screen, capture)  # 11:30
     with freeze_time(clock.t):  # an operator switches c1 off for half an hour, mid-window
-        ledger.add_override("o1", TargetRef("client", "c1"), "off", win(4.5, 5), ME)
+        ledger.add_override("o1", TargetRef("client", c1), "off", win(4.5, 5), ME)
     run_to(daemon, clock, at(5.5), screen, capture)  # 12:30
     before = screen.client.held
     with freeze_time(clock.t):  # c1 moves to the cafe, whose event is running
-        ledger.assign_client("c1", "cafe", ME)
+        ledger.assign_client(c1, "cafe", ME)
     run_to(daemon, clock, at(8), screen, capture)  # 15:00
     daemon.shutdown()
 
@@ -164,7 +165,7 @@ def test_a_day_of_adjacent_windows_an_override_and_a_group_change(
         (s(5), "on"),  # 12:00, the override is over
         (s(7, 90), "off"),  # 14:00 + grace: the cafe's event
     ]
-    intents = screen.feed.intents(TOPIC.format("c1"))
+    intents = screen.feed.intents(TOPIC.format(c1))
     check_no_off_gap([p for p in intents if ts(p["issued_at"]) < at(4)], at(3.5))
     same_second = [p["power"]["desired_state"] for p in intents if ts(p["issued_at"]) == at(4.5)]
     assert same_second == ["on", "off"]  # the refresh, then the override: the later arrival won
@@ -232,11 +233,12 @@ def test_a_silent_server_lets_the_screen_finish_its_window_and_an_old_will_is_st
     """The daemon stops (status offline) mid-window: the held `on` expires, the screen
     finishes the event window and switches off after the grace. A new daemon's `online`
     is not undone, for the screen, by the previous instance's Will arriving late."""
+    c1 = "c42"  # refreshed on the 5 minutes: its second of the 300 s refresh interval is 0
     clock = VirtualClock(at(0))
     with freeze_time(at(0)):
-        ledger.add_client("c1", None, ME)
-        ledger.add_event("own", TargetRef("client", "c1"), win(1, 3), ME)  # 08-10
-    screen = screen_for("c1", clock)
+        ledger.add_client(c1, None, ME)
+        ledger.add_event("own", TargetRef("client", c1), win(1, 3), ME)  # 08-10
+    screen = screen_for(c1, clock)
     first, capture = virtual_daemon(ledger, mosquitto, clock)
     run_to(first, clock, s(1, 20 * 60), screen, capture)  # 08:20
     first.shutdown()
