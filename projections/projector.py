@@ -79,12 +79,12 @@ class Projector:
 
     # Recording transitions.
 
-    def start(self, now: datetime) -> list[ev.IntentIssued]:
-        """Rebuild from the ledger and record one catch-up transition where one is due."""
+    def start(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
+        """Rebuild from the ledger and record one catch-up transition where one is due (`limit`: as `step`)."""
         now = floor_second(now)
         self.pull()
         start = fixed_cause(now, {"kind": "start"})
-        return self._commit(dict.fromkeys(self.names(), start), now)
+        return self._commit(dict.fromkeys(self.names(), start), now, limit)
 
     @property
     def key(self) -> str:
