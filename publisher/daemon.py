@@ -181,6 +181,7 @@ class Daemon:
                 self.tick()
                 while self.follower.pending:
                     self.tick()
+                self._follow(self.clock.now(), strict=True)  # past our own intents: the checkpoint's position
             except BaseException:
                 self.connection.close()
                 raise
