@@ -80,7 +80,7 @@ class Projector:
     # Recording transitions.
 
     def start(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
-        """Rebuild from the ledger and record one catch-up transition where one is due (`limit`: as `step`)."""
+        """Rebuild from the ledger, record a catch-up transition where one is due (`limit`: as `step`)."""
         now = floor_second(now)
         self.pull()
         start = fixed_cause(now, {"kind": "start"})
