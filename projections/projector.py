@@ -24,7 +24,7 @@ from ledger.intent import CurrentIntent
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
-from projections.checkpoint import Checkpoint, restore_logs, saved_log
+from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
 from projections.timeline import Timeline
 
@@ -140,14 +140,13 @@ class Projector:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
         if self._retry or self._affected or self._rest:
             return None
-        logs = []
-        for name in self.names():
-            log = self.view.logs.get(name)
-            if log is None or log.last is None:
-                return None  # never evaluated: a checkpoint without it would never publish it
-            logs.append(saved_log(log, self._due.get(name)))
+        names = self.names()
+        logs = [log for log in map(self.view.logs.get, names) if log is not None and log.last is not None]
+        if len(logs) != len(names):
+            return None  # one never evaluated: a checkpoint without it would never publish it
         self.dirty = False
-        return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=logs)
+        saved = LiveLogs(logs, self._due)  # each log saved as it is encoded
+        return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=saved)
 
     def step(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
         """Record the transitions caused by new ledger changes and by boundaries up to `now`.
