@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 FORMAT = 2
-PART = 5_000  # logs per row
+PART = 1_000  # logs per row (a large blob costs its size in resident memory, long after it is freed)
 
 metadata = MetaData()
 checkpoints = Table(

@@ -72,8 +72,9 @@ class Projector:
 
     def pull(self) -> Affected:
         """Fold the notifications appended since the last pull into the view."""
-        affected = Affected()
-        for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS + INTENT_TOPICS):
+        affected, topics = Affected(), TIMELINE_TOPICS + INTENT_TOPICS
+        # Small pages: a whole ledger read in large ones leaves their rows' memory resident.
+        for position, event in self.ledger.read(self.view.position, topics=topics, limit=1_000):
             self.view.apply(position, event, affected)
         return affected
 
