@@ -30,6 +30,8 @@ from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
 
+PULLED = TIMELINE_TOPICS + INTENT_TOPICS
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -70,20 +72,18 @@ class Projector:
 
     # Reading the ledger.
 
-    def pull(self) -> Affected:
-        """Fold the notifications appended since the last pull into the view."""
-        affected, topics = Affected(), TIMELINE_TOPICS + INTENT_TOPICS
+    def pull(self, affected: Affected | None = None) -> None:
+        """Fold the notifications appended since the last pull into the view, marking `affected`."""
         # Small pages: a whole ledger read in large ones leaves their rows' memory resident.
-        for position, event in self.ledger.read(self.view.position, topics=topics, limit=1_000):
+        for position, event in self.ledger.read(self.view.position, topics=PULLED, limit=1_000):
             self.view.apply(position, event, affected)
-        return affected
 
     # Recording transitions.
 
     def start(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
         """Rebuild from the ledger, record a catch-up transition where one is due (`limit`: as `step`)."""
         now = floor_second(now)
-        self.pull()
+        self.pull()  # nobody marked: every target is evaluated (marks would hold an event each)
         start = fixed_cause(now, {"kind": "start"})
         return self._commit(dict.fromkeys(self.names(), start), now, limit)
 
