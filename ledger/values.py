@@ -65,6 +65,8 @@ def parse_instant(text: str, what: str = "instant") -> datetime:
 
 def check_instant(value: datetime, what: str = "instant") -> datetime:
     """Return `value` in UTC; reject naive datetimes and fractional seconds."""
+    if type(value) is datetime and value.tzinfo is UTC and not value.microsecond:
+        return value  # already as stored: shared, not copied (a fleet's intents share their instants)
     if not isinstance(value, datetime):
         raise InvalidInstant(f"invalid {what} {value!r}: not a datetime")
     if value.tzinfo is None or value.utcoffset() is None:

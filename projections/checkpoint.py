@@ -15,6 +15,7 @@ deleting the table costs one full start, never a wrong intent.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ from ledger.persistence import engine_of, restore_aggregate
 __all__ = [
     "Checkpoint",
     "CheckpointStore",
+    "LiveLogs",
     "SavedLog",
     "StoredLogs",
     "restore_log",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 FORMAT = 2
-PART = 5_000  # logs per row
+PART = 1_000  # logs per row (a large blob costs its size in resident memory, long after it is freed)
 
 metadata = MetaData()
 checkpoints = Table(
@@ -112,6 +114,27 @@ class StoredLogs(Collection[SavedLog]):
 
     def __iter__(self) -> Iterator[SavedLog]:
         return map(_one.decode, self._stored)
+
+    def __contains__(self, item: object) -> bool:
+        return any(log == item for log in self)
+
+
+class LiveLogs(Collection[SavedLog]):
+    """The logs of a checkpoint being taken, each saved (`saved_log`) as it is read: saving
+    encodes a part at a time, so the fleet's saved logs are never all in memory at once.
+
+    Read as the logs and their next boundaries are then: save it when it is taken.
+    """
+
+    def __init__(self, logs: list[IntentLog], due: dict[str, datetime]) -> None:
+        self._logs, self._due = logs, due
+
+    def __len__(self) -> int:
+        return len(self._logs)
+
+    def __iter__(self) -> Iterator[SavedLog]:
+        due = self._due
+        return (saved_log(log, due.get(log.name)) for log in self._logs)
 
     def __contains__(self, item: object) -> bool:
         return any(log == item for log in self)
@@ -234,13 +257,13 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> int:
         """Replace the checkpoint under its key; returns its size in bytes."""
-        logs = list(checkpoint.logs)
-        parts = max(1, -(-len(logs) // PART))
+        logs = iter(checkpoint.logs)  # a part at a time: see LiveLogs
+        parts = max(1, -(-len(checkpoint.logs) // PART))
         size = 0
         with self.engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.key == checkpoint.key))
             for part in range(parts):
-                body = _encoder.encode(logs[part * PART : (part + 1) * PART])
+                body = _encoder.encode(list(itertools.islice(logs, PART)))
                 size += len(body)
                 conn.execute(
                     insert(checkpoints).values(

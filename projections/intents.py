@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ class Intent:
 
     def window_dict(self) -> dict[str, str] | None:
         w = self.event_window
-        return None if w is None else {"start": format_instant(w.start), "end": format_instant(w.end)}
+        return None if w is None else _window_dict(w)
 
     def semantic(self) -> IntentFields:
         """The semantic fields, as an intent log records them."""
@@ -52,6 +53,13 @@ class Intent:
     def fields(self) -> dict[str, Any]:
         """The semantic fields as a dict (for reports and JSON)."""
         return msgspec.structs.asdict(self.semantic())
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_dict(w: Span) -> dict[str, str]:
+    # One dict per window, shared by every intent in it (never mutated: intents are compared
+    # and published, not edited), as a restore from the checkpoint shares them.
+    return {"start": format_instant(w.start), "end": format_instant(w.end)}
 
 
 @dataclass(frozen=True, slots=True)

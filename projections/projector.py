@@ -24,11 +24,13 @@ from ledger.intent import CurrentIntent
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
-from projections.checkpoint import Checkpoint, restore_logs, saved_log
+from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
 from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
+
+PULLED = TIMELINE_TOPICS + INTENT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -70,21 +72,20 @@ class Projector:
 
     # Reading the ledger.
 
-    def pull(self) -> Affected:
-        """Fold the notifications appended since the last pull into the view."""
-        affected = Affected()
-        for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS + INTENT_TOPICS):
+    def pull(self, affected: Affected | None = None) -> None:
+        """Fold the notifications appended since the last pull into the view, marking `affected`."""
+        # Small pages: a whole ledger read in large ones leaves their rows' memory resident.
+        for position, event in self.ledger.read(self.view.position, topics=PULLED, limit=1_000):
             self.view.apply(position, event, affected)
-        return affected
 
     # Recording transitions.
 
-    def start(self, now: datetime) -> list[ev.IntentIssued]:
-        """Rebuild from the ledger and record one catch-up transition where one is due."""
+    def start(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
+        """Rebuild from the ledger, record a catch-up transition where one is due (`limit`: as `step`)."""
         now = floor_second(now)
-        self.pull()
+        self.pull()  # nobody marked: every target is evaluated (marks would hold an event each)
         start = fixed_cause(now, {"kind": "start"})
-        return self._commit(dict.fromkeys(self.names(), start), now)
+        return self._commit(dict.fromkeys(self.names(), start), now, limit)
 
     @property
     def key(self) -> str:
@@ -140,14 +141,13 @@ class Projector:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
         if self._retry or self._affected or self._rest:
             return None
-        logs = []
-        for name in self.names():
-            log = self.view.logs.get(name)
-            if log is None or log.last is None:
-                return None  # never evaluated: a checkpoint without it would never publish it
-            logs.append(saved_log(log, self._due.get(name)))
+        names = self.names()
+        logs = [log for log in map(self.view.logs.get, names) if log is not None and log.last is not None]
+        if len(logs) != len(names):
+            return None  # one never evaluated: a checkpoint without it would never publish it
         self.dirty = False
-        return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=logs)
+        saved = LiveLogs(logs, self._due)  # each log saved as it is encoded
+        return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=saved)
 
     def step(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
         """Record the transitions caused by new ledger changes and by boundaries up to `now`.

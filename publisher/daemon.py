@@ -141,7 +141,7 @@ class Daemon:
         self.acks.reap(now)
         self.outbox.drain(now)
         if self.follower.due(now, busy=len(self.outbox.outgoing) >= BURST or self.outbox.waiting):
-            self._follow(now)
+            self._follow(now, strict=self._once)  # --once fails on a database error, never skips
         self._republish(now)
         self._correct_status()
         self.outbox.refresh_due(now)
@@ -175,9 +175,16 @@ class Daemon:
         self.receipts.track_ages = False
         # One burst, then exit: the collector would only scan the same objects over and over.
         with paused_gc():
-            self._follow(self.clock.now(), strict=True)
-            self._connect(self.clock.now(), strict=True, status=False)
-            self.tick()
+            try:
+                # Connected first: each chunk of the start goes out while the next is recorded.
+                self._connect(self.clock.now(), strict=True, status=False)
+                self.tick()
+                while self.follower.pending:
+                    self.tick()
+                self._follow(self.clock.now(), strict=True)  # past our own intents: the checkpoint's position
+            except BaseException:
+                self.connection.close()
+                raise
             self.settle(timeout)
             self.receipt_writer.write(complete=True)
             self.follower.save_checkpoint(self.clock.now(), force=True)

@@ -51,6 +51,7 @@ class Follower:
         self.started = False
         self.once = False  # --once: the view dies with the process, the collector may stay off
         self.chunk: int | None = CHUNK
+        self._freeze = False  # the start's chunks are recorded: freeze the view then
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
@@ -103,21 +104,21 @@ class Follower:
         return issued
 
     def _read(self, now: datetime) -> list[IntentIssued]:
-        if self.started:
-            with paused_gc():  # a boundary of thousands: no collector passes mid-way
-                return self.projector.step(now, self._chunk)
-        with paused_gc():
-            issued = self._start(now)
-        self.started = True
-        if not self.once:
-            # The rebuilt view lives as long as the process: keep the collector off it.
-            gc.collect()
-            gc.freeze()
+        with paused_gc():  # a boundary of thousands: no collector passes mid-way
+            if self.started:
+                issued = self.projector.step(now, self.chunk)
+            else:
+                # The start too goes in chunks (--once as well): paho publishes each while the
+                # next is evaluated and recorded, and only a chunk's events wait to be written.
+                issued = self._start(now)
+                self.started = self._freeze = True
+        if self._freeze and not self.projector.pending:
+            self._freeze = False
+            if not self.once:
+                # The rebuilt view lives as long as the process: keep the collector off it.
+                gc.collect()
+                gc.freeze()
         return issued
-
-    @property
-    def _chunk(self) -> int | None:
-        return None if self.once else self.chunk  # --once publishes one burst: the whole step
 
     @property
     def pending(self) -> bool:
@@ -142,8 +143,8 @@ class Follower:
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
         if self.projector.partial:
-            return self.projector.step(now, self._chunk)
-        return self.projector.start(now)
+            return self.projector.step(now, self.chunk)
+        return self.projector.start(now, self.chunk)
 
     def _failed(self, now: datetime, e: BaseException) -> None:
         self._next_db = now + timedelta(seconds=self._backoff.next())

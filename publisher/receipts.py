@@ -158,7 +158,7 @@ _FIRSTS = ("intent_id", "log_name", "seq", "first_acked_at", "issued_at", "expir
 _LATEST = ("log_name", "intent_id", "last_issued_at", "last_acked_at", "max_age_seconds")
 
 RECEIPTS_TICK = 250  # receipts written per round after a burst (a short hold of the loop)
-RECEIPTS_BATCH = 10_000  # publishes whose receipts are buffered during a burst at most (bounded memory)
+RECEIPTS_BATCH = 2_000  # publishes whose receipts are buffered during a burst at most (bounded memory)
 RETRY = 1.0  # seconds between two attempts to write receipts while the database fails
 
 

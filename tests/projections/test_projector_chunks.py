@@ -1,6 +1,6 @@
 """A step committed in chunks (`Projector.step(now, limit)`), on each store: it records what one
 step records, in the same order; one client's transitions stay in order; a failed chunk is
-retried like a failed step, losing nothing."""
+retried like a failed step, losing nothing; a start in chunks shares its intents' values."""
 
 from __future__ import annotations
 
@@ -144,3 +144,22 @@ def test_a_failed_chunk_is_retried_with_the_rest_losing_nothing(
     for client in CLIENTS:
         assert [(e.seq, e.desired_state) for e in ledger.issued(client)] == [(1, "off"), (2, "on")]
     assert Projector(ledger).start(at(1) + timedelta(seconds=6)) == []
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_start_s_intents_share_their_window_and_instant(ledger: Ledger) -> None:
+    """A group's members recorded by one start hold one window dict and one effective instant
+    (held for every client until its next transition), not a copy each."""
+    fleet(ledger)
+    projector = Projector(ledger)
+    projector.start(at(1.5), 3)
+    while projector.pending:
+        projector.step(at(1.5), 3)
+    lobby = [projector.current(c) for c in CLIENTS[:-1]]  # c7 has a window of its own
+    assert all(
+        i is not None
+        and i.fields.event_window == {"start": "2026-03-31T08:00:00Z", "end": "2026-03-31T09:00:00Z"}
+        for i in lobby
+    )
+    assert len({id(i.fields.event_window) for i in lobby if i is not None}) == 1
+    assert len({id(i.effective_at) for i in lobby if i is not None}) == 1

@@ -66,8 +66,11 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
         **fast(),
     )
     daemon.follower.chunk = 2
-    daemon.tick()  # the start: everyone `off`
+    daemon.tick()  # the start: everyone `off`, in chunks too
+    while daemon.follower.pending:
+        daemon.tick()
     assert daemon.settle(10)
+    seen.clear()
     clock.t = at(1)
     daemon.tick()
     assert daemon.follower.pending

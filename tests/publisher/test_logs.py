@@ -136,7 +136,7 @@ def test_run_logs_text_when_asked(sqlite_url: str, mosquitto: Mosquitto) -> None
         re.fullmatch(clock + r"hall-1 ON event_window_active until [^(]+ \(seq 1, start\)", x) for x in lines
     )
     assert any(
-        re.fullmatch(clock + r"hall-1 ON republish acked \d+\.\d ms \(expires \S+\)", x) for x in lines
+        re.fullmatch(clock + r"hall-1 ON transition acked \d+\.\d ms \(expires \S+\)", x) for x in lines
     )
     assert not any(x.startswith("{") for x in lines)
 
