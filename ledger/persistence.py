@@ -228,13 +228,15 @@ def restore_aggregate(
 ) -> A:
     """An aggregate of `cls` with its bookkeeping and `state`, as eventsourcing restores a snapshot."""
     aggregate = object.__new__(cls)
-    attributes = {
-        "_id": id,
-        "_version": version,
-        "_created_on": created_on,
-        "_modified_on": modified_on,
-        "_pending_events": [],
-        **state,
-    }
-    object.__setattr__(aggregate, "__dict__", attributes)
+    # Set one by one, in the order `__init__` sets them: the instance then shares its
+    # class's key table, as aggregates built by `__init__` do (an assigned `__dict__`
+    # is a whole dict of its own, about twice the size, held for every restored log).
+    put = object.__setattr__
+    put(aggregate, "_id", id)
+    put(aggregate, "_version", version)
+    put(aggregate, "_created_on", created_on)
+    put(aggregate, "_modified_on", modified_on)
+    put(aggregate, "_pending_events", [])
+    for name, value in state.items():
+        put(aggregate, name, value)
     return aggregate

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -12,8 +14,10 @@ from sqlalchemy import delete, func, select, update
 
 from ledger import Ledger, TargetRef
 from ledger.domain import intent_id_for
+from ledger.intent import IntentFields
+from ledger.intentlog import IntentLog
 from projections import checkpoint as checkpoint_module
-from projections.checkpoint import CheckpointStore, checkpoints
+from projections.checkpoint import CheckpointStore, SavedLog, checkpoints, restore_log, saved_log
 from projections.projector import Projector, Shard
 from tests.conftest import ME
 from tests.projections.test_projector import LOBBY, T0, at, win
@@ -179,3 +183,64 @@ def test_a_checkpoint_is_stored_in_parts_and_a_missing_part_is_a_miss(
         assert conn.execute(select(func.count()).select_from(checkpoints)).scalar() == 2
         conn.execute(delete(checkpoints).where(checkpoints.c.part == 1))
     assert store.load(projector.key) is None
+
+
+def _allocated_per_item(make: Callable[[], list[Any]]) -> float:
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        made = make()
+        return (tracemalloc.get_traced_memory()[0] - base) / len(made)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_restored_log_equals_the_saved_one_and_shares_its_class_key_table() -> None:
+    def made(i: int) -> IntentLog:
+        log = IntentLog.open(f"c-{i}", None)
+        log.issue(
+            IntentFields(f"c-{i}", "lobby", "on", "event_window_active", 0, None), T0, {"kind": "start"}
+        )
+        log.collect_events()
+        return log
+
+    def own_dict(s: SavedLog) -> IntentLog:  # what an assigned `__dict__` costs
+        log = object.__new__(IntentLog)
+        state = {"client_id": s.client_id, "group_id": s.group_id, "seq": s.seq, "last": restore_log(s).last}
+        log.__dict__ = {
+            "_id": s.id,
+            "_version": s.version,
+            "_created_on": s.created_on,
+            "_modified_on": s.modified_on,
+            "_pending_events": [],
+            **state,
+        }
+        return log
+
+    originals = [made(i) for i in range(200)]
+    saved = [saved_log(log, None) for log in originals]
+    restored: list[IntentLog] = []
+
+    def restore_all() -> list[IntentLog]:
+        restored.extend(map(restore_log, saved))
+        return restored
+
+    per_log = _allocated_per_item(restore_all)
+    per_own = _allocated_per_item(lambda: [own_dict(s) for s in saved])
+    for log, back in zip(originals, restored, strict=True):
+        assert type(back) is IntentLog
+        assert back.pending_events == []
+        assert (back.id, back.version, back.created_on, back.modified_on) == (
+            log.id,
+            log.version,
+            log.created_on,
+            log.modified_on,
+        )
+        assert (back.client_id, back.group_id, back.seq, back.last) == (
+            log.client_id,
+            log.group_id,
+            log.seq,
+            log.last,
+        )
+    # Held for every log of a restart: the class's shared keys, not a dict of its own.
+    assert per_log < per_own - 100
