@@ -44,8 +44,20 @@ class IntentLog(Aggregate):
     def name_for(client_id: str | None, group_id: str | None) -> str:
         return log_name(client_id, group_id)
 
+    @staticmethod
+    def stamp() -> datetime:
+        """A new record instant, as each event would take its own (see `open` and `issue`)."""
+        return ev.IntentIssued.create_timestamp()
+
     @classmethod
-    def open(cls, client_id: str | None, group_id: str | None) -> IntentLog:
+    def open(
+        cls, client_id: str | None, group_id: str | None, timestamp: datetime | None = None
+    ) -> IntentLog:
+        """A new log, its opening pending; `timestamp`: the batch's record instant (default a new one).
+
+        The events of one batch are recorded in one transaction: one instant for all of
+        them is one object held by every log it opens, not two of their own per log.
+        """
         # The event `_create` would build, without its per-call introspection.
         name = cls.name_for(client_id, group_id)
         opened = ev.new_event(
@@ -53,7 +65,7 @@ class IntentLog(Aggregate):
             {
                 "originator_id": cls.id_for(name),
                 "originator_version": cls.INITIAL_VERSION,
-                "timestamp": ev.IntentLogOpened.create_timestamp(),
+                "timestamp": cls.stamp() if timestamp is None else timestamp,
                 "originator_topic": _TOPIC,
                 "client_id": client_id,
                 "group_id": group_id,
@@ -68,8 +80,15 @@ class IntentLog(Aggregate):
     def name(self) -> str:
         return self.name_for(self.client_id, self.group_id)
 
-    def issue(self, fields: IntentFields, effective_at: datetime, cause: dict[str, Any]) -> None:
-        """Record the next transition; `fields` are the semantic fields of the intent."""
+    def issue(
+        self,
+        fields: IntentFields,
+        effective_at: datetime,
+        cause: dict[str, Any],
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Record the next transition; `fields` are the semantic fields of the intent
+        (`timestamp`: the batch's record instant, as `open`)."""
         effective_at = check_instant(effective_at, "effective_at")
         if self.last is not None and effective_at < self.last.effective_at:
             # Never let the recorded timeline run backwards (clock steps, late commits).
@@ -82,7 +101,7 @@ class IntentLog(Aggregate):
             {
                 "originator_id": self.id,
                 "originator_version": self.version + 1,
-                "timestamp": ev.IntentIssued.create_timestamp(),
+                "timestamp": self.stamp() if timestamp is None else timestamp,
                 "seq": seq,
                 "intent_id": intent_id_for(self.name, seq),
                 "effective_at": effective_at,

@@ -184,11 +184,12 @@ def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
     """The IntentLog aggregate as it was saved (as eventsourcing restores one from a snapshot).
 
     With `shared`, equal values are stored once across logs: the members of a group
-    share its id, reason, window and instants (what it saves: docs/performance.md).
+    share its id, reason, window and instants, a recorded batch its record instants
+    (what it saves: docs/performance.md).
     """
     fields = s.fields
     client_id = s.client_id
-    effective_at = s.effective_at
+    effective_at, created_on, modified_on = s.effective_at, s.created_on, s.modified_on
     if shared is not None:
         window = fields.event_window
         if window is not None:  # never mutated: intents are compared and published, not edited
@@ -202,9 +203,12 @@ def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
             window,
         )
         effective_at = shared.setdefault(effective_at, effective_at)
+        # A batch's logs share their record instants (IntentLog.open).
+        created_on = shared.setdefault(created_on, created_on)
+        modified_on = shared.setdefault(modified_on, modified_on)
     last = CurrentIntent(s.seq, s.intent_id, effective_at, fields)
     state = {"client_id": client_id, "group_id": s.group_id, "seq": s.seq, "last": last}
-    return restore_aggregate(IntentLog, s.id, s.version, s.created_on, s.modified_on, state)
+    return restore_aggregate(IntentLog, s.id, s.version, created_on, modified_on, state)
 
 
 def _shared(shared: dict[Any, Any], value: str | None) -> str | None:

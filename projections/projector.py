@@ -241,10 +241,10 @@ class Projector:
         """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
         rest = self._rest
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
-        done = 0
+        done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
         for name, cause_of in rest:
             done += 1
-            evaluated = self._evaluate(name, now, cause_of)
+            evaluated = self._evaluate(name, now, cause_of, stamp)
             if evaluated is not None:
                 issued[name] = (*evaluated, cause_of)
                 if limit is not None and len(issued) >= limit:
@@ -265,7 +265,7 @@ class Projector:
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(
-        self, name: str, now: datetime, cause_of: CauseOf
+        self, name: str, now: datetime, cause_of: CauseOf, stamp: datetime
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         timeline = self.timeline(name)
         intent = timeline.at(now)
@@ -275,13 +275,13 @@ class Projector:
         if log is not None and log.last is not None and log.last.fields == fields:
             return None
         if log is None:
-            log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)
+            log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id, stamp)
             self.view.hold(log)
             before = None
         else:
             before = (log.version, log.modified_on, log.seq, log.last)
         effective_at, cause = cause_of(timeline, intent)
-        log.issue(fields, effective_at, cause)
+        log.issue(fields, effective_at, cause, stamp)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:

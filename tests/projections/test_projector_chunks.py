@@ -163,3 +163,21 @@ def test_a_start_s_intents_share_their_window_and_instant(ledger: Ledger) -> Non
     )
     assert len({id(i.fields.event_window) for i in lobby if i is not None}) == 1
     assert len({id(i.effective_at) for i in lobby if i is not None}) == 1
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_chunk_s_logs_share_one_record_instant(ledger: Ledger) -> None:
+    """The events a chunk records (one transaction) carry one timestamp, and the logs it opens
+    hold that one object as their created and modified instants, not two of their own each."""
+    fleet(ledger)
+    projector = Projector(ledger)
+    chunks = [projector.start(at(1.5), 3)]
+    while projector.pending:
+        chunks.append(projector.step(at(1.5), 3))
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    for chunk in chunks:
+        logs = [projector.view.logs[e.client_id] for e in chunk if e.client_id is not None]
+        assert len({id(log.created_on) for log in logs} | {id(log.modified_on) for log in logs}) == 1
+        assert len({e.timestamp for e in chunk}) == 1
+        assert {log.modified_on for log in logs} == {e.timestamp for e in chunk}
+    assert Projector(ledger).start(at(1.5)) == []  # what the chunks recorded is what a start holds
