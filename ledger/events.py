@@ -267,7 +267,7 @@ class IntentIssued(Aggregate.Event):
             self.grace_seconds,
             self.event_window,
         )
-        return CurrentIntent(self.seq, self.intent_id, self.effective_at, fields)
+        return CurrentIntent(self.seq, self.effective_at, fields)  # its intent_id derived from these
 
 
 E = TypeVar("E")

@@ -1,8 +1,10 @@
 """The current intent of an intent log, as a typed record (what was last issued for a target).
 
 `IntentLog.last` holds one; the projector compares it, the checkpoint stores
-it, the daemon publishes it. `IntentFields` are the semantic fields: two
-intents are the same iff they are equal (DESIGN section 4).
+it, the daemon publishes it. Its intent id is a function of the log and `seq`,
+so it is derived where it is read, not held for every target. `IntentFields`
+are the semantic fields: two intents are the same iff they are equal (DESIGN
+section 4).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+
+from ledger.names import intent_id_for, log_name
 
 __all__ = ["REMOVED", "CurrentIntent", "IntentFields"]
 
@@ -28,12 +32,17 @@ class IntentFields(msgspec.Struct, frozen=True, gc=False):
 
 
 class CurrentIntent(msgspec.Struct, frozen=True, gc=False):
-    """The last intent issued for one log: its `seq`, id, effective instant and fields."""
+    """The last intent issued for one log: its `seq`, effective instant and fields (and its id)."""
 
     seq: int
-    intent_id: str
     effective_at: datetime
     fields: IntentFields
+
+    @property
+    def intent_id(self) -> str:
+        """`intent_id_for(log, seq)`, derived (DESIGN 5) rather than held for every target: the
+        log is named by the fields' client or, with none, their group."""
+        return intent_id_for(log_name(self.fields.client_id, self.fields.group_id), self.seq)
 
     @property
     def removed(self) -> bool:

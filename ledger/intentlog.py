@@ -137,7 +137,7 @@ class CurrentIntentAsDict(Transcoding):
 
 
 def _current_from_dict(data: dict[str, Any]) -> CurrentIntent:
-    return CurrentIntent(data["seq"], data["intent_id"], data["effective_at"], IntentFields(**data["fields"]))
+    return CurrentIntent(data["seq"], data["effective_at"], IntentFields(**data["fields"]))
 
 
 _TOPIC = get_topic(IntentLog)

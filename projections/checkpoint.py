@@ -206,7 +206,7 @@ def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
         # A batch's logs share their record instants (IntentLog.open).
         created_on = shared.setdefault(created_on, created_on)
         modified_on = shared.setdefault(modified_on, modified_on)
-    last = CurrentIntent(s.seq, s.intent_id, effective_at, fields)
+    last = CurrentIntent(s.seq, effective_at, fields)  # its intent_id: derived, as saved
     state = {"client_id": client_id, "group_id": s.group_id, "seq": s.seq, "last": last}
     return restore_aggregate(IntentLog, s.id, s.version, created_on, modified_on, state)
 

@@ -9,6 +9,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.intentlog import IntentLog
+from ledger.names import intent_id_for
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 FIELDS = {
@@ -23,7 +24,7 @@ FIELDS = {
 
 def test_a_version_1_snapshot_restores_a_typed_current_intent() -> None:
     """Snapshots taken before the record (`last` a plain dict, no class_version) are upcast."""
-    last = {"seq": 3, "intent_id": "id-3", "effective_at": T0, "fields": dict(FIELDS)}
+    last = {"seq": 3, "intent_id": intent_id_for("c1", 3), "effective_at": T0, "fields": dict(FIELDS)}
     state = {
         "_created_on": T0,
         "_modified_on": T0,
@@ -38,5 +39,21 @@ def test_a_version_1_snapshot_restores_a_typed_current_intent() -> None:
     )
     restored = snapshot.mutate(None)
     assert isinstance(restored, IntentLog)
-    assert restored.last == CurrentIntent(3, "id-3", T0, IntentFields(**FIELDS))  # type: ignore[arg-type]
+    assert restored.last == CurrentIntent(3, T0, IntentFields(**FIELDS))  # type: ignore[arg-type]
+    assert restored.last.intent_id == intent_id_for("c1", 3)
     assert restored.last.removed is False
+
+
+def test_the_current_intent_s_derived_id_is_the_recorded_one() -> None:
+    """`CurrentIntent.intent_id` is not held but derived: it equals the id each issue records,
+    for a client's log and a group's, at every seq."""
+    client, group = IntentLog.open("c1", None), IntentLog.open(None, "lobby")
+    fields = {**FIELDS, "group_id": "lobby"}
+    for log, own in ((client, fields), (group, {**fields, "client_id": None})):
+        for seq, state in enumerate(("on", "off", "on"), start=1):
+            log.issue(IntentFields(**{**own, "desired_state": state}), T0, {"kind": "start"})  # type: ignore[arg-type]
+            recorded = log.collect_events()[-1]
+            assert log.last is not None
+            assert log.last.intent_id == recorded.intent_id == intent_id_for(log.name, seq)  # type: ignore[attr-defined]
+            assert recorded.current() == log.last  # type: ignore[attr-defined]
+    assert intent_id_for(group.name, 1) != intent_id_for(client.name, 1)
