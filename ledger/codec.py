@@ -13,7 +13,7 @@ caller asks the mapper. For the uncompressed, unencrypted ledgers we write.
 from __future__ import annotations
 
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +22,7 @@ from eventsourcing.domain import CanMutateAggregate
 
 from ledger import events as ev
 
-__all__ = ["decode_event", "decode_issued"]
+__all__ = ["INSTANTS_KEPT", "decode_event", "decode_issued", "shared_instant"]
 
 
 class _Instant(msgspec.Struct):
@@ -44,26 +44,50 @@ def _stored_fields(cls: type) -> list[tuple[str, Any]]:
 class _Decoder:
     """The typed decoder of one event class."""
 
-    __slots__ = ("cls", "decoder", "instants")
+    __slots__ = ("cls", "decoder", "instants", "schedule")
 
     def __init__(self, cls: type, *, strict: bool = True) -> None:
         fields = _stored_fields(cls)
         state = msgspec.defstruct(f"{cls.__name__}State", fields, forbid_unknown_fields=strict)
         self.cls = cls
         self.decoder = msgspec.json.Decoder(state)
-        self.instants = tuple(name for name, hint in fields if hint is _Instant)
+        instants = tuple(name for name, hint in fields if hint is _Instant)
+        # The record stamp is the event's own (rarely another's); the other instants, the
+        # schedule's times, are shared by many events of a fleet.
+        self.instants = tuple(name for name in instants if name == "timestamp")
+        self.schedule = tuple(name for name in instants if name != "timestamp")
 
     def decode(self, originator_id: UUID, version: int, state: bytes) -> Any:
         s = self.decoder.decode(state)
         state_dict = msgspec.structs.asdict(s)  # field order: the order the mapper's dict has
         for name in self.instants:
             state_dict[name] = state_dict[name].data
+        for name in self.schedule:
+            state_dict[name] = shared_instant(state_dict[name].data)
         state_dict["originator_id"] = originator_id
         state_dict["originator_version"] = version
         return ev.new_event(self.cls, state_dict)  # as the mapper builds it
 
 
 _decoders: dict[type, _Decoder] = {}
+
+# Recently decoded instants: equal ones decoded again are the object held already, so a
+# fleet's events at the same times (what a fold holds for every scheduled event) share
+# them. Bounded: emptied when full, never grows with the ledger.
+_INSTANTS: dict[datetime, datetime] = {}
+INSTANTS_KEPT = 4_096
+
+
+def shared_instant(instant: datetime) -> datetime:
+    """`instant`, or an equal one decoded recently (UTC only: equal instants of other offsets differ)."""
+    if instant.tzinfo is not UTC:
+        return instant
+    held = _INSTANTS.get(instant)
+    if held is None:
+        if len(_INSTANTS) >= INSTANTS_KEPT:
+            _INSTANTS.clear()
+        held = _INSTANTS[instant] = instant
+    return held
 
 
 def decode_event(cls: type, originator_id: UUID, version: int, state: bytes) -> Any | None:

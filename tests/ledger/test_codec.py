@@ -77,3 +77,39 @@ def test_a_state_the_class_does_not_describe_is_left_to_the_mapper() -> None:
     assert decode_event(ClientDeregistered, uuid4(), 2, known[:-1] + b',"extra":1}') is None
     assert decode_event(ClientDeregistered, uuid4(), 2, known.replace(b',"note":null', b"")) is None
     assert decode_event(ClientDeregistered, uuid4(), 2, known[:-1] + b',"class_version":2}') is None
+
+
+def test_equal_schedule_instants_decode_to_one_object_and_stamps_stay_their_own() -> None:
+    """Two events scheduled at the same times hold the same start and end objects (a fleet's
+    fold holds them for every event); record stamps and non-UTC instants are not shared."""
+    from ledger import codec
+    from ledger.events import EventScheduled
+
+    def state(stamp: str, start: str, end: str) -> bytes:
+        def wrapped(text: str) -> str:
+            return '{"_type_":"datetime_iso","_data_":"' + text + '"}'
+
+        return (
+            f'{{"timestamp":{wrapped(stamp)},"actor":"a","note":null,"event_id":"e",'
+            f'"start":{wrapped(start)},"end":{wrapped(end)}}}'
+        ).encode()
+
+    same = state("2026-03-31T07:00:00.000001+00:00", "2026-03-31T08:00:00+00:00", "2026-03-31T09:00:00+00:00")
+    one = decode_event(EventScheduled, uuid4(), 2, same)
+    two = decode_event(EventScheduled, uuid4(), 2, same)
+    assert one is not None
+    assert two is not None
+    assert (one.start, one.end) == (two.start, two.end) == (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    assert one.start is two.start
+    assert one.end is two.end
+    assert one.timestamp == two.timestamp
+    assert one.timestamp is not two.timestamp
+    other = state("2026-03-31T07:00:00+00:00", "2026-03-31T10:00:00+02:00", "2026-03-31T11:00:00+02:00")
+    three, four = (decode_event(EventScheduled, uuid4(), 2, other) for _ in range(2))
+    assert three is not None
+    assert four is not None
+    assert three.start == four.start == T0 + timedelta(hours=1)
+    assert three.start is not four.start  # another offset: equal, but not the same value
+    for i in range(codec.INSTANTS_KEPT + 1):
+        codec.shared_instant(T0 + timedelta(seconds=i))
+    assert len(codec._INSTANTS) <= codec.INSTANTS_KEPT  # bounded, whatever the ledger holds
