@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -26,6 +26,7 @@ from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, restore_logs, saved_log
 from projections.fleet import Affected, FleetView
+from projections.prepared import Evaluation, Prepared, evaluate
 from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
@@ -65,6 +66,7 @@ class Projector:
         # A step committed in chunks: what is still to evaluate and record, at the step's `now`.
         self._rest: list[tuple[str, CauseOf]] = []
         self._rest_now: datetime | None = None
+        self._prepared = Prepared()  # the next boundary's evaluations, ahead of it
         self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
         self.dirty = False  # evaluated something since the last checkpoint
 
@@ -75,6 +77,7 @@ class Projector:
         affected = Affected()
         for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS + INTENT_TOPICS):
             self.view.apply(position, event, affected)
+        self._prepared.forget_affected(affected)
         return affected
 
     # Recording transitions.
@@ -134,7 +137,7 @@ class Projector:
         # fold it without marking anyone affected.
         for position, event in self.ledger.read(0, topics=TIMELINE_TOPICS, stop=self.view.position):
             self.view.apply(position, event)
-        self._partial = False
+        self._partial, self._prepared = False, Prepared()
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
@@ -180,16 +183,42 @@ class Projector:
             self.view.apply(position, event, self._affected)
         self.view.position = max(self.view.position, head)
         affected, self._affected = self._affected, Affected()
+        self._prepared.forget_affected(affected)
         pending, self._retry = self._retry, {}
         for name, (position, event) in self._names_of(affected):
             when = floor_second(event.timestamp)
             pending[name] = fixed_cause(when, describe_cause(position, event))
+        if self._prepared.at is not None and self._prepared.at < now:
+            self._prepared = Prepared()  # a boundary passed unstepped: evaluated as it would be
+        on_time = self._prepared.cause if self._prepared.at == now else None
         while self._timers and self._timers[0][0] <= now:
             boundary, name = heapq.heappop(self._timers)
             if self._due.get(name) == boundary:
                 del self._due[name]
-                pending.setdefault(name, boundary_cause(boundary, now))
+                cause = on_time if on_time is not None and boundary == now else boundary_cause(boundary, now)
+                pending.setdefault(name, cause)
         return self._commit(pending, now, limit)
+
+    def prepare(self, now: datetime, ahead: timedelta, budget: int) -> bool:
+        """Evaluate ahead, `budget` targets at a time, the step of the next boundary if it is
+        within `ahead` of `now` (nothing is recorded); True while there is more to evaluate."""
+        if self._partial or self._rest or self._retry or self._affected:
+            return False
+        at = self.next_wakeup()
+        if at is None or at <= now or at - now > ahead:
+            return False
+        if self._prepared.at != at:
+            self._prepared = Prepared(at)
+            self._prepared.todo = [name for name, due in self._due.items() if due == at]
+        return self._prepared.advance(self._ahead, budget)
+
+    def _ahead(self, name: str) -> Evaluation | None:
+        at, log = self._prepared.at, self.view.logs.get(name)
+        if at is None or self._due.get(name) != at:
+            return None
+        last = None if log is None or log.last is None else log.last.fields
+        assert self._prepared.cause is not None
+        return evaluate(self.timeline(name), at, self._prepared.cause, last)
 
     @property
     def pending(self) -> bool:
@@ -260,28 +289,33 @@ class Projector:
                 self._undo(log, before)
                 self._retry[name] = cause_of
             self._retry.update(self._rest)
-            self._rest = []
+            self._rest, self._prepared = [], Prepared()
             raise
+        if not self._rest and self._prepared.at == now:
+            self._prepared = Prepared()  # its boundary is stepped
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(
         self, name: str, now: datetime, cause_of: CauseOf
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
-        timeline = self.timeline(name)
-        intent = timeline.at(now)
-        self._schedule(name, timeline.next_boundary(now))
         log = self.view.logs.get(name)
-        fields = intent.semantic()
-        if log is not None and log.last is not None and log.last.fields == fields:
+        evaluation = self._prepared.take(name, now, cause_of)
+        if evaluation is None:
+            last = None if log is None or log.last is None else log.last.fields
+            evaluation = evaluate(self.timeline(name), now, cause_of, last)
+        after, fields, caused, ids = evaluation
+        self._schedule(name, after)
+        if after is not None and after == self._prepared.at:
+            self._prepared.want(name)  # due at the prepared boundary: evaluated ahead again
+        if fields is None or caused is None:
             return None
         if log is None:
-            log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id)
+            log = IntentLog.open(*ids)
             self.view.hold(log)
             before = None
         else:
             before = (log.version, log.modified_on, log.seq, log.last)
-        effective_at, cause = cause_of(timeline, intent)
-        log.issue(fields, effective_at, cause)
+        log.issue(fields, *caused)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:
