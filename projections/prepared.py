@@ -14,7 +14,7 @@ projector forgets those targets (and any target it evaluates or whose record fai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from ledger.intent import IntentFields
@@ -31,9 +31,7 @@ __all__ = ["Evaluation", "Prepared", "evaluate"]
 Evaluation = tuple[datetime | None, IntentFields | None, Cause | None, tuple[str | None, str | None]]
 
 
-def evaluate(
-    timeline: Timeline, now: datetime, cause_of: CauseOf, last: IntentFields | None
-) -> Evaluation:
+def evaluate(timeline: Timeline, now: datetime, cause_of: CauseOf, last: IntentFields | None) -> Evaluation:
     """The evaluation of `timeline` at `now` against the last issued fields `last` (pure)."""
     intent = timeline.at(now)
     after = timeline.next_boundary(now)
@@ -47,12 +45,12 @@ def evaluate(
 class Prepared:
     """The evaluations of the targets due at one boundary `at`, at that instant."""
 
-    def __init__(self, at: datetime | None = None) -> None:
+    def __init__(self, at: datetime | None = None, due: Mapping[str, datetime] | None = None) -> None:
         self.at = at
         # The cause of every target due on time at `at`: one object, so the step can
         # tell an on-time boundary (whose evaluation may be prepared) from any other cause.
         self.cause: CauseOf | None = None if at is None else boundary_cause(at, at)
-        self.todo: list[str] = []
+        self.todo = [name for name, when in (due or {}).items() if when == at]
         self.done: dict[str, Evaluation] = {}
 
     def want(self, name: str) -> None:
@@ -79,15 +77,21 @@ class Prepared:
         evaluation = self.done.pop(name, None) if self.done else None
         return evaluation if cause_of is self.cause and now == self.at else None
 
-    def advance(self, evaluate_one: Callable[[str], Evaluation | None], budget: int) -> bool:
-        """Evaluate up to `budget` of the targets still to do (`evaluate_one` says None for one
-        no longer due at `at`); True while some are left."""
-        todo, done = self.todo, self.done
+    def advance(
+        self,
+        due: Mapping[str, datetime],
+        timeline_of: Callable[[str], Timeline],
+        last_of: Callable[[str], IntentFields | None],
+        budget: int,
+    ) -> bool:
+        """Evaluate up to `budget` of the targets still to do that are still `due` at `at`;
+        True while some are left."""
+        todo, done, at, cause = self.todo, self.done, self.at, self.cause
+        assert at is not None
+        assert cause is not None
         while todo and budget > 0:
             name = todo.pop()
-            if name not in done:
-                evaluation = evaluate_one(name)
-                if evaluation is not None:
-                    done[name] = evaluation
+            if name not in done and due.get(name) == at:
+                done[name] = evaluate(timeline_of(name), at, cause, last_of(name))
                 budget -= 1
         return bool(todo)

@@ -20,13 +20,13 @@ from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.errors import InvalidInput
-from ledger.intent import CurrentIntent
+from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, restore_logs, saved_log
 from projections.fleet import Affected, FleetView
-from projections.prepared import Evaluation, Prepared, evaluate
+from projections.prepared import Prepared, evaluate
 from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
@@ -202,23 +202,17 @@ class Projector:
     def prepare(self, now: datetime, ahead: timedelta, budget: int) -> bool:
         """Evaluate ahead, `budget` targets at a time, the step of the next boundary if it is
         within `ahead` of `now` (nothing is recorded); True while there is more to evaluate."""
-        if self._partial or self._rest or self._retry or self._affected:
-            return False
         at = self.next_wakeup()
-        if at is None or at <= now or at - now > ahead:
+        unsettled = self._partial or self._rest or self._retry or self._affected
+        if unsettled or at is None or not now < at <= now + ahead:
             return False
         if self._prepared.at != at:
-            self._prepared = Prepared(at)
-            self._prepared.todo = [name for name, due in self._due.items() if due == at]
-        return self._prepared.advance(self._ahead, budget)
+            self._prepared = Prepared(at, self._due)
+        return self._prepared.advance(self._due, self.timeline, self._last_fields, budget)
 
-    def _ahead(self, name: str) -> Evaluation | None:
-        at, log = self._prepared.at, self.view.logs.get(name)
-        if at is None or self._due.get(name) != at:
-            return None
-        last = None if log is None or log.last is None else log.last.fields
-        assert self._prepared.cause is not None
-        return evaluate(self.timeline(name), at, self._prepared.cause, last)
+    def _last_fields(self, name: str) -> IntentFields | None:
+        log = self.view.logs.get(name)
+        return None if log is None or log.last is None else log.last.fields
 
     @property
     def pending(self) -> bool:
@@ -298,17 +292,16 @@ class Projector:
     def _evaluate(
         self, name: str, now: datetime, cause_of: CauseOf
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
-        log = self.view.logs.get(name)
         evaluation = self._prepared.take(name, now, cause_of)
         if evaluation is None:
-            last = None if log is None or log.last is None else log.last.fields
-            evaluation = evaluate(self.timeline(name), now, cause_of, last)
+            evaluation = evaluate(self.timeline(name), now, cause_of, self._last_fields(name))
         after, fields, caused, ids = evaluation
         self._schedule(name, after)
         if after is not None and after == self._prepared.at:
             self._prepared.want(name)  # due at the prepared boundary: evaluated ahead again
         if fields is None or caused is None:
             return None
+        log = self.view.logs.get(name)
         if log is None:
             log = IntentLog.open(*ids)
             self.view.hold(log)

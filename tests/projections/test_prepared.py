@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, TargetRef, Window
-from ledger.events import IntentIssued
 from projections.projector import Projector
 from tests.conftest import ME
-from tests.projections.test_projector_chunks import CLIENTS, chunked, fleet, row
 from tests.projections.test_projector import LOBBY, at, clock  # noqa: F401 (the fixture)
+from tests.projections.test_projector_chunks import CLIENTS, chunked, fleet, row
 
 AHEAD = timedelta(minutes=5)
 
@@ -68,7 +67,7 @@ def test_prepared_boundaries_record_what_unprepared_ones_record(
         built = counting(ahead)
         one = plain.step(wake)
         got = [e for c in chunked(ahead, wake, 3) for e in c]
-        del ahead.timeline  # type: ignore[method-assign]
+        del ahead.timeline
         assert [row(e) for e in got] == [row(e) for e in one]
         assert [e.originator_version for e in got] == [e.originator_version for e in one]
         assert built == []  # every due target was evaluated ahead

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from unittest.mock import patch
 
@@ -16,6 +17,7 @@ from publisher.daemon import Daemon, RunSettings
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
 from tests.conftest import ME
+from tests.projections.test_prepared import counting
 from tests.publisher.broker import Mosquitto, Subscriber
 from tests.publisher.helpers import (
     T0,
@@ -79,11 +81,7 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
         daemon.tick()
     assert daemon.settle(10)
     assert seen == [(c, True, 2 * (1 + i // 2)) for i, c in enumerate(CLIENTS)]
-    for client in CLIENTS:
-        sub.wait(
-            lambda s, c=client: any(p["power"]["desired_state"] == "on" for p in s.intents(TOPIC.format(c))),
-            what=f"{client}'s on",
-        )
+    every_on(sub)
     daemon.connection.close()
 
 
@@ -103,6 +101,16 @@ def test_run_once_records_a_resumed_step_whole(ledger: Ledger, mosquitto: Mosqui
     offs = {r["client_id"] for r in acked_all(capture) if r["desired_state"] == "off"}
     assert offs == set(CLIENTS)
     assert all([e.desired_state for e in ledger.issued(c)] == ["on", "off"] for c in CLIENTS)
+
+
+def every_on(sub: Subscriber) -> None:
+    """Wait until every client's screen has received an `on`."""
+    for client in CLIENTS:
+        sub.wait(partial(has_on, TOPIC.format(client)), what=f"{client}'s on")
+
+
+def has_on(topic: str, sub: Subscriber) -> bool:
+    return any(p["power"]["desired_state"] == "on" for p in sub.intents(topic))
 
 
 def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
@@ -136,18 +144,12 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
                 rounds += 1
     assert rounds == len(CLIENTS) // 2 - 1  # two a round; the last round finishes it
     assert ledger.max_notification_id() == head
-    built: list[str] = []
-    timeline = daemon.projector.timeline
-    daemon.projector.timeline = lambda name: built.append(name) or timeline(name)  # type: ignore[method-assign]
+    built = counting(daemon.projector)
     clock.t = at(1)
     daemon.tick()
     while daemon.follower.pending:
         daemon.tick()
     assert daemon.settle(10)
     assert built == []
-    for client in CLIENTS:
-        sub.wait(
-            lambda s, c=client: any(p["power"]["desired_state"] == "on" for p in s.intents(TOPIC.format(c))),
-            what=f"{client}'s on",
-        )
+    every_on(sub)
     daemon.connection.close()
