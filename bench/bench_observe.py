@@ -433,7 +433,7 @@ def _latency_run(
     observe = label == "reports_flowing"
     changer = Ledger(db.url, db.env())
     changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
-    run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe))
+    run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe, report_process=True))
     flow = ReportFlow(port, names, tmp)
     run.start()
     figures: dict[str, Any] = {"kind": label}
