@@ -16,6 +16,7 @@ dies, even by SIGKILL), writing what it buffered first.
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import os
 import signal
@@ -41,6 +42,9 @@ __all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "serve"]
 TALLY_EVERY = 0.25  # seconds between two tallies sent to the parent
 SEEN_CHUNK = 1_000  # screens in one tally message at most: the parent decodes it in well under 1 ms
 ROSTER_EVERY = 1.0  # seconds between two reads of the ledger's membership events
+# The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
+# while the broker and the daemon work) a report can wait, a transition cannot.
+NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class _PipeLog(EventLog):
         super().__init__(io.StringIO())
         self._channel = channel
 
-    def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:
+    def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:  # noqa: ARG002
         self._channel.send(("log", event, dict(fields)))
 
     def flush(self) -> None:
@@ -110,6 +114,8 @@ def _tallies(observer: Observer, sent: dict[str, int], every: bool) -> list[tupl
 def serve(conn: Any, spec: ChildSpec) -> None:
     """The report process's main function (its parent's pipe end `conn`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which stops us
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     channel = _Channel(conn, stop)
@@ -117,7 +123,7 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     parent = os.getppid()
     try:
         ledger = Ledger(spec.db_url, spec.env, create=False)
-    except Exception as e:  # noqa: BLE001 - said in one line; the parent starts us again later
+    except Exception as e:  # said in one line; the parent starts us again later
         log.emit("reports_process", state="failed", error=one_line(e)[:300])
         raise SystemExit(1) from None
     try:

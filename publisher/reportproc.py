@@ -13,6 +13,7 @@ the child stops when its pipe closes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -148,10 +149,8 @@ class ReportProcess:
         process, conn = self.process, self._conn
         if process is None:
             return
-        try:
+        with contextlib.suppress(OSError):  # gone already: its exit is waited for all the same
             conn.send(("stop",))
-        except OSError:
-            pass
         deadline = time.monotonic() + STOP_WAIT
         while process.exitcode is None and time.monotonic() < deadline:
             process.join(0.05)

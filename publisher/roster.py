@@ -22,7 +22,8 @@ from publisher.settings import DB_ERRORS
 
 __all__ = ["MEMBERSHIP_TOPICS", "Roster"]
 
-MEMBERSHIP_TOPICS = tuple(get_topic(c) for c in (ev.ClientIdClaimed, ev.ClientRegistered, ev.ClientDeregistered))
+_MEMBERSHIP = (ev.ClientIdClaimed, ev.ClientRegistered, ev.ClientDeregistered)
+MEMBERSHIP_TOPICS = tuple(get_topic(c) for c in _MEMBERSHIP)
 
 
 class Roster:

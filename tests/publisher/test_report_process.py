@@ -102,6 +102,8 @@ def test_the_report_process_classifies_stores_counts_and_comes_back(
         wait_for(lambda: latest_reports(engine)["lobby-1"]["tv_state"] == "on", timeout=30, what="stored")
     (line,) = capture.records("reports_process")
     assert line["state"] == "exited"
+    # The child's own log lines come out in the daemon's log: its session, twice (the restart).
+    assert [r["state"] for r in capture.records("reports_broker")] == ["subscribed", "subscribed"]
     assert not alive(child)
     assert not alive(restarted)  # stopped with the daemon
 
