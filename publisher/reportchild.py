@@ -6,9 +6,9 @@ It opens the ledger on its own connection, reads who is registered
 buffers and writes the observations exactly as the in-process `Observer`
 does: its own interpreter, so a burst of reports never takes the GIL the
 daemon's transitions need. Over the pipe it sends the parent its log records
-(written in the daemon's log format) and, every `TALLY_EVERY`, the reports
-counted by result since the last tally and the screens whose latest report
-changed (the parent keeps the metrics). It stops at a `stop` message, at
+(written in the daemon's log format), whether its session is subscribed, and,
+every `TALLY_EVERY`, the reports counted by result since the last tally and
+the screens whose latest report changed (the parent keeps the metrics). It stops at a `stop` message, at
 SIGTERM, or as soon as the parent is gone (the pipe closes when the parent
 dies, even by SIGKILL), writing what it buffered first.
 """
@@ -40,7 +40,7 @@ from publisher.settings import one_line
 __all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "serve"]
 
 TALLY_EVERY = 0.25  # seconds between two tallies sent to the parent
-SEEN_CHUNK = 1_000  # screens in one tally message at most: the parent decodes it in well under 1 ms
+SEEN_CHUNK = 250  # screens in one tally message at most: the parent's loop takes it in a fraction of a ms
 ROSTER_EVERY = 1.0  # seconds between two reads of the ledger's membership events
 # The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
 # while the broker and the daemon work) a report can wait, a transition cannot.
@@ -103,7 +103,7 @@ def _tallies(observer: Observer, sent: dict[str, int], every: bool) -> list[tupl
     sent.update((r, sent[r] + n) for r, n in counts.items())
     messages: list[tuple[Any, ...]] = []
     changed = observer.changed
-    while changed and (every or len(messages) < 8):
+    while changed and (every or len(messages) < 16):
         seen = [changed.popleft() for _ in range(min(SEEN_CHUNK, len(changed)))]
         messages.append(("tally", counts if not messages else {}, seen))
     if counts and not messages:
@@ -152,6 +152,7 @@ def _ingest(
     observer.tick(datetime.now(UTC))  # the clock the first reports are judged by
     observer.start()
     sent = dict.fromkeys(RESULTS, 0)
+    subscribed = False
     next_roster = time.monotonic() + ROSTER_EVERY
     while not stop.is_set():
         channel.wait(TALLY_EVERY)
@@ -163,6 +164,10 @@ def _ingest(
             next_roster = time.monotonic() + ROSTER_EVERY
         for message in _tallies(observer, sent, every=False):
             channel.send(message)
+        assert observer.link is not None
+        if observer.link.subscribed.is_set() != subscribed:
+            subscribed = not subscribed
+            channel.send(("subscribed", subscribed))
     observer.close()  # classifies and writes what is left
     for message in _tallies(observer, sent, every=True):
         channel.send(message)

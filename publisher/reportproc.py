@@ -31,6 +31,9 @@ __all__ = ["ReportProcess"]
 
 RECEIVE_EVERY = 0.1  # seconds between two looks at the pipe (the daemon's rounds are more frequent)
 RECEIVE_AT_MOST = 2  # messages taken a look: a burst's tallies are spread over the rounds
+# Screens compared with their intent a round for the screens gauge: a short hold of the loop
+# (a PUBACK waits for the GIL as long as the daemon's thread computes).
+COUNT_CHUNK = 500
 STEADY = 60.0  # seconds a child must have run for its restart backoff to start over
 STOP_WAIT = 20.0  # seconds the child has at close to write what it buffered
 
@@ -56,7 +59,9 @@ class ReportProcess:
         self._latest: dict[str, tuple[int, str, int]] = {}
         self.metrics = ReportMetrics(registry, self.ages)
         self._result = {r: self.metrics.reports.labels(r) for r in RESULTS}
-        self.screens = ScreensGauge(self.metrics.screens, intended, self._latest, spec.stale)
+        gauge = self.metrics.screens
+        self.screens = ScreensGauge(gauge, intended, self._latest, spec.stale, chunk=COUNT_CHUNK)
+        self.subscribed = False  # the child's broker session is subscribed (as it last said)
         self.process: Any = None  # the running child (multiprocessing.Process)
         self._conn: Any = None
         self._started_at = 0.0
@@ -103,6 +108,7 @@ class ReportProcess:
         self.screens.tick(now)
 
     def _died(self, why: str) -> None:
+        self.subscribed = False
         if self._conn is not None:
             self._conn.close()
         self.process = self._conn = None
@@ -131,6 +137,8 @@ class ReportProcess:
                 latest[client_id] = (reported, tv_state, 0)
         elif message[0] == "log":
             self._log.emit(message[1], **message[2])
+        elif message[0] == "subscribed":
+            self.subscribed = message[1]
 
     def next_deadline(self) -> datetime | None:
         """When `tick()` has work next: the child's tallies, its restart, the screens' count."""
