@@ -466,6 +466,7 @@ def _latency_run(
         result = client_changes(run, changer, names[-1], args.changes)
         seconds = time.monotonic() - started
         figures |= {"seconds": round(seconds, 1)} | result["commit_to_puback"]
+        figures["commit_to_publish"] = result["commit_to_publish"]  # the daemon's part of it
         figures["slowest"] = result["slowest"]  # each with the collector's share
         if ingested is not None:
             ingested.stop()
