@@ -19,9 +19,10 @@
   (3) latency: bench_daemon's client changes (commit -> PUBACK) while the screens
       report (bench._reportflow, a process of its own: all at once as the changes
       start, then each every 300 s), the daemon ingesting the reports or not
-      (--no-observe: the screens report all the same). Runs alternate, --pairs of
-      them, --changes each; goal: the p99 over all runs with ingestion within
-      WITH_SERIES of the p99 over all runs without. Each run says how many of its
+      (--no-observe: the screens report all the same), in its report process
+      as `run` does. Runs alternate, --pairs of them, --changes each; goal: the
+      p99 over all runs with ingestion pooled within WITH_SERIES of the p99
+      over all runs without. Each run says how many of its
       changes the burst overlapped and their p50/max.
 
 The machine may be shared: quote the ratios, not the seconds.
@@ -533,8 +534,10 @@ def main() -> None:
         default=[],
         help="leave out a part (repeatable)",
     )
-    parser.add_argument("--changes", type=int, default=300, help="client changes a latency run (300)")
-    parser.add_argument("--pairs", type=int, default=2, help="latency runs without and with reports (2)")
+    parser.add_argument("--changes", type=int, default=200, help="client changes a latency run (200)")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="latency runs without and with reports, alternating (3)"
+    )
     parser.set_defaults(repeat=3)
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "observe", "db": args.db, "environment": common.environment()}

@@ -62,7 +62,6 @@ class Observer:
         intended: Callable[[], Iterable[tuple[str, str, datetime, int]]] = lambda: (),
         broker: BrokerConfig | None = None,
         background: bool = False,
-        rate: float | None = None,
     ) -> None:
         """`owns`: reports of other shards' clients are ignored; `registered`: is a client
         registered now; `intended`: (client_id, desired_state, effective_at, grace_seconds)
@@ -71,8 +70,7 @@ class Observer:
         `registered` are called on the writer's thread, so they must only read (a dict
         lookup). `broker`: where `start()` subscribes (a session of the component's own).
         `background`: reports are classified and written on a thread of their own
-        (publisher.reportwriter), not in `tick()`. `rate`: reports taken a second at most
-        (publisher.reportlink; None: as fast as they come)."""
+        (publisher.reportwriter), not in `tick()`."""
         self.prefix = prefix
         self.stale = stale
         self.writer = ObservationLog(ledger, split_after=stale)
@@ -99,9 +97,7 @@ class Observer:
         self.metrics = ReportMetrics(registry, self.ages)
         self.screens = ScreensGauge(self.metrics.screens, intended, self._latest, stale)
         self._result = {r: self.metrics.reports.labels(r) for r in RESULTS}
-        self.link = (
-            None if broker is None else ReportLink(broker, self.topic, self._on_report, log, rate=rate)
-        )
+        self.link = None if broker is None else ReportLink(broker, self.topic, self._on_report, log)
 
     @property
     def topic(self) -> str:

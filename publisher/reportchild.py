@@ -45,10 +45,6 @@ ROSTER_EVERY = 1.0  # seconds between two reads of the ledger's membership event
 # The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
 # while the broker and the daemon work) a report can wait, a transition cannot.
 NICENESS = 10
-# Reports taken a second at most: 10,000 screens reporting at once are ingested over 5 s, the
-# broker's forwarding and our work a bounded share of the machine meanwhile (the steady load
-# of 10,000 screens every 300 s is 33 a second).
-INTAKE = 2_000
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,6 @@ def _ingest(
         registered=roster.registered,
         broker=spec.broker,
         background=True,
-        rate=INTAKE,
     )
     observer.changed = collections.deque()
     observer.tick(datetime.now(UTC))  # the clock the first reports are judged by
