@@ -86,6 +86,7 @@ class ReportProcess:
             process.start()
         except (OSError, RuntimeError) as e:  # no process to be had: try again later
             ours.close()
+            self._started_at = time.monotonic()  # a failed start is no steady run: the backoff grows
             self._died(f"could not start: {one_line(e)}")
             return
         finally:
