@@ -111,7 +111,8 @@ def test_the_report_process_classifies_stores_counts_and_comes_back(
 def _run(db: str, mqtt: str, metrics: int) -> subprocess.Popen[str]:
     env = {**os.environ, "INTENT_LEDGER_DB": db, "INTENT_LEDGER_MQTT_URL": mqtt}
     return subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "run", "--metrics-port", str(metrics)],
+        # The console script, as operators run it (the report process is spawned from it).
+        [str(Path(sys.executable).parent / "intent-ledger"), "run", "--metrics-port", str(metrics)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
