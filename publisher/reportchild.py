@@ -121,15 +121,16 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     channel = _Channel(conn, stop)
     log = _PipeLog(channel)
     parent = os.getppid()
+    ledger: Ledger | None = None
     try:
         ledger = Ledger(spec.db_url, spec.env, create=False)
-    except Exception as e:  # said in one line; the parent starts us again later
+        _ingest(ledger, spec, channel, log, stop, parent)
+    except Exception as e:  # said in one line (no traceback on the daemon's stderr); started again
         log.emit("reports_process", state="failed", error=one_line(e)[:300])
         raise SystemExit(1) from None
-    try:
-        _ingest(ledger, spec, channel, log, stop, parent)
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
 
 
 def _ingest(

@@ -15,15 +15,20 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from ledger import Ledger
 from projections.observation_reads import latest_reports
+from projections.projector import Shard
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
+from publisher.reportchild import ChildSpec
 from publisher.reportproc import ReportProcess
+from publisher.settings import Backoff
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, wait_for
 from tests.publisher.helpers import fast, make_log, running
@@ -157,3 +162,25 @@ def test_run_ingests_in_a_child_that_never_outlives_it(
     assert code == (0 if how == signal.SIGTERM else -signal.SIGKILL)
     assert process.stderr is not None
     assert process.stderr.read() == ""  # no traceback from either process
+
+
+def test_a_child_that_cannot_start_says_why_in_one_line_and_is_tried_again(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    spec = ChildSpec(f"sqlite:///{missing}", {}, BrokerConfig(port=free_port()), "infoscreen", Shard(), 900)
+    log, capture = make_log()
+    process = ReportProcess(spec, registry=CollectorRegistry(), log=log, backoff=Backoff(0.05, 0.1))
+    process.start()
+
+    def tried_twice() -> bool:
+        process.tick(datetime.now(UTC))
+        return process.restarts >= 2 and process.process is None
+
+    wait_for(tried_twice, timeout=60, what="two restarts")
+    process.close()
+    lines = capture.records("reports_process")
+    failed = [r for r in lines if r["state"] == "failed"]
+    assert len(failed) >= 2
+    assert str(missing) in failed[0]["error"]
+    assert "\n" not in failed[0]["error"]
+    assert [r["error"] for r in lines if r["state"] == "exited"][:2] == ["exited with code 1"] * 2
+    assert not missing.exists()  # never created by the child
