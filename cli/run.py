@@ -113,6 +113,7 @@ def run(
         group_topics=group_topics,
         shard=shard,
         observe=not no_observe,
+        report_process=True,
         report_stale=report_stale,
     )
     chosen: LogFormat = "text" if log_format == "text" else "json"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -20,12 +20,13 @@ from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
 from ledger.errors import InvalidInput
-from ledger.intent import CurrentIntent
+from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
+from projections.prepared import Prepared, evaluate
 from projections.timeline import Timeline
 
 __all__ = ["Projector", "Shard", "describe_cause"]
@@ -67,6 +68,7 @@ class Projector:
         # A step committed in chunks: what is still to evaluate and record, at the step's `now`.
         self._rest: list[tuple[str, CauseOf]] = []
         self._rest_now: datetime | None = None
+        self._prepared = Prepared()  # the next boundary's evaluations, ahead of it
         self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
         self.dirty = False  # evaluated something since the last checkpoint
 
@@ -77,6 +79,8 @@ class Projector:
         # Small pages: a whole ledger read in large ones leaves their rows' memory resident.
         for position, event in self.ledger.read(self.view.position, topics=PULLED, limit=1_000):
             self.view.apply(position, event, affected)
+        if affected is not None:
+            self._prepared.forget_affected(affected)
 
     # Recording transitions.
 
@@ -135,7 +139,7 @@ class Projector:
         # fold it without marking anyone affected.
         for position, event in self.ledger.read(0, topics=TIMELINE_TOPICS, stop=self.view.position):
             self.view.apply(position, event)
-        self._partial = False
+        self._partial, self._prepared = False, Prepared()
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
@@ -180,16 +184,36 @@ class Projector:
             self.view.apply(position, event, self._affected)
         self.view.position = max(self.view.position, head)
         affected, self._affected = self._affected, Affected()
+        self._prepared.forget_affected(affected)
         pending, self._retry = self._retry, {}
         for name, (position, event) in self._names_of(affected):
             when = floor_second(event.timestamp)
             pending[name] = fixed_cause(when, describe_cause(position, event))
+        if self._prepared.at is not None and self._prepared.at < now:
+            self._prepared = Prepared()  # a boundary passed unstepped: evaluated as it would be
+        on_time = self._prepared.cause if self._prepared.at == now else None
         while self._timers and self._timers[0][0] <= now:
             boundary, name = heapq.heappop(self._timers)
             if self._due.get(name) == boundary:
                 del self._due[name]
-                pending.setdefault(name, boundary_cause(boundary, now))
+                cause = on_time if on_time is not None and boundary == now else boundary_cause(boundary, now)
+                pending.setdefault(name, cause)
         return self._commit(pending, now, limit)
+
+    def prepare(self, now: datetime, ahead: timedelta, budget: int) -> bool:
+        """Evaluate ahead, `budget` targets at a time, the step of the next boundary if it is
+        within `ahead` of `now` (nothing is recorded); True while there is more to evaluate."""
+        at = self.next_wakeup()
+        unsettled = self._partial or self._rest or self._retry or self._affected
+        if unsettled or at is None or not now < at <= now + ahead:
+            return False
+        if self._prepared.at != at:
+            self._prepared = Prepared(at, self._due)
+        return self._prepared.advance(self._due, self.timeline, self._last_fields, budget)
+
+    def _last_fields(self, name: str) -> IntentFields | None:
+        log = self.view.logs.get(name)
+        return None if log is None or log.last is None else log.last.fields
 
     @property
     def pending(self) -> bool:
@@ -260,28 +284,32 @@ class Projector:
                 self._undo(log, before)
                 self._retry[name] = cause_of
             self._retry.update(self._rest)
-            self._rest = []
+            self._rest, self._prepared = [], Prepared()
             raise
+        if not self._rest and self._prepared.at == now:
+            self._prepared = Prepared()  # its boundary is stepped
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(
         self, name: str, now: datetime, cause_of: CauseOf, stamp: datetime
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
-        timeline = self.timeline(name)
-        intent = timeline.at(now)
-        self._schedule(name, timeline.next_boundary(now))
-        log = self.view.logs.get(name)
-        fields = intent.semantic()
-        if log is not None and log.last is not None and log.last.fields == fields:
+        evaluation = self._prepared.take(name, now, cause_of)
+        if evaluation is None:
+            evaluation = evaluate(self.timeline(name), now, cause_of, self._last_fields(name))
+        after, fields, caused, ids = evaluation
+        self._schedule(name, after)
+        if after is not None and after == self._prepared.at:
+            self._prepared.want(name)  # due at the prepared boundary: evaluated ahead again
+        if fields is None or caused is None:
             return None
+        log = self.view.logs.get(name)
         if log is None:
-            log = IntentLog.open(timeline.client_id, None if timeline.client_id else timeline.group_id, stamp)
+            log = IntentLog.open(*ids, stamp)
             self.view.hold(log)
             before = None
         else:
             before = (log.version, log.modified_on, log.seq, log.last)
-        effective_at, cause = cause_of(timeline, intent)
-        log.issue(fields, effective_at, cause, stamp)
+        log.issue(fields, *caused, stamp)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:

@@ -163,8 +163,8 @@ class Daemon:
         now = self.clock.now()
         poll = 0.5 if self._watcher is not None else self.settings.poll_interval
         receipts = self.receipt_writer.due() and not self.outbox.outgoing
-        if self.outbox.waiting or self.follower.pending or receipts:
-            poll = 0.0  # publishes waiting for the window, a step's next chunk, or receipts to write
+        if self.outbox.waiting or self.follower.pending or receipts or self.follower.preparing:
+            poll = 0.0  # publishes waiting for the window, a step's next chunk, receipts, work ahead
         due = (now + timedelta(seconds=poll), self.next_timer(), self.observer.next_deadline())
         return min(t for t in due if t is not None)
 

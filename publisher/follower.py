@@ -30,6 +30,10 @@ BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight,
 # Transitions recorded per round at most: paho publishes one chunk while the next is evaluated
 # and recorded (a boundary of the whole fleet starts publishing after its first chunk).
 CHUNK = 1_000
+# A boundary this close is evaluated ahead while idle, this many targets a round (a change
+# arriving meanwhile waits for one round of it, not for the whole fleet's).
+AHEAD = timedelta(seconds=30)
+AHEAD_BUDGET = 500
 
 
 class Follower:
@@ -59,6 +63,7 @@ class Follower:
         self._next_checkpoint = started_at + timedelta(seconds=settings.checkpoint_every)
         self._last_transition = started_at
         self._next_follow = started_at
+        self.preparing = False  # the next boundary's evaluations are not all done: idle again soon
 
     def due(self, now: datetime, *, busy: bool) -> bool:
         """Whether to read the ledger this round. While a burst is in flight (`busy`) the loop
@@ -152,7 +157,8 @@ class Follower:
         self.away.failed("follow", one_line(e), retry_at=format_instant(self._next_db))
 
     def idle(self, now: datetime) -> None:
-        """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint."""
+        """Housekeeping while nothing is in flight: fold the schedule after a resume, checkpoint,
+        evaluate the next boundary ahead."""
         if self.projector.partial:
             if self._next_db is not None and now < self._next_db:
                 return  # the ledger is away: retried with follow's backoff, not every round
@@ -164,6 +170,8 @@ class Follower:
                 return
         if now >= self._next_checkpoint and now - self._last_transition >= QUIET:
             self.save_checkpoint(now)
+        with paused_gc():
+            self.preparing = self.projector.prepare(now, AHEAD, AHEAD_BUDGET)
 
     def save_checkpoint(self, now: datetime, *, force: bool = False) -> None:
         """Save the projector's checkpoint if anything changed (and it is due, unless `force`)."""

@@ -1,4 +1,9 @@
-"""How the daemon composes report ingestion: `observer_for(...)`, or `NoObserver` with --no-observe."""
+"""How the daemon composes report ingestion: `observer_for(...)`, or `NoObserver` with --no-observe.
+
+With `RunSettings.report_process` (what `intent-ledger run` sets) ingestion runs
+in a child process of its own (publisher.reportproc); otherwise in-process (an
+in-memory ledger, tests driving `tick(now)` on an injected clock).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from ledger.app import Ledger
 from ledger.names import group_of
+from ledger.urls import is_postgres
 from projections.projector import Projector
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.observe import Observer
+from publisher.reportchild import ChildSpec
+from publisher.reportproc import ReportProcess
 from publisher.settings import RunSettings
 
 __all__ = ["NoObserver", "observer_for"]
@@ -41,7 +49,7 @@ def observer_for(
     projector: Projector,
     registry: CollectorRegistry,
     log: EventLog,
-) -> Observer | NoObserver:
+) -> Observer | ReportProcess | NoObserver:
     """The ingestion component for a daemon (its projector answers who is registered)."""
     if not settings.observe:
         return NoObserver()
@@ -57,6 +65,11 @@ def observer_for(
                 continue
             yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
 
+    if settings.report_process and (ledger.url.path is not None or is_postgres(ledger.db_url)):
+        spec = ChildSpec(
+            ledger.db_url, dict(ledger.env), broker, settings.prefix, projector.shard, settings.report_stale
+        )
+        return ReportProcess(spec, registry=registry, log=log, intended=intended)
     return Observer(
         ledger,
         prefix=settings.prefix,

@@ -16,7 +16,6 @@ fatal; a database that is away only delays the writes.
 from __future__ import annotations
 
 import collections
-import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from publisher.logs import Episode, EventLog
 from publisher.receipts import stamp_ms
 from publisher.report import InvalidReport, decode_report, epoch
 from publisher.reportlink import ReportLink
-from publisher.reportmetrics import RESULTS, ReportMetrics, tally
+from publisher.reportmetrics import RESULTS, ReportMetrics, ScreensGauge, ages_of
 from publisher.reportwriter import ReportWriter
 from publisher.settings import DB_ERRORS, one_line
 
@@ -43,7 +42,6 @@ SKEW = 300  # seconds a report's reported_at may differ from the server's clock
 DRAIN = 2_000  # reports classified per round at most
 BUDGET = 0.005  # seconds of a round spent on reports at most (a transition may be waiting)
 FLUSH = 250  # screens written per round at most: one short transaction
-COUNT_SLICE = 2_000  # screens compared with their intent per round, for the screens gauge
 LOG_EVERY = 60.0  # seconds between two log lines about one topic
 
 
@@ -79,16 +77,17 @@ class Observer:
         self.background = ReportWriter(self.writer, log, ingest=self._ingest) if background else None
         self._log = log
         self._errors = errors
-        self._owns, self._registered, self._intended = owns, registered, intended
+        self._owns, self._registered = owns, registered
         self._inbox: collections.deque[tuple[str, bytes]] = collections.deque()
         # Per screen: (reported_at as epoch seconds, tv_state, the payload's hash).
         self._latest: dict[str, tuple[int, str, int]] = {}
+        # Screens whose latest report changed, oldest first, kept only for a reader that mirrors
+        # `_latest` elsewhere (the report process's parent); None: nobody reads them.
+        self.changed: collections.deque[tuple[str, int, str]] | None = None
+        self.counted = dict.fromkeys(RESULTS, 0)  # reports by result so far (as the counter)
         self._loaded = False
         self._logged: dict[str, datetime] = {}
         self._next_write: datetime | None = None
-        self._next_screens: datetime | None = None
-        self._counting: Iterator[tuple[str, str, datetime, int]] | None = None
-        self._counts: dict[str, int] = {}
         self._failing = Episode(log, "reports")
         self._write_delay = 1.0
         self._now: datetime | None = None
@@ -96,6 +95,7 @@ class Observer:
         # writer's thread classifies against it, never asking the daemon's thread.
         self._clock: tuple[datetime, float] | None = None
         self.metrics = ReportMetrics(registry, self.ages)
+        self.screens = ScreensGauge(self.metrics.screens, intended, self._latest, stale)
         self._result = {r: self.metrics.reports.labels(r) for r in RESULTS}
         self.link = None if broker is None else ReportLink(broker, self.topic, self._on_report, log)
 
@@ -139,12 +139,7 @@ class Observer:
                 self._drain(now, started + BUDGET, DRAIN)
             if self.writer.pending() and self._next_write is None:
                 self._next_write = now + timedelta(seconds=1.0)
-        if self._counting is None and (self._next_screens is None or now >= self._next_screens):
-            self._counting = iter(self._intended())  # counted COUNT_SLICE screens a round
-            self._counts = dict.fromkeys(("match", "mismatch", "unknown"), 0)
-            self._next_screens = now + timedelta(seconds=15)
-        if self._counting is not None:
-            self._count_screens(now)
+        self.screens.tick(now)
 
     def _write_due(self, now: datetime) -> bool:
         if self.background is not None or not self.writer.pending():
@@ -156,8 +151,8 @@ class Observer:
         """When `tick()` has work next (None: nothing waiting)."""
         # More than one round's worth arrived (classified here), or the count of screens goes on.
         waiting = self._inbox and self.background is None
-        drain = self._now if waiting or self._counting is not None else None
-        return min((t for t in (drain, self._next_write, self._next_screens) if t), default=None)
+        drain = self._now if waiting or self.screens.counting else None
+        return min((t for t in (drain, self._next_write, self.screens.next_at) if t), default=None)
 
     def close(self) -> None:
         """Unsubscribe; classify and write what is left (best effort: the database may be away)."""
@@ -201,6 +196,7 @@ class Observer:
         for result, n in counted.items():
             if n:
                 self._result[result].inc(n)
+                self.counted[result] += n
 
     def _load(self) -> None:
         # The latest stored report per screen, so a retained copy seen again is a duplicate.
@@ -240,6 +236,8 @@ class Observer:
         if latest is not None and (reported < latest[0] or (reported == latest[0] and digest == latest[2])):
             return "duplicate"  # a retained copy again, a redelivery, or out of order
         self._latest[name] = (reported, report.tv_state, digest)
+        if self.changed is not None:
+            self.changed.append((name, reported, report.tv_state))
         self.writer.add(
             Seen(
                 name,
@@ -276,20 +274,6 @@ class Observer:
         self._write_delay = 1.0
         self._next_write = now + timedelta(seconds=1.0) if self.writer.pending() else None
 
-    def _count_screens(self, now: datetime) -> None:
-        assert self._counting is not None
-        screens = itertools.islice(self._counting, COUNT_SLICE)
-        if tally(screens, self._latest, now.timestamp(), self.stale, self._counts) == COUNT_SLICE:
-            return  # more next round
-        self._counting = None
-        for state, count in self._counts.items():
-            self.metrics.screens.labels(state).set(count)
-
     def ages(self) -> Iterator[tuple[str, float]]:
         """(client_id, seconds since its latest report) for every screen that reported."""
-        now = self._now
-        if now is None:
-            return
-        t = now.timestamp()
-        for client_id, (reported, _, _) in list(self._latest.items()):
-            yield client_id, max(0.0, t - reported)
+        return ages_of(self._latest, self._now)

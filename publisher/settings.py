@@ -44,6 +44,8 @@ class RunSettings:
     checkpoint_every: float = 600.0
     observe: bool = True  # ingest the screens' reports ({prefix}/+/power/state); --no-observe
     report_stale: int = 900  # seconds after a screen's last report from which it counts as unknown
+    # Reports ingested in a child process of its own (publisher.reportproc): what `run` does.
+    report_process: bool = False
 
     @property
     def refresh_every(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4, uuid5
@@ -201,24 +201,7 @@ def test_any_cause_is_stored_exactly_as_the_stock_mapper_stores_it(
 ) -> None:
     """Plain or not: the same bytes, or the same error (what is not plain takes the stock path)."""
     ours, stock = mappers
-    event = ev.new_event(
-        ev.IntentIssued,
-        {
-            "originator_id": uuid4(),
-            "originator_version": 2,
-            "timestamp": T0 + timedelta(microseconds=7),
-            "seq": 1,
-            "intent_id": "i",
-            "effective_at": T0,
-            "desired_state": state,
-            "reason": "r",
-            "event_window": None,
-            "client_id": "c",
-            "group_id": None,
-            "grace_seconds": 30,
-            "cause": cause,
-        },
-    )
+    event = _issued(T0, T0, state, cause)
     try:
         expected: Any = stock.to_stored_event(event)
     except Exception as e:
@@ -245,3 +228,43 @@ def test_record_intents_returns_the_last_id_of_rows_in_order(ledger: Ledger, cou
     assert [(s.originator_id, s.originator_version) for _, s in rows] == [
         (e.originator_id, e.originator_version) for e in receipt.events
     ]
+
+
+@given(
+    offset=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    seconds=st.integers(min_value=0, max_value=10**9),
+)
+@settings(max_examples=100, deadline=None)
+def test_an_instant_encodes_as_the_stock_mapper_encodes_it_after_an_equal_one(
+    mappers: tuple[Mapper[UUID], Mapper[UUID]], offset: int, seconds: int
+) -> None:
+    """Equal instants in UTC and in another zone, in either order (the UTC ones are remembered):
+    each one's own bytes."""
+    ours, stock = mappers
+    utc = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    zoned = utc.astimezone(timezone(timedelta(minutes=offset)))
+    for effective_at in (utc, zoned, utc, zoned):
+        event = _issued(utc, effective_at, "on", {"at": "x"})
+        assert ours.to_stored_event(event) == stock.to_stored_event(event)
+
+
+def _issued(at: datetime, effective_at: datetime, state: str, cause: Any) -> ev.IntentIssued:
+    """An `IntentIssued` recorded a little after `at`."""
+    return ev.new_event(
+        ev.IntentIssued,
+        {
+            "originator_id": uuid4(),
+            "originator_version": 2,
+            "timestamp": at + timedelta(microseconds=7),
+            "seq": 1,
+            "intent_id": "i",
+            "effective_at": effective_at,
+            "desired_state": state,
+            "reason": "r",
+            "event_window": None,
+            "client_id": "c",
+            "group_id": None,
+            "grace_seconds": 30,
+            "cause": cause,
+        },
+    )

@@ -5,7 +5,10 @@ rest is still to be recorded."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from typing import Any
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
@@ -14,6 +17,7 @@ from publisher.daemon import Daemon, RunSettings
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
 from tests.conftest import ME
+from tests.projections.test_prepared import counting
 from tests.publisher.broker import Mosquitto, Subscriber
 from tests.publisher.helpers import (
     T0,
@@ -80,11 +84,7 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
         daemon.tick()
     assert daemon.settle(10)
     assert seen == [(c, True, 2 * (1 + i // 2)) for i, c in enumerate(CLIENTS)]
-    for client in CLIENTS:
-        sub.wait(
-            lambda s, c=client: any(p["power"]["desired_state"] == "on" for p in s.intents(TOPIC.format(c))),
-            what=f"{client}'s on",
-        )
+    every_on(sub)
     daemon.connection.close()
 
 
@@ -106,5 +106,53 @@ def test_run_once_records_a_resumed_step_whole(ledger: Ledger, mosquitto: Mosqui
     assert all([e.desired_state for e in ledger.issued(c)] == ["on", "off"] for c in CLIENTS)
 
 
+def every_on(sub: Subscriber) -> None:
+    """Wait until every client's screen has received an `on`."""
+    for client in CLIENTS:
+        sub.wait(partial(has_on, TOPIC.format(client)), what=f"{client}'s on")
+
+
+def has_on(topic: str, sub: Subscriber) -> bool:
+    return any(p["power"]["desired_state"] == "on" for p in sub.intents(topic))
+
+
 def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
     return [r for r in capture.records("publish") if r["result"] == "acked"]
+
+
+def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """Idle before a boundary, the daemon evaluates it a few targets a round without sleeping
+    in between, records nothing ahead, and its step at the boundary builds no timeline; every
+    screen gets its `on`."""
+    with freeze_time(T0):
+        for client in CLIENTS:
+            ledger.add_client(client, "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
+    clock = VirtualClock(T0)
+    sub = subscribe("infoscreen/+/power/intent", now=clock.now)
+    daemon, _capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon.tick()  # the start: everyone `off`
+    assert daemon.settle(10)
+    clock.t = at(1) - timedelta(seconds=10)
+    head = ledger.max_notification_id()
+    rounds = 0
+    with patch("publisher.follower.AHEAD_BUDGET", 2):
+        for _ in range(10):
+            daemon.tick()
+            assert daemon.settle(10)  # idle: nothing in flight (the refreshes the jump made due)
+            if daemon.follower.preparing:
+                assert daemon.next_deadline() <= clock.now()  # the rest of it now, not after a sleep
+                rounds += 1
+    assert rounds == len(CLIENTS) // 2 - 1  # two a round; the last round finishes it
+    assert ledger.max_notification_id() == head
+    built = counting(daemon.projector)
+    clock.t = at(1)
+    daemon.tick()
+    while daemon.follower.pending:
+        daemon.tick()
+    assert daemon.settle(10)
+    assert built == []
+    every_on(sub)
+    daemon.connection.close()
