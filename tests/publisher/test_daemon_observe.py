@@ -17,6 +17,7 @@ from projections.observed import compliance_report
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.ingest import NoObserver
+from publisher.observe import Observer
 from publisher.report import build_report, encode_report
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, wait_for
@@ -75,6 +76,11 @@ def test_the_daemon_classifies_every_report_and_keeps_publishing(
 
     with running(daemon):
         wait_for(lambda: acked("off"), what="the first publish")
+        # Reports sent before the SUBACK would reach it only as the retained last one a topic.
+        observer = daemon.observer
+        assert isinstance(observer, Observer)  # in-process here
+        assert observer.link is not None
+        wait_for(observer.link.subscribed.is_set, what="the SUBACK of the report session")
         intent_id = ledger.issued("lobby-1")[-1].intent_id
         screens.send("lobby-1", report("lobby-1", "off", intent_id))
         screens.send("lobby-2", b"\xff\xfe not json")
