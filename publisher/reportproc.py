@@ -30,7 +30,11 @@ from publisher.settings import Backoff, one_line
 __all__ = ["ReportProcess"]
 
 RECEIVE_EVERY = 0.1  # seconds between two looks at the pipe (the daemon's rounds are more frequent)
-RECEIVE_AT_MOST = 2  # messages taken a look: a burst's tallies are spread over the rounds
+RECEIVE_AT_MOST = 2  # tally messages taken a look: a burst's tallies are spread over the rounds
+# Log records taken a look besides, at most: a burst of rejections on thousands of topics (one
+# record a topic a minute) must not queue the tallies behind it, nor fill the pipe and block the
+# child's writer thread, which sends from under the channel's lock.
+LOGS_AT_MOST = 500
 # Screens compared with their intent a round for the screens gauge: a short hold of the loop
 # (a PUBACK waits for the GIL as long as the daemon's thread computes).
 COUNT_CHUNK = 500
@@ -120,11 +124,15 @@ class ReportProcess:
         self._log.emit("reports_process", state="exited", error=why, restart_in=delay)
 
     def _receive(self, limit: int | None) -> None:
-        conn, n = self._conn, 0
+        conn, n, logs = self._conn, 0, 0
         try:
-            while (limit is None or n < limit) and conn.poll():
-                self._apply(conn.recv())
-                n += 1
+            while (limit is None or (n < limit and logs < LOGS_AT_MOST)) and conn.poll():
+                message = conn.recv()
+                self._apply(message)
+                if message[0] == "log":
+                    logs += 1
+                else:
+                    n += 1
         except (OSError, EOFError):
             pass  # the child is gone: its exit code says so next
 

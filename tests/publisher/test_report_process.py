@@ -9,6 +9,7 @@ the parent is SIGKILLed.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from projections.projector import Shard
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.reportchild import ChildSpec
-from publisher.reportproc import ReportProcess
+from publisher.reportproc import RECEIVE_AT_MOST, ReportProcess
 from publisher.settings import Backoff
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, wait_for
@@ -184,3 +185,24 @@ def test_a_child_that_cannot_start_says_why_in_one_line_and_is_tried_again(tmp_p
     assert "\n" not in failed[0]["error"]
     assert [r["error"] for r in lines if r["state"] == "exited"][:2] == ["exited with code 1"] * 2
     assert not missing.exists()  # never created by the child
+
+
+def test_a_flood_of_the_childs_log_records_does_not_hold_back_its_tallies(tmp_path: Path) -> None:
+    # Thousands of topics rejected at once log a record each: the parent takes them beside the
+    # tallies, so a tally sent after them is counted at the next look, not hundreds of looks later.
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    spec = ChildSpec(db, {}, BrokerConfig(port=free_port()), "infoscreen", Shard(), 900)
+    log, capture = make_log()
+    registry = CollectorRegistry()
+    process = ReportProcess(spec, registry=registry, log=log)
+    ours, theirs = multiprocessing.Pipe()
+    process._conn = ours  # the child's pipe, without a child: what arrives on it is the test
+    for i in range(200):  # within what the pipe buffers, so all of it is there before the look
+        theirs.send(("log", "report", {"result": "unknown_client", "topic": f"infoscreen/s{i}/power/state"}))
+    theirs.send(("tally", {"unknown_client": 200}, []))
+    process._receive(RECEIVE_AT_MOST)
+    counted = registry.get_sample_value("intent_ledger_reports_total", {"result": "unknown_client"})
+    assert counted == 200
+    assert len(capture.records("report")) == 200
+    ours.close()
+    theirs.close()
