@@ -13,7 +13,7 @@ from cli.base import CONTEXT, ledger_of
 from ledger.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from projections.projector import Shard
+    from projections.shard import Shard
 
 __all__ = ["run"]
 
@@ -141,7 +141,7 @@ def run(
 
 
 def _shard(text: str) -> Shard:
-    from projections.projector import Shard
+    from projections.shard import Shard
 
     try:
         index, count = (int(part) for part in text.split("/"))

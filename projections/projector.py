@@ -9,8 +9,6 @@ follows from the log's next `seq`, so a rebuild re-reads the very same ids.
 from __future__ import annotations
 
 import heapq
-import zlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +17,6 @@ import msgspec
 from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
 from ledger.domain import IntentLog
-from ledger.errors import InvalidInput
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import group_of
 from ledger.values import floor_second
@@ -27,30 +24,12 @@ from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_ca
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
 from projections.prepared import Prepared, evaluate
+from projections.shard import Shard
 from projections.timeline import Timeline
 
-__all__ = ["Projector", "Shard", "describe_cause"]
+__all__ = ["Projector", "describe_cause"]
 
 PULLED = TIMELINE_TOPICS + INTENT_TOPICS
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Shard `index` of `count`: the intent logs whose stable hash falls in it."""
-
-    index: int = 0
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.index < self.count:
-            raise InvalidInput(f"invalid shard {self.index}/{self.count}: use i/N with 0 <= i < N")
-
-    def owns(self, name: str) -> bool:
-        # crc32: the same on every machine and Python (hash() is salted per process).
-        return self.count == 1 or zlib.crc32(name.encode()) % self.count == self.index
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
 
 
 class Projector:

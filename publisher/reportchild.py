@@ -29,7 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ledger.app import Ledger
-from projections.projector import Shard
+from projections.shard import Shard
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.observe import Observer

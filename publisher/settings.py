@@ -11,7 +11,7 @@ from typing import Protocol
 import sqlalchemy.exc
 from eventsourcing.persistence import PersistenceError
 
-from projections.projector import Shard
+from projections.shard import Shard
 
 __all__ = ["DB_ERRORS", "Backoff", "Clock", "RunSettings", "SystemClock", "one_line"]
 

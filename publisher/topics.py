@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ledger.errors import InvalidInput
 from ledger.names import log_name
-from projections.projector import Shard
+from projections.shard import Shard
 
 __all__ = ["Topics", "status_shard"]
 

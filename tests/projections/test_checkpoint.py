@@ -18,7 +18,8 @@ from ledger.intent import IntentFields
 from ledger.intentlog import IntentLog
 from projections import checkpoint as checkpoint_module
 from projections.checkpoint import CheckpointStore, SavedLog, checkpoints, restore_log, saved_log
-from projections.projector import Projector, Shard
+from projections.projector import Projector
+from projections.shard import Shard
 from tests.conftest import ME
 from tests.projections.test_projector import LOBBY, T0, at, win
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ledger import Ledger, TargetRef, Window
 from ledger.values import floor_second
-from projections.projector import Projector, Shard
+from projections.projector import Projector
+from projections.shard import Shard
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
 

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from ledger import Ledger
 from projections.observation_reads import latest_reports
-from projections.projector import Shard
+from projections.shard import Shard
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.reportchild import ChildSpec

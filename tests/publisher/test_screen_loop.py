@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from projections.projector import Shard
+from projections.shard import Shard
 from publisher.config import BrokerConfig
 from publisher.contract import Power
 from publisher.logs import EventLog

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.projector import Shard
+from projections.shard import Shard
 from publisher.topics import Topics, status_shard
 
 
