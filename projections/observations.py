@@ -8,7 +8,8 @@ report per screen. A run also ends when a screen was silent longer than
 when a screen went quiet without storing every periodic report.
 
 `ObservationLog` is the writer: reports are buffered (bounded), written in
-batches, and stay buffered while the database is away. The reads are in
+batches (the statements of each store in projections.observation_writes), and
+stay buffered while the database is away. The reads are in
 projections.observation_reads.
 """
 
