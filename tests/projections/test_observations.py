@@ -166,3 +166,18 @@ def test_one_batch_of_every_kind_stores_the_same_rows_on_each_store(ledger: Ledg
         ("f", "10:00:05", "10:00:00", None, "off", "at 5", "10:00:05", "10:00:05"),
     ]
     assert writer.pending() == 0
+
+
+@pytest.mark.postgres
+def test_the_latest_reports_leave_room_in_their_pages_on_postgres(pg_url: str) -> None:
+    """Each screen's row is replaced every 300 s: with room in its page PostgreSQL writes the new
+    version there (a HOT update), without a new entry in the primary key's index."""
+    ledger = Ledger(pg_url)
+    try:
+        ObservationLog(ledger)
+        engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+        query = "select reloptions from pg_class where oid = 'audit_reports'::regclass"
+        with engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text(query)).scalar() == ["fillfactor=50"]
+    finally:
+        ledger.close()
