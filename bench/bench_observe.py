@@ -57,7 +57,7 @@ from prometheus_client import CollectorRegistry
 from bench import _common as common
 from bench._broker import RawPublisher, mosquitto
 from bench._common import scoped
-from bench._cpu import backends_cpu, cpu_seconds
+from bench._cpu import Backends, cpu_seconds
 from bench.goals import COMPLIANCE_SECONDS, WITH_SERIES
 from ledger import Ledger, Meta, format_instant
 from ledger.app import Receipt
@@ -310,6 +310,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
             raise SystemExit("ingestion: no SUBACK")
         bursts: dict[str, dict[str, Any]] = {}
         probe = sqlalchemy.create_engine(url)  # asks who the backends are, outside their pool
+        backends = Backends(probe, [os.getpid()])
         try:
             states: tuple[tuple[str, Literal["on"]], ...] = (("new_runs", "on"), ("continued_runs", "on"))
             for label, state in states:
@@ -321,7 +322,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     time.sleep(1.1)  # a later reported_at: not a duplicate
                     messages = _reports("infoscreen", names, state)
                 common.progress(as_json, f"ingestion: {clients:,} reports at once ({label}) ...")
-                backends = backends_cpu(probe)
+                backends.spent()
                 started = time.monotonic()
                 publisher.burst(messages)
                 target = accepted + clients
@@ -341,7 +342,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     "seconds": round(seconds, 3),
                     "reports_per_second": round(clients / seconds),
                     "ratio_vs_raw_subscriber": round(seconds / raw_seconds, 2),
-                    "backend_cpu_ms_per_1000": _per_1000(backends, backends_cpu(probe), clients),
+                    "backend_cpu_ms_per_1000": _per_1000(backends.spent(), clients),
                 }
         finally:
             probe.dispose()
@@ -362,30 +363,23 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
     }
 
 
-def _per_1000(before: float | None, after: float | None, reports: int) -> float | None:
-    """CPU milliseconds per 1,000 reports between two readings (None: not measured)."""
-    if before is None or after is None:
-        return None
-    return round((after - before) * 1000 / reports * 1000, 1)
+def _per_1000(seconds: float | None, reports: int) -> float | None:
+    """CPU milliseconds per 1,000 reports (None: not measured)."""
+    return None if seconds is None else round(seconds * 1000 / reports * 1000, 1)
 
 
 class _Cpu:
     """CPU seconds spent over a run by the PostgreSQL backends, the broker, the report process."""
 
     def __init__(self, engine: Any, broker: int, child: int | None) -> None:
-        self._engine, self._pids = engine, {"broker": broker, "report_process": child}
-        self._start = self._read()
-
-    def _read(self) -> dict[str, float | None]:
-        return {"db_backends": backends_cpu(self._engine)} | {
-            k: cpu_seconds(p) for k, p in self._pids.items()
-        }
+        self._pids = {"broker": broker, "report_process": child}
+        self._backends = Backends(engine, [os.getpid(), child])  # the daemon's and the child's
+        self._start = {k: cpu_seconds(p) for k, p in self._pids.items()}
 
     def spent(self) -> dict[str, float | None]:
-        end = self._read()
-        spent: dict[str, float | None] = {}
+        spent: dict[str, float | None] = {"db_backends": self._backends.spent()}
         for key, before in self._start.items():
-            after = end[key]
+            after = cpu_seconds(self._pids[key])
             spent[key] = None if before is None or after is None else round(after - before, 2)
         return spent
 
