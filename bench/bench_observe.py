@@ -15,7 +15,8 @@
       until every report is classified and written. Baseline in the same run: a
       raw paho subscriber (QoS 1) receiving the same 10,000 messages. The steady
       load (10,000 screens every 300 s) is 33 reports/s; the headroom is the
-      measured rate over it.
+      measured rate over it. On PostgreSQL also the CPU its backends spent a
+      burst, per 1,000 reports (from /proc: the server on this machine).
   (3) latency: bench_daemon's client changes (commit -> PUBACK) while the screens
       report (bench._reportflow, a process of its own: all at once as the changes
       start, then each every 300 s), the daemon ingesting the reports or not
@@ -23,7 +24,9 @@
       as `run` does. Runs alternate, --pairs of them, --changes each; goal: the
       p99 over all runs with ingestion pooled within WITH_SERIES of the p99
       over all runs without. Each run says how many of its
-      changes the burst overlapped and their p50/max.
+      changes the burst overlapped and their p50/max, and the CPU seconds the
+      rest of the system spent meanwhile: the database's backends (PostgreSQL),
+      the broker, the report process (figures the machine's load hardly moves).
 
 The machine may be shared: quote the ratios, not the seconds.
 
@@ -54,6 +57,7 @@ from prometheus_client import CollectorRegistry
 from bench import _common as common
 from bench._broker import RawPublisher, mosquitto
 from bench._common import scoped
+from bench._cpu import Backends, cpu_seconds
 from bench.goals import COMPLIANCE_SECONDS, WITH_SERIES
 from ledger import Ledger, Meta, format_instant
 from ledger.app import Receipt
@@ -304,7 +308,9 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
         assert observer.link is not None
         if not observer.link.subscribed.wait(10):
             raise SystemExit("ingestion: no SUBACK")
-        bursts = {}
+        bursts: dict[str, dict[str, Any]] = {}
+        probe = sqlalchemy.create_engine(url)  # asks who the backends are, outside their pool
+        backends = Backends(probe, [os.getpid()])
         try:
             states: tuple[tuple[str, Literal["on"]], ...] = (("new_runs", "on"), ("continued_runs", "on"))
             for label, state in states:
@@ -316,6 +322,7 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     time.sleep(1.1)  # a later reported_at: not a duplicate
                     messages = _reports("infoscreen", names, state)
                 common.progress(as_json, f"ingestion: {clients:,} reports at once ({label}) ...")
+                backends.spent()
                 started = time.monotonic()
                 publisher.burst(messages)
                 target = accepted + clients
@@ -335,8 +342,10 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
                     "seconds": round(seconds, 3),
                     "reports_per_second": round(clients / seconds),
                     "ratio_vs_raw_subscriber": round(seconds / raw_seconds, 2),
+                    "backend_cpu_ms_per_1000": _per_1000(backends.spent(), clients),
                 }
         finally:
+            probe.dispose()
             observer.close()
             publisher.close()
             ledger.close()
@@ -352,6 +361,27 @@ def measure_ingestion(url: str, clients: int, as_json: bool) -> dict[str, Any]:
         "steady_reports_per_second": round(STEADY_RATE, 1),
         "headroom_over_steady": round(clients / slowest / STEADY_RATE, 1),
     }
+
+
+def _per_1000(seconds: float | None, reports: int) -> float | None:
+    """CPU milliseconds per 1,000 reports (None: not measured)."""
+    return None if seconds is None else round(seconds * 1000 / reports * 1000, 1)
+
+
+class _Cpu:
+    """CPU seconds spent over a run by the PostgreSQL backends, the broker, the report process."""
+
+    def __init__(self, engine: Any, broker: int, child: int | None) -> None:
+        self._pids = {"broker": broker, "report_process": child}
+        self._backends = Backends(engine, [os.getpid(), child])  # the daemon's and the child's
+        self._start = {k: cpu_seconds(p) for k, p in self._pids.items()}
+
+    def spent(self) -> dict[str, float | None]:
+        spent: dict[str, float | None] = {"db_backends": self._backends.spent()}
+        for key, before in self._start.items():
+            after = cpu_seconds(self._pids[key])
+            spent[key] = None if before is None or after is None else round(after - before, 2)
+        return spent
 
 
 class ReportFlow:
@@ -440,7 +470,7 @@ def _wait_subscribed(observer: Any, timeout: float = 60.0) -> None:
 
 
 def _latency_run(
-    args: Any, db: Any, port: int, names: list[str], label: str, tmp: str, out: dict[str, Any]
+    args: Any, db: Any, broker: Any, names: list[str], label: str, tmp: str, out: dict[str, Any]
 ) -> dict[str, Any]:
     """One run: the daemon started and settled, then the changes while the screens report; the
     daemon ingests the reports, or (`no_observe`) does not subscribe: the screens report anyway."""
@@ -451,8 +481,10 @@ def _latency_run(
     observe = label == "reports_flowing"
     changer = Ledger(db.url, db.env())
     changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
+    port = broker.port
     run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe, report_process=True))
     flow = ReportFlow(port, names, tmp)
+    probe = sqlalchemy.create_engine(db.url)
     run.start()
     figures: dict[str, Any] = {"kind": label}
     try:
@@ -461,6 +493,8 @@ def _latency_run(
             _wait_subscribed(run.daemon.observer)
         time.sleep(1.0)
         run.forget()
+        child = getattr(getattr(run.daemon.observer, "process", None), "pid", None)
+        others = _Cpu(probe, broker.process.pid, child)
         started, cpu = time.monotonic(), time.process_time()
         ingested = Ingested(run.daemon.metrics.registry, args.clients) if observe else None
         flow.start()
@@ -469,6 +503,8 @@ def _latency_run(
         # CPU of this process (the daemon's threads and the bench's), not of the broker or the
         # report process: what ingestion costs the interpreter the transitions run in.
         figures["process_cpu_s"] = round(time.process_time() - cpu, 2)
+        # And of the rest, the report process's PostgreSQL backend among the db_backends.
+        figures["other_cpu_s"] = others.spent()
         figures |= {"seconds": round(seconds, 1)} | result["commit_to_puback"]
         figures["commit_to_publish"] = result["commit_to_publish"]  # the daemon's part of it
         figures["slowest"] = result["slowest"]  # each with the collector's share
@@ -476,6 +512,7 @@ def _latency_run(
             ingested.stop()
             figures["burst_ingested_s"] = None if ingested.at is None else round(ingested.at - started, 2)
     finally:
+        probe.dispose()
         run.stop()
         flow.stop()  # after the daemon: it does not see the retained reports cleared
         if observe:
@@ -517,7 +554,7 @@ def measure_latency(args: Any, extra: tuple[str, ...]) -> dict[str, Any]:
                 common.progress(
                     args.json, f"latency ({label}, run {k + 1}/{len(runs)}): {args.changes} changes"
                 )
-                figures = _latency_run(args, scoped(fresh), broker.port, names, label, tmp, out)
+                figures = _latency_run(args, scoped(fresh), broker, names, label, tmp, out)
                 samples[label] += [ms / 1000 for ms in figures["samples_ms"]]
                 out["runs"].append(figures)
     for label, values in samples.items():
@@ -566,6 +603,11 @@ def main() -> None:
                 lines.append(
                     f"  ingestion {label}: {b['reports_per_second']:,} reports/s classified and stored "
                     f"({b['seconds']:.2f} s; {b['ratio_vs_raw_subscriber']}x the raw subscriber's time)"
+                    + (
+                        ""
+                        if b["backend_cpu_ms_per_1000"] is None
+                        else f"; PostgreSQL backends {b['backend_cpu_ms_per_1000']} ms CPU per 1,000"
+                    )
                 )
             steady = i["steady_reports_per_second"]
             lines.append(f"  headroom over the steady load ({steady}/s): {i['headroom_over_steady']}x")
@@ -579,7 +621,8 @@ def main() -> None:
                         f"; the {b['n']} during the burst: p50 {b['p50_ms']:.2f} ms, max {b['max_ms']:.2f} ms"
                     )
                 figures = f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
-                lines.append(f"    run {r['kind']}: {figures}, CPU {r['process_cpu_s']} s{during}")
+                other = ", ".join(f"{k} {v} s" for k, v in r["other_cpu_s"].items() if v is not None)
+                lines.append(f"    run {r['kind']}: {figures}, CPU {r['process_cpu_s']} s ({other}){during}")
             for label in ("no_observe", "reports_flowing"):
                 m = lat[label]
                 lines.append(

@@ -622,8 +622,9 @@ def section_with_series(doc: Doc, res: Results) -> None:
         "",
         f"{command(r)}: {fleet.get('clients', 0):,} clients, weekday opening hours and three lessons a "
         "day as series begun ten years ago with a dozen holidays a year, against the same schedule as "
-        "one-off events, both in the same run (the cold starts in interleaved rounds, events then series, "
-        "the ratio the median of the rounds' ratios); and bench_observe's change -> PUBACK p99 with every "
+        "one-off events, both in the same run (the cold starts and the boundary storms in interleaved "
+        "rounds on fresh copies, the ratio the median of the rounds' ratios); and bench_observe's change "
+        "-> PUBACK p99 with every "
         "screen reporting beside the daemon without `--observe`. Goal: each figure within "
         f"{goals.WITH_SERIES.text}x the plain fleet's.",
         "",
@@ -642,7 +643,7 @@ def section_with_series(doc: Doc, res: Results) -> None:
         parts += [r.get("boundary_storm", {}).get("edges", {}).get(k) for k in ("on", "off")]
         for row, c in zip(wanted, parts, strict=False):
             value, base = (c["series_s"], c["events_s"]) if c else (None, None)
-            ratio = c.get("ratio") if c else None  # cold starts: the median of the rounds' ratios
+            ratio = c.get("ratio") if c else None  # the median of the rounds' ratios
             row = replace(row, value=value, base_value=base, rounds_ratio=ratio)
             doc.row(replace(row, reason="not in the result"))
         q = r.get("queries", {})

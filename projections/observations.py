@@ -8,7 +8,8 @@ report per screen. A run also ends when a screen was silent longer than
 when a screen went quiet without storing every periodic report.
 
 `ObservationLog` is the writer: reports are buffered (bounded), written in
-batches, and stay buffered while the database is away. The reads are in
+batches (the statements of each store in projections.observation_writes), and
+stay buffered while the database is away. The reads are in
 projections.observation_reads.
 """
 
@@ -19,14 +20,13 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, and_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as _pg_insert
-from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
+from sqlalchemy import DDL, Column, Integer, MetaData, String, Table, event, select
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
-from ledger.persistence import bulk_insert, engine_of, transaction
+from ledger.persistence import engine_of, transaction
 from ledger.values import parse_instant
+from projections.observation_writes import add_to_runs, upsert
 
 __all__ = ["TABLES", "ObservationLog", "Run", "Seen", "metadata", "observations", "reports"]
 
@@ -57,6 +57,13 @@ reports = Table(
     Column("run_started_at", String(20), nullable=False),
 )
 TABLES = (observations, reports)
+# A screen's latest report is replaced every 300 s: with room left in its page PostgreSQL writes
+# the new version there (a HOT update), the primary key's index untouched, and prunes the old one.
+event.listen(
+    reports,
+    "after_create",
+    DDL("ALTER TABLE %(fullname)s SET (fillfactor = 50)").execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+)
 _RUN = ("client_id", "started_at", "since", "intent_id", "tv_state", "detail", "last_reported_at", "reports")
 _RUN_ALL = (*_RUN, "received_at")
 _LATEST = ("client_id", "reported_at", "since", "intent_id", "tv_state", "detail", "received_at")
@@ -126,7 +133,6 @@ class ObservationLog:
         # Per screen, the run the next report may continue: (started_at, intent_id, tv_state, last).
         self._open: dict[str, tuple[str, str | None, str, str]] = {}
         self.dropped = 0
-        self._tail_sql: tuple[str, list[str] | None] | None = None  # _TAIL_UPDATE, compiled
 
     def add(self, seen: Seen) -> None:
         """Buffer one accepted report (the caller checked it is newer than the screen's last)."""
@@ -175,23 +181,9 @@ class ObservationLog:
                     self._fold(client_id, f, opened, new_runs, tails)
                 last = fragments[-1].last
                 latest.append(_latest_row(last, opened[client_id][0]))
-            dialect = self.engine.dialect.name
-            upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
-            if new_runs:
-                statement = upsert(observations)
-                statement = statement.on_conflict_do_update(
-                    index_elements=[observations.c.client_id, observations.c.started_at],
-                    set_={name: statement.excluded[name] for name in _RUN_ALL[2:]},
-                )
-                bulk_insert(session, statement, _RUN_ALL, [tuple(r) for r in new_runs.values()])
-            if tails:
-                self._write_tails(session, tails)
-            statement = upsert(reports)
-            statement = statement.on_conflict_do_update(
-                index_elements=[reports.c.client_id],
-                set_={name: statement.excluded[name] for name in _LATEST_ALL[1:]},
-            )
-            bulk_insert(session, statement, _LATEST_ALL, latest)
+            upsert(session, observations, _RUN_ALL, [tuple(r) for r in new_runs.values()])
+            add_to_runs(session, observations, [(*k, *v) for k, v in tails.items()])
+            upsert(session, reports, _LATEST_ALL, latest)
         # Written: remember the open runs, forget the buffer.
         self._open.update({c: opened[c] for c in clients})
         for client_id, fragments in batch:
@@ -239,18 +231,6 @@ class ObservationLog:
         new_runs[key] = row
         opened[client_id] = (first.reported_at, first.intent_id, first.tv_state, last.reported_at)
 
-    def _write_tails(self, session: Any, tails: dict[tuple[str, str], list[Any]]) -> None:
-        # Through the driver, compiled once: SQLAlchemy's per-row parameter processing cost
-        # more than the UPDATE itself (strings and integers need no bind processing).
-        connection = session.connection()
-        if self._tail_sql is None:
-            compiled = _TAIL_UPDATE.compile(dialect=connection.dialect)
-            self._tail_sql = (compiled.string, compiled.positiontup if compiled.positional else None)
-        sql, order = self._tail_sql
-        rows = [{"c": k[0], "s": k[1], "last": v[0], "n": v[1]} for k, v in tails.items()]
-        params = rows if order is None else [tuple(r[name] for name in order) for r in rows]
-        connection.exec_driver_sql(sql, params)
-
     def _load_open(self, session: Any, clients: list[str]) -> None:
         c = reports.c
         for start in range(0, len(clients), 500):
@@ -274,10 +254,3 @@ def _latest_row(s: Seen, run_started_at: str) -> tuple[Any, ...]:
         s.received_at,
         run_started_at,
     )
-
-
-_TAIL_UPDATE = (
-    update(observations)
-    .where(and_(observations.c.client_id == bindparam("c"), observations.c.started_at == bindparam("s")))
-    .values(last_reported_at=bindparam("last"), reports=observations.c.reports + bindparam("n"))
-)

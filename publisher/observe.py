@@ -35,6 +35,7 @@ from publisher.reportlink import ReportLink
 from publisher.reportmetrics import RESULTS, ReportMetrics, ScreensGauge, ages_of
 from publisher.reportwriter import ReportWriter
 from publisher.settings import DB_ERRORS, one_line
+from publisher.undecided import Undecided
 
 __all__ = ["RESULTS", "Observer"]
 
@@ -58,7 +59,7 @@ class Observer:
         errors: tuple[type[BaseException], ...] = DB_ERRORS,
         stale: int = 900,
         owns: Callable[[str], bool] = lambda _name: True,
-        registered: Callable[[str], bool] = lambda _name: True,
+        registered: Callable[[str], bool | None] = lambda _name: True,
         intended: Callable[[], Iterable[tuple[str, str, datetime, int]]] = lambda: (),
         broker: BrokerConfig | None = None,
         background: bool = False,
@@ -68,7 +69,9 @@ class Observer:
         of every registered client, for the screens-by-match gauge. `intended` is called
         from `tick()` only, on the daemon's thread; with `background`, `owns` and
         `registered` are called on the writer's thread, so they must only read (a dict
-        lookup). `broker`: where `start()` subscribes (a session of the component's own).
+        lookup); `registered` may answer None (not known yet: publisher.roster), the report
+        held and asked about again (publisher.undecided). `broker`: where `start()`
+        subscribes (a session of the component's own).
         `background`: reports are classified and written on a thread of their own
         (publisher.reportwriter), not in `tick()`."""
         self.prefix = prefix
@@ -79,6 +82,8 @@ class Observer:
         self._errors = errors
         self._owns, self._registered = owns, registered
         self._inbox: collections.deque[tuple[str, bytes]] = collections.deque()
+        # (topic, payload, report, now, stamp) of reports whose client `registered` cannot tell yet.
+        self._undecided: Undecided[tuple[str, bytes, Any, datetime, str]] = Undecided()
         # Per screen: (reported_at as epoch seconds, tv_state, the payload's hash).
         self._latest: dict[str, tuple[int, str, int]] = {}
         # Screens whose latest report changed, oldest first, kept only for a reader that mirrors
@@ -135,7 +140,7 @@ class Observer:
             # Written a second after the first of a batch arrived, or at once when a batch is full.
             if self._write_due(now):
                 self._write(now)
-            if self._inbox:
+            if self._inbox or self._undecided:
                 self._drain(now, started + BUDGET, DRAIN)
             if self.writer.pending() and self._next_write is None:
                 self._next_write = now + timedelta(seconds=1.0)
@@ -174,7 +179,7 @@ class Observer:
     def _ingest(self, budget: float) -> bool:
         """Classify for about `budget` seconds (the writer's thread); True: more are waiting."""
         clock = self._clock
-        if clock is None or not self._inbox:
+        if clock is None or not (self._inbox or self._undecided):
             return False  # no round yet (no clock to judge the skew by), or nothing waiting
         now = clock[0] + timedelta(seconds=time.monotonic() - clock[1])
         self._drain(now, time.perf_counter() + budget, len(self._inbox))
@@ -185,6 +190,11 @@ class Observer:
         self._load()
         stamp = stamp_ms(now)
         counted = dict.fromkeys(RESULTS, 0)
+        released = self._undecided.release(self._registered)
+        for i, ((topic, payload, report, then, held_at), known) in enumerate(released):
+            counted[self._admit(topic, payload, report, known, then, held_at)] += 1
+            if i & 15 == 15 and time.perf_counter() > until:
+                break  # the rest later (still held, in order)
         inbox, classify = self._inbox, self._classify
         for i in range(min(limit, len(inbox))):
             if i & 15 == 15 and time.perf_counter() > until:
@@ -220,7 +230,15 @@ class Observer:
             return self._reject("invalid", topic, now, str(e))
         if report.client_id != name:
             return self._reject("mismatched_id", topic, now, f"report names client {report.client_id!r}")
-        if not self._registered(name):
+        known = None if self._undecided.holds(name) else self._registered(name)
+        if known is None:  # asked about again in a later round, this report's clock kept
+            self._undecided.hold(name, (topic, payload, report, now, stamp))
+            return None
+        return self._admit(topic, payload, report, known, now, stamp)
+
+    def _admit(self, topic: str, payload: bytes, report: Any, known: bool, now: datetime, stamp: str) -> str:
+        name = report.client_id
+        if not known:
             return self._reject("unknown_client", topic, now, f"client {name!r} is not registered")
         reported = epoch(report.reported_at)
         skew = reported - now.timestamp()

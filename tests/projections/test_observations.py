@@ -13,7 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import Ledger
 from ledger.values import format_instant
 from projections.observation_reads import latest_reports, runs_between
-from projections.observations import ObservationLog, Seen
+from projections.observations import ObservationLog, Seen, observations, reports
 
 T0 = datetime(2026, 3, 31, 10, tzinfo=UTC)
 
@@ -108,3 +108,76 @@ def test_the_buffer_is_bounded_and_counts_what_it_dropped(sqlite_ledger: Ledger)
     for s in range(5):
         writer.add(seen(s * 60, "on" if s % 2 else "off"))
     assert (writer.pending(), writer.dropped) == (3, 2)
+
+
+def _rows(ledger: Ledger) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every stored row of both tables, in key order (the times cut to HH:MM:SS)."""
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    short = lambda v: v[11:19] if isinstance(v, str) and v.startswith("2026-") else v  # noqa: E731
+    with engine.connect() as conn:
+        runs = conn.execute(sqlalchemy.select(observations).order_by(*observations.primary_key.columns))
+        latest = conn.execute(sqlalchemy.select(reports).order_by(reports.c.client_id))
+        return [tuple(map(short, r)) for r in runs], [tuple(map(short, r)) for r in latest]
+
+
+def test_one_batch_of_every_kind_stores_the_same_rows_on_each_store(ledger: Ledger) -> None:
+    """Runs started, continued from the store, replaced within their second, split by a change
+    and by a silence, in one batch beside screens never seen: the rows each store holds (the
+    writes take a different shape per store, one statement a table on PostgreSQL)."""
+    x = "0f0c7a4e-6b0c-5d8e-9a51-3a2f1c9d4b7e"
+    writer = ObservationLog(ledger, split_after=900)
+    for client_id, state in (("a", "on"), ("b", "on"), ("c", "on"), ("d", "off")):
+        writer.add(seen(0, state, intent_id=x if client_id == "b" else None, client_id=client_id))
+    writer.flush()
+    batch = [
+        seen(300, client_id="a"),
+        seen(600, client_id="a"),  # a: the stored run continued by two reports
+        seen(0, "off", client_id="b"),  # b: a change within the stored run's second replaces it
+        seen(300, client_id="c"),  # c: the stored run continued, then a change, then a silence
+        seen(600, "off", client_id="c"),
+        seen(900, "off", client_id="c"),
+        seen(2000, "off", client_id="c"),
+        seen(2000, "off", client_id="d"),  # d: a silence longer than split_after, nothing changed
+        seen(100, "unknown", client_id="e"),  # e, f: never seen; f changes within one second
+        seen(5, "on", intent_id=x, client_id="f"),
+        seen(5, "off", client_id="f"),
+    ]
+    for s in batch:
+        writer.add(s)
+    writer.flush()
+    runs, latest = _rows(ledger)
+    assert runs == [
+        ("a", "10:00:00", "10:00:00", None, "on", "at 0", "10:10:00", 3, "10:00:00"),
+        ("b", "10:00:00", "10:00:00", None, "off", "at 0", "10:00:00", 1, "10:00:00"),
+        ("c", "10:00:00", "10:00:00", None, "on", "at 0", "10:05:00", 2, "10:00:00"),
+        ("c", "10:10:00", "10:00:00", None, "off", "at 600", "10:15:00", 2, "10:10:00"),
+        ("c", "10:33:20", "10:00:00", None, "off", "at 2000", "10:33:20", 1, "10:33:20"),
+        ("d", "10:00:00", "10:00:00", None, "off", "at 0", "10:00:00", 1, "10:00:00"),
+        ("d", "10:33:20", "10:00:00", None, "off", "at 2000", "10:33:20", 1, "10:33:20"),
+        ("e", "10:01:40", "10:00:00", None, "unknown", "at 100", "10:01:40", 1, "10:01:40"),
+        ("f", "10:00:05", "10:00:00", None, "off", "at 5", "10:00:05", 1, "10:00:05"),
+    ]
+    assert latest == [
+        ("a", "10:10:00", "10:00:00", None, "on", "at 600", "10:10:00", "10:00:00"),
+        ("b", "10:00:00", "10:00:00", None, "off", "at 0", "10:00:00", "10:00:00"),
+        ("c", "10:33:20", "10:00:00", None, "off", "at 2000", "10:33:20", "10:33:20"),
+        ("d", "10:33:20", "10:00:00", None, "off", "at 2000", "10:33:20", "10:33:20"),
+        ("e", "10:01:40", "10:00:00", None, "unknown", "at 100", "10:01:40", "10:01:40"),
+        ("f", "10:00:05", "10:00:00", None, "off", "at 5", "10:00:05", "10:00:05"),
+    ]
+    assert writer.pending() == 0
+
+
+@pytest.mark.postgres
+def test_the_latest_reports_leave_room_in_their_pages_on_postgres(pg_url: str) -> None:
+    """Each screen's row is replaced every 300 s: with room in its page PostgreSQL writes the new
+    version there (a HOT update), without a new entry in the primary key's index."""
+    ledger = Ledger(pg_url)
+    try:
+        ObservationLog(ledger)
+        engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+        query = "select reloptions from pg_class where oid = 'audit_reports'::regclass"
+        with engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text(query)).scalar() == ["fillfactor=50"]
+    finally:
+        ledger.close()
