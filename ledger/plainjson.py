@@ -59,6 +59,8 @@ _class_versions: dict[type, int] = {}
 # Equal UTC instants have equal encodings (another zone's equal instant would not).
 _instants: dict[tuple[str, datetime], Any] = {}
 _INSTANTS = 256
+# The clock reading encoded last, by identity (the same object is the same instant).
+_stamp: tuple[Any, Any, Any] = (None, None, None)
 
 
 def _plain(value: Any) -> bool:
@@ -99,8 +101,14 @@ def _plain_state(event: Any, instant: Transcoding) -> bytes | None:
 
 
 def _encoded(value: datetime, instant: Transcoding) -> Any:
+    global _stamp
     if value.microsecond or value.tzinfo is not UTC:
-        return instant.encode(value)  # a clock reading (a timestamp): seen once
+        # A clock reading: the record instant of a chunk's events is one object, encoded once.
+        held, by, encoded = _stamp
+        if held is not value or by is not instant:
+            encoded = instant.encode(value)
+            _stamp = (value, instant, encoded)
+        return encoded
     key = (instant.name, value)
     encoded = _instants.get(key)
     if encoded is None:
