@@ -24,7 +24,7 @@ from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_ca
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
-from projections.prepared import Evaluation, Prepared, evaluate
+from projections.prepared import Prepared, evaluate
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -281,7 +281,10 @@ class Projector:
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         evaluation = self._prepared.take(name, now, cause_of)
         if evaluation is None:
-            evaluation = self._evaluation(name, now, cause_of, shared)
+            last = self._last_fields(name)
+            evaluation = follower_evaluation(self.view, name, now, cause_of, last, shared)
+            if evaluation is None:
+                evaluation = evaluate(self.timeline(name), now, cause_of, last)
         after, fields, caused, ids = evaluation
         self._schedule(name, after)
         if after is not None and after == self._prepared.at:
@@ -297,11 +300,6 @@ class Projector:
             before = (log.version, log.modified_on, log.seq, log.last)
         log.issue(fields, *caused, stamp)
         return log, before
-
-    def _evaluation(self, name: str, now: datetime, cause_of: CauseOf, shared: Shared) -> Evaluation:
-        last = self._last_fields(name)
-        found = follower_evaluation(self.view, name, now, cause_of, last, shared)
-        return found if found is not None else evaluate(self.timeline(name), now, cause_of, last)
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:
         """Put a log back as it was before an issue whose save failed."""
