@@ -9,6 +9,7 @@ others' evaluations from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -17,6 +18,7 @@ from ledger.intent import IntentFields
 from projections.causes import CauseOf
 from projections.fleet import FleetView
 from projections.prepared import Evaluation, evaluate
+from projections.timeline import Timeline
 
 __all__ = ["Shared", "follower_evaluation"]
 
@@ -25,17 +27,24 @@ Shared = dict[tuple[str | None, bool, CauseOf], Evaluation]
 
 
 def follower_evaluation(
-    view: FleetView, name: str, now: datetime, cause_of: CauseOf, last: IntentFields | None, shared: Shared
+    view: FleetView,
+    timeline_of: Callable[[str], Timeline],
+    name: str,
+    now: datetime,
+    cause_of: CauseOf,
+    last: IntentFields | None,
+    shared: Shared,
 ) -> Evaluation | None:
     """`evaluate` of client `name` against its `last` fields, shared with its group's other
-    followers (None: `name` has a timeline of its own, evaluate it)."""
+    followers (None: `name` has a timeline of its own, evaluate it); `timeline_of` gives the
+    timeline of the first one."""
     client = view.follower(name)
     if client is None:
         return None
     key = (client.group_id, client.registered, cause_of)
     found = shared.get(key)
     if found is None:
-        found = shared[key] = evaluate(view.timeline(name), now, cause_of, None)
+        found = shared[key] = evaluate(timeline_of(name), now, cause_of, None)
     after, fields, caused, _ = found
     assert fields is not None  # evaluated against no last intent: always one
     if fields.client_id != name:

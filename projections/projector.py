@@ -282,7 +282,7 @@ class Projector:
         evaluation = self._prepared.take(name, now, cause_of)
         if evaluation is None:
             last = self._last_fields(name)
-            evaluation = follower_evaluation(self.view, name, now, cause_of, last, shared)
+            evaluation = follower_evaluation(self.view, self.timeline, name, now, cause_of, last, shared)
             if evaluation is None:
                 evaluation = evaluate(self.timeline(name), now, cause_of, last)
         after, fields, caused, ids = evaluation
