@@ -60,20 +60,26 @@ class IntentLog(Aggregate):
         """
         # The event `_create` would build, without its per-call introspection.
         name = cls.name_for(client_id, group_id)
+        log_id = cls.id_for(name)
+        stamp = cls.stamp() if timestamp is None else timestamp
         opened = ev.new_event(
             ev.IntentLogOpened,
             {
-                "originator_id": cls.id_for(name),
+                "originator_id": log_id,
                 "originator_version": cls.INITIAL_VERSION,
-                "timestamp": cls.stamp() if timestamp is None else timestamp,
+                "timestamp": stamp,
                 "originator_topic": _TOPIC,
                 "client_id": client_id,
                 "group_id": group_id,
             },
         )
-        log = opened.mutate(None)
-        assert isinstance(log, IntentLog)
-        log.pending_events.append(opened)
+        # What the library's `Created.mutate` builds (its base init, then `__init__`, then the
+        # event's `apply`), without resolving the topic and matching keyword arguments per call.
+        log = object.__new__(cls)
+        log.__base_init__(log_id, cls.INITIAL_VERSION, stamp)
+        log.__init__(client_id, group_id)  # type: ignore[misc]
+        opened.apply(log)
+        log._pending_events.append(opened)
         return log
 
     @property
@@ -114,8 +120,12 @@ class IntentLog(Aggregate):
                 "cause": cause,
             },
         )
-        issued.mutate(self)
-        self.pending_events.append(issued)
+        # The library's `mutate` of the log's own next event (its id and version hold by
+        # construction): the event's `apply`, then the version and the modified instant.
+        issued.apply(self)
+        self._version = issued.originator_version
+        self._modified_on = issued.timestamp
+        self._pending_events.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):

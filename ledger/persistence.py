@@ -175,6 +175,7 @@ def read_rows(
     columns = (c.id, c.originator_id, c.originator_version, c.topic, c.state)
     mapper = app.mapper
     plain = mapper.cipher is None and mapper.compressor is None
+    id_of, state_of = _result_processor(app, c.originator_id), _result_processor(app, c.state)
     while True:
         query = select(*columns).where(c.id > after).order_by(c.id).limit(limit)
         if stop is not None:
@@ -182,8 +183,16 @@ def read_rows(
         if topics:
             query = query.where(c.topic.in_(topics))
         with reading(app) as db:
-            rows = db.execute(query).all()
-        for position, originator_id, version, topic, state in rows:
+            rows = _driver_rows(db, query)
+        # One id object an aggregate of the page (a client's claim and registration are
+        # neighbours), made as the column's result processor makes it.
+        ids: dict[Any, UUID] = {}
+        for position, stored_id, version, topic, state in rows:
+            originator_id = ids.get(stored_id)
+            if originator_id is None:
+                originator_id = ids[stored_id] = stored_id if id_of is None else id_of(stored_id)
+            if state_of is not None:
+                state = state_of(state)
             event = decode_event(resolve_topic(topic), originator_id, version, state) if plain else None
             if event is None:
                 event = mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
@@ -191,6 +200,26 @@ def read_rows(
         if len(rows) < limit:
             return
         after = rows[-1][0]
+
+
+def _driver_rows(db: Any, query: Any) -> Sequence[Any]:
+    """The rows of a Core SELECT with the values as the driver returns them: no result
+    processors (the caller applies the ones it needs)."""
+    connection = db.connection() if isinstance(db, Session) else db
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positional:
+        driver_params: Any = tuple(params[name] for name in compiled.positiontup)
+    else:
+        driver_params = params
+    result = connection.exec_driver_sql(compiled.string, driver_params)
+    return result.all()
+
+
+def _result_processor(app: Application[UUID], column: Any) -> Any:
+    """The result processor of `column` on the ledger's dialect (None: the driver's value as it is)."""
+    dialect = engine_of(app).dialect
+    return column.type.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def topics_after(app: Application[UUID], after: int, topics: Iterable[str], stop: int | None) -> bool:

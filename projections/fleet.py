@@ -30,6 +30,7 @@ __all__ = ["Affected", "ClientRow", "FleetView"]
 
 _NONE: Mapping[str, Any] = MappingProxyType({})  # the schedule of every client without one of its own
 _MEMBERSHIP = (ev.ClientRegistered, ev.ClientAssigned, ev.ClientDeregistered)
+_CLAIMS = (ev.EventIdClaimed, ev.OverrideIdClaimed)
 
 
 class ClientRow:
@@ -100,12 +101,13 @@ class FleetView:
 
     def apply(self, position: int, event: Any, affected: Affected | None = None) -> None:
         """Fold one domain event (read at `position` of the notification log) into the view."""
-        self.position = max(self.position, position)
-        if isinstance(event, ev.EventIdClaimed | ev.OverrideIdClaimed):
+        if position > self.position:
+            self.position = position
+        if isinstance(event, _CLAIMS):
             return  # claims only guard id uniqueness; the schedule lives on the targets
-        if self.holds(event):
-            return
         held = self._by_id.get(event.originator_id)
+        if held is not None and event.originator_version <= held.version:
+            return  # held already (`holds`)
         if isinstance(held, ClientRow):
             held.fold(event)
             aggregate: Any = held
@@ -113,7 +115,8 @@ class FleetView:
             aggregate = ClientRow(event.originator_id, event.client_id, event.originator_version)
         else:
             aggregate = event.mutate(held)
-        self._by_id[event.originator_id] = aggregate
+        if aggregate is not held:
+            self._by_id[event.originator_id] = aggregate
         # Creation events (a group named, the policy opened) change no timeline.
         self._index(aggregate, (position, event), affected if isinstance(event, ev.LedgerChange) else None)
 
@@ -185,6 +188,17 @@ class FleetView:
         return self.group_timeline(group.group_id).for_target(
             client.client_id, client.group_id, client.registered
         )
+
+    def follower(self, client_id: str) -> ClientRow | None:
+        """The client if its timeline is its group's own, for another target (None: it has a
+        schedule of its own, no group, or it is not a client): what `timeline` shares."""
+        client = self.clients.get(client_id)
+        if client is None or client.group_id is None or client.group_id not in self.groups:
+            return None
+        if client.events is _NONE:  # the shared empty schedule: no events, series or overrides
+            return client
+        own = client.live_events() or client.live_series() or client.live_overrides()
+        return None if own else client
 
     def group_timeline(self, group_id: str) -> Timeline:
         timeline = self._timelines.get(group_id)

@@ -23,6 +23,7 @@ from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
+from projections.followers import Shared, follower_evaluation
 from projections.prepared import Prepared, evaluate
 from projections.shard import Shard
 from projections.timeline import Timeline
@@ -245,9 +246,10 @@ class Projector:
         rest = self._rest
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
         done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
+        shared: Shared = {}  # a group's followers: evaluated once
         for name, cause_of in rest:
             done += 1
-            evaluated = self._evaluate(name, now, cause_of, stamp)
+            evaluated = self._evaluate(name, now, cause_of, stamp, shared)
             if evaluated is not None:
                 issued[name] = (*evaluated, cause_of)
                 if limit is not None and len(issued) >= limit:
@@ -270,11 +272,19 @@ class Projector:
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(
-        self, name: str, now: datetime, cause_of: CauseOf, stamp: datetime
+        self,
+        name: str,
+        now: datetime,
+        cause_of: CauseOf,
+        stamp: datetime,
+        shared: Shared,
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         evaluation = self._prepared.take(name, now, cause_of)
         if evaluation is None:
-            evaluation = evaluate(self.timeline(name), now, cause_of, self._last_fields(name))
+            last = self._last_fields(name)
+            evaluation = follower_evaluation(self.view, self.timeline, name, now, cause_of, last, shared)
+            if evaluation is None:
+                evaluation = evaluate(self.timeline(name), now, cause_of, last)
         after, fields, caused, ids = evaluation
         self._schedule(name, after)
         if after is not None and after == self._prepared.at:

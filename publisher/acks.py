@@ -123,7 +123,9 @@ class Acks:
             if intent is not None:
                 assert item.issued_at is not None
                 assert item.expires_at is not None
-                self.receipts.acked(item.name, intent, item.issued_at, item.expires_at, kind, now, latency_ms)
+                self.receipts.acked(
+                    item.name, intent, item.issued_at, item.expires_at, kind, now, latency_ms, item.intent_id
+                )
         elif not ok:
             intent_id = None if intent is None else intent.intent_id
             self.receipts.failed(item.name, intent_id, now, delivery.error or "failed")
@@ -144,7 +146,7 @@ def _line(item: Outgoing, result: str, latency_ms: float | None) -> dict[str, An
         fields = intent.fields
         line["client_id"] = fields.client_id
         line["group_id"] = fields.group_id
-        line["intent_id"] = intent.intent_id
+        line["intent_id"] = intent.intent_id if item.intent_id is None else item.intent_id
         line["seq"] = intent.seq
         line["desired_state"] = fields.desired_state
         line["reason"] = fields.reason

@@ -47,6 +47,7 @@ class EventLog:
         self._lock = threading.Lock()
         self._text = log_format == "text"
         self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
+        self._second: tuple[Any, str] = (None, "")  # the last UTC second stamped, and its text
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
@@ -67,11 +68,22 @@ class EventLog:
                 head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
             body = _encoder.encode(fields).decode()
             tail = "," + body[1:] if len(body) > 2 else "}"
-            line = '{"ts":"' + now.isoformat(timespec="milliseconds") + head + tail + "\n"
+            line = '{"ts":"' + self._stamp(now) + head + tail + "\n"
         with self._lock:  # one write a line: readers of the stream take each write as a line
             self._stream.write(line)
             if flush:
                 self._stream.flush()
+
+    def _stamp(self, now: datetime) -> str:
+        """`now.isoformat(timespec="milliseconds")`; a UTC second's text made once, not per line."""
+        if now.tzinfo is not UTC:
+            return now.isoformat(timespec="milliseconds")
+        second = (now.second, now.minute, now.hour, now.day, now.month, now.year)
+        held, text = self._second
+        if held != second:
+            text = now.isoformat(timespec="seconds")[:19]
+            self._second = (second, text)  # one assignment: another thread sees both or neither
+        return f"{text}.{now.microsecond // 1000:03d}+00:00"
 
     def flush(self) -> None:
         with self._lock:

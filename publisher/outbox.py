@@ -61,6 +61,7 @@ class Outgoing:
     issued_at: str | None = None
     expires_at: str | None = None
     status: str | None = None
+    intent_id: str | None = None  # the intent's id, derived once for the payload
 
 
 class Outbox:
@@ -168,14 +169,17 @@ class Outbox:
         if session is None or not session.connected:
             return  # the reconnect republishes everything, freshly stamped
         stamp, expiry, refresh_at = self._stamping(now)
+        intent_id = intent.intent_id
         payload = build_payload(
-            intent_id=intent.intent_id, fields=intent.fields, issued_at=stamp, ttl=self.settings.ttl
+            intent_id=intent_id, fields=intent.fields, issued_at=stamp, ttl=self.settings.ttl
         )
         try:
             delivery = session.publish(self.topics.intent(name), encode_payload(payload), expiry=expiry)
         except NotConnected:
             return
-        self.outgoing.append(Outgoing(delivery, name, kind, intent, payload.issued_at, payload.expires_at))
+        self.outgoing.append(
+            Outgoing(delivery, name, kind, intent, payload.issued_at, payload.expires_at, intent_id=intent_id)
+        )
         self._sent(name, kind, intent, refresh_at)
 
     def _queue(self, name: str, kind: Kind) -> None:

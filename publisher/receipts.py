@@ -73,10 +73,13 @@ class DeliveryLog:
         kind: str,
         acked_at: datetime,
         latency_ms: float | None,
+        intent_id: str | None = None,
     ) -> None:
-        """A PUBACK of `intent` published (to log `name`) stamped `issued`, expiring `expires`."""
+        """A PUBACK of `intent` published (to log `name`) stamped `issued`, expiring `expires`
+        (`intent_id`: its id, if the caller derived it already)."""
         acked = stamp_ms(acked_at)
-        intent_id = intent.intent_id
+        if intent_id is None:
+            intent_id = intent.intent_id
         if intent_id not in self._firsts:  # _FIRSTS order; the latency as the JSON text stored
             latency = "null" if latency_ms is None else repr(float(latency_ms))
             self._firsts[intent_id] = (

@@ -113,3 +113,25 @@ def test_equal_schedule_instants_decode_to_one_object_and_stamps_stay_their_own(
     for i in range(codec.INSTANTS_KEPT + 1):
         codec.shared_instant(T0 + timedelta(seconds=i))
     assert len(codec._INSTANTS) <= codec.INSTANTS_KEPT  # bounded, whatever the ledger holds
+
+
+def test_the_log_read_equals_the_mapper_s_events(ledger: Ledger) -> None:
+    """`Ledger.read` (the driver's values, one id object an aggregate of a page) gives what the
+    stock rows and mapper give: positions, classes, every field and its type, in order."""
+    with freeze_time(T0):
+        fill(ledger)
+        Projector(ledger).start(T0)
+    c = events_table(ledger).c
+    with transaction(ledger, commit=False) as session:
+        query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state).order_by(c.id)
+        rows = session.execute(query).all()
+    expected = [
+        (position, ledger.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state))))
+        for position, oid, version, topic, state in rows
+    ]
+    got = list(ledger.read(0, limit=7))  # small pages: some aggregates span two
+    assert [p for p, _ in got] == [p for p, _ in expected]
+    for (_, g), (_, e) in zip(got, expected, strict=True):
+        assert type(g) is type(e)
+        assert list(vars(g).items()) == list(vars(e).items())
+        assert type(g.originator_id) is type(e.originator_id)

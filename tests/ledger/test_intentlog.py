@@ -57,3 +57,27 @@ def test_the_current_intent_s_derived_id_is_the_recorded_one() -> None:
             assert log.last.intent_id == recorded.intent_id == intent_id_for(log.name, seq)  # type: ignore[attr-defined]
             assert recorded.current() == log.last  # type: ignore[attr-defined]
     assert intent_id_for(group.name, 1) != intent_id_for(client.name, 1)
+
+
+def test_open_and_issue_build_what_the_library_s_mutate_builds() -> None:
+    """`open` and `issue` skip the library's generic `mutate`: the log they leave is the one its
+    `mutate` builds from the same events (every attribute, in the same order)."""
+    log = IntentLog.open("c1", "lobby", T0)
+    opened = log.pending_events[0]
+    library = opened.mutate(None)
+    assert isinstance(library, IntentLog)
+    assert list(vars(library).items())[:4] == list(vars(log).items())[:4]  # id, version, instants
+    assert [k for k in vars(library)] == [k for k in vars(log)]
+    assert {k: v for k, v in vars(library).items() if k != "_pending_events"} == {
+        k: v for k, v in vars(log).items() if k != "_pending_events"
+    }
+    stamp = datetime(2026, 3, 31, 7, 0, 1, 250_000, tzinfo=UTC)
+    for state in ("on", "off"):
+        log.issue(IntentFields(**{**FIELDS, "desired_state": state}), T0, {"kind": "start"}, stamp)
+        issued = log.pending_events[-1]
+        issued.mutate(library)
+        assert {k: v for k, v in vars(library).items() if k != "_pending_events"} == {
+            k: v for k, v in vars(log).items() if k != "_pending_events"
+        }
+    assert (log.version, log.modified_on, log.created_on) == (3, stamp, T0)
+    assert [e.originator_version for e in log.collect_events()] == [1, 2, 3]

@@ -268,3 +268,35 @@ def _issued(at: datetime, effective_at: datetime, state: str, cause: Any) -> ev.
             "cause": cause,
         },
     )
+
+
+def test_the_typed_encoders_take_what_intent_logs_build_and_write_the_stock_bytes(
+    mappers: tuple[Mapper[UUID], Mapper[UUID]],
+) -> None:
+    """Opened and issued events of client and group logs (windows or none, every kind of cause,
+    a clock reading and whole-second instants) go through the typed encoders, not the fallback,
+    and come out as the stock mapper's bytes; an event with its keys in another order falls back."""
+    ours, stock = mappers
+    assert isinstance(ours, PlainJsonMapper)
+    stamp = datetime(2026, 3, 31, 7, 0, 0, 123_456, tzinfo=UTC)
+    window = {"start": "2026-03-31T08:00:00Z", "end": "2026-03-31T09:00:00Z"}
+    causes: list[dict[str, Any]] = [
+        {"kind": "start"},
+        {"kind": "boundary", "at": "2026-03-31T08:00:00Z", "windows": ["event e1", "override o1"]},
+        {"kind": "ledger", "position": 12, "event": "EventScheduled", "actor": "ünï", "note": None},
+    ]
+    events: list[Any] = []
+    for client, group in (("c1", "lobby"), (None, "lobby"), ("c2", None)):
+        log = IntentLog.open(client, group, stamp)
+        for i, cause in enumerate(causes):
+            on = IntentFields(client, group, "on", "event_window_active", 30, window)
+            off = IntentFields(client, group, "off", "no_active_event", 0, None)
+            log.issue(on if i % 2 else off, T0 + timedelta(hours=i), cause, stamp)
+        events += log.collect_events()
+    typed = ours._typed
+    for event in events:
+        assert typed(event) is not None, type(event).__name__
+        assert ours.to_stored_event(event) == stock.to_stored_event(event)
+    reordered = ev.new_event(ev.IntentIssued, dict(reversed(list(vars(events[1]).items()))))
+    assert typed(reordered) is None
+    assert ours.to_stored_event(reordered) == stock.to_stored_event(reordered)

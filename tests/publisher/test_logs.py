@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from click.testing import CliRunner
@@ -144,3 +144,19 @@ def test_run_logs_text_when_asked(sqlite_url: str, mosquitto: Mosquitto) -> None
 def test_run_logs_json_when_stdout_is_not_a_terminal(sqlite_url: str, mosquitto: Mosquitto) -> None:
     records = [json.loads(x) for x in _once(sqlite_url, mosquitto)]
     assert {"start", "transition", "publish"} <= {r["event"] for r in records}
+
+
+def test_json_stamps_are_isoformat_to_the_millisecond_across_seconds_and_zones() -> None:
+    """`ts` is `isoformat(timespec="milliseconds")` of the clock reading, whichever second, day
+    or year it falls in (the text of a second is reused), and for a clock in another zone."""
+    other = timezone(timedelta(hours=2))
+    instants = [T + timedelta(microseconds=k * 337_911) for k in range(40)]
+    instants += [datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)]
+    instants += [datetime(987, 6, 5, 4, 3, 2, 1_000, tzinfo=UTC), datetime(2026, 3, 31, 10, tzinfo=other)]
+    readings = iter(instants)
+    out = io.StringIO()
+    log = EventLog(out, now=lambda: next(readings))
+    for _ in instants:
+        log.emit("notice", message="m")
+    stamps = [json.loads(line)["ts"] for line in out.getvalue().splitlines()]
+    assert stamps == [t.isoformat(timespec="milliseconds") for t in instants]
