@@ -21,18 +21,17 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
-from eventsourcing.utils import Environment, resolve_topic
+from eventsourcing.utils import resolve_topic
 from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Engine, Table, event, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
 from ledger.codec import decode_event, decode_issued
 
 __all__ = [
-    "SQLITE_CACHE_KIB",
     "BulkApplicationRecorder",
     "Factory",
     "SubclassAwareTranscoder",
@@ -95,26 +94,8 @@ def _insert_returning(session: Session, table: Table, events: Sequence[StoredEve
     return insert_many_returning(connection, statement, _EVENT_COLUMNS, params)
 
 
-# SQLite's page cache a connection, KiB. The daemon reads the log once (a scan, larger than
-# any cache at scale) and then appends at the right edge of a few b-trees; SQLite's default
-# of 2,000 KiB stays resident for the life of every connection.
-SQLITE_CACHE_KIB = 512
-
-
-def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    cursor.close()
-
-
 class Factory(SQLAlchemyFactory):
     application_recorder_class = BulkApplicationRecorder
-
-    def __init__(self, env: Environment) -> None:
-        super().__init__(env)
-        engine = self.datastore.engine
-        if isinstance(engine, Engine) and engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_cache)  # before any connection is opened
 
 
 class SubclassAwareTranscoder(JSONTranscoder):

@@ -28,15 +28,8 @@ __all__ = ["Follower"]
 QUIET = timedelta(seconds=5)  # no transitions for this long before a periodic checkpoint
 BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight, at most
 # Transitions recorded per round at most: paho publishes one chunk while the next is evaluated
-# and recorded (a boundary of the whole fleet starts publishing after its first chunk). A
-# chunk's records, stored events and bound rows all exist at once, a few KB a transition, and
-# what they leave in the allocator stays resident; each chunk is a commit (a sync of the
-# file). So a chunk is a CHUNKS-th of the fleet, from CHUNK_FLOOR (the start's first, the
-# fleet not folded yet) to CHUNK: memory a small share of the fleet's, at most CHUNKS commits
-# below CHUNKS * CHUNK targets.
+# and recorded (a boundary of the whole fleet starts publishing after its first chunk).
 CHUNK = 1_000
-CHUNK_FLOOR = 250
-CHUNKS = 40
 # A boundary this close is evaluated ahead while idle, this many targets a round (a change
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
 AHEAD = timedelta(seconds=30)
@@ -61,7 +54,7 @@ class Follower:
         self.checkpoints = CheckpointStore(ledger)
         self.started = False
         self.once = False  # --once: the view dies with the process, the collector may stay off
-        self.chunk: int | None = CHUNK  # the largest chunk (None: a step in one piece)
+        self.chunk: int | None = CHUNK
         self._freeze = False  # the start's chunks are recorded: freeze the view then
         self.next_lag = started_at
         self._backoff = backoff
@@ -118,7 +111,7 @@ class Follower:
     def _read(self, now: datetime) -> list[IntentIssued]:
         with paused_gc():  # a boundary of thousands: no collector passes mid-way
             if self.started:
-                issued = self.projector.step(now, self.limit)
+                issued = self.projector.step(now, self.chunk)
             else:
                 # The start too goes in chunks (--once as well): paho publishes each while the
                 # next is evaluated and recorded, and only a chunk's events wait to be written.
@@ -131,16 +124,6 @@ class Follower:
                 gc.collect()
                 gc.freeze()
         return issued
-
-    @property
-    def limit(self) -> int | None:
-        """Transitions this round records at most: a CHUNKS-th of the fleet held, within
-        [CHUNK_FLOOR, chunk] (None: no limit)."""
-        if self.chunk is None:
-            return None
-        view = self.projector.view
-        fleet = max(len(view.clients), len(view.logs))  # folded, or resumed from a checkpoint
-        return min(self.chunk, max(CHUNK_FLOOR, fleet // CHUNKS))
 
     @property
     def pending(self) -> bool:
@@ -165,8 +148,8 @@ class Follower:
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
         if self.projector.partial:
-            return self.projector.step(now, self.limit)
-        return self.projector.start(now, self.limit)
+            return self.projector.step(now, self.chunk)
+        return self.projector.start(now, self.chunk)
 
     def _failed(self, now: datetime, e: BaseException) -> None:
         self._next_db = now + timedelta(seconds=self._backoff.next())

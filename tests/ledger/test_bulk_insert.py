@@ -1,5 +1,5 @@
-"""Events inserted through ledger.bulk: ids in the order given, in few statement texts; SQLite's
-bounded statements and page cache."""
+"""Events inserted through ledger.bulk: ids in the order given, in few statement texts; on SQLite
+in statements of a bounded size."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
 
 from ledger import Ledger, bulk
-from ledger.persistence import SQLITE_CACHE_KIB, engine_of, events_table, transaction
+from ledger.persistence import engine_of, events_table, transaction
 
 
 def _insert(ledger: Ledger, count: int) -> tuple[list[uuid.UUID], list[int]]:
@@ -81,13 +81,3 @@ def test_sqlite_statements_hold_at_most_the_statement_rows(
         stored = select(table.c.originator_id).where(table.c.id.in_(ids)).order_by(table.c.id)
         assert [r[0] for r in session.execute(stored)] == originators
         assert [tuple(r) for r in session.execute(select(rows_table))] == [(i, f"r{i}") for i in range(11)]
-
-
-def test_every_sqlite_connection_keeps_a_small_page_cache(sqlite_ledger: Ledger) -> None:
-    """Each connection of the pool, the first and any opened later, has SQLite's page cache of
-    `SQLITE_CACHE_KIB` (the default 2,000 KiB stays resident for the connection's life)."""
-    engine = engine_of(sqlite_ledger)
-    with engine.connect() as first, engine.connect() as second:  # two at once: a new connection
-        sizes = [c.exec_driver_sql("PRAGMA cache_size").scalar() for c in (first, second)]
-    assert sizes == [-SQLITE_CACHE_KIB, -SQLITE_CACHE_KIB]
-    assert SQLITE_CACHE_KIB < 2_000

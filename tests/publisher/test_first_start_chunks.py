@@ -1,7 +1,7 @@
 """A first start (`run_once` on a fresh ledger) in chunks, on each store and a real Mosquitto: it
 records exactly what a start in one piece records, publishes the first chunk before the last is
 recorded, saves a checkpoint past its own intents, and fails (never skips) when a chunk's write
-fails; its chunks are a share of the fleet."""
+fails."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from freezegun import freeze_time
 from ledger import Ledger
 from ledger.app import INTENT_TOPICS
 from projections.checkpoint import CheckpointStore
-from publisher import follower
 from publisher.daemon import Daemon, RunSettings
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
@@ -125,39 +124,3 @@ def test_a_failed_chunk_fails_run_once_and_keeps_what_was_recorded(
     assert all([e.seq for e in ledger.issued(c)] == [1] for c in CLIENTS)
     acked = {r["client_id"] for r in capture.records("publish") if r["result"] == "acked"}
     assert acked == set(CLIENTS)
-
-
-def test_a_first_start_s_chunks_are_a_share_of_the_fleet(
-    ledger: Ledger, mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first chunk is CHUNK_FLOOR (nothing folded yet), the next a CHUNKS-th of the fleet
-    (7 clients: 3), never more than `chunk`; they record and publish what one piece does."""
-    reference = with_fleet(Ledger(f"sqlite:///{tmp_path / 'reference.db'}"))
-    whole, _ = daemon_for(reference, mosquitto, None)
-    assert whole.run_once(10) == []
-
-    monkeypatch.setattr(follower, "CHUNK_FLOOR", 1)
-    monkeypatch.setattr(follower, "CHUNKS", 2)
-    with_fleet(ledger)
-    daemon, capture = daemon_for(ledger, mosquitto, follower.CHUNK)
-    sizes: list[int] = []
-    follow = daemon.follower.follow
-
-    def counted(now: Any, *, strict: bool = False) -> list[Any]:
-        issued = follow(now, strict=strict)
-        sizes.extend([len(issued)] if issued else [])
-        return issued
-
-    monkeypatch.setattr(daemon.follower, "follow", counted)
-    assert daemon.run_once(10) == []
-    assert sizes == [1, 3, 3]
-    assert recorded(ledger) == recorded(reference)
-    acked = {r["client_id"] for r in capture.records("publish") if r["result"] == "acked"}
-    assert acked == set(CLIENTS)
-
-    capped, _ = daemon_for(with_fleet(Ledger(f"sqlite:///{tmp_path / 'capped.db'}")), mosquitto, 2)
-    assert capped.follower.limit == 1  # the floor, nothing folded yet
-    capped.projector.pull()
-    assert capped.follower.limit == 2  # a share of 3, capped by `chunk`
-    capped.ledger.close()
-    reference.close()
