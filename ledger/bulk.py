@@ -16,11 +16,17 @@ from sqlalchemy import Table
 
 from ledger.batching import pieces
 
-__all__ = ["SQLITE_ROWS", "bind_processors", "bulk_insert", "insert_many_returning"]
+__all__ = ["SQLITE_ROWS", "SQLITE_STATEMENT_ROWS", "bind_processors", "bulk_insert", "insert_many_returning"]
 
-# Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement since
+# Rows a batch on SQLite at most: it binds at most 32,766 parameters per statement since
 # 3.32, 999 before (a Python built against an older system library).
 SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 8
+
+# Rows per multi-row INSERT statement on SQLite (a power of two). sqlite3 keeps every
+# distinct statement prepared for the life of the connection, with the values it last
+# bound: memory in proportion to its rows, for each table and piece length, while a
+# statement of this many rows already takes the GIL once per that many rows.
+SQLITE_STATEMENT_ROWS = min(128, SQLITE_ROWS)
 
 # Rows per INSERT on PostgreSQL (arrays of this many values, one a column).
 _PG_ROWS = 5000
@@ -79,7 +85,7 @@ def insert_many_returning(
         sql = re.sub(r"%\((\w+)\)s", "%s", sql)
     if connection.dialect.name == "postgresql":
         return _pg_unnest(connection, statement.table, sql, params, len(columns))
-    return _many_values(connection, sql, params, len(columns), SQLITE_ROWS)
+    return _many_values(connection, sql, params, len(columns), SQLITE_STATEMENT_ROWS)
 
 
 def _pg_unnest(connection: Any, table: Table, sql: str, params: list[Any], width: int) -> list[Any]:
@@ -113,13 +119,14 @@ def _identity(value: Any) -> Any:
 
 
 def _sqlite_many(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    # Hundreds of rows per statement: sqlite3's executemany releases and retakes the GIL for
-    # every row, and while paho's thread is busy each retake waits (a convoy). Always the
-    # same number of rows per statement (the rest row by row): sqlite3 caches every distinct
+    # Many rows per statement: sqlite3's executemany releases and retakes the GIL for every
+    # row, and while paho's thread is busy each retake waits (a convoy). Always the same
+    # number of rows per statement (the rest row by row): sqlite3 caches every distinct
     # statement, and one per burst size would cost memory in proportion to the fleet.
-    full = len(rows) - len(rows) % SQLITE_ROWS
+    size = SQLITE_STATEMENT_ROWS
+    full = len(rows) - len(rows) % size
     if full:
-        _many_values(connection, sql, [v for r in rows[:full] for v in r], len(rows[0]), SQLITE_ROWS)
+        _many_values(connection, sql, [v for r in rows[:full] for v in r], len(rows[0]), size)
     if full < len(rows):
         connection.exec_driver_sql(sql, rows[full:])
 

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 FORMAT = 2
-PART = 1_000  # logs per row (a large blob costs its size in resident memory, long after it is freed)
+PART = 250  # logs per row (a large blob costs its size in resident memory, long after it is freed)
 
 metadata = MetaData()
 checkpoints = Table(
@@ -269,15 +269,9 @@ class CheckpointStore:
             for part in range(parts):
                 body = _encoder.encode(list(itertools.islice(logs, PART)))
                 size += len(body)
-                conn.execute(
-                    insert(checkpoints).values(
-                        key=checkpoint.key,
-                        part=part,
-                        parts=parts,
-                        format=FORMAT,
-                        position=checkpoint.position,
-                        saved_at=checkpoint.saved_at.isoformat(),
-                        body=body,
-                    )
-                )
+                # The values as parameters, not in the statement: SQLAlchemy's compiled cache
+                # keeps the first statement it compiles, and with it a blob built into it.
+                row = {"key": checkpoint.key, "part": part, "parts": parts, "format": FORMAT}
+                row.update(position=checkpoint.position, saved_at=checkpoint.saved_at.isoformat(), body=body)
+                conn.execute(insert(checkpoints), row)
         return size

@@ -1,4 +1,5 @@
-"""Events inserted through ledger.bulk: ids in the order given, in few statement texts."""
+"""Events inserted through ledger.bulk: ids in the order given, in few statement texts; on SQLite
+in statements of a bounded size."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import event, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
 
 from ledger import Ledger, bulk
 from ledger.persistence import engine_of, events_table, transaction
@@ -47,3 +48,36 @@ def test_inserted_events_get_ids_in_their_order_in_one_statement_text(
     if engine.dialect.name == "postgresql":
         assert len(set(inserts)) == 1  # the same text for 1, 2 and 8 rows
         assert len(inserts) == 1 + 1 + 3  # 8 rows in arrays of at most 3
+
+
+def test_sqlite_statements_hold_at_most_the_statement_rows(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: events and bulk rows go in statements of at most `SQLITE_STATEMENT_ROWS` rows
+    (each distinct statement stays prepared with its last values), every row once, in order."""
+    monkeypatch.setattr(bulk, "SQLITE_STATEMENT_ROWS", 4)
+    rows_a_statement: list[int] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO ledger_events") or statement.startswith("INSERT INTO bulk_rows"):
+            rows_a_statement.append(statement.count("(?"))
+
+    engine = engine_of(sqlite_ledger)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE bulk_rows (n INTEGER, label TEXT)")
+    rows_table = Table("bulk_rows", MetaData(), Column("n", Integer), Column("label", String))
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        originators, ids = _insert(sqlite_ledger, 11)
+        with transaction(sqlite_ledger, commit=True) as session:
+            bulk.bulk_insert(session, insert(rows_table), ("n", "label"), [(i, f"r{i}") for i in range(11)])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert max(rows_a_statement) == 4
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 11
+    table = events_table(sqlite_ledger)
+    with transaction(sqlite_ledger, commit=False) as session:
+        stored = select(table.c.originator_id).where(table.c.id.in_(ids)).order_by(table.c.id)
+        assert [r[0] for r in session.execute(stored)] == originators
+        assert [tuple(r) for r in session.execute(select(rows_table))] == [(i, f"r{i}") for i in range(11)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -184,6 +185,25 @@ def test_a_checkpoint_is_stored_in_parts_and_a_missing_part_is_a_miss(
         assert conn.execute(select(func.count()).select_from(checkpoints)).scalar() == 2
         conn.execute(delete(checkpoints).where(checkpoints.c.part == 1))
     assert store.load(projector.key) is None
+
+
+def test_a_saved_part_is_not_kept_once_written(fleet: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each part's encoded body is passed as a parameter: the first is not kept after the save
+    (built into the statement, it stayed in SQLAlchemy's compiled cache with it)."""
+    monkeypatch.setattr(checkpoint_module, "PART", 2)
+    bodies: list[bytes] = []
+    original = checkpoint_module._encoder
+
+    class Keeping:
+        def encode(self, value: Any) -> bytes:
+            bodies.append(original.encode(value))
+            return bodies[-1]
+
+    monkeypatch.setattr(checkpoint_module, "_encoder", Keeping())
+    saved_after_start(fleet, T0)
+    assert len(bodies) == 2
+    held = [sys.getrefcount(body) for body in bodies]
+    assert held[0] == held[1]  # the first part held no longer than the next (not by a cache)
 
 
 def _allocated_per_item(make: Callable[[], list[Any]]) -> float:
