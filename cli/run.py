@@ -114,6 +114,7 @@ def run(
         shard=shard,
         observe=not no_observe,
         report_process=True,
+        net_process=True,
         report_stale=report_stale,
     )
     chosen: LogFormat = "text" if log_format == "text" else "json"

@@ -1,0 +1,62 @@
+"""What the daemon needs of a broker session, and which one it opens.
+
+Two kinds keep this contract: `MqttSession` (publisher.mqtt: paho in the
+daemon's own process) and `ProcSession` (publisher.netproc: paho in a child
+process, what `intent-ledger run` uses). Both are one connection, never
+reconnected; see publisher.mqtt.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from publisher.config import BrokerConfig
+from publisher.mqtt import Delivery, MqttSession
+
+__all__ = ["BrokerSession", "SessionFactory", "default_sessions"]
+
+
+class BrokerSession(Protocol):
+    """One broker connection with acknowledged QoS 1 publishes (publisher.mqtt says how)."""
+
+    config: BrokerConfig
+    lost: threading.Event
+    lost_reason: str | None
+    last_ack: float
+    last_heard: float
+
+    def connect(self, timeout: float = 10.0) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(
+        self, topic: str, payload: bytes, *, expiry: int | None = None, retain: bool = True
+    ) -> Delivery: ...
+
+    def flush(self) -> None:
+        """Send what was published so far: the owner is about to wait."""
+
+    def subscribe(self, topic: str, qos: int = 0) -> None: ...
+
+    def unsubscribe(self, topic: str) -> None: ...
+
+    def silent_since(self, instant: float) -> bool: ...
+
+    def abandon(self, reason: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+SessionFactory = Callable[..., BrokerSession]
+
+
+def default_sessions(net_process: bool) -> SessionFactory:
+    """The daemon's sessions: paho in a process of its own, or in ours."""
+    if net_process:
+        from publisher.netproc import ProcSession
+
+        return ProcSession
+    return MqttSession
