@@ -113,14 +113,15 @@ class ProcSession:
         answered = self._connack.wait(timeout)
         if self._up and not self.lost.is_set():
             return
-        self.close()
+        # Said before close(), which ends the child (and would read as a child that died).
         if self._unavailable is not None:
-            raise BrokerUnavailable(self._unavailable)
-        if self._broken is not None:
-            raise BrokerUnavailable(f"no connection to broker {self.config.redacted()}: {self._broken}")
-        raise BrokerUnavailable(
-            before_connack(self.config, answered=answered, refused=self._refused, timeout=timeout)
-        )
+            problem = self._unavailable
+        elif self._broken is not None:
+            problem = f"no connection to broker {self.config.redacted()}: {self._broken}"
+        else:
+            problem = before_connack(self.config, answered=answered, refused=self._refused, timeout=timeout)
+        self.close()
+        raise BrokerUnavailable(problem)
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
