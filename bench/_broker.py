@@ -10,8 +10,8 @@ Not a benchmark itself (imported as `_broker`, like `_common`).
   retained QoS 1 messages and counting PUBACKs in `on_publish`.
 - `CaptureStream`: a stream for the daemon's `EventLog` that keeps every line
   with the `time.monotonic()` at which it was written (parsed afterwards).
-- `recording_factory`: the daemon's own sessions (paho in a process of its own
-  as `intent-ledger run` has it, or in ours), unchanged, that also keep
+- `recording_factory`: the daemon's own sessions (paho in a process of its own,
+  the first started ahead as `intent-ledger run` has it, or in ours), unchanged, that also keep
   `(topic, payload, Delivery)` of every publish, so the benchmark reads each
   PUBACK's instant (`Delivery.acked_at`, monotonic, set when the daemon's
   process learns of the PUBACK: on paho's network thread, or on the reader
@@ -40,8 +40,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from publisher.mqtt import Delivery
-from publisher.session import BrokerSession, SessionFactory, default_sessions
+from publisher.mqtt import Delivery, MqttSession
+from publisher.session import BrokerSession, ProcSessions, SessionFactory
 
 
 def free_port() -> int:
@@ -220,10 +220,10 @@ class CaptureStream(io.StringIO):
 def recording_factory(
     sink: list[Any], connects: list[float], keep: bool = True, net_process: bool = True
 ) -> SessionFactory:
-    """The daemon's own sessions (`default_sessions(net_process)`: paho in a process of its own,
-    as `intent-ledger run` has it, or in ours), unchanged, that also keep `(topic, payload,
+    """The daemon's own sessions (paho in a process of its own, the first one started now, as
+    `intent-ledger run` has it; or in ours), unchanged, that also keep `(topic, payload,
     Delivery)` of every publish in `sink` (`keep=False`: not the Deliveries) and time connect."""
-    base = default_sessions(net_process)
+    base: SessionFactory = ProcSessions(ahead=True) if net_process else MqttSession
 
     def make(*args: Any, **kwargs: Any) -> BrokerSession:
         session = base(*args, **kwargs)

@@ -59,9 +59,11 @@ def status_of(pid: int, field: str) -> int:
 def measured_sessions(net_process: bool, network: dict[str, int]) -> Any:
     """The daemon's sessions; a network process's floor (once connected) and peak (as its
     session closes) added up in `network`."""
-    from publisher.session import default_sessions
+    from publisher.mqtt import MqttSession
+    from publisher.session import ProcSessions
 
-    base = default_sessions(net_process)
+    # As `run`: the first session's process is started ahead, before the ledger is opened.
+    base = ProcSessions(ahead=True) if net_process else MqttSession
 
     def make(*args: Any, **kwargs: Any) -> Any:
         session: Any = base(*args, **kwargs)
@@ -96,6 +98,7 @@ def child_ours(url: str, port: int, at: str, net_process: bool) -> dict[str, Any
 
     floor = status_kib("VmRSS")
     network = {"floor_kib": 0, "peak_kib": 0, "processes": 0}
+    sessions = measured_sessions(net_process, network)
     sink = open(os.devnull, "w")  # noqa: SIM115
     ledger = Ledger(url)
     started = time.monotonic()
@@ -105,7 +108,7 @@ def child_ours(url: str, port: int, at: str, net_process: bool) -> dict[str, Any
         RunSettings(prefix=PREFIX, net_process=net_process),
         clock=ShiftedClock(parse_instant(at, "--at")),
         log=EventLog(sink),
-        session_factory=measured_sessions(net_process, network),
+        session_factory=sessions,
     )
     failures = daemon.run_once()
     seconds = time.monotonic() - started

@@ -314,10 +314,12 @@ def cold_start(
     db: Database, port: int, clock: Any, profiler: cProfile.Profile | None = None, net_process: bool = True
 ) -> dict[str, Any]:
     """One `run_once()` on a fresh Ledger instance, with its steps timed."""
-    ledger = Ledger(db.url, db.env())  # opening the database is not timed
     stream = CaptureStream()
     sink: Sink = []
     connects: list[float] = []
+    # As `run`: the session's process is started before the ledger is opened (neither is timed).
+    sessions = recording_factory(sink, connects, keep=False, net_process=net_process)
+    ledger = Ledger(db.url, db.env())  # opening the database is not timed
     try:
         phases = Phases()
         daemon = Daemon(
@@ -326,7 +328,7 @@ def cold_start(
             RunSettings(prefix=PREFIX, net_process=net_process),
             clock=clock,
             log=EventLog(stream),
-            session_factory=recording_factory(sink, connects, keep=False, net_process=net_process),
+            session_factory=sessions,
         )
         if profiler is None:
             for obj, attr in (

@@ -84,7 +84,10 @@ class Pipe:
         buffer = bytearray(size)
         view, got = memoryview(buffer), 0
         while got < size:
-            n = self.sock.recv_into(view[got:])
+            try:
+                n = self.sock.recv_into(view[got:])
+            except TimeoutError:  # a socket with a timeout (for its sends): nothing yet, read on
+                continue
             if n == 0:
                 raise EOFError("the other end closed the pipe")
             got += n
@@ -146,6 +149,8 @@ class _Child:
             self.events.append(("unavailable", str(e)))
             self.send()
             return
+        self.events.append(("opened", None))  # the CONNACK's timeout starts now, as in process
+        self.send()
         client, pipe = self.client, self.conn.fileno()
         while not self.lost:
             sock = client.socket()

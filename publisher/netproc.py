@@ -17,13 +17,10 @@ by SIGKILL) ends the child at once without a DISCONNECT, so the Will stands.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,24 +30,15 @@ from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.mqtt import Delivery
 from publisher.netchild import ABANDON, CLOSE, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, Pipe
+from publisher.netstart import NetworkProcess
 from publisher.pahoclient import before_connack
 
 __all__ = ["FLUSH_EVERY", "ProcSession"]
 
 FLUSH_EVERY = 64  # publishes sent to the child in one message at most
 STOP_WAIT = 5.0  # seconds the child has at close to write its DISCONNECT and exit
+START_WAIT = 30.0  # seconds a child has to start and open the connection (CONNECT sent)
 _serial = itertools.count(1)
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `publisher` is
-
-
-def _command(fd: int) -> list[str]:
-    # The child's start-up is on the path of every connect, so it imports as little as it can:
-    # not multiprocessing's spawn (which imports the parent's __main__, a benchmark, pytest or
-    # the CLI, in the child first), and no `site` (-S: our own search path instead, the same
-    # modules without the .pth files' import hooks).
-    path = [_ROOT, *sys.path]
-    start = f"import sys; sys.path[:] = {path!r}; from publisher.netchild import main; main()"
-    return [sys.executable, "-S", "-c", start, str(fd)]
 
 
 class _Sent(Delivery):
@@ -79,8 +67,11 @@ class ProcSession:
         on_message: Callable[[str, bytes], None] | None = None,
         inflight: int = 20,
         client_id: str | None = None,
+        child: NetworkProcess | None = None,
     ) -> None:
+        """`child`: a network process started ahead (ProcSessions), or None to start one at connect."""
         self.config = config
+        self._child = child
         self.lost = threading.Event()
         self.lost_reason: str | None = None  # why, once `lost` is set
         self.last_ack = time.monotonic()  # when the broker last acknowledged anything
@@ -90,6 +81,7 @@ class ProcSession:
         client_id = client_id or f"intent-ledger-{os.getpid()}-{next(_serial)}"
         self._spec = [dataclasses.asdict(config), None if will is None else list(will), inflight, client_id]
         self._on_message_cb = on_message
+        self._opened = threading.Event()  # the child opened the connection, or will never
         self._connack = threading.Event()
         self._up = False  # a successful CONNACK came
         self._refused: str | None = None  # the CONNACK's failure
@@ -110,11 +102,19 @@ class ProcSession:
     def connect(self, timeout: float = 10.0) -> None:
         """Start the child, connect and wait for a successful CONNACK, or raise BrokerUnavailable."""
         self._start()
-        answered = self._connack.wait(timeout)
+        # The timeout is the CONNACK's, as for MqttSession: the child's start-up and the TCP
+        # connect come first (paho's connect gives up on its own after a few seconds).
+        started = self._opened.wait(START_WAIT)
+        answered = started and self._connack.wait(timeout)
         if self._up and not self.lost.is_set():
             return
         # Said before close(), which ends the child (and would read as a child that died).
-        if self._unavailable is not None:
+        if not started:
+            problem = (
+                f"no connection to broker {self.config.redacted()}: its network process did not "
+                f"start within {START_WAIT:g} s"
+            )
+        elif self._unavailable is not None:
             problem = self._unavailable
         elif self._broken is not None:
             problem = f"no connection to broker {self.config.redacted()}: {self._broken}"
@@ -124,21 +124,17 @@ class ProcSession:
         raise BrokerUnavailable(problem)
 
     def _start(self) -> None:
-        ours, theirs = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                _command(theirs.fileno()),
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )
-        except OSError as e:
-            ours.close()
-            raise BrokerUnavailable(
-                f"no connection to broker {self.config.redacted()}: cannot start its network process: {e}"
-            ) from None
-        finally:
-            theirs.close()  # only the child holds its end: the pipe closes when either dies
-        self._conn = Pipe(ours)
+        child, self._child = self._child, None
+        if child is None or not child.alive:
+            if child is not None:
+                child.discard()
+            try:
+                child = NetworkProcess()
+            except OSError as e:
+                raise BrokerUnavailable(
+                    f"no connection to broker {self.config.redacted()}: cannot start its network process: {e}"
+                ) from None
+        self.process, self._conn = child.process, child.pipe
         self._conn.send(self._spec)
         self._reader = threading.Thread(target=self._read, name="broker-session", daemon=True)
         self._reader.start()
@@ -179,8 +175,13 @@ class ProcSession:
         # Under `_sending`. A child that is gone loses the batch: the reader says so next.
         batch, self._batch = self._batch, []
         if batch and self._conn is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self._conn.send(batch)
+            except TimeoutError:  # a child that does not read its pipe: ended (the reader says so)
+                if self.process is not None:
+                    self.process.kill()
+            except OSError:
+                pass
 
     def _order(self, operation: list[Any]) -> None:
         with self._sending:
@@ -264,6 +265,7 @@ class ProcSession:
                 self._broken = self._broken or f"its network process exited with code {code}"
                 self.lost_reason = self.lost_reason or self._broken
                 self.lost.set()
+            self._opened.set()
             self._connack.set()
             self._fail_pending(f"connection lost before PUBACK ({self.lost_reason})")
 
@@ -275,7 +277,9 @@ class ProcSession:
         Delivery.resolve_all(self._acks, settled)
 
     def _event(self, event: str, text: str | None, heard: float) -> None:
-        if event == "connack":
+        if event == "opened":
+            self._opened.set()
+        elif event == "connack":
             self.last_heard = heard
             if text is None:
                 self._up = True
@@ -289,8 +293,10 @@ class ProcSession:
             self._fail_pending(f"connection lost before PUBACK ({text})")
         elif event == "unavailable":
             self._unavailable = self.lost_reason = text
+            self._opened.set()
             self._connack.set()
         elif event == "failed":
             self._broken = self.lost_reason = f"its network process failed: {text}"
             self.lost.set()
+            self._opened.set()
             self._connack.set()

@@ -8,14 +8,17 @@ reconnected; see publisher.mqtt.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from publisher.config import BrokerConfig
 from publisher.mqtt import Delivery, MqttSession
+from publisher.netproc import ProcSession
+from publisher.netstart import NetworkProcess
 
-__all__ = ["BrokerSession", "SessionFactory", "default_sessions"]
+__all__ = ["BrokerSession", "ProcSessions", "SessionFactory", "default_sessions"]
 
 
 class BrokerSession(Protocol):
@@ -55,8 +58,20 @@ SessionFactory = Callable[..., BrokerSession]
 
 def default_sessions(net_process: bool) -> SessionFactory:
     """The daemon's sessions: paho in a process of its own, or in ours."""
-    if net_process:
-        from publisher.netproc import ProcSession
+    return ProcSession if net_process else MqttSession
 
-        return ProcSession
-    return MqttSession
+
+class ProcSessions:
+    """Makes ProcSessions (a session factory for the daemon). With `ahead`, the first session's
+    network process is started now, so its start-up runs beside the caller's own (imports,
+    opening the ledger) instead of on the connect."""
+
+    def __init__(self, *, ahead: bool = False) -> None:
+        self.ahead: NetworkProcess | None = None  # the next session's process, started already
+        if ahead:
+            with contextlib.suppress(OSError):  # no process now: the connect tries again
+                self.ahead = NetworkProcess()
+
+    def __call__(self, config: BrokerConfig, **options: Any) -> ProcSession:
+        child, self.ahead = self.ahead, None
+        return ProcSession(config, child=child, **options)

@@ -22,6 +22,7 @@ from publisher.daemon import Daemon, RunSettings
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.mqtt import MqttSession
 from publisher.netproc import FLUSH_EVERY, ProcSession
+from publisher.session import ProcSessions
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, Subscriber, free_port, retained, wait_for
 from tests.publisher.conftest import BROKERS
@@ -297,3 +298,29 @@ def _children(pid: int) -> list[int]:
         with open(f"/proc/{pid}/task/{task}/children") as f:
             found += [int(p) for p in f.read().split()]
     return found
+
+
+def test_a_process_started_ahead_serves_the_first_session(mosquitto: Mosquitto) -> None:
+    """`run` starts its first session's process before its own imports; a dead one is replaced."""
+    sessions = ProcSessions(ahead=True)
+    assert sessions.ahead is not None
+    ahead = sessions.ahead.process.pid
+    first = sessions(mosquitto.config())
+    first.connect()
+    assert first.process is not None
+    assert first.process.pid == ahead
+    assert first.publish("t/a", b"1", expiry=60).wait(10)
+    first.close()
+    second = sessions(mosquitto.config())
+    second.connect()
+    assert second.process is not None
+    assert second.process.pid != ahead
+    second.close()
+    again = ProcSessions(ahead=True)
+    assert again.ahead is not None
+    again.ahead.process.kill()
+    again.ahead.process.wait()
+    replaced = again(mosquitto.config())
+    replaced.connect()  # the dead one is not used
+    assert replaced.publish("t/b", b"2", expiry=60).wait(10)
+    replaced.close()
