@@ -17,6 +17,7 @@ by SIGKILL) ends the child at once without a DISCONNECT, so the Will stands.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -135,7 +136,8 @@ class ProcSession:
                     f"no connection to broker {self.config.redacted()}: cannot start its network process: {e}"
                 ) from None
         self.process, self._conn = child.process, child.pipe
-        self._conn.send(self._spec)
+        with contextlib.suppress(OSError):  # a child gone already: the reader says so
+            self._conn.send(self._spec)
         self._reader = threading.Thread(target=self._read, name="broker-session", daemon=True)
         self._reader.start()
 
