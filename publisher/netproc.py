@@ -261,6 +261,11 @@ class ProcSession:
                     self._event(event, text, heard)
         except (EOFError, OSError):
             pass  # the child is gone
+        except Exception as e:  # a message callback failed: this session is lost, said in one line
+            self._broken = (
+                self._broken or f"its reader failed: {' '.join(str(e).split()) or type(e).__name__}"
+            )
+            process.kill()
         finally:
             code = process.wait()
             if not self.lost.is_set():

@@ -324,3 +324,19 @@ def test_a_process_started_ahead_serves_the_first_session(mosquitto: Mosquitto) 
     replaced.connect()  # the dead one is not used
     assert replaced.publish("t/b", b"2", expiry=60).wait(10)
     replaced.close()
+
+
+def test_a_failing_message_callback_loses_the_session_not_the_reader(mosquitto: Mosquitto) -> None:
+    def refuse(_topic: str, _payload: bytes) -> None:
+        raise ValueError("cannot take\nthis")
+
+    session = ProcSession(mosquitto.config(), on_message=refuse)
+    session.connect()
+    session.subscribe("t/#", qos=0)
+    session.publish("t/echo", b"e", retain=False)
+    session.flush()
+    wait_for(session.lost.is_set, 10, "the session to count as lost")
+    assert session.lost_reason == "its reader failed: cannot take this"
+    assert session.process is not None
+    assert session.process.wait(10) == -signal.SIGKILL
+    session.close()
