@@ -1,8 +1,8 @@
 """Starting a network process (publisher.netchild): a child with paho imported, awaiting its session.
 
 `python -S -c ...` with our own search path, not multiprocessing's spawn: the
-child's start-up (an interpreter and paho, about a tenth of a second of CPU)
-is on the path of a connect, so it imports as little as it can. Spawn would
+child's start-up (an interpreter and paho) is on the path of a connect, so it
+imports as little as it can. Spawn would
 first import the parent's `__main__` (the CLI, a benchmark, pytest) in the
 child; `site` would run the .pth files' import hooks. A process started
 ahead (`NetworkProcess()` before the caller's own start-up, as `run` does)
