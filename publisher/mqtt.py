@@ -14,8 +14,6 @@ callbacks take (paho runs them under its own locks).
 from __future__ import annotations
 
 import contextlib
-import itertools
-import os
 import socket
 import threading
 import time
@@ -28,10 +26,9 @@ from paho.mqtt.enums import MQTTErrorCode
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.pahoclient import ExpiryCache, before_connack, new_client, open_connection
+from publisher.pahoclient import client_id as new_client_id
 
 __all__ = ["Delivery", "MqttSession"]
-
-_serial = itertools.count(1)
 
 
 class Delivery:
@@ -117,7 +114,7 @@ class MqttSession:
         self.v5 = config.mqtt_version == "5"
         self.client = new_client(
             config,
-            client_id=client_id or f"intent-ledger-{os.getpid()}-{next(_serial)}",
+            client_id=client_id or new_client_id(),
             will=will,
             inflight=inflight,
         )

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
-import os
 import subprocess
 import threading
 import time
@@ -33,13 +31,13 @@ from publisher.mqtt import Delivery
 from publisher.netchild import ABANDON, CLOSE, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, Pipe
 from publisher.netstart import NetworkProcess
 from publisher.pahoclient import before_connack
+from publisher.pahoclient import client_id as new_client_id
 
 __all__ = ["FLUSH_EVERY", "ProcSession"]
 
 FLUSH_EVERY = 64  # publishes sent to the child in one message at most
 STOP_WAIT = 5.0  # seconds the child has at close to write its DISCONNECT and exit
 START_WAIT = 30.0  # seconds a child has to start and open the connection (CONNECT sent)
-_serial = itertools.count(1)
 
 
 class _Sent(Delivery):
@@ -79,7 +77,7 @@ class ProcSession:
         self.last_heard = self.last_ack  # when anything last came from the broker
         self.v5 = config.mqtt_version == "5"
         self.process: subprocess.Popen[bytes] | None = None
-        client_id = client_id or f"intent-ledger-{os.getpid()}-{next(_serial)}"
+        client_id = client_id or new_client_id()
         self._spec = [dataclasses.asdict(config), None if will is None else list(will), inflight, client_id]
         self._on_message_cb = on_message
         self._opened = threading.Event()  # the child opened the connection, or will never

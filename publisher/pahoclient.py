@@ -7,6 +7,8 @@ raise `BrokerUnavailable` with the same words.
 
 from __future__ import annotations
 
+import itertools
+import os
 import ssl
 
 import paho.mqtt.client as paho
@@ -17,7 +19,16 @@ from paho.mqtt.properties import Properties
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable
 
-__all__ = ["ExpiryCache", "before_connack", "new_client", "open_connection"]
+__all__ = ["ExpiryCache", "before_connack", "client_id", "new_client", "open_connection"]
+
+# One count for every kind of session: two sessions of one process never share a client id
+# (the broker would drop the first as the second connects).
+_serial = itertools.count(1)
+
+
+def client_id() -> str:
+    """A client id no other session of this process has had."""
+    return f"intent-ledger-{os.getpid()}-{next(_serial)}"
 
 
 def new_client(

@@ -340,3 +340,21 @@ def test_a_failing_message_callback_loses_the_session_not_the_reader(mosquitto: 
     assert session.process is not None
     assert session.process.wait(10) == -signal.SIGKILL
     session.close()
+
+
+def test_sessions_of_both_kinds_in_one_process_keep_their_own_client_ids(mosquitto: Mosquitto) -> None:
+    """The broker drops a session when another connects with its client id: ids never repeat."""
+    inline, ours = MqttSession(mosquitto.config()), ProcSession(mosquitto.config())
+    inline.connect()
+    ours.connect()
+    try:
+        first, second = inline.publish("t/a", b"1", expiry=60), ours.publish("t/b", b"2", expiry=60)
+        assert first.wait(10)
+        assert second.wait(10)
+        assert first.ok
+        assert second.ok
+        assert inline.connected
+        assert ours.connected
+    finally:
+        inline.close()
+        ours.close()
