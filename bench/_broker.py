@@ -10,10 +10,12 @@ Not a benchmark itself (imported as `_broker`, like `_common`).
   retained QoS 1 messages and counting PUBACKs in `on_publish`.
 - `CaptureStream`: a stream for the daemon's `EventLog` that keeps every line
   with the `time.monotonic()` at which it was written (parsed afterwards).
-- `RecordingSession` / `recording_factory`: the daemon's own `MqttSession`,
-  unchanged, that also keeps `(topic, payload, Delivery)` of every publish, so
-  the benchmark reads each PUBACK's instant (`Delivery.acked_at`, monotonic,
-  set on paho's network thread when the PUBACK arrives).
+- `recording_factory`: the daemon's own sessions (paho in a process of its own,
+  the first started ahead as `intent-ledger run` has it, or in ours), unchanged, that also keep
+  `(topic, payload, Delivery)` of every publish, so the benchmark reads each
+  PUBACK's instant (`Delivery.acked_at`, monotonic, set when the daemon's
+  process learns of the PUBACK: on paho's network thread, or on the reader
+  thread of a session in a process of its own).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from publisher.mqtt import Delivery, MqttSession
+from publisher.session import BrokerSession, ProcSessions, SessionFactory
 
 
 def free_port() -> int:
@@ -214,36 +217,32 @@ class CaptureStream(io.StringIO):
         return out
 
 
-class RecordingSession(MqttSession):
-    """The daemon's MqttSession, unchanged, that also keeps every publish and times connect."""
-
-    sink: list[tuple[str, bytes, Delivery | None]]
-    connects: list[float]
-    keep: bool
-
-    def connect(self, timeout: float = 10.0) -> None:
-        started = time.monotonic()
-        super().connect(timeout)
-        self.connects.append(time.monotonic() - started)
-
-    def publish(
-        self, topic: str, payload: bytes, *, expiry: int | None = None, retain: bool = True
-    ) -> Delivery:
-        delivery = super().publish(topic, payload, expiry=expiry, retain=retain)
-        self.sink.append((topic, payload, delivery if self.keep else None))
-        return delivery
-
-
 def recording_factory(
-    sink: list[Any], connects: list[float], keep: bool = True
-) -> Callable[..., MqttSession]:
-    """Sessions that record into `sink`; `keep=False` keeps topics and payloads, not the Deliveries."""
+    sink: list[Any], connects: list[float], keep: bool = True, net_process: bool = True
+) -> SessionFactory:
+    """The daemon's own sessions (paho in a process of its own, the first one started now, as
+    `intent-ledger run` has it; or in ours), unchanged, that also keep `(topic, payload,
+    Delivery)` of every publish in `sink` (`keep=False`: not the Deliveries) and time connect."""
+    base: SessionFactory = ProcSessions(ahead=True) if net_process else MqttSession
 
-    def make(*args: Any, **kwargs: Any) -> MqttSession:
-        session = RecordingSession(*args, **kwargs)
-        session.sink = sink
-        session.connects = connects
-        session.keep = keep
+    def make(*args: Any, **kwargs: Any) -> BrokerSession:
+        session = base(*args, **kwargs)
+        connect, publish = session.connect, session.publish
+
+        def timed_connect(timeout: float = 10.0) -> None:
+            started = time.monotonic()
+            connect(timeout)
+            connects.append(time.monotonic() - started)
+
+        def recorded_publish(
+            topic: str, payload: bytes, *, expiry: int | None = None, retain: bool = True
+        ) -> Delivery:
+            delivery = publish(topic, payload, expiry=expiry, retain=retain)
+            sink.append((topic, payload, delivery if keep else None))
+            return delivery
+
+        session.connect = timed_connect  # type: ignore[method-assign]
+        session.publish = recorded_publish  # type: ignore[method-assign]
         return session
 
     return make

@@ -311,22 +311,24 @@ PUBLISH_STEP = "publish (tick - follower.follow: payloads, paho publish)"
 
 
 def cold_start(
-    db: Database, port: int, clock: Any, profiler: cProfile.Profile | None = None
+    db: Database, port: int, clock: Any, profiler: cProfile.Profile | None = None, net_process: bool = True
 ) -> dict[str, Any]:
     """One `run_once()` on a fresh Ledger instance, with its steps timed."""
-    ledger = Ledger(db.url, db.env())  # opening the database is not timed
     stream = CaptureStream()
     sink: Sink = []
     connects: list[float] = []
+    # As `run`: the session's process is started before the ledger is opened (neither is timed).
+    sessions = recording_factory(sink, connects, keep=False, net_process=net_process)
+    ledger = Ledger(db.url, db.env())  # opening the database is not timed
     try:
         phases = Phases()
         daemon = Daemon(
             ledger,
             BrokerConfig(port=port),
-            RunSettings(prefix=PREFIX),
+            RunSettings(prefix=PREFIX, net_process=net_process),
             clock=clock,
             log=EventLog(stream),
-            session_factory=recording_factory(sink, connects, keep=False),
+            session_factory=sessions,
         )
         if profiler is None:
             for obj, attr in (
@@ -415,11 +417,11 @@ def measure_cold(
         for i in range(args.repeat):
             with fleet_ledger(args, snapshot, template, "cold") as db:
                 progress(args.json, f"cold start {i + 1}/{args.repeat}: run_once on a fresh ledger ...")
-                first = cold_start(db, port, clock_for())
+                first = cold_start(db, port, clock_for(), net_process=args.session == "process")
                 payloads = first.pop("payloads")
                 raws.append(raw.burst(payloads))
                 progress(args.json, f"  run_once {first['seconds']:.2f} s; raw {raws[-1]:.2f} s; again ...")
-                second = cold_start(db, port, clock_for())
+                second = cold_start(db, port, clock_for(), net_process=args.session == "process")
                 second.pop("payloads")
                 raws.append(raw.burst(payloads))
                 progress(args.json, f"  second run_once {second['seconds']:.2f} s; raw {raws[-1]:.2f} s")
@@ -436,7 +438,7 @@ def profile_cold(
     with fleet_ledger(args, snapshot, template, "profile") as db:
         for which in ("first", "second"):
             profiler = cProfile.Profile()
-            result = cold_start(db, port, clock_for(), profiler)
+            result = cold_start(db, port, clock_for(), profiler, args.session == "process")
             text, top = profile_report(profiler)
             out[which] = {"seconds": result["seconds"], "text": text, "top": top}
     return out
@@ -449,6 +451,7 @@ class Running:
     """The daemon's loop in a thread, with every publish and the log recorded."""
 
     def __init__(self, db: Database, port: int, settings: RunSettings | None = None) -> None:
+        """`settings`: by default `run`'s session (in a process of its own) and our prefix."""
         self.ledger = Ledger(db.url, db.env())
         self.stream = CaptureStream()
         self.sink: Sink = []
@@ -457,9 +460,9 @@ class Running:
         self.daemon = Daemon(
             self.ledger,
             BrokerConfig(port=port),
-            settings or RunSettings(prefix=PREFIX),
+            settings := settings or RunSettings(prefix=PREFIX, net_process=True),
             log=EventLog(self.stream),
-            session_factory=recording_factory(self.sink, self.connects),
+            session_factory=recording_factory(self.sink, self.connects, net_process=settings.net_process),
         )
         self.profiler: cProfile.Profile | None = None
         self.profiling = threading.Event()
@@ -873,7 +876,7 @@ def measure_live(
                 ],
             )
             changer.sync(moved, prune=False, now=datetime.now(UTC), meta=META)  # not timed
-            run = Running(db, port)
+            run = Running(db, port, RunSettings(prefix=PREFIX, net_process=args.session == "process"))
             progress(
                 args.json,
                 f"daemon running (real clock); waiting for its {len(clients):,} start publishes ...",
@@ -1226,6 +1229,13 @@ def main() -> None:
         help="cProfile a cold start and a boundary (auto: when the goal is missed)",
     )
     parser.add_argument("--skip", choices=("cold", "live"), action="append", default=[], help="skip a part")
+    parser.add_argument(
+        "--session",
+        choices=("process", "inline"),
+        default="process",
+        help="the daemon's broker session: in a process of its own, as `intent-ledger run` has it "
+        "(default), or paho in the daemon's process",
+    )
     args = parser.parse_args()
     args.changes += args.changes % 2  # every override set is cleared again
     args.group_changes += args.group_changes % 2

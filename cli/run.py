@@ -98,14 +98,19 @@ def run(
     """
     # The daemon (paho, psycopg, prometheus-client) loads only when it runs.
     from publisher.config import BrokerConfig, check_prefix
-    from publisher.daemon import Daemon, RunSettings
-    from publisher.lease import lease_for
-    from publisher.logs import EventLog, LogFormat, default_format
 
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     if refresh is not None and refresh >= ttl:
         raise click.BadParameter(f"{refresh} must be shorter than --ttl {ttl}", param_hint="--refresh")
     shard = _shard(shard_text)
+    from publisher.session import ProcSessions
+
+    # The broker session's own process starts now, beside our imports and the ledger's opening.
+    sessions = ProcSessions(ahead=True)
+    from publisher.daemon import Daemon, RunSettings
+    from publisher.lease import lease_for
+    from publisher.logs import EventLog, LogFormat, default_format
+
     settings = RunSettings(
         prefix=check_prefix(prefix),
         ttl=ttl,
@@ -114,12 +119,14 @@ def run(
         shard=shard,
         observe=not no_observe,
         report_process=True,
+        net_process=True,
         report_stale=report_stale,
     )
     chosen: LogFormat = "text" if log_format == "text" else "json"
     if log_format is None:
         chosen = default_format(sys.stdout)
-    daemon = Daemon(ledger_of(ctx), broker, settings, log=EventLog(sys.stdout, log_format=chosen))
+    log = EventLog(sys.stdout, log_format=chosen)
+    daemon = Daemon(ledger_of(ctx), broker, settings, log=log, session_factory=sessions)
     if metrics_port is not None:
         daemon.metrics.serve(metrics_port, metrics_host)
     if once:

@@ -20,7 +20,8 @@ from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
-from publisher.mqtt import Delivery, MqttSession
+from publisher.mqtt import Delivery
+from publisher.session import BrokerSession, SessionFactory
 from publisher.settings import Backoff, RunSettings
 from publisher.topics import Topics
 
@@ -28,7 +29,7 @@ __all__ = ["Connection"]
 
 
 class Connection:
-    """Owns the current `MqttSession` (None between sessions) and the server's status topic."""
+    """Owns the current broker session (None between sessions) and the server's status topic."""
 
     def __init__(
         self,
@@ -39,7 +40,7 @@ class Connection:
         started_at: datetime,
         wake: threading.Event,
         on_message: Callable[[str, bytes], None],
-        session_factory: Callable[..., MqttSession],
+        session_factory: SessionFactory,
         backoff: Backoff,
         metrics: Metrics,
         log: EventLog,
@@ -48,7 +49,7 @@ class Connection:
         self.started_at = started_at
         self.wake = wake
         self.metrics, self.log = metrics, log
-        self.session: MqttSession | None = None
+        self.session: BrokerSession | None = None
         self.next_connect = started_at
         self.status_stale = False  # an `offline` was seen on our status topic
         self._on_other = on_message
@@ -65,6 +66,11 @@ class Connection:
     def lost(self) -> bool:
         """A session was open and has been lost (call `drop` next)."""
         return self.session is not None and self.session.lost.is_set()
+
+    def flush(self) -> None:
+        """Send what the session batched: the loop is about to wait."""
+        if self.session is not None:
+            self.session.flush()
 
     def drop(self) -> None:
         """Close the lost session (its paho queue with it)."""

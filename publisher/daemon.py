@@ -9,7 +9,6 @@ in virtual time); `run()` sleeps in between.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ledger.app import Ledger
@@ -27,10 +26,10 @@ from publisher.ingest import observer_for
 from publisher.lease import Lease
 from publisher.logs import EventLog
 from publisher.metrics import Metrics
-from publisher.mqtt import MqttSession
 from publisher.outbox import BURST_WAIT, Kind, Outbox
 from publisher.receipts import DeliveryLog, ReceiptWriter
 from publisher.selfcheck import SelfCheck
+from publisher.session import SessionFactory, default_sessions
 from publisher.settings import Backoff, Clock, RunSettings, SystemClock
 from publisher.steady import NeverBack
 from publisher.topics import Topics
@@ -54,7 +53,7 @@ class Daemon:
         log: EventLog | None = None,
         connect_backoff: Backoff | None = None,
         db_backoff: Backoff | None = None,
-        session_factory: Callable[..., MqttSession] = MqttSession,
+        session_factory: SessionFactory | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.ledger, self.broker = ledger, broker
@@ -76,7 +75,7 @@ class Daemon:
             started_at=started_at,
             wake=self.wake,
             on_message=lambda topic, payload: self.selfcheck.on_message(topic, payload),
-            session_factory=session_factory,
+            session_factory=session_factory or default_sessions(s.net_process),
             backoff=connect_backoff or Backoff(),
             metrics=metrics,
             log=log,
@@ -149,6 +148,7 @@ class Daemon:
         self._sweep(now)
         self.receipt_writer.write(during_burst=bool(self.outbox.outgoing or self.outbox.waiting))
         self.observer.tick(now)  # last: a bounded amount of the reports that arrived
+        self.connection.flush()  # what this round published goes out before the loop waits
         if not (self.outbox.outgoing or self.outbox.waiting or self._once) and self.follower.started:
             self.follower.idle(now)  # housekeeping while nothing is in flight
 

@@ -14,26 +14,21 @@ callbacks take (paho runs them under its own locks).
 from __future__ import annotations
 
 import contextlib
-import itertools
-import os
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable, NotConnected
+from publisher.pahoclient import ExpiryCache, before_connack, new_client, open_connection
+from publisher.pahoclient import client_id as new_client_id
 
 __all__ = ["Delivery", "MqttSession"]
-
-_serial = itertools.count(1)
 
 
 class Delivery:
@@ -71,6 +66,21 @@ class Delivery:
                 if self._waited:  # waking waiters on every PUBACK would starve paho's thread
                     self._cond.notify_all()
 
+    @staticmethod
+    def resolve_all(cond: threading.Condition, settled: list[tuple[Delivery, str | None]]) -> None:
+        """Resolve a batch of one session's deliveries (`cond` theirs) at once: one lock, one wake-up."""
+        wake = False
+        now = time.monotonic()
+        with cond:
+            for delivery, error in settled:
+                if not delivery.done:
+                    delivery.error = error
+                    delivery.acked_at = now
+                    delivery.done = True
+                    wake = wake or delivery._waited
+            if wake:
+                cond.notify_all()
+
     @property
     def latency(self) -> float | None:
         return None if self.acked_at is None else self.acked_at - self.started
@@ -95,29 +105,19 @@ class MqttSession:
         self._connack_error: str | None = None
         self._lock = threading.Lock()
         self._acks = threading.Condition()
-        self._expiry_properties: dict[int, Properties] = {}
+        self._expiries = ExpiryCache()
         self._pending: dict[int, Delivery] = {}
         self.last_ack = time.monotonic()  # when the broker last acknowledged anything
         self.last_heard = self.last_ack  # when anything last came from the broker
         self._early: dict[int, str | None] = {}
         self._on_message_cb = on_message
         self.v5 = config.mqtt_version == "5"
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"intent-ledger-{os.getpid()}-{next(_serial)}",
-            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
-            clean_session=None if self.v5 else True,
-            reconnect_on_failure=False,
+        self.client = new_client(
+            config,
+            client_id=client_id or new_client_id(),
+            will=will,
+            inflight=inflight,
         )
-        # The default window of 20 is faster than a large one (paho rescans its queue per PUBACK).
-        self.client.max_inflight_messages_set(inflight)
-        if config.username:
-            self.client.username_pw_set(config.username, config.password)
-        if config.tls:
-            self.client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
-            self.client.tls_insecure_set(config.insecure)
-        if will is not None:
-            self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -156,39 +156,14 @@ class MqttSession:
 
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and wait for a successful CONNACK, or raise BrokerUnavailable."""
-        where = self.config.redacted()
-        try:
-            self.client.connect(
-                self.config.host,
-                self.config.port,
-                keepalive=self.config.keepalive,
-                clean_start=True if self.v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-            )
-        except ssl.SSLCertVerificationError as e:
-            raise BrokerUnavailable(
-                f"broker {where} not trusted (TLS): {e.verify_message or e.reason}"
-            ) from None
-        except ssl.SSLError as e:
-            raise BrokerUnavailable(f"TLS handshake with broker {where} failed: {_tls_reason(e)}") from None
-        except (OSError, ValueError) as e:
-            raise BrokerUnavailable(f"cannot reach broker {where}: {e}") from None
+        open_connection(self.client, self.config)
         self.client.loop_start()
-        if not self._connack.wait(timeout):
+        answered = self._connack.wait(timeout)
+        if not answered or self._connack_error or self.lost.is_set():
             self.close()
-            raise BrokerUnavailable(f"no CONNACK from broker {where} within {timeout:g} s")
-        if self._connack_error:
-            self.close()
-            raise BrokerUnavailable(f"broker {where} refused the connection: {self._connack_error}")
-        if self.lost.is_set():
-            self.close()
-            hint = ""
-            if self.config.tls:  # a TLS 1.3 server checks the client's certificate after the handshake
-                hint = (
-                    ": its TLS listener may require a client certificate (cert=...&key=...)"
-                    if self.config.cert_file is None
-                    else ": it may not accept this client certificate"
-                )
-            raise BrokerUnavailable(f"broker {where} closed the connection before CONNACK{hint}")
+            raise BrokerUnavailable(
+                before_connack(self.config, answered=answered, refused=self._connack_error, timeout=timeout)
+            )
 
     @property
     def connected(self) -> bool:
@@ -202,7 +177,7 @@ class MqttSession:
             raise NotConnected(f"not connected to {self.config.redacted()}: {topic} not published")
         properties = None
         if self.v5 and expiry is not None:
-            properties = self._expiry(max(1, int(expiry)))
+            properties = self._expiries.get(max(1, int(expiry)))
         delivery = Delivery(topic, self._acks)
         info = self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
         delivery.mid = info.mid
@@ -220,12 +195,8 @@ class MqttSession:
         delivery.resolve(early)
         return delivery
 
-    def _expiry(self, seconds: int) -> Properties:
-        # Building a paho Properties is slow; the few expiry values repeat, so share them.
-        properties = self._expiry_properties.get(seconds)
-        if properties is None:
-            properties = self._expiry_properties[seconds] = _Expiry(seconds)
-        return properties
+    def flush(self) -> None:
+        """Nothing to do: paho sends as it is called (a session in a process of its own batches)."""
 
     def subscribe(self, topic: str, qos: int = 0) -> None:
         self.client.subscribe(topic, qos)
@@ -266,25 +237,3 @@ class MqttSession:
             pending, self._pending = self._pending, {}
         for delivery in pending.values():
             delivery.resolve(error)
-
-
-class _Expiry(Properties):
-    """A PUBLISH's Message Expiry Interval, packed once: paho packs a message's properties
-    every time it sends one (a scan of every property name), and these never change."""
-
-    _packed: bytes
-
-    def __init__(self, seconds: int) -> None:
-        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        self.MessageExpiryInterval = seconds
-        packed = super().pack()  # type: ignore[no-untyped-call]
-        object.__setattr__(self, "_packed", packed)  # paho's __setattr__ takes property names only
-
-    def pack(self) -> bytes:
-        return self._packed
-
-
-def _tls_reason(e: ssl.SSLError) -> str:
-    # `reason` is OpenSSL's code ("TLSV1_ALERT_UNKNOWN_CA"); say it in words, without the C file name.
-    reason = str(e.reason or e.strerror or "handshake refused")
-    return reason.lower().replace("_", " ")

@@ -16,9 +16,9 @@ import msgspec
 
 from publisher.acks import Acks
 from publisher.errors import NotConnected
-from publisher.mqtt import MqttSession
 from publisher.outbox import Kind, Outbox
 from publisher.payload import Timestamp
+from publisher.session import BrokerSession
 
 __all__ = ["SelfCheck"]
 
@@ -59,12 +59,12 @@ class SelfCheck:
         else:
             self._seen[topic] = payload
 
-    def tick(self, now: datetime, session: MqttSession, *, busy: bool) -> None:
+    def tick(self, now: datetime, session: BrokerSession, *, busy: bool) -> None:
         """Go on with the sweep in progress; start one only when connected and not `busy`."""
         if session.connected and (self._probe is not None or not busy):
             self.sweep(now, session)
 
-    def sweep(self, now: datetime, session: MqttSession) -> None:
+    def sweep(self, now: datetime, session: BrokerSession) -> None:
         """Start a sweep when due; end the one in progress once its probe echoed (or gave up)."""
         if self._probe is None:
             if now < self._next_check:

@@ -46,6 +46,9 @@ class RunSettings:
     report_stale: int = 900  # seconds after a screen's last report from which it counts as unknown
     # Reports ingested in a child process of its own (publisher.reportproc): what `run` does.
     report_process: bool = False
+    # The daemon's broker session in a child process of its own (publisher.netproc), so paho's
+    # CPU is the other core's: what `run` does.
+    net_process: bool = False
 
     @property
     def refresh_every(self) -> int:

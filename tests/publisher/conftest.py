@@ -8,10 +8,30 @@ from pathlib import Path
 
 import pytest
 
+import publisher.daemon
+from publisher.mqtt import MqttSession
+from publisher.netproc import ProcSession
+from publisher.session import SessionFactory
 from tests.publisher.broker import Mosquitto, Nats, Subscriber
 from tests.publisher.faults import PrivatePostgres
 
 BROKERS = ["mosquitto", pytest.param("nats", id="nats-mqtt-3.1.1")]
+SESSIONS = [pytest.param(MqttSession, id="inline"), pytest.param(ProcSession, id="net-process")]
+
+
+@pytest.fixture(params=SESSIONS)
+def session_kind(request: pytest.FixtureRequest) -> SessionFactory:
+    """Each kind of broker session in turn: paho in this process, or in a process of its own."""
+    kind: SessionFactory = request.param
+    return kind
+
+
+@pytest.fixture
+def daemon_sessions(session_kind: SessionFactory, monkeypatch: pytest.MonkeyPatch) -> SessionFactory:
+    """The test's daemons open sessions of each kind in turn, whatever their settings say
+    (`pytestmark = pytest.mark.usefixtures("daemon_sessions")` runs a module both ways)."""
+    monkeypatch.setattr(publisher.daemon, "default_sessions", lambda _net_process: session_kind)
+    return session_kind
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from tests.publisher.helpers import (
     win,
 )
 
+pytestmark = pytest.mark.usefixtures("daemon_sessions")  # each kind of broker session
+
 STATUS = "infoscreen/server/status"
 
 

@@ -38,6 +38,8 @@ from tests.publisher.helpers import (
     win,
 )
 
+pytestmark = pytest.mark.usefixtures("daemon_sessions")  # each kind of broker session
+
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_adjacent_events_do_not_create_off_gap_intents(

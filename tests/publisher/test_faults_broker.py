@@ -23,7 +23,7 @@ from tests.publisher.broker import Mosquitto, Subscriber, retained, wait_for
 from tests.publisher.faults import DarkProxy
 from tests.publisher.helpers import fast, make_log, running
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("daemon_sessions")]
 
 STATUS = "infoscreen/server/status"
 

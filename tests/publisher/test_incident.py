@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
 
@@ -15,6 +16,8 @@ from projections.projector import Projector
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
 from tests.publisher.helpers import VirtualClock, drive, virtual_daemon
+
+pytestmark = pytest.mark.usefixtures("daemon_sessions")  # each kind of broker session
 
 T0 = datetime(2026, 3, 31, 6, tzinfo=UTC)
 

@@ -1,4 +1,6 @@
-"""One broker session under network faults: a link that goes dark, a session dropped as dead."""
+"""One broker session under network faults: a link that goes dark, a session dropped as dead.
+
+Each test runs with each kind of session (paho in this process, or in a process of its own)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable
-from publisher.mqtt import MqttSession
+from publisher.session import SessionFactory
 from tests.publisher.broker import Mosquitto, retained, wait_for
 from tests.publisher.faults import DarkProxy
 
@@ -22,8 +24,8 @@ def proxy(mosquitto: Mosquitto) -> Iterator[DarkProxy]:
     front.close()
 
 
-def test_the_proxy_forwards_until_it_goes_dark(proxy: DarkProxy) -> None:
-    session = MqttSession(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=60"))
+def test_the_proxy_forwards_until_it_goes_dark(session_kind: SessionFactory, proxy: DarkProxy) -> None:
+    session = session_kind(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=60"))
     session.connect()
     try:
         assert session.publish("t/a", b"1", expiry=60).wait(5)
@@ -35,9 +37,11 @@ def test_the_proxy_forwards_until_it_goes_dark(proxy: DarkProxy) -> None:
         session.close()
 
 
-def test_a_dark_link_is_noticed_by_the_keepalive(mosquitto: Mosquitto, proxy: DarkProxy) -> None:
+def test_a_dark_link_is_noticed_by_the_keepalive(
+    session_kind: SessionFactory, mosquitto: Mosquitto, proxy: DarkProxy
+) -> None:
     """No byte from the broker for two keepalives: the session counts as lost, its publishes failed."""
-    session = MqttSession(
+    session = session_kind(
         BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=1"),
         will=("infoscreen/server/status", b"offline"),
     )
@@ -58,23 +62,27 @@ def test_a_dark_link_is_noticed_by_the_keepalive(mosquitto: Mosquitto, proxy: Da
     assert retained(mosquitto.port, "infoscreen/x/power/intent") is None  # the stale one never arrived
 
 
-def test_after_the_dark_link_a_new_session_gets_through(proxy: DarkProxy) -> None:
-    session = MqttSession(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=1"))
+def test_after_the_dark_link_a_new_session_gets_through(
+    session_kind: SessionFactory, proxy: DarkProxy
+) -> None:
+    session = session_kind(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}?keepalive=1"))
     session.connect()
     proxy.go_dark()
     with pytest.raises(BrokerUnavailable, match="no CONNACK"):
-        MqttSession(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}")).connect(timeout=0.5)
+        session_kind(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}")).connect(timeout=0.5)
     proxy.light_up()
-    fresh = MqttSession(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}"))
+    fresh = session_kind(BrokerConfig.from_url(f"mqtt://127.0.0.1:{proxy.port}"))
     fresh.connect()
     assert fresh.publish("t/b", b"fresh", expiry=60).wait(5)
     fresh.close()
     session.close()
 
 
-def test_abandon_drops_the_queue_and_leaves_the_will(mosquitto: Mosquitto) -> None:
+def test_abandon_drops_the_queue_and_leaves_the_will(
+    session_kind: SessionFactory, mosquitto: Mosquitto
+) -> None:
     """A session abandoned as dead sends no DISCONNECT: the broker publishes the Will."""
-    session = MqttSession(BrokerConfig.from_url(mosquitto.url), will=("s/status", b"offline"))
+    session = session_kind(BrokerConfig.from_url(mosquitto.url), will=("s/status", b"offline"))
     session.connect()
     assert session.publish("s/status", b"online", expiry=60).wait(5)
     session.abandon("no PUBACK for 10 s and nothing else from the broker")

@@ -1,0 +1,59 @@
+"""Starting a network process (publisher.netchild): a child with paho imported, awaiting its session.
+
+`python -S -c ...` with our own search path, not multiprocessing's spawn: the
+child's start-up (an interpreter and paho) is on the path of a connect, so it
+imports as little as it can. Spawn would
+first import the parent's `__main__` (the CLI, a benchmark, pytest) in the
+child; `site` would run the .pth files' import hooks. A process started
+ahead (`NetworkProcess()` before the caller's own start-up, as `run` does)
+takes that off the connect.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from publisher.netchild import Pipe
+
+__all__ = ["SEND_WAIT", "NetworkProcess"]
+
+# Seconds a message to the child may take to be written: longer, and the child is stuck (not
+# reading its pipe) and is ended, its session lost, rather than the daemon's loop with it.
+SEND_WAIT = 10.0
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `publisher` is
+
+
+class NetworkProcess:
+    """A started child and our end of its pipe; raises OSError when no process can be started."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        path = [_ROOT, *sys.path]
+        start = f"import sys; sys.path[:] = {path!r}; from publisher.netchild import main; main()"
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-S", "-c", start, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # only the child holds its end: the pipe closes when either dies
+        ours.settimeout(SEND_WAIT)
+        self.pipe = Pipe(ours)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def discard(self) -> None:
+        """End a child that never got its session (it would end with our exit anyway)."""
+        self.pipe.close()
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
