@@ -23,7 +23,7 @@ from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
-from projections.prepared import Prepared, evaluate
+from projections.prepared import Ahead, Prepared, evaluate, rows_of, splitter
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -188,7 +188,9 @@ class Projector:
             return False
         if self._prepared.at != at:
             self._prepared = Prepared(at, self._due)
-        return self._prepared.advance(self._due, self.timeline, self._last_fields, budget)
+        return self._prepared.advance(
+            self._due, self.timeline, self.view.logs.get, budget, splitter(self.ledger.mapper)
+        )
 
     def _last_fields(self, name: str) -> IntentFields | None:
         log = self.view.logs.get(name)
@@ -244,10 +246,11 @@ class Projector:
         """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
         rest = self._rest
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
+        built: list[tuple[ev.IntentIssued, Ahead]] = []  # issued as built ahead
         done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
         for name, cause_of in rest:
             done += 1
-            evaluated = self._evaluate(name, now, cause_of, stamp)
+            evaluated = self._evaluate(name, now, cause_of, stamp, built)
             if evaluated is not None:
                 issued[name] = (*evaluated, cause_of)
                 if limit is not None and len(issued) >= limit:
@@ -255,7 +258,9 @@ class Projector:
         self._rest = rest[done:]  # sliced once per chunk, not popped once per name
         try:
             # Our own writes come back through the next read; the fold skips what it holds.
-            receipt = self.ledger.record_intents([log for log, _, _ in issued.values()])
+            receipt = self.ledger.record_intents(
+                [log for log, _, _ in issued.values()], rows_of(self.ledger.mapper, built, stamp)
+            )
         except Exception:
             # Retried by the next step as one would be: this chunk and everything after it,
             # re-evaluated at that step's `now` with whatever the ledger says by then.
@@ -270,11 +275,19 @@ class Projector:
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(
-        self, name: str, now: datetime, cause_of: CauseOf, stamp: datetime
+        self,
+        name: str,
+        now: datetime,
+        cause_of: CauseOf,
+        stamp: datetime,
+        built: list[tuple[ev.IntentIssued, Ahead]],
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
-        evaluation = self._prepared.take(name, now, cause_of)
-        if evaluation is None:
+        taken = self._prepared.take(name, now, cause_of)
+        if taken is None:
             evaluation = evaluate(self.timeline(name), now, cause_of, self._last_fields(name))
+            ahead = None
+        else:
+            evaluation, ahead = taken
         after, fields, caused, ids = evaluation
         self._schedule(name, after)
         if after is not None and after == self._prepared.at:
@@ -285,10 +298,14 @@ class Projector:
         if log is None:
             log = IntentLog.open(*ids, stamp)
             self.view.hold(log)
-            before = None
+            log.issue(fields, *caused, stamp)
+            return log, None
+        before = (log.version, log.modified_on, log.seq, log.last)
+        event = None if ahead is None else ahead.issue(log, stamp)
+        if event is None or ahead is None:
+            log.issue(fields, *caused, stamp)
         else:
-            before = (log.version, log.modified_on, log.seq, log.last)
-        log.issue(fields, *caused, stamp)
+            built.append((event, ahead))
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:
