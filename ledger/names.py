@@ -33,7 +33,22 @@ def group_of(name: str) -> str | None:
 
 def intent_id_for(name: str, seq: int) -> str:
     """`uuid5(INTENT_NAMESPACE, "{client_id}/{seq}")`, or `"groups/{group_id}/{seq}"`."""
-    return _uuid5_str(_INTENT_SHA1, f"{name}/{seq}")
+    global _recent, _older
+    key = (name, seq)
+    found = _recent.get(key) or _older.get(key)
+    if found is None:
+        if len(_recent) >= _IDS_KEPT:
+            _older, _recent = _recent, {}
+        found = _recent[key] = _uuid5_str(_INTENT_SHA1, f"{name}/{seq}")
+    return found
+
+
+# The intent ids derived lately, in two generations: a published intent's id is derived again
+# for its log line and its receipt once it is acknowledged, a window of publishes later.
+# Bounded: the older generation is dropped when the recent one is full.
+_recent: dict[tuple[str, int], str] = {}
+_older: dict[tuple[str, int], str] = {}
+_IDS_KEPT = 2_048
 
 
 def uuid5_of(name: str) -> UUID:

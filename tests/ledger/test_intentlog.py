@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from eventsourcing.domain import Snapshot
@@ -9,7 +10,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.intentlog import IntentLog
-from ledger.names import intent_id_for
+from ledger.names import INTENT_NAMESPACE, intent_id_for
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 FIELDS = {
@@ -57,3 +58,12 @@ def test_the_current_intent_s_derived_id_is_the_recorded_one() -> None:
             assert log.last.intent_id == recorded.intent_id == intent_id_for(log.name, seq)  # type: ignore[attr-defined]
             assert recorded.current() == log.last  # type: ignore[attr-defined]
     assert intent_id_for(group.name, 1) != intent_id_for(client.name, 1)
+
+
+def test_intent_ids_derived_again_are_the_uuid5_of_their_log_and_seq() -> None:
+    """Recently derived ids are kept (two bounded generations): more of them than are kept,
+    derived twice, are each still uuid5 of "{log}/{seq}"."""
+    keys = [(f"c{i}", 1 + i % 3) for i in range(5_000)]
+    for _ in range(2):
+        for name, seq in keys:
+            assert intent_id_for(name, seq) == str(uuid.uuid5(INTENT_NAMESPACE, f"{name}/{seq}"))
