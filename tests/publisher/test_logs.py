@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from click.testing import CliRunner
@@ -144,3 +144,21 @@ def test_run_logs_text_when_asked(sqlite_url: str, mosquitto: Mosquitto) -> None
 def test_run_logs_json_when_stdout_is_not_a_terminal(sqlite_url: str, mosquitto: Mosquitto) -> None:
     records = [json.loads(x) for x in _once(sqlite_url, mosquitto)]
     assert {"start", "transition", "publish"} <= {r["event"] for r in records}
+
+
+def test_json_ts_is_the_instant_s_isoformat_to_the_millisecond() -> None:
+    """Lines within one second and across seconds, minutes, days and years (and another zone):
+    each `ts` is `isoformat(timespec="milliseconds")` of its own instant."""
+    start = datetime(2026, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC)
+    steps = [timedelta(microseconds=us) for us in (0, 1, 999, 1000, 400_001, 600_000, 1)]
+    instants = [start]
+    for step in steps * 3:
+        instants.append(instants[-1] + step)
+    instants += [datetime(999, 1, 1, tzinfo=UTC), start.astimezone(timezone(timedelta(hours=2)))]
+    stream = io.StringIO()
+    clock = iter(instants)
+    log = EventLog(stream, now=lambda: next(clock))
+    for _ in instants:
+        log.emit("notice", message="m")
+    got = [json.loads(line)["ts"] for line in stream.getvalue().splitlines()]
+    assert got == [t.isoformat(timespec="milliseconds") for t in instants]
