@@ -36,7 +36,7 @@ from projections.causes import Cause, CauseOf, boundary_cause
 from projections.fleet import Affected
 from projections.timeline import Timeline
 
-__all__ = ["Ahead", "Evaluation", "Prepared", "evaluate"]
+__all__ = ["Ahead", "Built", "Evaluation", "Prepared", "evaluate", "issue", "rows_of", "splitter"]
 
 # A target's evaluation at an instant: its next boundary after it, and, if a transition
 # is due (the semantic intent differs from the last one issued), the intent's fields,
@@ -165,14 +165,27 @@ class Prepared:
         return bool(todo)
 
 
+Built = list[tuple[ev.IntentIssued, Ahead]]  # a chunk's events issued as built ahead
+
+
+def issue(
+    log: IntentLog, ahead: Ahead | None, fields: IntentFields, caused: Cause, stamp: datetime, built: Built
+) -> None:
+    """Issue the transition to `log` at `stamp`: as built ahead (noted in `built`) while the log
+    is as it was then, else anew from its evaluation."""
+    event = None if ahead is None else ahead.issue(log, stamp)
+    if event is None or ahead is None:
+        log.issue(fields, *caused, stamp)
+    else:
+        built.append((event, ahead))
+
+
 def splitter(mapper: Any) -> SplitOf | None:
     """How `mapper` encodes a stored state ahead of its record instant (None: it does not)."""
     return mapper.split_state if isinstance(mapper, PlainJsonMapper) and mapper.splits else None
 
 
-def rows_of(
-    mapper: Any, built: list[tuple[ev.IntentIssued, Ahead]], stamp: datetime
-) -> Callable[[Any], StoredEvent | None] | None:
+def rows_of(mapper: Any, built: Built, stamp: datetime) -> Callable[[Any], StoredEvent | None] | None:
     """The stored rows of the events `built` (issued as built ahead), their record instant
     `stamp` spliced in: the rows `Ledger.record_intents` takes (None: the mapper encodes them)."""
     if not built or splitter(mapper) is None:

@@ -23,7 +23,7 @@ from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
-from projections.prepared import Ahead, Prepared, evaluate, rows_of, splitter
+from projections.prepared import Built, Prepared, evaluate, issue, rows_of, splitter
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -246,7 +246,7 @@ class Projector:
         """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
         rest = self._rest
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
-        built: list[tuple[ev.IntentIssued, Ahead]] = []  # issued as built ahead
+        built: Built = []  # issued as built ahead
         done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
         for name, cause_of in rest:
             done += 1
@@ -280,7 +280,7 @@ class Projector:
         now: datetime,
         cause_of: CauseOf,
         stamp: datetime,
-        built: list[tuple[ev.IntentIssued, Ahead]],
+        built: Built,
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
         taken = self._prepared.take(name, now, cause_of)
         if taken is None:
@@ -301,11 +301,7 @@ class Projector:
             log.issue(fields, *caused, stamp)
             return log, None
         before = (log.version, log.modified_on, log.seq, log.last)
-        event = None if ahead is None else ahead.issue(log, stamp)
-        if event is None or ahead is None:
-            log.issue(fields, *caused, stamp)
-        else:
-            built.append((event, ahead))
+        issue(log, ahead, fields, caused, stamp, built)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:
