@@ -266,7 +266,7 @@ def record_transitions(
     real = ledger.record_intents
     held: dict[str, IntentLog] = {}
 
-    def deferred(logs: Any) -> Receipt:
+    def deferred(logs: Any, stored: Any = None) -> Receipt:  # rows built ahead: encoded when saved
         for log in logs:
             held[log.name] = log
         return Receipt()
