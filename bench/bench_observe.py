@@ -85,6 +85,7 @@ def drive_day(ledger: Ledger) -> int:
     held: dict[str, IntentLog] = {}
 
     def deferred(logs: Any, stored: Any = None) -> Receipt:  # saved every 500 steps, not once per step
+        del stored  # rows built ahead: the mapper encodes them when they are saved
         held.update((log.name, log) for log in logs)
         return Receipt()
 
