@@ -266,7 +266,8 @@ def record_transitions(
     real = ledger.record_intents
     held: dict[str, IntentLog] = {}
 
-    def deferred(logs: Any) -> Receipt:
+    def deferred(logs: Any, stored: Any = None) -> Receipt:
+        del stored  # rows built ahead: the mapper encodes them when they are saved
         for log in logs:
             held[log.name] = log
         return Receipt()

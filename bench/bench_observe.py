@@ -88,7 +88,8 @@ def drive_day(ledger: Ledger) -> int:
     real = ledger.record_intents
     held: dict[str, IntentLog] = {}
 
-    def deferred(logs: Any) -> Receipt:  # saved every 500 steps, not once per step
+    def deferred(logs: Any, stored: Any = None) -> Receipt:  # saved every 500 steps, not once per step
+        del stored  # rows built ahead: the mapper encodes them when they are saved
         held.update((log.name, log) for log in logs)
         return Receipt()
 

@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
     PersistenceError,
+    StoredEvent,
     Transcoder,
     UUIDAsHex,
 )
@@ -229,14 +230,21 @@ class Ledger(Application[UUID], AggregateReads):
 
     # Intent log.
 
-    def record_intents(self, logs: Iterable[IntentLog]) -> Receipt:
-        """Save issued intents; the caller owns the logs (one writer: the projector)."""
+    def record_intents(
+        self, logs: Iterable[IntentLog], stored: Callable[[Any], StoredEvent | None] | None = None
+    ) -> Receipt:
+        """Save issued intents; the caller owns the logs (one writer: the projector).
+        `stored`: an event's row encoded ahead (None: the mapper encodes it now)."""
         # Straight to the mapper and the recorder: `save()` checks every object against
         # runtime protocols, and the event store builds a Recording an event, for ids alone.
         events = [e for log in logs for e in log.collect_events()]
         if not events:
             return Receipt()
-        ids = self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+        to_stored = self.mapper.to_stored_event
+        rows = (
+            [to_stored(e) for e in events] if stored is None else [stored(e) or to_stored(e) for e in events]
+        )
+        ids = self.recorder.insert_events(rows)
         every = self.snapshotting_intervals[IntentLog]
         for e in events:
             if e.originator_version % every == 0:

@@ -95,37 +95,52 @@ class IntentLog(Aggregate):
     ) -> None:
         """Record the next transition; `fields` are the semantic fields of the intent
         (`timestamp`: the batch's record instant, as `open`)."""
-        effective_at = check_instant(effective_at, "effective_at")
-        if self.last is not None and effective_at < self.last.effective_at:
-            # Never let the recorded timeline run backwards (clock steps, late commits).
-            effective_at = self.last.effective_at
-        seq = self.seq + 1
-        # The event `trigger_event` would build (the dataclass's field order), then the
-        # library's own mutate step; without its per-call keyword copies and setattrs.
-        issued = ev.new_event(
-            ev.IntentIssued,
-            {
-                "originator_id": self.id,
-                "originator_version": self.version + 1,
-                "timestamp": self.stamp() if timestamp is None else timestamp,
-                "seq": seq,
-                "intent_id": intent_id_for(self.name, seq),
-                "effective_at": effective_at,
-                "desired_state": fields.desired_state,
-                "reason": fields.reason,
-                "event_window": fields.event_window,
-                "client_id": fields.client_id,
-                "group_id": fields.group_id,
-                "grace_seconds": fields.grace_seconds,
-                "cause": cause,
-            },
-        )
+        state = self.next_state(fields, effective_at, cause)
+        state["timestamp"] = self.stamp() if timestamp is None else timestamp
+        issued = ev.new_event(ev.IntentIssued, state)
         # The library's `mutate` of the log's own next event (its id and version hold by
         # construction): the event's `apply`, then the version and the modified instant.
         issued.apply(self)
         self._version = issued.originator_version
         self._modified_on = issued.timestamp
         self._pending_events.append(issued)
+
+    def next_state(
+        self, fields: IntentFields, effective_at: datetime, cause: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The state of the `IntentIssued` that `issue` appends next, its `timestamp` still None."""
+        effective_at = check_instant(effective_at, "effective_at")
+        if self.last is not None and effective_at < self.last.effective_at:
+            # Never let the recorded timeline run backwards (clock steps, late commits).
+            effective_at = self.last.effective_at
+        seq = self.seq + 1
+        # The event `trigger_event` would build (the dataclass's field order), without its
+        # per-call keyword copies and setattrs.
+        return {
+            "originator_id": self.id,
+            "originator_version": self.version + 1,
+            "timestamp": None,
+            "seq": seq,
+            "intent_id": intent_id_for(self.name, seq),
+            "effective_at": effective_at,
+            "desired_state": fields.desired_state,
+            "reason": fields.reason,
+            "event_window": fields.event_window,
+            "client_id": fields.client_id,
+            "group_id": fields.group_id,
+            "grace_seconds": fields.grace_seconds,
+            "cause": cause,
+        }
+
+    def issue_built(self, issued: ev.IntentIssued, current: CurrentIntent) -> None:
+        """Append `issued`, built ahead from `next_state` while this log was as it is now, with
+        `current` its `current()`: what `issue` does, without building them now."""
+        assert issued.originator_version == self.version + 1
+        self.seq = issued.seq
+        self.last = current
+        self.version = issued.originator_version
+        self.modified_on = issued.timestamp
+        self.pending_events.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):

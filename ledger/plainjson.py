@@ -17,7 +17,13 @@ from eventsourcing.utils import get_topic
 from ledger import events as ev
 from ledger.events import new_event
 
-__all__ = ["PlainJsonMapper"]
+__all__ = ["PlainJsonMapper", "SplitState"]
+
+# (head, tail): a stored state is head + the JSON of its record instant's transcoding + tail.
+SplitState = tuple[bytes, bytes]
+# A stand-in record instant while a state is encoded ahead of its instant: its encoding is
+# found and cut out (no schedule, window or cause is at the first microsecond of year 1).
+_STAND_IN = datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
 
 
 class PlainJsonMapper(Mapper[UUID]):
@@ -59,6 +65,31 @@ class PlainJsonMapper(Mapper[UUID]):
         """The state by the typed encoder of the event's class (None: none, or not its shape)."""
         typed = _TYPED.get(type(domain_event))
         return None if typed is None or self._instant is None else typed(domain_event, self._instant)
+
+    @property
+    def splits(self) -> bool:
+        """Whether plain states are encoded here (and `split_state` may split them)."""
+        return self._instant is not None
+
+    def split_state(self, domain_event: Any) -> SplitState | None:
+        """The stored state of `domain_event` encoded ahead of its `timestamp` (its value is
+        ignored): `spliced` of it and an instant is the state `to_stored_event` writes for the
+        event holding that instant. None: not plain (the stock path encodes it)."""
+        if self._instant is None:
+            return None
+        probe = object.__new__(type(domain_event))
+        object.__setattr__(probe, "__dict__", {**vars(domain_event), "timestamp": _STAND_IN})
+        state = _plain_state(probe, self._instant)
+        if state is None:
+            return None
+        cut = self.encoded_instant(_STAND_IN)
+        head, found, tail = state.partition(cut)
+        return (head, tail) if found and cut not in tail else None
+
+    def encoded_instant(self, instant: datetime) -> bytes:
+        """The JSON of `instant`'s transcoding, as a state holds it (one a chunk's record instant)."""
+        assert self._instant is not None
+        return _plain_encoder.encode(_encoded(instant, self._instant))
 
 
 def _instant_transcoding(mapper: Mapper[UUID]) -> Transcoding | None:

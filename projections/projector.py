@@ -24,7 +24,7 @@ from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_ca
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
-from projections.prepared import Prepared, evaluate
+from projections.prepared import Built, Prepared, evaluate, issue, rows_of, splitter
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -189,7 +189,9 @@ class Projector:
             return False
         if self._prepared.at != at:
             self._prepared = Prepared(at, self._due)
-        return self._prepared.advance(self._due, self.timeline, self._last_fields, budget)
+        return self._prepared.advance(
+            self._due, self.timeline, self.view.logs.get, budget, splitter(self.ledger.mapper)
+        )
 
     def _last_fields(self, name: str) -> IntentFields | None:
         log = self.view.logs.get(name)
@@ -245,11 +247,12 @@ class Projector:
         """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
         rest = self._rest
         issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
+        built: Built = []  # issued as built ahead
         done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
         shared: Shared = {}  # a group's followers: evaluated once
         for name, cause_of in rest:
             done += 1
-            evaluated = self._evaluate(name, now, cause_of, stamp, shared)
+            evaluated = self._evaluate(name, now, cause_of, stamp, shared, built)
             if evaluated is not None:
                 issued[name] = (*evaluated, cause_of)
                 if limit is not None and len(issued) >= limit:
@@ -257,7 +260,9 @@ class Projector:
         self._rest = rest[done:]  # sliced once per chunk, not popped once per name
         try:
             # Our own writes come back through the next read; the fold skips what it holds.
-            receipt = self.ledger.record_intents([log for log, _, _ in issued.values()])
+            receipt = self.ledger.record_intents(
+                [log for log, _, _ in issued.values()], rows_of(self.ledger.mapper, built, stamp)
+            )
         except Exception:
             # Retried by the next step as one would be: this chunk and everything after it,
             # re-evaluated at that step's `now` with whatever the ledger says by then.
@@ -278,13 +283,17 @@ class Projector:
         cause_of: CauseOf,
         stamp: datetime,
         shared: Shared,
+        built: Built,
     ) -> tuple[IntentLog, tuple[Any, ...] | None] | None:
-        evaluation = self._prepared.take(name, now, cause_of)
-        if evaluation is None:
+        taken = self._prepared.take(name, now, cause_of)
+        if taken is None:
             last = self._last_fields(name)
             evaluation = follower_evaluation(self.view, self.timeline, name, now, cause_of, last, shared)
             if evaluation is None:
                 evaluation = evaluate(self.timeline(name), now, cause_of, last)
+            ahead = None
+        else:
+            evaluation, ahead = taken
         after, fields, caused, ids = evaluation
         self._schedule(name, after)
         if after is not None and after == self._prepared.at:
@@ -295,10 +304,10 @@ class Projector:
         if log is None:
             log = IntentLog.open(*ids, stamp)
             self.view.hold(log)
-            before = None
-        else:
-            before = (log.version, log.modified_on, log.seq, log.last)
-        log.issue(fields, *caused, stamp)
+            log.issue(fields, *caused, stamp)
+            return log, None
+        before = (log.version, log.modified_on, log.seq, log.last)
+        issue(log, ahead, fields, caused, stamp, built)
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:

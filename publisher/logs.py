@@ -23,6 +23,7 @@ __all__ = ["LOG_FORMATS", "Episode", "EventLog", "LogFormat", "default_format", 
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 _encoder = msgspec.json.Encoder(enc_hook=str)
+_MILLIS = tuple(f".{ms:03d}" for ms in range(1000))
 
 
 def default_format(stream: IO[str]) -> LogFormat:
@@ -47,7 +48,10 @@ class EventLog:
         self._lock = threading.Lock()
         self._text = log_format == "text"
         self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
-        self._second: tuple[Any, str] = (None, "")  # the last UTC second stamped, and its text
+        # The second of the last line's UTC `ts` and its text up to the seconds: one tuple,
+        # replaced whole (threads log too). isoformat is most of a line's cost, and a burst
+        # logs thousands of lines within a second.
+        self._second: tuple[tuple[int, ...], str] = ((), "")
 
     def emit(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Write one line; `flush=False` leaves it buffered until the next `flush()` (a batch)."""
@@ -68,22 +72,21 @@ class EventLog:
                 head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
             body = _encoder.encode(fields).decode()
             tail = "," + body[1:] if len(body) > 2 else "}"
-            line = '{"ts":"' + self._stamp(now) + head + tail + "\n"
+            line = '{"ts":"' + self._ts(now) + head + tail + "\n"
         with self._lock:  # one write a line: readers of the stream take each write as a line
             self._stream.write(line)
             if flush:
                 self._stream.flush()
 
-    def _stamp(self, now: datetime) -> str:
-        """`now.isoformat(timespec="milliseconds")`; a UTC second's text made once, not per line."""
+    def _ts(self, now: datetime) -> str:
+        """`now.isoformat(timespec="milliseconds")`, its second's part formatted once a second."""
         if now.tzinfo is not UTC:
             return now.isoformat(timespec="milliseconds")
-        second = (now.second, now.minute, now.hour, now.day, now.month, now.year)
-        held, text = self._second
-        if held != second:
-            text = now.isoformat(timespec="seconds")[:19]
-            self._second = (second, text)  # one assignment: another thread sees both or neither
-        return f"{text}.{now.microsecond // 1000:03d}+00:00"
+        key = (now.second, now.minute, now.hour, now.day, now.month, now.year)
+        second = self._second
+        if second[0] != key:
+            second = self._second = (key, now.replace(microsecond=0).isoformat()[:-6])
+        return second[1] + _MILLIS[now.microsecond // 1000] + "+00:00"
 
     def flush(self) -> None:
         with self._lock:

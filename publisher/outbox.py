@@ -89,6 +89,8 @@ class Outbox:
         self._refresh_delta = timedelta(seconds=settings.refresh_every)
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
+        self._slots_of: datetime | None = None  # the refresh instants of each slot, for this one
+        self._slots: dict[int, datetime] = {}
 
     # The window and what waits for it.
 
@@ -207,9 +209,14 @@ class Outbox:
         # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
         width = -(-period // SLOTS)
         phase = zlib.crc32(name.encode()) % (period // width) * width
-        stamp = int(latest.timestamp()) - period  # whole seconds since 1970
-        wait = (phase - stamp - 1) % period + 1
-        return latest - timedelta(seconds=period - wait)
+        if self._slots_of is not latest:  # a burst shares its stamp: each slot's instant once
+            self._slots_of, self._slots = latest, {}
+        slot = self._slots.get(phase)
+        if slot is None:
+            stamp = int(latest.timestamp()) - period  # whole seconds since 1970
+            wait = (phase - stamp - 1) % period + 1
+            slot = self._slots[phase] = latest - timedelta(seconds=period - wait)
+        return slot
 
     def _stamping(self, now: datetime) -> tuple[datetime, int, datetime]:
         """issued_at, the MQTT expiry (s) and the next refresh for a publish at `now` (once per `now`)."""

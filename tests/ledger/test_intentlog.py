@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from eventsourcing.domain import Snapshot
@@ -9,7 +10,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.intentlog import IntentLog
-from ledger.names import intent_id_for
+from ledger.names import INTENT_NAMESPACE, intent_id_for
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
 FIELDS = {
@@ -81,3 +82,12 @@ def test_open_and_issue_build_what_the_library_s_mutate_builds() -> None:
         }
     assert (log.version, log.modified_on, log.created_on) == (3, stamp, T0)
     assert [e.originator_version for e in log.collect_events()] == [1, 2, 3]
+
+
+def test_intent_ids_derived_again_are_the_uuid5_of_their_log_and_seq() -> None:
+    """Recently derived ids are kept (two bounded generations): more of them than are kept,
+    derived twice, are each still uuid5 of "{log}/{seq}"."""
+    keys = [(f"c{i}", 1 + i % 3) for i in range(5_000)]
+    for _ in range(2):
+        for name, seq in keys:
+            assert intent_id_for(name, seq) == str(uuid.uuid5(INTENT_NAMESPACE, f"{name}/{seq}"))

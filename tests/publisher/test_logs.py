@@ -146,17 +146,19 @@ def test_run_logs_json_when_stdout_is_not_a_terminal(sqlite_url: str, mosquitto:
     assert {"start", "transition", "publish"} <= {r["event"] for r in records}
 
 
-def test_json_stamps_are_isoformat_to_the_millisecond_across_seconds_and_zones() -> None:
-    """`ts` is `isoformat(timespec="milliseconds")` of the clock reading, whichever second, day
-    or year it falls in (the text of a second is reused), and for a clock in another zone."""
-    other = timezone(timedelta(hours=2))
-    instants = [T + timedelta(microseconds=k * 337_911) for k in range(40)]
-    instants += [datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)]
-    instants += [datetime(987, 6, 5, 4, 3, 2, 1_000, tzinfo=UTC), datetime(2026, 3, 31, 10, tzinfo=other)]
-    readings = iter(instants)
-    out = io.StringIO()
-    log = EventLog(out, now=lambda: next(readings))
+def test_json_ts_is_the_instant_s_isoformat_to_the_millisecond() -> None:
+    """Lines within one second and across seconds, minutes, days and years (and another zone):
+    each `ts` is `isoformat(timespec="milliseconds")` of its own instant."""
+    start = datetime(2026, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC)
+    steps = [timedelta(microseconds=us) for us in (0, 1, 999, 1000, 400_001, 600_000, 1)]
+    instants = [start]
+    for step in steps * 3:
+        instants.append(instants[-1] + step)
+    instants += [datetime(999, 1, 1, tzinfo=UTC), start.astimezone(timezone(timedelta(hours=2)))]
+    stream = io.StringIO()
+    clock = iter(instants)
+    log = EventLog(stream, now=lambda: next(clock))
     for _ in instants:
         log.emit("notice", message="m")
-    stamps = [json.loads(line)["ts"] for line in out.getvalue().splitlines()]
-    assert stamps == [t.isoformat(timespec="milliseconds") for t in instants]
+    got = [json.loads(line)["ts"] for line in stream.getvalue().splitlines()]
+    assert got == [t.isoformat(timespec="milliseconds") for t in instants]

@@ -75,4 +75,13 @@ def test_refreshes_are_spread_over_the_interval_each_in_time_and_once_a_round(
     due = [long.refresh_slot(f"screen-{i}", latest) for i in range(5000)]
     assert len(set(due)) == SLOTS
     assert all(start + timedelta(seconds=1) <= t <= latest for t in due)
+    # Each slot's instant is computed once for a stamp: another stamp gets its own ones.
+    later = latest + timedelta(seconds=7)
+    fresh = Outbox(
+        RunSettings(ttl=2000, refresh=1000), daemon.topics, daemon.projector, daemon.connection, start
+    )
+    assert [long.refresh_slot(f"screen-{i}", later) for i in range(50)] == [
+        fresh.refresh_slot(f"screen-{i}", later) for i in range(50)
+    ]
+    assert [long.refresh_slot(f"screen-{i}", latest) for i in range(50)] == due[:50]
     daemon.shutdown()
