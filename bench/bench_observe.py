@@ -483,7 +483,8 @@ def _latency_run(
     changer = Ledger(db.url, db.env())
     changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
     port = broker.port
-    run = Running(db, port, RunSettings(prefix=PREFIX, observe=observe, report_process=True, net_process=True))
+    settings = RunSettings(prefix=PREFIX, observe=observe, report_process=True, net_process=True)
+    run = Running(db, port, settings)
     flow = ReportFlow(port, names, tmp)
     probe = sqlalchemy.create_engine(db.url)
     run.start()

@@ -12,7 +12,8 @@ The process ends with its session: after a loss (a session is never
 reconnected), at `close` (DISCONNECT first), at `abandon`, or as soon as the
 parent is gone (its pipe end closes, even at SIGKILL; the parent id changes):
 then it shuts the socket down without a DISCONNECT, so the broker publishes
-the Will, and publishes nothing more.
+the Will. What it had already read of the parent's publishes may still go
+out first (each was recorded before the parent sent it); nothing later does.
 """
 
 from __future__ import annotations
@@ -253,10 +254,13 @@ class _Child:
 def main() -> None:
     """The process's entry point (publisher.netproc starts it; argv[1]: its end of the socket pair)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the daemon, which closes us
+    # A service manager stops a unit by signalling every process of it (systemd's default
+    # KillMode): the daemon settles, says goodbye through us and then closes us.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Pipe(socket.socket(fileno=int(sys.argv[1])))
     try:
         spec = conn.recv()
-    except (EOFError, OSError):
+    except (EOFError, OSError, ValueError):  # the parent gone, or not a spec: nothing to serve
         os._exit(0)
     try:
         _Child(conn, spec).run()

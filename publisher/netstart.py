@@ -24,6 +24,21 @@ __all__ = ["SEND_WAIT", "NetworkProcess"]
 # reading its pipe) and is ended, its session lost, rather than the daemon's loop with it.
 SEND_WAIT = 10.0
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `publisher` is
+# The child's program: an import that fails (an installation changed under a running daemon)
+# or a Ctrl-C during it is one line on the daemon's stderr, not a traceback; the daemon sees
+# the exit and loses the session.
+_START = """import sys
+sys.path[:] = {path!r}
+try:
+    from publisher.netchild import main
+except KeyboardInterrupt:
+    sys.exit(1)
+except Exception as e:
+    why = " ".join(str(e).split()) or "import failed"
+    sys.stderr.write("intent-ledger: the network process did not start: " + why + "\\n")
+    sys.exit(1)
+main()
+"""
 
 
 class NetworkProcess:
@@ -32,7 +47,7 @@ class NetworkProcess:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         path = [_ROOT, *sys.path]
-        start = f"import sys; sys.path[:] = {path!r}; from publisher.netchild import main; main()"
+        start = _START.format(path=path)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-S", "-c", start, str(theirs.fileno())],

@@ -41,9 +41,16 @@ class Undecided(Generic[T]):
         rest stay held from the first it cannot answer yet (asked about later, they cannot be
         answered either)."""
         held, names = self._held, self._names
+        # One answer a client a pass: its later reports are held without being asked about,
+        # and asking again would spend the roster's next read on each of them.
+        answers: dict[str, bool] = {}
         while held:
             name, item = held[0]
-            known = decide(name)
+            known = answers.get(name)
+            if known is None:
+                known = decide(name)
+                if known is not None:
+                    answers[name] = known
             if known is None:
                 return
             held.popleft()

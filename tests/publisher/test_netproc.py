@@ -270,26 +270,52 @@ def test_the_daemon_reconnects_and_republishes_after_its_network_process_dies(
     assert second.process.returncode == 0  # closed at the daemon's stop
 
 
-def test_sigterm_leaves_no_network_process(
-    sqlite_ledger: Ledger, sqlite_url: str, mosquitto: Mosquitto
+@pytest.mark.parametrize("whole_group", [False, True], ids=["the-daemon", "its-process-group"])
+def test_sigterm_says_goodbye_and_leaves_no_network_process(
+    whole_group: bool, sqlite_ledger: Ledger, sqlite_url: str, mosquitto: Mosquitto
 ) -> None:
-    """`intent-ledger run` (its session in a process of its own) stopped by SIGTERM: no child left."""
+    """`intent-ledger run` (its session in a process of its own) stopped by SIGTERM, to the
+    daemon alone or to every process of it at once (as systemd stops a unit): it still says
+    `offline` through its session before it closes, exits 0, and leaves no child behind."""
     sqlite_ledger.add_client("c1", None, ME)
     env = {**os.environ, "INTENT_LEDGER_DB": sqlite_url, "INTENT_LEDGER_MQTT_URL": mosquitto.url}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "run"],
+        [sys.executable, "-c", "from cli.main import main; main()", "run", "--log-format", "json"],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         wait_for(lambda: retained(mosquitto.port, "infoscreen/c1/power/intent"), 20, "c1's intent")
         # Its network process, and its report process (started once the session is up).
         children = wait_for(lambda: len(c := _children(process.pid)) >= 2 and c, 20, "the daemon's children")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(15) == 0
+        if whole_group:
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert '"status":"offline"' in out  # goodbye() found its session connected
         wait_for(lambda: all(gone(child) for child in children), 20, "no child process left")
     finally:
         process.kill()
+
+
+def test_a_network_process_that_cannot_import_says_so_in_one_line(tmp_path: Path) -> None:
+    """The child's program run where `publisher` is not importable: one line on stderr, exit 1."""
+    from publisher.netstart import _START
+
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _START.format(path=[str(tmp_path)])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("intent-ledger: the network process did not start: ")
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
 
 
 def _children(pid: int) -> list[int]:

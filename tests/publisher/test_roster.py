@@ -101,3 +101,20 @@ def test_a_roster_read_again_from_scratch_agrees(ledger: Ledger) -> None:
     names = [f"c{i}" for i in range(5)]
     assert [n for n in names if fresh.registered(n)] == ["c0", "c2", "c4"]
     assert [n for n in names if incremental.registered(n)] == ["c0", "c2", "c4"]
+
+
+def test_two_held_reports_of_one_unknown_client_cost_one_read(ledger: Ledger) -> None:
+    """Clients not yet known, each with two reports held before the roster could answer: one
+    read begun after they all arrived answers them all (each client asked about once a pass)."""
+    clock = Clock()
+    roster = Counted(ledger, clock)
+    roster.refresh()
+    held: Undecided[str] = Undecided()
+    assert roster.registered("first") is False  # the look of this REREAD spent
+    for ghost in ("a", "b", "c", "d"):
+        assert roster.registered(ghost) is None  # as Observer._classify asks once, then holds
+        held.hold(ghost, f"{ghost}1")
+        held.hold(ghost, f"{ghost}2")  # a second report: held behind, not asked
+    clock.now += REREAD
+    released = [item for item, known in held.release(roster.registered)]
+    assert released == ["a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"], released
