@@ -85,8 +85,7 @@ def test_open_and_issue_build_what_the_library_s_mutate_builds() -> None:
 
 
 def test_intent_ids_derived_again_are_the_uuid5_of_their_log_and_seq() -> None:
-    """Recently derived ids are kept (two bounded generations): more of them than are kept,
-    derived twice, are each still uuid5 of "{log}/{seq}"."""
+    """Ids derived for many logs, each twice: every one is uuid5 of "{log}/{seq}"."""
     keys = [(f"c{i}", 1 + i % 3) for i in range(5_000)]
     for _ in range(2):
         for name, seq in keys:
