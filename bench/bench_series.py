@@ -220,6 +220,28 @@ Snapshots = dict[str, Snapshot]
 Templates = dict[str, Path | None]
 
 
+def rounds_row(series: list[float], events: list[float]) -> dict[str, Any]:
+    """One row of interleaved rounds: the medians of the seconds, and the median of the rounds'
+    series / events ratios (a round's ratio is measured under that round's load)."""
+    ratios = [a / b for a, b in zip(series, events, strict=True)]
+    ratio = median(ratios)
+    return {
+        "series_s": median(series),
+        "events_s": median(events),
+        "ratio": ratio,
+        "round_ratios": ratios,
+        "ok": WITH_SERIES.met(ratio),
+    }
+
+
+def rounds_text(row: dict[str, Any]) -> str:
+    ratios = row["round_ratios"]
+    return (
+        f"median ratio of {len(ratios)} rounds {row['ratio']:.3f} ({', '.join(f'{x:.2f}' for x in ratios)})  "
+        f"(goal {WITH_SERIES.text})  {'ok' if row['ok'] else 'MISSED'}"
+    )
+
+
 def cold_starts(
     args: Any, snapshots: Snapshots, templates: Templates, port: int, lines: list[str]
 ) -> dict[str, dict[str, Any]]:
@@ -239,20 +261,11 @@ def cold_starts(
     rows: dict[str, dict[str, Any]] = {}
     for which in ("first", "second"):
         series, events = cold["series"][which], cold["events"][which]
-        ratios = [a / b for a, b in zip(series, events, strict=True)]
-        s, e, ratio = median(series), median(events), median(ratios)
-        rows[which] = {
-            "series_s": s,
-            "events_s": e,
-            "ratio": ratio,
-            "round_ratios": ratios,
-            "ok": WITH_SERIES.met(ratio),
-        }
+        rows[which] = row = rounds_row(series, events)
         label = "cold start" if which == "first" else "restart"
         lines.append(
-            f"{label:10}  series {s:6.2f} s  events {e:6.2f} s  median ratio of {len(ratios)} rounds "
-            f"{ratio:.3f} ({', '.join(f'{x:.2f}' for x in ratios)})  "
-            f"(goal {WITH_SERIES.text})  {'ok' if WITH_SERIES.met(ratio) else 'MISSED'}"
+            f"{label:10}  series {row['series_s']:6.2f} s  events {row['events_s']:6.2f} s  "
+            + rounds_text(row)
         )
     return rows
 
@@ -273,19 +286,10 @@ def storms(
     for i, edge in enumerate(("on", "off")):
         series = [run[i]["boundary_to_last_puback"] for run in edges["series"]]
         events = [run[i]["boundary_to_last_puback"] for run in edges["events"]]
-        ratios = [a / b for a, b in zip(series, events, strict=True)]
-        s, e, ratio = median(series), median(events), median(ratios)
-        rows[edge] = {
-            "series_s": s,
-            "events_s": e,
-            "ratio": ratio,
-            "round_ratios": ratios,
-            "ok": WITH_SERIES.met(ratio),
-        }
+        rows[edge] = row = rounds_row(series, events)
         lines.append(
-            f"storm {edge:4}  boundary -> last PUBACK: series {s:.3f} s  events {e:.3f} s  "
-            f"median ratio of {len(ratios)} rounds {ratio:.3f} ({', '.join(f'{x:.2f}' for x in ratios)})  "
-            f"(goal {WITH_SERIES.text})  {'ok' if WITH_SERIES.met(ratio) else 'MISSED'}"
+            f"storm {edge:4}  boundary -> last PUBACK: series {row['series_s']:.3f} s  "
+            f"events {row['events_s']:.3f} s  " + rounds_text(row)
         )
     return {"edges": rows, "raw": edges}
 
