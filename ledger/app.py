@@ -30,6 +30,7 @@ from ledger import events as ev
 from ledger import series as srs
 from ledger.collector import paused_gc
 from ledger.domain import IntentLog, Meta, TargetRef
+from ledger.encoded import EncodedRows
 from ledger.errors import LedgerBusy
 from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
@@ -241,10 +242,9 @@ class Ledger(Application[UUID], AggregateReads):
         if not events:
             return Receipt()
         to_stored = self.mapper.to_stored_event
-        rows = (
-            [to_stored(e) for e in events] if stored is None else [stored(e) or to_stored(e) for e in events]
-        )
-        ids = self.recorder.insert_events(rows)
+        encode = to_stored if stored is None else lambda e: stored(e) or to_stored(e)
+        # Encoded as the recorder writes them: a statement's rows at a time, not the batch's.
+        ids = self.recorder.insert_events(EncodedRows(events, encode))
         every = self.snapshotting_intervals[IntentLog]
         for e in events:
             if e.originator_version % every == 0:

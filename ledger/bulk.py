@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Table
@@ -74,18 +75,19 @@ def bind_processors(connection: Any, table: Table, columns: tuple[str, ...]) -> 
 
 
 def insert_many_returning(
-    connection: Any, statement: Any, columns: tuple[str, ...], params: list[Any]
+    connection: Any, statement: Any, columns: tuple[str, ...], count: int, values: Callable[[int], list[Any]]
 ) -> list[Any]:
-    """Execute the one-row INSERT `statement` (with RETURNING) for every `len(columns)`
-    values of `params` (bind processors applied, columns in `columns` order); the rows
-    it returns, in no particular order."""
+    """Execute the one-row INSERT `statement` (with RETURNING) for each of `count` rows; the
+    rows it returns, in no particular order. `values(n)`: the next n rows' values, flat
+    (bind processors applied, columns in `columns` order). On SQLite it is asked a
+    statement's rows at a time, so only those need to exist while the statement runs."""
     compiled = statement.compile(dialect=connection.dialect, column_keys=list(columns))
     sql = compiled.string
     if not compiled.positional:  # psycopg's "%(name)s": VALUES names the columns in order
         sql = re.sub(r"%\((\w+)\)s", "%s", sql)
     if connection.dialect.name == "postgresql":
-        return _pg_unnest(connection, statement.table, sql, params, len(columns))
-    return _many_values(connection, sql, params, len(columns), SQLITE_STATEMENT_ROWS)
+        return _pg_unnest(connection, statement.table, sql, values(count), len(columns))
+    return _many_values(connection, sql, count, values, SQLITE_STATEMENT_ROWS)
 
 
 def _pg_unnest(connection: Any, table: Table, sql: str, params: list[Any], width: int) -> list[Any]:
@@ -126,21 +128,25 @@ def _sqlite_many(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> None
     size = SQLITE_STATEMENT_ROWS
     full = len(rows) - len(rows) % size
     if full:
-        _many_values(connection, sql, [v for r in rows[:full] for v in r], len(rows[0]), size)
+        taken = iter(rows)
+        _many_values(connection, sql, full, lambda n: [v for r in islice(taken, n) for v in r], size)
     if full < len(rows):
         connection.exec_driver_sql(sql, rows[full:])
 
 
-def _many_values(connection: Any, sql: str, params: list[Any], width: int, size: int) -> list[Any]:
+def _many_values(
+    connection: Any, sql: str, count: int, values: Callable[[int], list[Any]], size: int
+) -> list[Any]:
     # At most `size` rows a statement, in pieces of a few fixed lengths: a bounded set of
-    # distinct statements (each one cached by the driver), however many rows come.
+    # distinct statements (each one cached by the driver), however many rows come. Each
+    # statement's values are asked for as it is sent.
     head, _, tail = sql.partition(" VALUES ")
     end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
     group, rest = tail[:end], tail[end:]
     returned: list[Any] = []
-    for a, b in pieces(len(params) // width, size):
+    for a, b in pieces(count, size):
         statement = f"{head} VALUES {', '.join([group] * (b - a))}{rest}"
-        result = connection.exec_driver_sql(statement, tuple(params[a * width : b * width]))
+        result = connection.exec_driver_sql(statement, tuple(values(b - a)))
         if result.returns_rows:
             returned += result.fetchall()
     return returned

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from itertools import islice
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -87,11 +88,16 @@ _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
     connection = session.connection()
     id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
-    params: list[Any] = []
-    for e in events:  # one flat list: no tuple a row
-        params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
+    rows = iter(events)  # read as the statements go: a lazy sequence encodes a statement's rows at a time
+
+    def values(count: int) -> list[Any]:
+        params: list[Any] = []
+        for e in islice(rows, count):  # one flat list: no tuple a row
+            params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
+        return params
+
     statement = insert(table).returning(table.c.id)
-    return insert_many_returning(connection, statement, _EVENT_COLUMNS, params)
+    return insert_many_returning(connection, statement, _EVENT_COLUMNS, len(events), values)
 
 
 class Factory(SQLAlchemyFactory):
