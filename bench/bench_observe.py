@@ -55,6 +55,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from prometheus_client import CollectorRegistry
 
 from bench import _common as common
+from bench import _tails
 from bench._broker import RawPublisher, mosquitto
 from bench._common import scoped
 from bench._cpu import Backends, cpu_seconds
@@ -71,6 +72,8 @@ from publisher.config import BrokerConfig
 from publisher.logs import EventLog
 from publisher.observe import Observer
 from publisher.report import build_report, encode_report
+
+_tails.install()  # in the report process (it imports this module as its __mp_main__) when asked
 
 STEADY_RATE = 10_000 / 300
 DAY = common.WEEK_START + timedelta(days=2)
@@ -475,7 +478,7 @@ def _latency_run(
 ) -> dict[str, Any]:
     """One run: the daemon started and settled, then the changes while the screens report; the
     daemon ingests the reports, or (`no_observe`) does not subscribe: the screens report anyway."""
-    from bench.bench_daemon import PREFIX, Running, client_changes, wait_publishes
+    from bench.bench_daemon import PREFIX, Running, client_changes, topic, wait_publishes
     from publisher.settings import RunSettings
 
     fleet = common.generate_fleet(args.clients, None, args.seed)
@@ -484,7 +487,10 @@ def _latency_run(
     changer.sync(common.validated(fleet), prune=False, now=datetime.now(UTC), meta=Meta("bench"))
     port = broker.port
     settings = RunSettings(prefix=PREFIX, observe=observe, report_process=True, net_process=True)
+    flushes = os.path.join(tmp, f"flushes-{len(out['runs'])}.txt")
+    os.environ[_tails.FLUSHES] = flushes  # the report process inherits it
     run = Running(db, port, settings)
+    statements = _tails.Statements(engine_of(run.ledger))
     flow = ReportFlow(port, names, tmp)
     probe = sqlalchemy.create_engine(db.url)
     run.start()
@@ -499,9 +505,11 @@ def _latency_run(
         others = _Cpu(probe, broker.process.pid, child)
         started, cpu = time.monotonic(), time.process_time()
         ingested = Ingested(run.daemon.metrics.registry, args.clients) if observe else None
+        publishes = _tails.Publishes(run, topic(PREFIX, names[-1]))
         flow.start()
         result = client_changes(run, changer, names[-1], args.changes)
         seconds = time.monotonic() - started
+        publishes.take()
         # CPU of this process (the daemon's threads and the bench's), not of the broker or the
         # report process: what ingestion costs the interpreter the transitions run in.
         figures["process_cpu_s"] = round(time.process_time() - cpu, 2)
@@ -515,6 +523,7 @@ def _latency_run(
             figures["burst_ingested_s"] = None if ingested.at is None else round(ingested.at - started, 2)
     finally:
         probe.dispose()
+        statements.close()
         run.stop()
         flow.stop()  # after the daemon: it does not see the retained reports cleared
         if observe:
@@ -525,6 +534,10 @@ def _latency_run(
         changer.close()
     # The burst: until the daemon had ingested it, or (no_observe) the broker had taken it.
     burst = figures.get("burst_ingested_s", flow.burst)
+    records = run.phases.calls["record_intents"]
+    figures["tails"] = _tails.breakdown(
+        result["samples_ms"], publishes.seen, records, statements.calls, _tails.read_flushes(flushes)
+    )
     figures |= _burst_figures(burst, seconds, result["samples_ms"])
     return figures | {"samples_ms": result["samples_ms"]}
 
@@ -625,6 +638,7 @@ def main() -> None:
                 figures = f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
                 other = ", ".join(f"{k} {v} s" for k, v in r["other_cpu_s"].items() if v is not None)
                 lines.append(f"    run {r['kind']}: {figures}, CPU {r['process_cpu_s']} s ({other}){during}")
+                lines += _tails.text(r["tails"])
             for label in ("no_observe", "reports_flowing"):
                 m = lat[label]
                 lines.append(

@@ -24,11 +24,27 @@ from sqlalchemy import DDL, Column, Integer, MetaData, String, Table, event, sel
 from sqlalchemy.engine import Engine
 
 from ledger.app import Ledger
+from ledger.bulk import SQLITE_ROWS, SQLITE_STATEMENT_ROWS
 from ledger.persistence import engine_of, transaction
 from ledger.values import parse_instant
 from projections.observation_writes import add_to_runs, upsert
 
-__all__ = ["TABLES", "ObservationLog", "Run", "Seen", "metadata", "observations", "reports"]
+__all__ = [
+    "SQLITE_TRANSACTION",
+    "TABLES",
+    "ObservationLog",
+    "Run",
+    "Seen",
+    "metadata",
+    "observations",
+    "reports",
+]
+
+# Screens a write transaction on SQLite: four whole multi-row statements a table (ledger.bulk).
+# Rows beyond the last whole statement go one a statement, and each gives the GIL away and takes
+# it back while the batch holds SQLite's one write lock: with paho's thread parsing a burst, each
+# retake waits, and the daemon waits for the lock meanwhile.
+SQLITE_TRANSACTION = 4 * SQLITE_STATEMENT_ROWS
 
 metadata = MetaData()
 observations = Table(
@@ -133,6 +149,9 @@ class ObservationLog:
         # Per screen, the run the next report may continue: (started_at, intent_id, tv_state, last).
         self._open: dict[str, tuple[str, str | None, str, str]] = {}
         self.dropped = 0
+        # Screens a write transaction takes (`flush(self.batch)`): PostgreSQL writes a batch of
+        # any size in three statements; on SQLite, see SQLITE_TRANSACTION.
+        self.batch = SQLITE_TRANSACTION if self.engine.dialect.name == "sqlite" else SQLITE_ROWS
 
     def add(self, seen: Seen) -> None:
         """Buffer one accepted report (the caller checked it is newer than the screen's last)."""

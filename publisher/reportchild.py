@@ -1,7 +1,8 @@
 """The report process: report ingestion (publisher.observe) in a process of its own, beside the daemon.
 
 Started by publisher.reportproc (multiprocessing, spawn) with a `ChildSpec`.
-It opens the ledger on its own connection, reads who is registered
+It opens the ledger on its own connection (on SQLite its commits do not wait
+for the disk: `relax_commits`), reads who is registered
 (publisher.roster), subscribes on its own broker session, classifies,
 buffers and writes the observations exactly as the in-process `Observer`
 does: its own interpreter, so a burst of reports never takes the GIL the
@@ -27,8 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event
 
 from ledger.app import Ledger
+from ledger.persistence import engine_of
 from projections.shard import Shard
 from publisher.config import BrokerConfig
 from publisher.logs import EventLog
@@ -37,7 +40,7 @@ from publisher.reportmetrics import RESULTS
 from publisher.roster import Roster
 from publisher.settings import one_line
 
-__all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "serve"]
+__all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "relax_commits", "serve"]
 
 TALLY_EVERY = 0.25  # seconds between two tallies sent to the parent
 SEEN_CHUNK = 250  # screens in one tally message at most: the parent's loop takes it in a fraction of a ms
@@ -124,6 +127,7 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     ledger: Ledger | None = None
     try:
         ledger = Ledger(spec.db_url, spec.env, create=False)
+        relax_commits(ledger)
         _ingest(ledger, spec, channel, log, stop, parent)
     except Exception as e:  # said in one line (no traceback on the daemon's stderr); started again
         log.emit("reports_process", state="failed", error=one_line(e)[:300])
@@ -131,6 +135,25 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     finally:
         if ledger is not None:
             ledger.close()
+
+
+def relax_commits(ledger: Ledger) -> None:
+    """On SQLite in WAL mode, this process's commits do not wait for the disk (synchronous=NORMAL).
+
+    SQLite has one write lock, held by a report batch until its commit returns: a commit that
+    waits for fsync on a busy disk keeps the daemon from recording a transition that long. The
+    daemon's connections are not touched: each of its commits syncs the whole log, the reports'
+    earlier transactions with it (docs/decisions.md: what a power loss may cost).
+    """
+    engine = engine_of(ledger)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _normal_in_wal)
+        engine.dispose()  # a connection opened before is opened again, with it
+
+
+def _normal_in_wal(dbapi: Any, _record: Any) -> None:
+    if dbapi.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        dbapi.execute("PRAGMA synchronous = NORMAL")
 
 
 def _ingest(

@@ -3,12 +3,13 @@
 The report session's network thread only queues what arrives and wakes this
 thread; it classifies the queue (the Observer's rules, through `ingest`), folds
 the accepted reports into the `ObservationLog` it owns and writes them in
-batches (of as many screens as one multi-row statement takes on SQLite, so a
-batch's write gives the GIL away once, not once a row), once a second or as
-soon as a batch is full. Classifying goes in slices of a millisecond with a
-pause after each, the GIL free meanwhile: a burst (every screen at once after
-a broker restart) delays a thread of the daemon that wants the GIL by one
-slice at most, instead of the interpreter's switch interval. Two write
+batches (the log's `batch` of screens a transaction: on SQLite whole
+multi-row statements, so a batch's write gives the GIL away a few times, not
+once a row), once a second or as soon as a batch is full. Classifying goes in
+slices of a millisecond with a pause after each, the GIL free meanwhile: a
+burst (every screen at once after a broker restart) delays a thread of the
+daemon that wants the GIL by one slice at most, instead of the interpreter's
+switch interval. Two write
 transactions are `GAP` apart, so the daemon's own writes get SQLite's one
 write lock between them. A database that is away only delays the writes: the
 log keeps them (bounded) and the thread retries after a backoff, logging once
@@ -21,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from ledger.bulk import SQLITE_ROWS
 from projections.observations import ObservationLog
 from publisher.logs import Episode, EventLog
 from publisher.settings import DB_ERRORS, one_line
@@ -45,13 +45,14 @@ class ReportWriter:
         self,
         log: ObservationLog,
         events: EventLog,
-        batch: int = SQLITE_ROWS,
+        batch: int | None = None,
         ingest: Callable[[float], bool] = lambda _budget: False,
     ) -> None:
         """`ingest(budget)`: classify waiting reports for about `budget` seconds, adding the
-        accepted ones to `log`; True when more are waiting."""
+        accepted ones to `log`; True when more are waiting. `batch`: screens a write
+        transaction (the log's own `batch` by default)."""
         self.log = log
-        self._batch = batch
+        self._batch = batch or log.batch
         self._ingest = ingest
         self._wake = threading.Event()
         self._stop = threading.Event()

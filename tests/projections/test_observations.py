@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
 from eventsourcing.persistence import PersistenceError
 
 from ledger import Ledger
+from ledger.bulk import SQLITE_STATEMENT_ROWS
 from ledger.values import format_instant
 from projections.observation_reads import latest_reports, runs_between
 from projections.observations import ObservationLog, Seen, observations, reports
@@ -181,3 +183,27 @@ def test_the_latest_reports_leave_room_in_their_pages_on_postgres(pg_url: str) -
             assert conn.execute(sqlalchemy.text(query)).scalar() == ["fillfactor=50"]
     finally:
         ledger.close()
+
+
+def test_a_full_batch_on_sqlite_is_whole_multi_row_statements(sqlite_ledger: Ledger) -> None:
+    """No row of a full batch goes in a statement of its own: each would give the GIL away and
+    take it back while the transaction holds SQLite's write lock (the daemon waiting for it)."""
+    writer = ObservationLog(sqlite_ledger)
+    for n in range(writer.batch):
+        writer.add(seen(0, client_id=f"s{n:04d}"))
+    writes: list[tuple[str, bool]] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, _params: Any, _context: Any, many: bool) -> None:
+        if sql.startswith(("INSERT", "UPDATE")):
+            writes.append((sql[:30], many))
+
+    engine = sqlite_ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        writer.flush(writer.batch)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    assert writer.pending() == 0
+    assert not [w for w in writes if w[1]]  # no executemany: one multi-row statement at a time
+    assert 0 < len(writes) <= 2 * writer.batch // SQLITE_STATEMENT_ROWS  # the runs, the latest
+    assert len(latest_reports(engine)) == writer.batch
