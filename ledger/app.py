@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -95,6 +96,8 @@ class Ledger(Application[UUID], AggregateReads):
             raise unreachable(url, e) from None
         self.db_url = db_url
         self.url = url
+        # Intent logs that reached a snapshot version: (id, version), taken by `take_due_snapshots`.
+        self.snapshots_due: deque[tuple[UUID, int]] = deque()
 
     def close(self) -> None:
         super().close()
@@ -245,11 +248,24 @@ class Ledger(Application[UUID], AggregateReads):
         encode = to_stored if stored is None else lambda e: stored(e) or to_stored(e)
         # Encoded as the recorder writes them: a statement's rows at a time, not the batch's.
         ids = self.recorder.insert_events(EncodedRows(events, encode))
+        # Noted, not taken: a fleet's logs move in step, so they reach a snapshot version in
+        # the same boundary storm, and taking one reads the log's history back.
         every = self.snapshotting_intervals[IntentLog]
-        for e in events:
-            if e.originator_version % every == 0:
-                self.take_snapshot(e.originator_id, version=e.originator_version)
+        self.snapshots_due.extend(
+            (e.originator_id, e.originator_version) for e in events if e.originator_version % every == 0
+        )
         return Receipt(events, ids[-1] if ids else None)
+
+    def take_due_snapshots(self, limit: int | None = None) -> int:
+        """Take the intent logs' due snapshots, oldest first, at most `limit`; returns how many.
+        A snapshot only shortens later reads: one not taken (the process ended) is no loss."""
+        taken = 0
+        while self.snapshots_due and (limit is None or taken < limit):
+            log_id, version = self.snapshots_due[0]
+            self.take_snapshot(log_id, version=version)
+            self.snapshots_due.popleft()  # after: a failed one is taken at the next call
+            taken += 1
+        return taken
 
     # Internals.
 

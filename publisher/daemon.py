@@ -188,6 +188,7 @@ class Daemon:
             self.settle(timeout)
             self.receipt_writer.write(complete=True)
             self.follower.save_checkpoint(self.clock.now(), force=True)
+            self.follower.take_snapshots()  # after the PUBACKs: off the burst's path
             promote_all()  # or the caller's first collection scans all the pause allocated
         for item in self.outbox.outgoing:
             self.acks.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")

@@ -34,6 +34,7 @@ CHUNK = 1_000
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
 AHEAD = timedelta(seconds=30)
 AHEAD_BUDGET = 500
+SNAPSHOTS_A_ROUND = 20  # due intent log snapshots taken per idle round (each reads a log back)
 
 
 class Follower:
@@ -170,8 +171,20 @@ class Follower:
                 return
         if now >= self._next_checkpoint and now - self._last_transition >= QUIET:
             self.save_checkpoint(now)
+        self.take_snapshots(SNAPSHOTS_A_ROUND)
         with paused_gc():
             self.preparing = self.projector.prepare(now, AHEAD, AHEAD_BUDGET)
+
+    def take_snapshots(self, limit: int | None = None) -> None:
+        """Take intent log snapshots that fell due (at most `limit`); a failure waits for the next round."""
+        if not self.projector.ledger.snapshots_due:
+            return
+        try:
+            self.projector.ledger.take_due_snapshots(limit)
+        except DB_ERRORS as e:
+            self.away.failed("snapshot", one_line(e))
+            return
+        self.away.ended("snapshot")
 
     def save_checkpoint(self, now: datetime, *, force: bool = False) -> None:
         """Save the projector's checkpoint if anything changed (and it is due, unless `force`)."""

@@ -194,6 +194,8 @@ def test_intent_log_snapshots_keep_long_histories_fast(sqlite_ledger: Ledger) ->
     projector = Projector(ledger)
     projector.start(T0)
     drive(projector, at(300))
+    assert [version for _, version in ledger.snapshots_due] == [100, 200]  # noted, not yet taken
+    assert ledger.take_due_snapshots() == 2
     log_id = IntentLog.id_for("c1")
     assert ledger.snapshots is not None
     snapshots = list(ledger.snapshots.get(log_id, desc=True, limit=1))
