@@ -86,10 +86,14 @@ _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
     connection = session.connection()
-    id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
     params: list[Any] = []
-    for e in events:  # one flat list: no tuple a row
-        params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
+    if connection.dialect.name == "postgresql":  # raw values: ledger.bulk sends them as JSON
+        for e in events:
+            params += (e.originator_id, e.originator_version, e.topic, e.state)
+    else:
+        id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
+        for e in events:  # one flat list: no tuple a row
+            params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
     statement = insert(table).returning(table.c.id)
     return insert_many_returning(connection, statement, _EVENT_COLUMNS, params)
 
