@@ -87,14 +87,28 @@ _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
     connection = session.connection()
-    id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
     rows = iter(events)  # read as the statements go: a lazy sequence encodes a statement's rows at a time
+    if connection.dialect.name == "postgresql":  # raw values: ledger.bulk sends them as JSON
 
-    def values(count: int) -> list[Any]:
-        params: list[Any] = []
-        for e in islice(rows, count):  # one flat list: no tuple a row
-            params += (id_(e.originator_id), version(e.originator_version), topic(e.topic), state(e.state))
-        return params
+        def values(count: int) -> list[Any]:
+            params: list[Any] = []
+            for e in islice(rows, count):
+                params += (e.originator_id, e.originator_version, e.topic, e.state)
+            return params
+
+    else:
+        id_, version, topic, state = bind_processors(connection, table, _EVENT_COLUMNS)
+
+        def values(count: int) -> list[Any]:
+            params: list[Any] = []
+            for e in islice(rows, count):  # one flat list: no tuple a row
+                params += (
+                    id_(e.originator_id),
+                    version(e.originator_version),
+                    topic(e.topic),
+                    state(e.state),
+                )
+            return params
 
     statement = insert(table).returning(table.c.id)
     return insert_many_returning(connection, statement, _EVENT_COLUMNS, len(events), values)

@@ -30,6 +30,7 @@ class Acks:
         self.acked_at: dict[str, datetime] = {}  # name -> last PUBACK (the self-check reads it)
         self._latencies: list[float] = []
         self._results: dict[tuple[str, str], int] = {}  # (result, kind) -> publishes, counted per batch
+        self._lines: list[tuple[str, dict[str, Any]]] = []  # the batch's log lines, written together
 
     def settle(self, timeout: float, now: Callable[[], datetime]) -> bool:
         """Wait until every publish in flight is acknowledged or failed (True).
@@ -69,6 +70,7 @@ class Acks:
                     if session is not None and session.silent_since(item.delivery.started):
                         # Nothing at all from the broker since: a dead link (a NAT that forgot
                         # us, a hung broker), not a slow one. Reconnect now, not at the keepalive.
+                        self._write_lines()  # what settled before is logged before the loss
                         session.abandon(f"no PUBACK within {timeout:g} s and nothing else from the broker")
                         return
                     item.delivery.resolve(f"no PUBACK within {timeout:g} s")
@@ -95,6 +97,7 @@ class Acks:
 
     def _flush_batch(self) -> None:
         # One write of the log and one pass over the latency histogram per settled batch.
+        self._write_lines()
         self.log.flush()
         if self._latencies:
             self.metrics.observe_acks(self._latencies)
@@ -104,6 +107,11 @@ class Acks:
                 self.metrics.publish_result(result, kind).inc(count)
             self._results = {}
 
+    def _write_lines(self) -> None:
+        if self._lines:
+            self.log.write_all(self._lines)
+            self._lines = []
+
     def _finish(self, item: Outgoing, now: datetime) -> None:
         delivery, kind, intent = item.delivery, item.kind, item.intent
         ok = delivery.ok
@@ -111,10 +119,12 @@ class Acks:
         latency = delivery.latency
         latency_ms = None if latency is None else round(latency * 1000, 3)
         if kind is Kind.STATUS:
-            extra = {"error": delivery.error} if delivery.error else {}
-            self.log.emit("status", status=item.status, result=result, flush=False, **extra)
+            line = {"status": item.status, "result": result}
+            if delivery.error:
+                line["error"] = delivery.error
+            self._lines.append(("status", line))
             return
-        counted = (result, kind.value)
+        counted = (result, kind._value_)  # `value` is a descriptor: slow, twice a publish
         self._results[counted] = self._results.get(counted, 0) + 1
         if ok and latency is not None:
             self._latencies.append(latency)  # observed once the batch is reaped
@@ -129,7 +139,7 @@ class Acks:
         elif not ok:
             intent_id = None if intent is None else intent.intent_id
             self.receipts.failed(item.name, intent_id, now, delivery.error or "failed")
-        self.log.write("publish" if intent is not None else "clear", _line(item, result, latency_ms))
+        self._lines.append(("publish" if intent is not None else "clear", _line(item, result, latency_ms)))
         if not ok:
             self.failures.append(f"{delivery.topic}: {delivery.error}")
         elif kind is Kind.TRANSITION and intent is not None and intent.removed:
@@ -139,7 +149,7 @@ class Acks:
 def _line(item: Outgoing, result: str, latency_ms: float | None) -> dict[str, Any]:
     """The log line of a settled publish (written as it is: no copies)."""
     delivery, intent = item.delivery, item.intent
-    line: dict[str, Any] = {"kind": item.kind.value, "topic": delivery.topic}
+    line: dict[str, Any] = {"kind": item.kind._value_, "topic": delivery.topic}
     if intent is None:
         line["client_id"] = item.name
     else:

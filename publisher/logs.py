@@ -61,22 +61,37 @@ class EventLog:
         """`emit(event, **fields)` without copying `fields`, buffered until the next `flush()`."""
         self._write(event, fields, False)
 
+    def write_all(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """`write` of each `(event, fields)`, in order, stamped with one instant (a batch
+        settled together), buffered until the next `flush()`."""
+        if not records:
+            return
+        now = self._now()
+        stamp = None if self._text else '{"ts":"' + self._ts(now)
+        lines = [self._line(now, stamp, event, fields) for event, fields in records]
+        write = self._stream.write
+        with self._lock:
+            for line in lines:  # one write a line, as `write`
+                write(line)
+
     def _write(self, event: str, fields: dict[str, Any], flush: bool) -> None:
         now = self._now()
-        if self._text:
-            line = render_text(now, event, fields) + "\n"
-        else:
-            # {"ts": ..., "event": ..., **fields}, spliced from the encoded fields: no merged copy.
-            head = self._heads.get(event)
-            if head is None:
-                head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
-            body = _encoder.encode(fields).decode()
-            tail = "," + body[1:] if len(body) > 2 else "}"
-            line = '{"ts":"' + self._ts(now) + head + tail + "\n"
+        line = self._line(now, None if self._text else '{"ts":"' + self._ts(now), event, fields)
         with self._lock:  # one write a line: readers of the stream take each write as a line
             self._stream.write(line)
             if flush:
                 self._stream.flush()
+
+    def _line(self, now: datetime, stamp: str | None, event: str, fields: dict[str, Any]) -> str:
+        """The line of a record; `stamp`: its JSON start up to the `ts` text (None: text format)."""
+        if stamp is None:
+            return render_text(now, event, fields) + "\n"
+        # {"ts": ..., "event": ..., **fields}, spliced from the encoded fields: no merged copy.
+        head = self._heads.get(event)
+        if head is None:
+            head = self._heads[event] = '","event":' + _encoder.encode(event).decode()
+        body = _encoder.encode(fields).decode()
+        return stamp + head + ("," + body[1:] if len(body) > 2 else "}") + "\n"
 
     def _ts(self, now: datetime) -> str:
         """`now.isoformat(timespec="milliseconds")`, its second's part formatted once a second."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
@@ -26,7 +27,7 @@ from publisher.logs import Episode, EventLog
 from publisher.metrics import Metrics
 from publisher.settings import DB_ERRORS, one_line
 
-__all__ = ["DeliveryLog", "ReceiptWriter", "stamp_ms"]
+__all__ = ["Batch", "DeliveryLog", "ReceiptWriter", "stamp_ms"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -38,6 +39,14 @@ def stamp_ms(t: datetime) -> str:
 @functools.lru_cache(maxsize=256)
 def _issued_instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Batch(NamedTuple):
+    """Buffered receipts taken for one write: (key, row) pairs of each table, failure rows."""
+
+    firsts: list[tuple[str, tuple[Any, ...]]]
+    latest: list[tuple[str, tuple[Any, ...]]]
+    failed: list[dict[str, Any]]
 
 
 class DeliveryLog:
@@ -122,9 +131,22 @@ class DeliveryLog:
         """
         if not self.pending():
             return
-        firsts = list(itertools.islice(self._firsts.items(), limit))
-        latest = list(itertools.islice(self._latest.items(), limit))
-        failed = self._failures[:limit]
+        batch = self.take(limit)
+        self.store(batch)
+        self.forget(batch)
+
+    def take(self, limit: int | None = None) -> Batch:
+        """What `flush` would write (at most `limit` of each kind); it stays buffered until `forget`."""
+        return Batch(
+            list(itertools.islice(self._firsts.items(), limit)),
+            list(itertools.islice(self._latest.items(), limit)),
+            self._failures[:limit],
+        )
+
+    def store(self, batch: Batch) -> None:
+        """Write `batch` in one transaction (raises on database errors). Reads no buffer: another
+        thread may run it while the owner thread buffers more."""
+        firsts, latest, failed = batch
         dialect = self.engine.dialect.name
         upsert = _sqlite_insert if dialect == "sqlite" else _pg_insert
         with transaction(self.ledger, commit=True) as session:
@@ -148,7 +170,11 @@ class DeliveryLog:
                 bulk_insert(session, statement, _LATEST, [row for _, row in latest])
             if failed:
                 session.execute(insert(failures), failed)
-        # Written: forget them (the owner thread is the only writer of these buffers).
+
+    def forget(self, batch: Batch) -> None:
+        """`batch` was written: drop it from the buffers (the owner thread is their only writer),
+        keeping a client's latest row that was replaced since it was taken."""
+        firsts, latest, failed = batch
         for key, _ in firsts:
             del self._firsts[key]
         for key, row in latest:
@@ -166,21 +192,43 @@ RETRY = 1.0  # seconds between two attempts to write receipts while the database
 
 
 class ReceiptWriter:
-    """When the daemon writes its receipts: a database error keeps them buffered, logged once an episode."""
+    """When the daemon writes its receipts: a database error keeps them buffered, logged once an episode.
+
+    With `background` (PostgreSQL by default), a burst's batches are written by a thread of
+    their own, one at a time: the write is nearly all waiting for the server, which held the
+    loop (and so the window's refill) for as long. The rows stay buffered until the owner
+    thread collects the write (`forget`), so a failed one is written again as any other.
+    SQLite writes in the loop: a second writer would only wait for the recorder's lock.
+    """
 
     def __init__(
-        self, receipts: DeliveryLog, metrics: Metrics, log: EventLog, away: Episode | None = None
+        self,
+        receipts: DeliveryLog,
+        metrics: Metrics,
+        log: EventLog,
+        away: Episode | None = None,
+        *,
+        background: bool | None = None,
     ) -> None:
         self.receipts, self.metrics, self.log = receipts, metrics, log
         self.ok = True  # the last write succeeded
         self._retry_at = 0.0  # after a failed write, not before (monotonic)
         self._failing = away or Episode(log, "ledger")  # shared with the follower: one database
+        self.background = receipts.engine.dialect.name == "postgresql" if background is None else background
+        self._writing: _Writing | None = None  # the batch a thread is writing
 
     def due(self) -> bool:
         """Receipts to write and the database answering: the loop should not sleep."""
         return bool(self.receipts.pending()) and self.ok
 
     def write(self, *, during_burst: bool = False, complete: bool = False) -> None:
+        writing = self._writing
+        if writing is not None:
+            # During a burst, a write in progress is waited for only once twice a batch is
+            # buffered (bounded memory); otherwise (after the burst, at the end) always.
+            if during_burst and writing.is_alive() and self.receipts.publishes() < 2 * RECEIPTS_BATCH:
+                return
+            self.wait()
         pending = self.receipts.pending()
         # While paho's thread is busy, a database write per row gives the GIL away and waits
         # for it back (a convoy): during a burst, only a large buffer (bounded memory) is
@@ -190,12 +238,52 @@ class ReceiptWriter:
             return
         if not self.ok and time.monotonic() < self._retry_at and not complete:
             return  # the database is away (or full): retried every RETRY, not every round
+        if during_burst and self.background:
+            self._writing = _Writing(self.receipts, self.receipts.take())
+            self._writing.start()
+            return
         try:
             self.receipts.flush(None if during_burst or complete else RECEIPTS_TICK)
-            self.ok = True
-            self._failing.ended("receipts", pending=self.receipts.pending())
         except DB_ERRORS as e:
-            self.ok = False
-            self._retry_at = time.monotonic() + RETRY
-            self.metrics.ledger_errors.inc()
-            self._failing.failed("receipts", one_line(e), pending=self.receipts.pending())
+            self._failed(e)
+        else:
+            self._written()
+
+    def wait(self) -> None:
+        """Wait for the write in progress, if any, and take its outcome (no new write)."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        writing.join()
+        if writing.error is None:
+            self.receipts.forget(writing.batch)
+            self._written()
+        elif isinstance(writing.error, DB_ERRORS):
+            self._failed(writing.error)  # still buffered: written again later
+        else:
+            raise writing.error
+
+    def _written(self) -> None:
+        self.ok = True
+        self._failing.ended("receipts", pending=self.receipts.pending())
+
+    def _failed(self, error: BaseException) -> None:
+        self.ok = False
+        self._retry_at = time.monotonic() + RETRY
+        self.metrics.ledger_errors.inc()
+        self._failing.failed("receipts", one_line(error), pending=self.receipts.pending())
+
+
+class _Writing(threading.Thread):
+    """One batch written by a thread of its own; its error, if any, for the owner to handle."""
+
+    def __init__(self, receipts: DeliveryLog, batch: Batch) -> None:
+        super().__init__(name="receipts", daemon=True)
+        self.receipts, self.batch = receipts, batch
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.receipts.store(self.batch)
+        except BaseException as e:  # handed to the owner thread at its next write
+            self.error = e

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, event, insert, select
 
 from ledger import Ledger, bulk
 from ledger.persistence import engine_of, events_table, transaction
@@ -81,3 +81,39 @@ def test_sqlite_statements_hold_at_most_the_statement_rows(
         stored = select(table.c.originator_id).where(table.c.id.in_(ids)).order_by(table.c.id)
         assert [r[0] for r in session.execute(stored)] == originators
         assert [tuple(r) for r in session.execute(select(rows_table))] == [(i, f"r{i}") for i in range(11)]
+
+
+def test_values_are_stored_exactly_whatever_they_hold(ledger: Ledger) -> None:
+    """Quotes, backslashes, control and non-ASCII characters, every byte value, JSON given as text
+    or as a value: stored as given (on PostgreSQL the rows travel as one JSON array)."""
+    odd = "a \"quoted\" \\ back\\slash\n\ttab \x01 € 𝄞 'single'"
+    originator = uuid.uuid4()
+    stored = [
+        StoredEvent(originator, 1, f"tests.bulk:{odd}", bytes(range(256))),
+        StoredEvent(originator, 2, "tests.bulk:Empty", b""),
+    ]
+    ids = list(ledger.recorder.insert_events(stored) or ())
+    table = events_table(ledger)
+    with transaction(ledger, commit=False) as session:
+        query = select(table.c.topic, table.c.state).where(table.c.id.in_(ids)).order_by(table.c.id)
+        assert [(t, bytes(s)) for t, s in session.execute(query)] == [(e.topic, e.state) for e in stored]
+    engine = engine_of(ledger)
+    rows_table = Table(
+        "bulk_odd", MetaData(), Column("n", Integer), Column("label", String(80)), Column("doc", JSON)
+    )
+    rows_table.create(engine)
+    try:
+        rows = [(1, odd, {"k": odd, "n": [1, 2.5, None]}), (2, "", None), (3, None, "text")]
+        with transaction(ledger, commit=True) as session:
+            bulk.bulk_insert(session, insert(rows_table), ("n", "label", "doc"), rows)
+        encoded = [(4, "x", '{"as": "text"}'), (5, "y", "null"), (6, "z", "1.125")]
+        with transaction(ledger, commit=True) as session:
+            bulk.bulk_insert(session, insert(rows_table), ("n", "label", "doc"), encoded, encoded=("doc",))
+        with transaction(ledger, commit=False) as session:
+            back = [tuple(r) for r in session.execute(select(rows_table).order_by(rows_table.c.n))]
+        assert back == [*rows, (4, "x", {"as": "text"}), (5, "y", None), (6, "z", 1.125)]
+        with engine.connect() as conn:  # JSON null, not SQL NULL, as SQLAlchemy stores None
+            nulls = conn.execute(select(rows_table.c.n).where(rows_table.c.doc.is_(None))).all()
+        assert nulls == []
+    finally:
+        rows_table.drop(engine)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
-from publisher.logs import EventLog, default_format
+from publisher.logs import EventLog, LogFormat, default_format
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto
 
@@ -162,3 +162,40 @@ def test_json_ts_is_the_instant_s_isoformat_to_the_millisecond() -> None:
         log.emit("notice", message="m")
     got = [json.loads(line)["ts"] for line in stream.getvalue().splitlines()]
     assert got == [t.isoformat(timespec="milliseconds") for t in instants]
+
+
+class _Writes(io.StringIO):
+    """A stream that keeps each write apart (readers take a write as a line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+
+def test_a_batch_of_records_is_the_lines_of_each_written_alone_one_write_a_line() -> None:
+    failed = {**PUBLISH, "result": "failed", "latency_ms": None, "error": "Not authorized"}
+    records: list[tuple[str, dict[str, Any]]] = [
+        ("publish", PUBLISH),
+        ("clear", {"kind": "clear", "client_id": "x"}),
+        ("publish", failed),
+    ]
+    formats: tuple[LogFormat, ...] = ("json", "text")
+    for log_format in formats:
+        one, batch = _Writes(), _Writes()
+        alone, together = (
+            EventLog(one, now=lambda: T, log_format=log_format),
+            EventLog(batch, now=lambda: T, log_format=log_format),
+        )
+        for event, fields in records:
+            alone.write(event, fields)
+        together.write_all(records)
+        assert batch.writes == one.writes
+        assert len(batch.writes) == 3
+        if log_format == "json":
+            assert [json.loads(line) for line in batch.writes] == [
+                {"ts": "2026-03-31T08:05:00.250+00:00", "event": event, **fields} for event, fields in records
+            ]
