@@ -35,7 +35,9 @@ def merged_with(
 ) -> tuple[Block, ...] | None:
     """`merge_blocks` of the group's windows and `windows`, from `group`, the group's merged blocks
     (uncapped): the blocks `windows` touch merged again with them, the others as they are
-    (None: the cap split a block; merge every window instead)."""
+    (None: the cap split a block, the group's or a new one; merge every window instead)."""
+    if not uncapped(group, policy):
+        return None
     gap = timedelta(seconds=policy.bridge_gap)
     pre, post = timedelta(seconds=policy.pre_roll), timedelta(seconds=policy.post_roll)
     starts = [b.start for b in group]

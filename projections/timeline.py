@@ -16,7 +16,7 @@ from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
 from projections.blocks import Block, Blocks, EagerBlocks, LazyBlocks, Span, merge_blocks
 from projections.intents import REASONS, Intent, Segment
-from projections.splice import merged_with, uncapped
+from projections.splice import merged_with
 
 __all__ = [
     "REASONS",
@@ -247,10 +247,9 @@ def client_timeline(
     """
     own = _live_windows(client)
     spliced = None
-    group_eager = isinstance(group_blocks, EagerBlocks) and uncapped(group_blocks.blocks, policy)
-    if own and group_eager and not _live_series(client):
-        assert isinstance(group_blocks, EagerBlocks)
-        spliced = merged_with(group_blocks.blocks, own, policy)  # the group's blocks, not its windows
+    if own and isinstance(group_blocks, EagerBlocks) and not _live_series(client):
+        # The group's blocks with the client's windows spliced in, not every window merged again.
+        spliced = merged_with(group_blocks.blocks, own, policy)
     blocks: Blocks
     if spliced is not None:
         blocks = EagerBlocks(spliced)
