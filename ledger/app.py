@@ -36,12 +36,12 @@ from ledger.errors import LedgerBusy
 from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
 from ledger.intentlog import CurrentIntentAsDict
+from ledger.logread import read_rows
 from ledger.persistence import (
     SubclassAwareTranscoder,
     decode_issued,
     dispose,
     head_of,
-    read_rows,
     stream_rows,
     topics_after,
 )

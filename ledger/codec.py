@@ -13,16 +13,26 @@ caller asks the mapper. For the uncompressed, unencrypted ledgers we write.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import CanMutateAggregate
+from eventsourcing.utils import resolve_topic
 
 from ledger import events as ev
 
-__all__ = ["INSTANTS_KEPT", "decode_event", "decode_issued", "shared_instant"]
+__all__ = [
+    "INSTANTS_KEPT",
+    "UNREADABLE",
+    "Reader",
+    "decode_event",
+    "decode_issued",
+    "reader_of",
+    "shared_instant",
+]
 
 
 class _Instant(msgspec.Struct):
@@ -44,7 +54,7 @@ def _stored_fields(cls: type) -> list[tuple[str, Any]]:
 class _Decoder:
     """The typed decoder of one event class."""
 
-    __slots__ = ("cls", "decoder", "instants", "schedule")
+    __slots__ = ("cls", "decoder", "schedule", "stamped")
 
     def __init__(self, cls: type, *, strict: bool = True) -> None:
         fields = _stored_fields(cls)
@@ -54,21 +64,28 @@ class _Decoder:
         instants = tuple(name for name, hint in fields if hint is _Instant)
         # The record stamp is the event's own (rarely another's); the other instants, the
         # schedule's times, are shared by many events of a fleet.
-        self.instants = tuple(name for name in instants if name == "timestamp")
+        self.stamped = "timestamp" in instants
         self.schedule = tuple(name for name in instants if name != "timestamp")
 
     def decode(self, originator_id: UUID, version: int, state: bytes) -> Any:
-        s = self.decoder.decode(state)
-        state_dict = msgspec.structs.asdict(s)  # field order: the order the mapper's dict has
-        for name in self.instants:
-            state_dict[name] = state_dict[name].data
+        # One call a row on the fold's path: the struct read, its dict, the event built as
+        # the mapper builds it (`ev.new_event`: the instance dict set at once), inline.
+        s: Any = self.decoder.decode(state)
+        state_dict = _asdict(s)  # field order: the order the mapper's dict has
+        if self.stamped:
+            state_dict["timestamp"] = s.timestamp.data
         for name in self.schedule:
             state_dict[name] = shared_instant(state_dict[name].data)
         state_dict["originator_id"] = originator_id
         state_dict["originator_version"] = version
-        return ev.new_event(self.cls, state_dict)  # as the mapper builds it
+        event: Any = _new(self.cls)
+        _set(event, "__dict__", state_dict)
+        return event
 
 
+_asdict = msgspec.structs.asdict
+_new = object.__new__
+_set = object.__setattr__
 _decoders: dict[type, _Decoder] = {}
 
 # Recently decoded instants: equal ones decoded again are the object held already, so a
@@ -90,17 +107,36 @@ def shared_instant(instant: datetime) -> datetime:
     return held
 
 
-def decode_event(cls: type, originator_id: UUID, version: int, state: bytes) -> Any | None:
-    """The event of `cls` stored as `state` at `version` of `originator_id` (None: ask the mapper)."""
+Reader = Callable[[UUID, int, bytes], Any]
+# What a reader raises for a state it cannot read exactly (the mapper's to read).
+UNREADABLE = (msgspec.DecodeError, msgspec.ValidationError)
+
+
+def _decoder_of(cls: type) -> _Decoder | None:
     decoder = _decoders.get(cls)
     if decoder is None:
         if not issubclass(cls, CanMutateAggregate) or getattr(cls, "class_version", 1) != 1:
             return None
         decoder = _decoders[cls] = _Decoder(cls)
+    return decoder
+
+
+def decode_event(cls: type, originator_id: UUID, version: int, state: bytes) -> Any | None:
+    """The event of `cls` stored as `state` at `version` of `originator_id` (None: ask the mapper)."""
+    decoder = _decoder_of(cls)
+    if decoder is None:
+        return None
     try:
         return decoder.decode(originator_id, version, state)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except UNREADABLE:
         return None
+
+
+def reader_of(topic: str) -> Reader | None:
+    """`decode_event` for events of `topic`, found once (None: a class the mapper reads); it
+    raises one of `UNREADABLE` where `decode_event` gives None."""
+    decoder = _decoder_of(resolve_topic(topic))
+    return None if decoder is None else decoder.decode
 
 
 _issued = _Decoder(ev.IntentIssued, strict=False)

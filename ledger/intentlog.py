@@ -96,13 +96,15 @@ class IntentLog(Aggregate):
         """Record the next transition; `fields` are the semantic fields of the intent
         (`timestamp`: the batch's record instant, as `open`)."""
         state = self.next_state(fields, effective_at, cause)
-        state["timestamp"] = self.stamp() if timestamp is None else timestamp
+        state["timestamp"] = stamp = self.stamp() if timestamp is None else timestamp
         issued = ev.new_event(ev.IntentIssued, state)
         # The library's `mutate` of the log's own next event (its id and version hold by
-        # construction): the event's `apply`, then the version and the modified instant.
-        issued.apply(self)
-        self._version = issued.originator_version
-        self._modified_on = issued.timestamp
+        # construction): the event's `apply` (its `current()` is these very fields, at its
+        # seq and clamped instant: held as they are, not rebuilt), the version, the instant.
+        self.seq = seq = state["seq"]
+        self.last = CurrentIntent(seq, state["effective_at"], fields)
+        self._version = state["originator_version"]
+        self._modified_on = stamp
         self._pending_events.append(issued)
 
     def next_state(
@@ -117,11 +119,11 @@ class IntentLog(Aggregate):
         # The event `trigger_event` would build (the dataclass's field order), without its
         # per-call keyword copies and setattrs.
         return {
-            "originator_id": self.id,
-            "originator_version": self.version + 1,
+            "originator_id": self._id,
+            "originator_version": self._version + 1,
             "timestamp": None,
             "seq": seq,
-            "intent_id": intent_id_for(self.name, seq),
+            "intent_id": intent_id_for(log_name(self.client_id, self.group_id), seq),
             "effective_at": effective_at,
             "desired_state": fields.desired_state,
             "reason": fields.reason,

@@ -5,10 +5,9 @@ module (`PERSISTENCE_MODULE=ledger.persistence:Factory`, a recorder writing
 stored events with multi-row `INSERT ... RETURNING id` through the driver
 (ledger.bulk), table lock and NOTIFY as the stock one), a transcoder that looks
 along the MRO, a ledger's engine, events table, transactions and NOTIFY channel,
-Core reads of the log (decoded by ledger.codec where the mapper would do the
-same), and aggregates restored as the library restores a snapshot.
+and aggregates restored as the library restores a snapshot.
 `bulk_insert` and `decode_issued` are ledger.bulk's and ledger.codec's, here for
-their callers.
+their callers (the Core reads of the log: ledger.logread).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
-from eventsourcing.utils import resolve_topic
 from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
@@ -30,7 +28,7 @@ from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
-from ledger.codec import decode_event, decode_issued
+from ledger.codec import decode_issued
 
 __all__ = [
     "BulkApplicationRecorder",
@@ -43,7 +41,6 @@ __all__ = [
     "events_table",
     "head_of",
     "notify_channel",
-    "read_rows",
     "reading",
     "restore_aggregate",
     "stream_rows",
@@ -181,65 +178,6 @@ def head_of(app: Application[UUID]) -> int:
 def notify_channel(app: Application[UUID]) -> str:
     """The PostgreSQL channel the recorder NOTIFYs on every insert."""
     return str(getattr(app.recorder, "channel_name", "ledger_events"))
-
-
-# Core reads: ORM objects per row were most of the cost of reading the log.
-
-
-def read_rows(
-    app: Application[UUID], after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
-) -> Iterator[tuple[int, Any]]:
-    """Domain events of the notification log after `after` (up to `stop`), a page of `limit` at a time."""
-    table = events_table(app)
-    c = table.c
-    columns = (c.id, c.originator_id, c.originator_version, c.topic, c.state)
-    mapper = app.mapper
-    plain = mapper.cipher is None and mapper.compressor is None
-    id_of, state_of = _result_processor(app, c.originator_id), _result_processor(app, c.state)
-    while True:
-        query = select(*columns).where(c.id > after).order_by(c.id).limit(limit)
-        if stop is not None:
-            query = query.where(c.id <= stop)
-        if topics:
-            query = query.where(c.topic.in_(topics))
-        with reading(app) as db:
-            rows = _driver_rows(db, query)
-        # One id object an aggregate of the page (a client's claim and registration are
-        # neighbours), made as the column's result processor makes it.
-        ids: dict[Any, UUID] = {}
-        for position, stored_id, version, topic, state in rows:
-            originator_id = ids.get(stored_id)
-            if originator_id is None:
-                originator_id = ids[stored_id] = stored_id if id_of is None else id_of(stored_id)
-            if state_of is not None:
-                state = state_of(state)
-            event = decode_event(resolve_topic(topic), originator_id, version, state) if plain else None
-            if event is None:
-                event = mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
-            yield position, event
-        if len(rows) < limit:
-            return
-        after = rows[-1][0]
-
-
-def _driver_rows(db: Any, query: Any) -> Sequence[Any]:
-    """The rows of a Core SELECT with the values as the driver returns them: no result
-    processors (the caller applies the ones it needs)."""
-    connection = db.connection() if isinstance(db, Session) else db
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    if compiled.positional:
-        driver_params: Any = tuple(params[name] for name in compiled.positiontup)
-    else:
-        driver_params = params
-    result = connection.exec_driver_sql(compiled.string, driver_params)
-    return result.all()
-
-
-def _result_processor(app: Application[UUID], column: Any) -> Any:
-    """The result processor of `column` on the ledger's dialect (None: the driver's value as it is)."""
-    dialect = engine_of(app).dialect
-    return column.type.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def topics_after(app: Application[UUID], after: int, topics: Iterable[str], stop: int | None) -> bool:

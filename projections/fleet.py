@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import OriginatorVersionError
+from eventsourcing.domain import Aggregate, OriginatorVersionError
 
 from ledger import events as ev
 from ledger.domain import Group, IntentLog, PolicyRecord, TargetRef
@@ -73,6 +73,20 @@ class ClientRow:
         self.version = event.originator_version
 
 
+_MUTATE = Aggregate.Event.mutate  # the library's step of an aggregate's later events
+
+
+def _step(aggregate: Any, event: Any) -> None:
+    """`event.mutate(aggregate)` of an `Aggregate.Event`, as the library's runs it: the event's
+    `apply`, then the version and the modified instant (the id holds: the aggregate was found by it)."""
+    next_version = aggregate._version + 1
+    if event.originator_version != next_version:
+        raise OriginatorVersionError(event.originator_version, next_version)
+    event.apply(aggregate)
+    aggregate._version = event.originator_version
+    aggregate._modified_on = event.timestamp
+
+
 @dataclass
 class Affected:
     """Whose timeline a batch of ledger events may have changed, and the latest cause of each."""
@@ -112,24 +126,30 @@ class FleetView:
             held.fold(event)
             aggregate: Any = held
         elif isinstance(event, ev.ClientIdClaimed):
-            aggregate = ClientRow(event.originator_id, event.client_id, event.originator_version)
+            aggregate = self._by_id[event.originator_id] = ClientRow(
+                event.originator_id, event.client_id, event.originator_version
+            )
+        elif held is not None and type(event).mutate is _MUTATE:
+            _step(held, event)
+            aggregate = held
         else:
-            aggregate = event.mutate(held)
-        if aggregate is not held:
-            self._by_id[event.originator_id] = aggregate
+            aggregate = self._by_id[event.originator_id] = event.mutate(held)
         # Creation events (a group named, the policy opened) change no timeline.
-        self._index(aggregate, (position, event), affected if isinstance(event, ev.LedgerChange) else None)
+        if affected is not None and not isinstance(event, ev.LedgerChange):
+            affected = None
+        self._index(aggregate, position, event, affected)
 
-    def _index(self, aggregate: Any, cause: tuple[int, Any], affected: Affected | None) -> None:
+    def _index(self, aggregate: Any, position: int, event: Any, affected: Affected | None) -> None:
         """Keep the view's indexes of a folded aggregate and mark whose timeline it changed."""
         if isinstance(aggregate, ClientRow):
             self._index_client(aggregate)
             if affected is not None:
-                affected.clients[aggregate.client_id] = cause
+                affected.clients[aggregate.client_id] = (position, event)
         elif isinstance(aggregate, Group):
             self.groups[aggregate.group_id] = aggregate
             self._timelines.pop(aggregate.group_id, None)
             if affected is not None:
+                cause = (position, event)
                 affected.groups[aggregate.group_id] = cause
                 for client_id in self.members.get(aggregate.group_id, ()):
                     affected.clients[client_id] = cause
@@ -137,6 +157,7 @@ class FleetView:
             self.policy = aggregate.policy
             self._timelines.clear()
             if affected is not None:
+                cause = (position, event)
                 affected.clients.update(dict.fromkeys(self.clients, cause))
                 affected.groups.update(dict.fromkeys(self.groups, cause))
         elif isinstance(aggregate, IntentLog):

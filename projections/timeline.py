@@ -16,6 +16,7 @@ from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
 from projections.blocks import Block, Blocks, EagerBlocks, LazyBlocks, Span, merge_blocks
 from projections.intents import REASONS, Intent, Segment
+from projections.splice import merged_with
 
 __all__ = [
     "REASONS",
@@ -244,7 +245,15 @@ def client_timeline(
 
     `group_blocks` may pass the group's merged blocks, computed once for all its members.
     """
-    if _live_windows(client) or _live_series(client) or group_blocks is None:
+    own = _live_windows(client)
+    spliced = None
+    if own and isinstance(group_blocks, EagerBlocks) and not _live_series(client):
+        # The group's blocks with the client's windows spliced in, not every window merged again.
+        spliced = merged_with(group_blocks.blocks, own, policy)
+    blocks: Blocks
+    if spliced is not None:
+        blocks = EagerBlocks(spliced)
+    elif own or _live_series(client) or group_blocks is None:
         blocks = schedule_blocks([client, group], policy)
     else:
         blocks = group_blocks

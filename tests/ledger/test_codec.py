@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 from freezegun import freeze_time
@@ -14,6 +15,7 @@ from ledger import Ledger, TargetRef, Window
 from ledger.codec import decode_event
 from ledger.domain import IntentLog
 from ledger.events import ClientDeregistered, IntentIssued, PolicyOpened
+from ledger.logread import uuid_of_bytes
 from ledger.persistence import events_table, transaction
 from ledger.topics import INTENT_TOPICS, TIMELINE_TOPICS
 from projections.projector import Projector
@@ -135,3 +137,48 @@ def test_the_log_read_equals_the_mapper_s_events(ledger: Ledger) -> None:
         assert type(g) is type(e)
         assert list(vars(g).items()) == list(vars(e).items())
         assert type(g.originator_id) is type(e.originator_id)
+
+
+def test_the_log_reads_every_row_as_the_mapper_reads_it(ledger: Ledger) -> None:
+    """`Ledger.read` in pages (one statement for them all) and up to a stop: every row's event as
+    the mapper makes it, ids included, in order, each page going on where the last one stopped."""
+    with freeze_time(T0):
+        fill(ledger)
+        Projector(ledger).start(T0)
+    c = events_table(ledger).c
+    with transaction(ledger, commit=False) as session:
+        rows = session.execute(select(c.id, c.originator_id, c.originator_version, c.topic, c.state)).all()
+    expected = [
+        (position, ledger.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state))))
+        for position, oid, version, topic, state in sorted(rows)
+    ]
+    got = list(ledger.read(0, limit=7))
+    assert [p for p, _ in got] == [p for p, _ in expected]
+    for (_, event), (_, want) in zip(got, expected, strict=True):
+        assert type(event) is type(want)
+        assert list(vars(event).items()) == list(vars(want).items())
+        assert type(event.originator_id) is UUID
+        assert event.originator_id.is_safe == want.originator_id.is_safe
+    middle, stop = expected[10][0], expected[40][0]
+    assert [p for p, _ in ledger.read(middle, limit=4, stop=stop)] == [
+        p for p, _ in expected if middle < p <= stop
+    ]
+    topics = (get_topic(ClientDeregistered), get_topic(IntentIssued))
+    assert [p for p, _ in ledger.read(0, topics=topics, limit=3)] == [
+        p for p, e in expected if type(e) in (ClientDeregistered, IntentIssued)
+    ]
+
+
+def test_a_stored_id_reads_as_the_column_reads_it() -> None:
+    """`uuid_of_bytes` is `UUID(bytes=...)`: the same value, safety and hash; a wrong length, its error."""
+    for _ in range(20):
+        value = uuid4().bytes
+        made, expected = uuid_of_bytes(value), UUID(bytes=value)
+        assert (made, made.is_safe, hash(made), str(made)) == (
+            expected,
+            expected.is_safe,
+            hash(expected),
+            str(expected),
+        )
+    with pytest.raises(ValueError, match="16-char"):
+        uuid_of_bytes(b"short")

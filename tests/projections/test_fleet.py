@@ -117,3 +117,33 @@ def test_a_client_row_refuses_an_event_out_of_order(ledger: Ledger) -> None:
     view.apply(*events[0])
     with pytest.raises(OriginatorVersionError):
         view.apply(*events[-1])
+
+
+def test_groups_and_the_policy_fold_to_what_the_library_folds(ledger: Ledger) -> None:
+    """Later events of groups and the policy are stepped without the library's generic `mutate`:
+    the aggregates end as its repository's do, attribute by attribute (on the rich fleet)."""
+    fill(ledger)
+    ledger.set_policy({"post_roll": 600}, ME)
+    view = FleetView()
+    for position, event in ledger.read():
+        view.apply(position, event)
+    assert view.groups
+    for group_id, group in view.groups.items():
+        expected = ledger.group(group_id)
+        assert vars(group) == vars(expected), group_id
+    assert view.policy == ledger.policy()
+
+
+def test_a_group_refuses_an_event_out_of_order(ledger: Ledger) -> None:
+    """As the library's `mutate`: a version gap in a group's events is an error."""
+    ledger.add_event("e1", TargetRef("group", "a"), win(1, 2), ME)
+    ledger.add_event("e2", TargetRef("group", "a"), win(3, 4), ME)
+    group = ledger.group("a")
+    assert group is not None
+    group_id = group.id
+    events = [(p, e) for p, e in ledger.read() if e.originator_id == group_id]
+    assert [e.originator_version for _, e in events] == [1, 2, 3]
+    view = FleetView()
+    view.apply(*events[0])
+    with pytest.raises(OriginatorVersionError):
+        view.apply(*events[-1])
