@@ -78,6 +78,7 @@ from ledger.domain import intent_id_for
 from ledger.intent import IntentFields
 from ledger.sync import Snapshot
 from ledger.values import floor_second
+from projections.chunks import Write
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings, SystemClock
 from publisher.logs import EventLog
@@ -140,6 +141,7 @@ class Call:
     start: float
     end: float
     size: int | None  # len() of the result, when it has one
+    main: bool = True  # made on the main thread (the daemon's)
 
     @property
     def seconds(self) -> float:
@@ -164,7 +166,8 @@ class Phases:
                 return result
             finally:
                 size = len(result) if isinstance(result, list) else getattr(result, "appended", None)
-                calls.append(Call(started, time.monotonic(), size))
+                main = threading.current_thread() is threading.main_thread()
+                calls.append(Call(started, time.monotonic(), size, main))
 
         setattr(obj, attr, timed)
 
@@ -330,7 +333,9 @@ def cold_start(
             log=EventLog(stream),
             session_factory=sessions,
         )
+        waited = Write.result  # a chunk written on a thread: the daemon's wait for it is its record
         if profiler is None:
+            phases.wrap(Write, "result", "write_wait")
             for obj, attr in (
                 (daemon.projector, "start"),
                 (daemon.projector, "pull"),
@@ -351,6 +356,7 @@ def cold_start(
         finally:
             if profiler is not None:
                 profiler.disable()
+            Write.result = waited  # type: ignore[method-assign]
         seconds = time.monotonic() - started
         if failures:
             raise SystemExit(f"run_once failed: {failures[:3]}")
@@ -379,7 +385,10 @@ def cold_start(
             # our own intents) in `step`, each published within the tick that recorded it.
             start = phases.total("start")
             pull = phases.total("pull")
-            record = phases.total("record_intents")
+            # The daemon's thread's: the chunks it recorded itself, and its waits for the chunks
+            # written on a thread while it evaluated the next one (projections.chunks).
+            record = sum(c.seconds for c in phases.calls["record_intents"] if c.main)
+            record += phases.total("write_wait")
             step = phases.total("step")
             follow = phases.total("follow")  # the follower's: the projector, and the transitions logged
             ticks = phases.calls["tick"]

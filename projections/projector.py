@@ -9,22 +9,24 @@ follows from the log's next `seq`, so a rebuild re-reads the very same ids.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from ledger import events as ev
-from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger
+from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger, Receipt
 from ledger.domain import IntentLog
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import group_of
 from ledger.values import floor_second
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
 from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
+from projections.chunks import Chunk, Write
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
-from projections.prepared import Built, Prepared, evaluate, issue, rows_of, splitter
+from projections.prepared import Built, Prepared, evaluate, issue, splitter
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -48,6 +50,7 @@ class Projector:
         # A step committed in chunks: what is still to evaluate and record, at the step's `now`.
         self._rest: list[tuple[str, CauseOf]] = []
         self._rest_now: datetime | None = None
+        self._ahead: Chunk | None = None  # the next chunk, evaluated while the last was written
         self._prepared = Prepared()  # the next boundary's evaluations, ahead of it
         self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
         self.dirty = False  # evaluated something since the last checkpoint
@@ -123,7 +126,7 @@ class Projector:
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
-        if self._retry or self._affected or self._rest:
+        if self._retry or self._affected or self._rest or self._ahead:
             return None
         names = self.names()
         logs = [log for log in map(self.view.logs.get, names) if log is not None and log.last is not None]
@@ -142,7 +145,7 @@ class Projector:
         the step stays `pending`, and the next calls go on with it (at the same
         `now`, so the chunks record what one step would) before reading anything new.
         """
-        if self._rest:
+        if self._rest or self._ahead:
             assert self._rest_now is not None
             return self._commit_chunk(self._rest_now, limit)
         now = floor_second(now)
@@ -184,7 +187,7 @@ class Projector:
         """Evaluate ahead, `budget` targets at a time, the step of the next boundary if it is
         within `ahead` of `now` (nothing is recorded); True while there is more to evaluate."""
         at = self.next_wakeup()
-        unsettled = self._partial or self._rest or self._retry or self._affected
+        unsettled = self._partial or self._rest or self._ahead or self._retry or self._affected
         if unsettled or at is None or not now < at <= now + ahead:
             return False
         if self._prepared.at != at:
@@ -200,7 +203,7 @@ class Projector:
     @property
     def pending(self) -> bool:
         """A step committed in chunks is not finished: call `step` again (soon)."""
-        return bool(self._rest)
+        return bool(self._rest or self._ahead)
 
     def next_wakeup(self) -> datetime | None:
         """The earliest pending boundary of any target (the daemon sleeps until then)."""
@@ -222,7 +225,9 @@ class Projector:
         return self.view.timeline(name) if group is None else self.view.group_timeline(group)
 
     def current(self, name: str) -> CurrentIntent | None:
-        """The intent last issued for log `name` (None: none yet, or not ours)."""
+        """The intent last recorded for log `name` (None: none yet, or not ours)."""
+        if self._ahead is not None and self._ahead.holds(name):
+            return self._ahead.recorded(name)  # issued in memory, not recorded yet
         log = self.view.logs.get(name)
         return None if log is None else log.last
 
@@ -244,35 +249,51 @@ class Projector:
         return self._commit_chunk(now, limit)
 
     def _commit_chunk(self, now: datetime, limit: int | None) -> list[ev.IntentIssued]:
-        """Evaluate the rest of the step in order until `limit` transitions are due; record them."""
+        """Record the next `limit` transitions of the step, evaluated in order; while they are
+        written (on a thread), evaluate the chunk after them."""
+        chunk, self._ahead = self._ahead, None
+        if chunk is None:
+            chunk = self._evaluate_chunk(now, limit)
+        if not self._rest:
+            return self._recorded(chunk, now, lambda: chunk.record(self.ledger))
+        write = Write(chunk, self.ledger)
+        try:
+            self._ahead = self._evaluate_chunk(now, limit)
+        finally:
+            issued = self._recorded(chunk, now, write.result)
+        return issued
+
+    def _evaluate_chunk(self, now: datetime, limit: int | None) -> Chunk:
+        """Evaluate the rest of the step in order until `limit` transitions are due."""
         rest = self._rest
-        issued: dict[str, tuple[IntentLog, tuple[Any, ...] | None, CauseOf]] = {}
-        built: Built = []  # issued as built ahead
-        done, stamp = 0, IntentLog.stamp()  # one record instant for the chunk (one transaction)
+        chunk = Chunk(IntentLog.stamp())  # one record instant for the chunk (one transaction)
+        done = 0
         shared: Shared = {}  # a group's followers: evaluated once
         for name, cause_of in rest:
             done += 1
-            evaluated = self._evaluate(name, now, cause_of, stamp, shared, built)
+            evaluated = self._evaluate(name, now, cause_of, chunk.stamp, shared, chunk.built)
             if evaluated is not None:
-                issued[name] = (*evaluated, cause_of)
-                if limit is not None and len(issued) >= limit:
+                chunk.issued[name] = (*evaluated, cause_of)
+                if limit is not None and len(chunk.issued) >= limit:
                     break
         self._rest = rest[done:]  # sliced once per chunk, not popped once per name
+        return chunk
+
+    def _recorded(self, chunk: Chunk, now: datetime, record: Callable[[], Receipt]) -> list[ev.IntentIssued]:
         try:
             # Our own writes come back through the next read; the fold skips what it holds.
-            receipt = self.ledger.record_intents(
-                [log for log, _, _ in issued.values()], rows_of(self.ledger.mapper, built, stamp)
-            )
+            receipt = record()
         except Exception:
             # Retried by the next step as one would be: this chunk and everything after it,
             # re-evaluated at that step's `now` with whatever the ledger says by then.
-            for name, (log, before, cause_of) in issued.items():
-                self._undo(log, before)
-                self._retry[name] = cause_of
+            for undone in (chunk, self._ahead):
+                for name, (log, before, cause_of) in undone.issued.items() if undone else ():
+                    self._undo(log, before)
+                    self._retry[name] = cause_of
             self._retry.update(self._rest)
-            self._rest, self._prepared = [], Prepared()
+            self._rest, self._ahead, self._prepared = [], None, Prepared()
             raise
-        if not self._rest and self._prepared.at == now:
+        if not self._rest and self._ahead is None and self._prepared.at == now:
             self._prepared = Prepared()  # its boundary is stepped
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 

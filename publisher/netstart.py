@@ -18,11 +18,12 @@ import sys
 
 from publisher.netchild import Pipe
 
-__all__ = ["SEND_WAIT", "NetworkProcess"]
+__all__ = ["PIPE_BUFFER", "SEND_WAIT", "NetworkProcess"]
 
 # Seconds a message to the child may take to be written: longer, and the child is stuck (not
 # reading its pipe) and is ended, its session lost, rather than the daemon's loop with it.
 SEND_WAIT = 10.0
+PIPE_BUFFER = 4 << 20  # bytes of publishes the pipe to the child holds (at most; see below)
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `publisher` is
 # The child's program: an import that fails (an installation changed under a running daemon)
 # or a Ctrl-C during it is one line on the daemon's stderr, not a traceback; the daemon sees
@@ -60,6 +61,10 @@ class NetworkProcess:
         finally:
             theirs.close()  # only the child holds its end: the pipe closes when either dies
         ours.settimeout(SEND_WAIT)
+        # Room for a chunk's publishes in the pipe: the daemon goes on evaluating and recording
+        # the next chunk while the child publishes this one, instead of waiting in `sendall`
+        # for the child to read. The kernel caps it at net.core.wmem_max.
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
         self.pipe = Pipe(ours)
 
     @property

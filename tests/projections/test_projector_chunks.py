@@ -46,6 +46,17 @@ def chunked(projector: Projector, now: datetime, limit: int) -> list[list[Intent
     return chunks
 
 
+def first_chunk(ledger: Ledger) -> tuple[Projector, list[IntentIssued]]:
+    """The fleet started at T0, and the first chunk of 2 of its 08:00 boundary (c1, c2; more pending)."""
+    fleet(ledger)
+    projector = Projector(ledger)
+    projector.start(T0)
+    first = projector.step(at(1), 2)
+    assert [e.client_id for e in first] == ["c1", "c2"]
+    assert projector.pending
+    return projector, first
+
+
 @pytest.mark.usefixtures("clock")
 def test_chunks_record_what_one_step_records_in_its_order(ledger: Ledger, tmp_path: Path) -> None:
     """Every boundary stepped in chunks of 3 records the very transitions of a plain step."""
@@ -73,12 +84,7 @@ def test_chunks_record_what_one_step_records_in_its_order(ledger: Ledger, tmp_pa
 def test_a_change_during_the_chunks_comes_after_them_in_order(ledger: Ledger) -> None:
     """A change committed while a step's chunks are pending is read once they are recorded:
     each client's seqs stay in order, and the change's transition follows its boundary's."""
-    fleet(ledger)
-    projector = Projector(ledger)
-    projector.start(T0)
-    first = projector.step(at(1), 2)
-    assert [e.client_id for e in first] == ["c1", "c2"]
-    assert projector.pending
+    projector, _ = first_chunk(ledger)
     assert projector.checkpoint(at(1)) is None  # unsettled: a checkpoint now would lose the rest
     ledger.add_override("late", TargetRef("client", "c5"), "off", Window(at(0), at(5)), ME)
     rest = [e for chunk in chunked(projector, at(1), 2) for e in chunk]

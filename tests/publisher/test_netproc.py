@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
+from publisher import netstart
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.errors import BrokerUnavailable, NotConnected
@@ -29,6 +30,11 @@ from tests.publisher.conftest import BROKERS
 from tests.publisher.helpers import fast, make_log, running
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def gone(pid: int) -> bool:
@@ -175,6 +181,36 @@ def test_a_killed_network_process_is_a_lost_session_and_leaves_the_will(mosquitt
         session.publish("t/y", b"no")
     session.close()
     wait_for(lambda: (m := retained(mosquitto.port, "t/status")) and m.payload == b"offline", 10, "the Will")
+
+
+def test_a_network_process_that_does_not_read_its_pipe_is_ended(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipe holds a chunk's publishes (PIPE_BUFFER), so a send does not wait for the child to
+    read; past that, a child that reads nothing (stopped here) is ended after SEND_WAIT, and the
+    session is lost with its deliveries failed, instead of the daemon's loop waiting on it."""
+    monkeypatch.setattr(netstart, "SEND_WAIT", 0.5)
+    session = ProcSession(mosquitto.config())
+    session.connect()
+    assert session.process is not None
+    session.process.send_signal(signal.SIGSTOP)
+    pid = session.process.pid
+    wait_for(lambda: _state(pid) == "T", 10, "the network process to stop")
+    size, sent = 100_000, []
+    try:
+        # More than the pipe holds (the kernel doubles a socket buffer); payloads of their own
+        # (marshal writes a repeated object once).
+        for i in range(3 * netstart.PIPE_BUFFER // size):
+            sent.append(session.publish(f"t/big/{i}", os.urandom(size), expiry=60))
+        session.flush()
+    except NotConnected:
+        pass  # lost while publishing: the child was ended
+    assert session.process.wait(10) == -signal.SIGKILL
+    wait_for(session.lost.is_set, 10, "the session to count as lost")
+    assert sent
+    assert all(d.wait(5) for d in sent)
+    assert not sent[-1].ok
+    session.close()
 
 
 def test_abandon_and_close_end_the_network_process(mosquitto: Mosquitto) -> None:
