@@ -285,6 +285,7 @@ def record_transitions(
                 started = time.perf_counter()
         real(list(held.values()))
         chunks.append(time.perf_counter() - started)
+        ledger.take_due_snapshots()  # as the daemon does once nothing is in flight
     finally:
         del ledger.record_intents  # back to the class's method
     log = ledger.intent_log(REPLAY_CLIENT)
