@@ -4,7 +4,7 @@ SQLAlchemy processes every parameter of every row in Python before it reaches th
 driver; these helpers compile a statement once and send hundreds of rows a
 statement. SQLite: multi-row VALUES with the columns' own bind processors.
 PostgreSQL: the rows as one JSON array (msgspec, in C) taken apart by the server
-(`json_array_elements`), one parameter for any number of rows: the driver's
+(`jsonb_array_elements`), one parameter for any number of rows: the driver's
 per-value dumping (a Python loop over every array or row) was most of a write's
 client CPU, on the daemon's thread.
 """

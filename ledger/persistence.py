@@ -62,6 +62,9 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         table = self.events_record_cls.__table__
         postgres = session.connection().dialect.name == "postgresql"
         if postgres:
+            # Encoded before the lock: every other writer waits while it is held, and on
+            # PostgreSQL the rows go as one parameter anyway (no statement-at-a-time saving).
+            stored_events = list(stored_events)
             # The stock recorder's table lock (commit order = id order) and its NOTIFY in one
             # round trip: a NOTIFY is delivered at the commit wherever it stands in the transaction.
             name = self.events_table_name

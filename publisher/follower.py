@@ -11,6 +11,7 @@ quiet spell.
 from __future__ import annotations
 
 import gc
+import time
 from datetime import datetime, timedelta
 
 from ledger.app import Ledger
@@ -35,6 +36,7 @@ CHUNK = 1_000
 AHEAD = timedelta(seconds=30)
 AHEAD_BUDGET = 500
 SNAPSHOTS_A_ROUND = 20  # due intent log snapshots taken per idle round (each reads a log back)
+SNAPSHOT_RETRY = 30.0  # seconds after a failed snapshot (a lock held elsewhere) before the next try
 
 
 class Follower:
@@ -60,6 +62,8 @@ class Follower:
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
+        self._next_snapshot: float | None = None  # monotonic: after a failed snapshot, not before
+        self._snapshot_backoff = Backoff(SNAPSHOT_RETRY, 300.0)
         self.away = Episode(log, "ledger")  # the database failing: one line when, one when back
         self._next_checkpoint = started_at + timedelta(seconds=settings.checkpoint_every)
         self._last_transition = started_at
@@ -176,14 +180,20 @@ class Follower:
             self.preparing = self.projector.prepare(now, AHEAD, AHEAD_BUDGET)
 
     def take_snapshots(self, limit: int | None = None) -> None:
-        """Take intent log snapshots that fell due (at most `limit`); a failure waits for the next round."""
-        if not self.projector.ledger.snapshots_due:
+        """Take intent log snapshots that fell due (at most `limit`). Never while the ledger is
+        away, and after a failure only past its own backoff: a snapshot can wait, the loop can't."""
+        if not self.projector.ledger.snapshots_due or self._next_db is not None:
+            return
+        if self._next_snapshot is not None and time.monotonic() < self._next_snapshot:
             return
         try:
             self.projector.ledger.take_due_snapshots(limit)
         except DB_ERRORS as e:
+            self._next_snapshot = time.monotonic() + self._snapshot_backoff.next()
             self.away.failed("snapshot", one_line(e))
             return
+        self._next_snapshot = None
+        self._snapshot_backoff.reset()
         self.away.ended("snapshot")
 
     def save_checkpoint(self, now: datetime, *, force: bool = False) -> None:

@@ -66,7 +66,8 @@ class Report(msgspec.Struct, kw_only=True):
     intent_id: IntentId | None
     tv_state: TvState
     since: Timestamp
-    detail: Annotated[str, msgspec.Meta(max_length=MAX_DETAIL)] | None = None
+    # No NUL: PostgreSQL's text refuses it, and one such report would fail its whole batch.
+    detail: Annotated[str, msgspec.Meta(max_length=MAX_DETAIL, pattern=r"^[^\x00]*$")] | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -82,7 +83,7 @@ def build_report(
     since: datetime,
     detail: str | None = None,
 ) -> Report:
-    """A report stamped `reported_at`; a longer `detail` is cut to 200 characters."""
+    """A report stamped `reported_at`; a longer `detail` is cut to 200 characters, NULs dropped."""
     if since > reported_at:
         after = f"{format_instant(since)} is after reported_at {format_instant(reported_at)}"
         raise InvalidReport(f"invalid report: since {after}")
@@ -93,7 +94,7 @@ def build_report(
         intent_id=intent_id,
         tv_state=tv_state,
         since=format_instant(since),
-        detail=None if detail is None else detail[:MAX_DETAIL],
+        detail=None if detail is None else detail.replace("\x00", "")[:MAX_DETAIL],
     )
 
 

@@ -60,6 +60,14 @@ def test_a_later_minor_version_with_new_fields_still_decodes() -> None:
     assert decode_report(json.dumps(future)).tv_state == "on"
 
 
+def test_a_built_report_drops_nuls_from_its_detail() -> None:
+    report = build_report(
+        client_id="c1", reported_at=T, intent_id=None, tv_state="on", since=T, detail="a\x00b"
+    )
+    assert report.detail == "ab"
+    assert decode_report(encode_report(report)).detail == "ab"
+
+
 def test_detail_may_be_absent() -> None:
     document = json.loads(SEED)
     del document["detail"]
@@ -79,6 +87,7 @@ def test_detail_may_be_absent() -> None:
         {"client_id": ""},
         {"intent_id": "not-a-uuid"},
         {"detail": "x" * 201},
+        {"detail": "bad\x00detail"},  # PostgreSQL's text refuses NUL: one would fail its whole batch
         {"tv_state": None},
     ],
 )

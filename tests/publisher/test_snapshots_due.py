@@ -4,16 +4,23 @@ on each store and a real Mosquitto."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NoReturn
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from ledger import Ledger
 from ledger.intentlog import IntentLog
 from projections.projector import Projector
+from publisher.follower import Follower
+from publisher.metrics import Metrics
 from publisher.mqtt import Delivery, MqttSession
-from tests.projections.test_projector import T0
+from publisher.settings import Backoff, RunSettings
+from tests.projections.test_projector import T0, at
 from tests.publisher.broker import Mosquitto, wait_for
+from tests.publisher.helpers import make_log
 from tests.publisher.test_first_start_chunks import daemon_for, with_fleet
 
 
@@ -74,3 +81,52 @@ def test_a_running_daemon_takes_due_snapshots_while_idle(ledger: Ledger, mosquit
     wait_for(ticked, 10, "the due snapshots taken")
     assert snapshot_versions(ledger, "c1") == [2]
     daemon.shutdown()
+
+
+def _follower_after_first_start(ledger: Ledger) -> Follower:
+    log, _ = make_log()
+    follower = Follower(ledger, Projector(ledger), RunSettings(), Backoff(5.0, 30.0), T0, Metrics(), log)
+    assert follower.follow(at(1.5))  # the first start: every log reaches version 2, a snapshot due each
+    assert ledger.snapshots_due
+    return follower
+
+
+def _failing(attempts: dict[str, int], what: str) -> Callable[..., NoReturn]:
+    def fail(*_args: Any, **_kwargs: Any) -> NoReturn:
+        attempts[what] += 1
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    return fail
+
+
+def test_due_snapshots_wait_while_the_ledger_is_away(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away: the follower asks it again only after its backoff, and the idle
+    rounds in between attempt no snapshot either."""
+    follower = _follower_after_first_start(with_fleet(sqlite_ledger))
+    attempts = {"ledger": 0, "snapshot": 0}
+    monkeypatch.setattr(sqlite_ledger, "max_notification_id", _failing(attempts, "ledger"))
+    monkeypatch.setattr(sqlite_ledger, "take_snapshot", _failing(attempts, "snapshot"))
+    for i in range(100):  # a second of rounds at a 10 ms poll
+        t = at(1.5) + timedelta(seconds=1 + i * 0.01)
+        assert follower.follow(t) == []
+        follower.idle(t)
+    assert attempts == {"ledger": 1, "snapshot": 0}
+
+
+def test_a_failed_snapshot_is_retried_after_its_own_backoff(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot fails (a write lock held elsewhere) while reads work: one attempt, then none
+    for the rounds that follow; the due snapshots stay due."""
+    follower = _follower_after_first_start(with_fleet(sqlite_ledger))
+    due = len(sqlite_ledger.snapshots_due)
+    attempts = {"snapshot": 0}
+    monkeypatch.setattr(sqlite_ledger, "take_snapshot", _failing(attempts, "snapshot"))
+    for i in range(100):
+        t = at(1.5) + timedelta(seconds=1 + i * 0.01)
+        follower.follow(t)
+        follower.idle(t)
+    assert attempts == {"snapshot": 1}
+    assert len(sqlite_ledger.snapshots_due) == due
