@@ -71,6 +71,7 @@ from bench._common import (
     scoped,
     validated,
 )
+from bench._cpu import cpu_seconds
 from bench._subscriber import Subscriber
 from bench.goals import BOUNDARY, CLIENT_P99_PG, CLIENT_P99_SQLITE, COLD_FIRST, COLD_RESTART, GROUP_P99
 from ledger import Ledger, Meta, TargetRef, Window, format_instant, parse_instant
@@ -314,9 +315,14 @@ PUBLISH_STEP = "publish (tick - follower.follow: payloads, paho publish)"
 
 
 def cold_start(
-    db: Database, port: int, clock: Any, profiler: cProfile.Profile | None = None, net_process: bool = True
+    db: Database,
+    port: int,
+    clock: Any,
+    profiler: cProfile.Profile | None = None,
+    net_process: bool = True,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
-    """One `run_once()` on a fresh Ledger instance, with its steps timed."""
+    """One `run_once()` on a fresh Ledger instance, with its steps timed and the CPU it took."""
     stream = CaptureStream()
     sink: Sink = []
     connects: list[float] = []
@@ -347,6 +353,7 @@ def cold_start(
                 (daemon, "settle"),
             ):
                 phases.wrap(obj, attr)
+        cpu = CpuWindow(broker_pid)
         started = time.monotonic()
         if profiler is not None:
             profiler.enable()
@@ -358,6 +365,7 @@ def cold_start(
                 profiler.disable()
             Write.result = waited  # type: ignore[method-assign]
         seconds = time.monotonic() - started
+        cpu_used = cpu.used()  # the network process is reaped by run_once's close
         if failures:
             raise SystemExit(f"run_once failed: {failures[:3]}")
         publishes = stream.records("publish")
@@ -379,6 +387,7 @@ def cold_start(
             "payload_bytes_median": median([float(x) for x in sizes]) if sizes else 0,
             "payloads": payloads,
             "gc": gc_timer.report(),
+            "cpu": cpu_used,
         }
         if profiler is None:
             # The start goes in chunks: its first in `start`, the rest (and the read back of
@@ -416,28 +425,37 @@ def cold_start(
 
 
 def measure_cold(
-    args: Any, snapshot: Snapshot, template: Path | None, port: int, clock_for: Callable[[], Any]
+    args: Any,
+    snapshot: Snapshot,
+    template: Path | None,
+    port: int,
+    clock_for: Callable[[], Any],
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     raws: list[float] = []
+    raw_cpu: dict[str, float | None] = {}
     raw = RawPublisher(port)
     payloads: list[tuple[str, bytes]] = []
+    net_process = args.session == "process"
     try:
         for i in range(args.repeat):
             with fleet_ledger(args, snapshot, template, "cold") as db:
                 progress(args.json, f"cold start {i + 1}/{args.repeat}: run_once on a fresh ledger ...")
-                first = cold_start(db, port, clock_for(), net_process=args.session == "process")
+                first = cold_start(db, port, clock_for(), net_process=net_process, broker_pid=broker_pid)
                 payloads = first.pop("payloads")
+                cpu = CpuWindow(broker_pid)
                 raws.append(raw.burst(payloads))
+                raw_cpu = raw_cpu or cpu.used()  # the first run's, as the report's steps
                 progress(args.json, f"  run_once {first['seconds']:.2f} s; raw {raws[-1]:.2f} s; again ...")
-                second = cold_start(db, port, clock_for(), net_process=args.session == "process")
+                second = cold_start(db, port, clock_for(), net_process=net_process, broker_pid=broker_pid)
                 second.pop("payloads")
                 raws.append(raw.burst(payloads))
                 progress(args.json, f"  second run_once {second['seconds']:.2f} s; raw {raws[-1]:.2f} s")
             runs.append({"first": first, "second": second})
     finally:
         raw.close()
-    return {"runs": runs, "raw": raws, "payloads": payloads}
+    return {"runs": runs, "raw": raws, "raw_cpu": raw_cpu, "payloads": payloads}
 
 
 def profile_cold(
@@ -1008,6 +1026,46 @@ def ms_line(label: str, s: dict[str, float]) -> str:
     )
 
 
+class CpuWindow:
+    """CPU seconds from now on: this process (every thread), its reaped children (the network
+    process), and the broker. Whether both cores were busy tells a first start's lever: less
+    work anywhere, or more overlap."""
+
+    def __init__(self, broker_pid: int | None) -> None:
+        self.broker_pid = broker_pid
+        self.own, self.children, self.broker = time.process_time(), _children_cpu(), cpu_seconds(broker_pid)
+
+    def used(self) -> dict[str, float | None]:
+        broker = cpu_seconds(self.broker_pid)
+        return {
+            "process": r4(time.process_time() - self.own),
+            "children": r4(_children_cpu() - self.children),
+            "broker": None if broker is None or self.broker is None else r4(broker - self.broker),
+        }
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def cpu_lines(ours: dict[str, Any], wall: float, raw: dict[str, Any], raw_wall: float) -> list[str]:
+    """The CPU of a first start and of the raw burst, against what two cores could give."""
+    cores = os.cpu_count() or 1
+
+    def line(label: str, cpu: dict[str, Any], seconds: float) -> str:
+        if not cpu or cpu.get("broker") is None:
+            return f"      {label}: CPU not measured (the broker's /proc entry could not be read)"
+        total = cpu["process"] + cpu["children"] + cpu["broker"]
+        return (
+            f"      {label}: CPU {cpu['process']:.2f} s this process + {cpu['children']:.2f} s network "
+            f"process + {cpu['broker']:.2f} s broker = {total:.2f} s of {cores} x {seconds:.3f} s "
+            f"({total / (cores * seconds):.0%} of the cores)"
+        )
+
+    return [line("first start", ours, wall), line("raw paho", raw, raw_wall)]
+
+
 def report_cold(
     args: Any, n: int, cold: dict[str, Any], profile: dict[str, Any] | None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -1081,6 +1139,8 @@ def report_cold(
         f"  {'baseline: raw paho, same ' + format(n, ',') + ' payloads':48s} {raw_s:7.3f} s "
         f"{raw_rate:8,.0f} msg/s  (runs: {', '.join(f'{x:.3f}' for x in cold['raw'])})"
     )
+    lines += cpu_lines(f0["cpu"], f0["seconds"], cold.get("raw_cpu") or {}, cold["raw"][0])
+    out["cpu"] = {"first": f0["cpu"], "raw": cold.get("raw_cpu")}
     for k, v in (profile or {}).items():
         lines += [
             "",
@@ -1279,7 +1339,7 @@ def main() -> None:
         progress(args.json, f"mosquitto on 127.0.0.1:{broker.port} (log {broker.log_file})")
 
         if "cold" not in args.skip:
-            cold = measure_cold(args, snapshot, template, broker.port, clock_for)
+            cold = measure_cold(args, snapshot, template, broker.port, clock_for, broker.process.pid)
             for r in cold["runs"]:
                 for which in ("first", "second"):
                     if r[which]["published"] != n:
