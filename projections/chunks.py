@@ -42,7 +42,10 @@ class Chunk:
     def recorded(self, name: str) -> CurrentIntent | None:
         """The intent recorded for `name` before this chunk (None: none)."""
         before = self.issued[name][1]
-        return None if before is None else before[3]
+        if before is None:
+            return None
+        last: CurrentIntent | None = before[3]  # (version, modified_on, seq, last): Projector._evaluate
+        return last
 
     def record(self, ledger: Ledger) -> Receipt:
         """Record the chunk (on the caller's thread)."""

@@ -126,7 +126,7 @@ class Projector:
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
         """Every log with its next boundary, as of the position (None while anything is unsettled)."""
-        if self._retry or self._affected or self._rest or self._ahead:
+        if self._retry or self._affected or self.pending:
             return None
         names = self.names()
         logs = [log for log in map(self.view.logs.get, names) if log is not None and log.last is not None]
@@ -145,7 +145,7 @@ class Projector:
         the step stays `pending`, and the next calls go on with it (at the same
         `now`, so the chunks record what one step would) before reading anything new.
         """
-        if self._rest or self._ahead:
+        if self.pending:
             assert self._rest_now is not None
             return self._commit_chunk(self._rest_now, limit)
         now = floor_second(now)
@@ -187,7 +187,7 @@ class Projector:
         """Evaluate ahead, `budget` targets at a time, the step of the next boundary if it is
         within `ahead` of `now` (nothing is recorded); True while there is more to evaluate."""
         at = self.next_wakeup()
-        unsettled = self._partial or self._rest or self._ahead or self._retry or self._affected
+        unsettled = self._partial or self.pending or self._retry or self._affected
         if unsettled or at is None or not now < at <= now + ahead:
             return False
         if self._prepared.at != at:
@@ -286,8 +286,8 @@ class Projector:
         except Exception:
             # Retried by the next step as one would be: this chunk and everything after it,
             # re-evaluated at that step's `now` with whatever the ledger says by then.
-            for undone in (chunk, self._ahead):
-                for name, (log, before, cause_of) in undone.issued.items() if undone else ():
+            for undone in filter(None, (chunk, self._ahead)):
+                for name, (log, before, cause_of) in undone.issued.items():
                     self._undo(log, before)
                     self._retry[name] = cause_of
             self._retry.update(self._rest)
