@@ -215,6 +215,11 @@ class Subscriber:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
+    def count(self) -> int:
+        """How many messages have arrived."""
+        with self._cond:
+            return len(self.messages)
+
     def intents(self, topic: str) -> list[dict[str, Any]]:
         return [m.json() for m in self.on(topic) if m.payload]
 

@@ -27,6 +27,7 @@ from tests.publisher.helpers import (
     at,
     fast,
     make_log,
+    settle,
     virtual_daemon,
     win,
 )
@@ -59,7 +60,7 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
             return super().publish(topic, payload, **kwargs)
 
     sub = subscribe("infoscreen/+/power/intent", now=clock.now)
-    log, _capture = make_log(clock)
+    log, capture = make_log(clock)
     daemon = Daemon(
         ledger,
         mosquitto.config(),
@@ -73,7 +74,7 @@ def test_a_boundary_is_published_chunk_by_chunk_each_after_it_is_recorded(
     daemon.tick()  # the start: everyone `off`, in chunks too
     while daemon.follower.pending:
         daemon.tick()
-    assert daemon.settle(10)
+    settle(daemon, sub, capture)
     seen.clear()
     clock.t = at(1)
     daemon.tick()
@@ -132,16 +133,16 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
         ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
     clock = VirtualClock(T0)
     sub = subscribe("infoscreen/+/power/intent", now=clock.now)
-    daemon, _capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
     daemon.tick()  # the start: everyone `off`
-    assert daemon.settle(10)
+    settle(daemon, sub, capture)
     clock.t = at(1) - timedelta(seconds=10)
     head = ledger.max_notification_id()
     rounds = 0
     with patch("publisher.follower.AHEAD_BUDGET", 2):
         for _ in range(10):
             daemon.tick()
-            assert daemon.settle(10)  # idle: nothing in flight (the refreshes the jump made due)
+            settle(daemon, sub, capture)  # idle: nothing in flight (the refreshes the jump made due)
             if daemon.follower.preparing:
                 assert daemon.next_deadline() <= clock.now()  # the rest of it now, not after a sleep
                 rounds += 1
