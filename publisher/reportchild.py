@@ -9,7 +9,9 @@ does: its own interpreter, so a burst of reports never takes the GIL the
 daemon's transitions need. Over the pipe it sends the parent its log records
 (written in the daemon's log format), whether its session is subscribed, and,
 every `TALLY_EVERY`, the reports counted by result since the last tally and
-the screens whose latest report changed (the parent keeps the metrics). It stops at a `stop` message, at
+the screens whose latest report changed (the parent keeps the metrics), and
+every `ALIVE_EVERY` that it is alive (a child that stops saying so is killed
+and restarted by the parent). It stops at a `stop` message, at
 SIGTERM, or as soon as the parent is gone (the pipe closes when the parent
 dies, even by SIGKILL), writing what it buffered first.
 """
@@ -45,6 +47,7 @@ __all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "relax_commits", "serve"]
 TALLY_EVERY = 0.25  # seconds between two tallies sent to the parent
 SEEN_CHUNK = 250  # screens in one tally message at most: the parent's loop takes it in a fraction of a ms
 ROSTER_EVERY = 1.0  # seconds between two reads of the ledger's membership events
+ALIVE_EVERY = 1.0  # seconds between two "alive" messages from the main loop
 # The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
 # while the broker and the daemon work) a report can wait, a transition cannot.
 NICENESS = 10
@@ -122,6 +125,7 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     channel = _Channel(conn, stop)
+    channel.send(("alive",))  # before the ledger is opened: a start that hangs is seen too
     log = _PipeLog(channel)
     parent = os.getppid()
     ledger: Ledger | None = None
@@ -177,11 +181,14 @@ def _ingest(
     observer.start()
     sent = dict.fromkeys(RESULTS, 0)
     subscribed = False
-    next_roster = time.monotonic() + ROSTER_EVERY
+    next_roster = next_alive = time.monotonic() + ROSTER_EVERY
     while not stop.is_set():
         channel.wait(TALLY_EVERY)
         if os.getppid() != parent:
             break  # the parent died (its pipe end should have closed already)
+        if time.monotonic() >= next_alive:
+            channel.send(("alive",))
+            next_alive = time.monotonic() + ALIVE_EVERY
         observer.tick(datetime.now(UTC))
         if time.monotonic() >= next_roster:
             roster.refresh()

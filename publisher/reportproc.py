@@ -6,7 +6,9 @@ transition for the daemon's GIL. The daemon's side (this module) keeps the
 metrics on the daemon's registry (the names and meanings of
 publisher.reportmetrics, fed by the child's tallies), writes the child's log
 records through the daemon's log, and restarts the child after a backoff when
-it dies (one log line), never failing the daemon. `close()` stops it (its
+it dies (one log line), never failing the daemon; a child that says nothing for
+`HANG_AFTER` (it says it is alive every second: stopped, or stuck in a call that
+never returns) is killed and restarted the same way. `close()` stops it (its
 buffered reports written first); a parent killed outright leaves no child:
 the child stops when its pipe closes.
 """
@@ -40,6 +42,10 @@ LOGS_AT_MOST = 500
 COUNT_CHUNK = 500
 STEADY = 60.0  # seconds a child must have run for its restart backoff to start over
 STOP_WAIT = 20.0  # seconds the child has at close to write what it buffered
+# Seconds without a word from the child before it counts as hung (it says it is alive every
+# `reportchild.ALIVE_EVERY`); its first word may take `START_WITHIN` (a spawn imports first).
+HANG_AFTER = 30.0
+START_WITHIN = 60.0
 
 
 class ReportProcess:
@@ -70,6 +76,9 @@ class ReportProcess:
         self._conn: Any = None
         self._started_at = 0.0
         self._restart_at: float | None = None  # monotonic
+        self._heard = 0.0  # monotonic: the child's last word (or its start)
+        self._spoken = False  # this child has said something
+        self.hang_after = HANG_AFTER
         self._next_receive = 0.0
         self._now: datetime | None = None
         self._closed = False
@@ -95,7 +104,9 @@ class ReportProcess:
             return
         finally:
             theirs.close()  # only the child holds its end: the pipe closes when either dies
-        self.process, self._conn, self._started_at = process, ours, time.monotonic()
+        self.process, self._conn = process, ours
+        self._started_at = self._heard = time.monotonic()
+        self._spoken = False
 
     def tick(self, now: datetime) -> None:
         """Take the child's tallies and log records, restart it when due, count the screens."""
@@ -107,6 +118,9 @@ class ReportProcess:
             if self.process.exitcode is not None:
                 self._receive(None)  # its last words
                 self._died(f"exited with code {self.process.exitcode}")
+            elif mono - self._heard > (allowed := self.hang_after if self._spoken else START_WITHIN):
+                self._kill()
+                self._died(f"said nothing for {allowed:.0f} s: killed")
         elif self._restart_at is not None and mono >= self._restart_at and not self._closed:
             self.restarts += 1
             self._spawn()
@@ -123,11 +137,16 @@ class ReportProcess:
         self._restart_at = time.monotonic() + delay
         self._log.emit("reports_process", state="exited", error=why, restart_in=delay)
 
+    def _kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+
     def _receive(self, limit: int | None) -> None:
         conn, n, logs = self._conn, 0, 0
         try:
             while (limit is None or (n < limit and logs < LOGS_AT_MOST)) and conn.poll():
                 message = conn.recv()
+                self._heard, self._spoken = time.monotonic(), True
                 self._apply(message)
                 if message[0] == "log":
                     logs += 1
@@ -174,8 +193,7 @@ class ReportProcess:
             self._receive(None)
         self._receive(None)
         if process.exitcode is None:
-            process.kill()
-            process.join(5)
+            self._kill()
         conn.close()
         self.process = self._conn = None
 

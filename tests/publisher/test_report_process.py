@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -28,7 +29,7 @@ from projections.shard import Shard
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.reportchild import ChildSpec
-from publisher.reportproc import RECEIVE_AT_MOST, ReportProcess
+from publisher.reportproc import HANG_AFTER, RECEIVE_AT_MOST, ReportProcess
 from publisher.settings import Backoff
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, wait_for
@@ -206,3 +207,36 @@ def test_a_flood_of_the_childs_log_records_does_not_hold_back_its_tallies(tmp_pa
     assert len(capture.records("report")) == 200
     ours.close()
     theirs.close()
+
+
+def test_a_child_that_hangs_is_killed_and_started_again(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # A stopped process never exits: only its silence tells. It is killed, said in one line,
+    # and a new child subscribes in its place.
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    Ledger(db).close()
+    spec = ChildSpec(db, {}, mosquitto.config(), "infoscreen", Shard(), 900)
+    log, capture = make_log()
+    process = ReportProcess(spec, registry=CollectorRegistry(), log=log, backoff=Backoff(0.05, 0.1))
+    process.start()
+
+    def ticked(ready: Callable[[], Any]) -> Callable[[], Any]:
+        def tick_then_ask() -> Any:
+            process.tick(datetime.now(UTC))
+            return ready()
+
+        return tick_then_ask
+
+    try:
+        wait_for(ticked(lambda: process.subscribed), timeout=60, what="the child subscribed")
+        hung = process.process.pid
+        os.kill(hung, signal.SIGSTOP)
+        process.hang_after = 1.0  # from its last word, after the stop or a moment before it
+        wait_for(ticked(lambda: process.restarts == 1), timeout=30, what="the restart")
+        process.hang_after = HANG_AFTER
+        wait_for(ticked(lambda: process.subscribed), timeout=60, what="the new child subscribed")
+        assert process.process.pid != hung
+        assert not alive(hung)
+    finally:
+        process.close()
+    (line,) = capture.records("reports_process")
+    assert line == {**line, "state": "exited", "error": "said nothing for 1 s: killed"}
