@@ -42,6 +42,7 @@ def _round_row(edge: dict[str, Any], raw: dict[str, Any], window: int) -> dict[s
         "raw_received_seconds": raw["received_seconds"],
         "e2e_ratio": _ratio(e2e, raw["received_seconds"]),
         "raw_before_edge": raw["before_edge"],
+        "raw_idle_wait": raw.get("idle_wait"),
         "window_seconds": window,
         "lead_seconds": edge["lead_seconds"],
     }

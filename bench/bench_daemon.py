@@ -864,12 +864,32 @@ def raw_edge(
     return {"seconds": seconds, "received_seconds": last - started}
 
 
+def wait_idle(run: Running, timeout: float = 60.0) -> float:
+    """Wait until the daemon has no receipts to write (the edge before's) and return the
+    seconds waited: a raw baseline measured meanwhile would share the machine with them."""
+    started = time.monotonic()
+    writer = run.daemon.receipt_writer
+    quiet_since = None
+    while time.monotonic() - started < timeout:
+        writing = getattr(writer, "_writing", None)  # a batch being written on a thread
+        busy = writer.due() or (writing is not None and writing.is_alive())
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.3:
+            break
+        time.sleep(0.02)
+    run.forget()
+    return time.monotonic() - started
+
+
 ROOM = 1.5  # the time a raw burst is given before the `off` boundary: this many raw bursts
 
 
 def storm_window(least: int, raw_received: float, previous_on: float | None) -> int:
-    """Seconds between a round's boundaries: room for its `on` edge (as long as the round
-    before's, or 1.5 raw bursts in the first) and the raw burst before `off`."""
+    """Seconds between a round's boundaries: room for its `on` edge and the daemon's receipts
+    (as long as the round before's, or 1.5 raw bursts in the first) and the raw burst before `off`."""
     on = previous_on if previous_on is not None else 1.5 * raw_received
     return max(least, math.ceil(on + ROOM * raw_received + 1))
 
@@ -889,29 +909,32 @@ def storm_round(
 ) -> dict[str, Any]:
     """One round of the storm: a raw burst, the `on` boundary, a raw burst, the `off` boundary.
 
-    The raw `on` burst runs before the events are written (the daemon idle); the raw `off`
-    burst in the window, once the `on` edge is measured, if the window leaves room for it
-    (`ROOM` times the `on` burst's), else right after the `off` edge (`before_edge` false)."""
-    run.forget()
-    time.sleep(0.5)  # the previous edge's receipts written: the daemon idle
-    base: dict[str, dict[str, Any]] = {
-        "on": raw_edge(raw, screens, fleets["on"], "on") | {"before_edge": True}
-    }
+    Each raw burst waits for the daemon to be idle (the edge before's receipts written). The
+    raw `on` burst runs before the events are written; the raw `off` burst in the window, once
+    the `on` edge is measured, if the window leaves room for it (`ROOM` times the `on` burst's),
+    else right after the `off` edge (`before_edge` false). `previous_on`: how long after its
+    `on` boundary the round before could start its raw `off` burst (sizes the window)."""
+    idle = wait_idle(run)
+    base = {"on": raw_edge(raw, screens, fleets["on"], "on") | {"idle_wait": idle, "before_edge": True}}
     window = storm_window(least_window, base["on"]["received_seconds"], previous_on)
+    ready: list[float] = []
 
     def off_baseline(instant: datetime) -> None:
-        room = (instant - datetime.now(UTC)).total_seconds()
-        if room >= ROOM * base["on"]["received_seconds"] + 0.5:
-            base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {"before_edge": True}
+        idle = wait_idle(run)
+        ready.append(window - (instant - datetime.now(UTC)).total_seconds())
+        if window - ready[0] >= ROOM * base["on"]["received_seconds"] + 0.5:
+            base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {
+                "idle_wait": idle,
+                "before_edge": True,
+            }
 
     edges = boundary(
         run, changer, groups, clients, lead, window, label, screens=screens, between=off_baseline
     )
     if "off" not in base:
-        run.forget()
-        time.sleep(0.5)
-        base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {"before_edge": False}
-    return {"window_seconds": window, "raw": base, "edges": edges}
+        idle = wait_idle(run)
+        base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {"idle_wait": idle, "before_edge": False}
+    return {"window_seconds": window, "off_ready_after": ready[0], "raw": base, "edges": edges}
 
 
 def storm_rounds(
@@ -949,7 +972,7 @@ def storm_rounds(
                 at = (lead, args.window, previous_on)
                 one = storm_round(run, changer, groups, clients, raw, screens, fleets, *at, f"b{k}again")
                 one["edges"][0]["retried_after"] = str(lost)
-            previous_on = one["edges"][0]["boundary_to_last_received"]
+            previous_on = one["off_ready_after"]
             # The next round's lead from this round's write of its events (the load changes).
             lead = lead_for(one["edges"][0]["setup_seconds"] / len(groups), len(groups), args.lead)
             for e in one["edges"]:
