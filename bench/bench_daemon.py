@@ -970,7 +970,10 @@ def storm_rounds(
                 while datetime.now(UTC) < lost.end + timedelta(seconds=5):
                     time.sleep(0.1)  # the lost window's on and off are published meanwhile
                 at = (lead, args.window, previous_on)
-                one = storm_round(run, changer, groups, clients, raw, screens, fleets, *at, f"b{k}again")
+                try:
+                    one = storm_round(run, changer, groups, clients, raw, screens, fleets, *at, f"b{k}again")
+                except LostWindow as again:  # one line for run_all's report (it runs us once more)
+                    raise SystemExit(f"storm round {k + 1}: {lost}; and again: {again}") from None
                 one["edges"][0]["retried_after"] = str(lost)
             previous_on = one["off_ready_after"]
             # The next round's lead from this round's write of its events (the load changes).
