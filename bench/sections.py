@@ -252,9 +252,10 @@ def section_boundary(doc: Doc, res: Results) -> None:
         "publish -> the last message the same subscriber received. In interleaved rounds (`--storm-rounds`): "
         "each round a raw burst right before each edge, so both see that moment's load; the seconds are "
         "the medians of the rounds, the ratio checked against the goal the median of the rounds' ratios "
-        "(*pooled*: median over median beside it; the summary's ratio is the median of the rounds' ratios, "
-        "so it need not be the quotient of the two medians it shows). The lead time to the boundary is sized from the "
-        "measured write of a change; a round whose boundary passed while its events were written is "
+        "(*pooled*: median over median beside it; the summary's ratio is the median of the rounds' "
+        "ratios, so it need not be the quotient of the two medians it shows). The lead time to the "
+        "boundary is sized from the measured write of a change; a round whose boundary passed while its "
+        "events were written is "
         "tried once more (`retried` below). Results of runs before the rounds (one storm after three "
         "raw bursts) read as one round.",
         "",
