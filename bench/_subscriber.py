@@ -48,6 +48,18 @@ class Subscriber:
     def mark(self) -> int:
         return len(self.arrivals)
 
+    def settle(self, quiet: float = 0.5, timeout: float = 30) -> None:
+        """Wait until no message arrived for `quiet` seconds (e.g. the retained ones a subscription
+        brings), so that a burst measured next is not mixed with them."""
+        deadline = time.monotonic() + timeout
+        seen, since = len(self.arrivals), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if len(self.arrivals) != seen:
+                seen, since = len(self.arrivals), time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+
     def last_arrival(self, since: int, topics: set[str], state: str, timeout: float = 60) -> float | None:
         """When the last of `topics` received `state` (after arrival `since`); None past the timeout."""
         deadline = time.monotonic() + timeout

@@ -13,10 +13,12 @@ counted in on_publish):
      group of 500 clients, 30 changes, commit -> last PUBACK p99.
      Baseline: raw round trip with one in flight, raw burst of 500;
   3. boundary lateness: every client's window starts at the same instant;
-     boundary -> last of the N PUBACKs, over raw N publishes. The lead time to
-     the boundary is sized from the measured commit time of a change; a
-     boundary that was passed before its events were written is tried once more
-     with a lead sized from that write.
+     boundary -> last of the N PUBACKs, over raw N publishes, in interleaved
+     rounds (a raw burst right before each edge; the ratio is the median of
+     the rounds' ratios). The lead time to the boundary is sized from the
+     measured commit time of a change; a round whose boundary was passed
+     before its events were written is tried once more with a lead sized from
+     that write.
 
     .venv/bin/python bench/bench_daemon.py [--clients N] [--db sqlite|postgres] [--json]
 """
@@ -72,6 +74,7 @@ from bench._common import (
     validated,
 )
 from bench._cpu import cpu_seconds
+from bench._storm import storm_figures, storm_lines
 from bench._subscriber import Subscriber
 from bench.goals import BOUNDARY, CLIENT_P99_PG, CLIENT_P99_SQLITE, COLD_FIRST, COLD_RESTART, GROUP_P99
 from ledger import Ledger, Meta, TargetRef, Window, format_instant, parse_instant
@@ -757,8 +760,12 @@ def boundary(
     label: str,
     profile: bool = False,
     screens: Subscriber | None = None,
+    between: Callable[[datetime], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every group gets an event [B, B + length); B -> last PUBACK of the N `on`s, then of the N `off`s."""
+    """Every group gets an event [B, B + length); B -> last PUBACK of the N `on`s, then of the N `off`s.
+
+    `between(off_instant)` runs after the `on` edge is measured, before the wait for the `off`
+    boundary (the storm's rounds measure their baseline there, right before the edge)."""
     t0 = time.monotonic()
     start = floor_second(datetime.now(UTC)) + timedelta(seconds=math.ceil(lead))
     end = start + timedelta(seconds=length)
@@ -772,6 +779,8 @@ def boundary(
     out = []
     edges = [(start, "on")] if profile else [(start, "on"), (end, "off")]
     for instant, want in edges:
+        if want == "off" and between is not None:
+            between(instant)
         at = mono_of(instant)
         while time.monotonic() < at - 0.3:
             time.sleep(0.05)
@@ -826,40 +835,160 @@ def boundary(
     return out
 
 
-def received_burst(raw: RawPublisher, screens: Subscriber, messages: list[tuple[str, bytes]]) -> float:
-    """Seconds from the first raw publish to the last message the subscriber received."""
-    since, started = screens.mark(), time.monotonic()
-    raw.burst(messages)
-    last = screens.last_arrival(since, {t for t, _p in messages}, "on")
-    if last is None:
-        raise SystemExit("the subscriber did not receive the raw burst within 60 s")
-    return last - started
-
-
-def fleet_baseline(raw: RawPublisher, port: int, snapshot: Snapshot, seconds: int) -> dict[str, Any]:
-    """Raw paho publishing the whole fleet's window intents (three times), and with a subscriber."""
+def fleet_messages(snapshot: Snapshot, state: str, seconds: int) -> list[tuple[str, bytes]]:
+    """The raw baseline of one storm edge: every client's intent of that edge, on the raw topics."""
     start = floor_second(datetime.now(UTC))
     span = (start, start + timedelta(seconds=seconds))
-    fleet = [
+    return [
         (
             topic(RAW_PREFIX, c.client_id),
-            payload_for(c.client_id, c.group_id, "on", "event_window_active", span),
+            payload_for(c.client_id, c.group_id, "on", "event_window_active", span)
+            if state == "on"
+            else payload_for(c.client_id, c.group_id, "off", "no_active_event", None),
         )
         for c in snapshot.clients
     ]
-    fleet_bursts = [raw.burst(fleet) for _ in range(3)]
-    screens = Subscriber(port, f"{RAW_PREFIX}/+/power/intent")
+
+
+def raw_edge(
+    raw: RawPublisher, screens: Subscriber, messages: list[tuple[str, bytes]], state: str
+) -> dict[str, float]:
+    """One raw burst of an edge's messages: seconds to the last PUBACK, and to the last message
+    the subscriber (the same one that measures the daemon's edges) received."""
+    screens.settle()
+    since, started = screens.mark(), time.monotonic()
+    seconds = raw.burst(messages)
+    last = screens.last_arrival(since, {t for t, _p in messages}, state)
+    if last is None:
+        raise SystemExit("the subscriber did not receive the raw burst within 60 s")
+    return {"seconds": seconds, "received_seconds": last - started}
+
+
+def wait_idle(run: Running, timeout: float = 60.0) -> float:
+    """Wait until the daemon has no receipts to write (the edge before's) and return the
+    seconds waited: a raw baseline measured meanwhile would share the machine with them."""
+    started = time.monotonic()
+    writer = run.daemon.receipt_writer
+    quiet_since = None
+    while time.monotonic() - started < timeout:
+        writing = getattr(writer, "_writing", None)  # a batch being written on a thread
+        busy = writer.due() or (writing is not None and writing.is_alive())
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.3:
+            break
+        time.sleep(0.02)
+    run.forget()
+    return time.monotonic() - started
+
+
+ROOM = 1.5  # the time a raw burst is given before the `off` boundary: this many raw bursts
+
+
+def storm_window(least: int, raw_received: float, previous_on: float | None) -> int:
+    """Seconds between a round's boundaries: room for its `on` edge and the daemon's receipts
+    (as long as the round before's, or 1.5 raw bursts in the first) and the raw burst before `off`."""
+    on = previous_on if previous_on is not None else 1.5 * raw_received
+    return max(least, math.ceil(on + ROOM * raw_received + 1))
+
+
+def storm_round(
+    run: Running,
+    changer: Ledger,
+    groups: list[str],
+    clients: list[str],
+    raw: RawPublisher,
+    screens: Subscriber,
+    fleets: dict[str, list[tuple[str, bytes]]],
+    lead: float,
+    least_window: int,
+    previous_on: float | None,
+    label: str,
+) -> dict[str, Any]:
+    """One round of the storm: a raw burst, the `on` boundary, a raw burst, the `off` boundary.
+
+    Each raw burst waits for the daemon to be idle (the edge before's receipts written). The
+    raw `on` burst runs before the events are written; the raw `off` burst in the window, once
+    the `on` edge is measured, if the window leaves room for it (`ROOM` times the `on` burst's),
+    else right after the `off` edge (`before_edge` false). `previous_on`: how long after its
+    `on` boundary the round before could start its raw `off` burst (sizes the window)."""
+    idle = wait_idle(run)
+    base = {"on": raw_edge(raw, screens, fleets["on"], "on") | {"idle_wait": idle, "before_edge": True}}
+    window = storm_window(least_window, base["on"]["received_seconds"], previous_on)
+    ready: list[float] = []
+
+    def off_baseline(instant: datetime) -> None:
+        idle = wait_idle(run)
+        ready.append(window - (instant - datetime.now(UTC)).total_seconds())
+        if window - ready[0] >= ROOM * base["on"]["received_seconds"] + 0.5:
+            base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {
+                "idle_wait": idle,
+                "before_edge": True,
+            }
+
+    edges = boundary(
+        run, changer, groups, clients, lead, window, label, screens=screens, between=off_baseline
+    )
+    if "off" not in base:
+        idle = wait_idle(run)
+        base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {"idle_wait": idle, "before_edge": False}
+    return {"window_seconds": window, "off_ready_after": ready[0], "raw": base, "edges": edges}
+
+
+def storm_rounds(
+    args: Any,
+    run: Running,
+    changer: Ledger,
+    groups: list[str],
+    clients: list[str],
+    raw: RawPublisher,
+    snapshot: Snapshot,
+    lead: float,
+    port: int,
+) -> list[dict[str, Any]]:
+    """`--storm-rounds` rounds of the boundary storm, each with its raw baseline right before
+    each edge, all with one subscriber to every screen's topic and every raw topic.
+
+    The first round's lead is `lead`, each next one's sized from the write of the round before.
+    A round whose boundary passed while its events were written is run once more (after that
+    window ended) with a lead sized from that write; lost twice, the run fails."""
+    screens = Subscriber(port, "+/+/power/intent")
+    rounds: list[dict[str, Any]] = []
     try:
-        fleet_received = [received_burst(raw, screens, fleet) for _ in range(3)]
+        previous_on: float | None = None
+        for k in range(max(1, args.storm_rounds)):
+            fleets = {edge: fleet_messages(snapshot, edge, args.window) for edge in ("on", "off")}
+            progress(args.json, f"  storm round {k + 1}/{args.storm_rounds} (lead {lead:.1f} s) ...")
+            at = (lead, args.window, previous_on)
+            try:
+                one = storm_round(run, changer, groups, clients, raw, screens, fleets, *at, f"b{k}")
+            except LostWindow as lost:
+                lead = lead_for(lost.setup / len(groups), len(groups), args.lead)
+                progress(args.json, f"  {lost}; once more with a lead of {lead:.1f} s ...")
+                while datetime.now(UTC) < lost.end + timedelta(seconds=5):
+                    time.sleep(0.1)  # the lost window's on and off are published meanwhile
+                at = (lead, args.window, previous_on)
+                try:
+                    one = storm_round(run, changer, groups, clients, raw, screens, fleets, *at, f"b{k}again")
+                except LostWindow as again:  # one line for run_all's report (it runs us once more)
+                    raise SystemExit(f"storm round {k + 1}: {lost}; and again: {again}") from None
+                one["edges"][0]["retried_after"] = str(lost)
+            previous_on = one["off_ready_after"]
+            # The next round's lead from this round's write of its events (the load changes).
+            lead = lead_for(one["edges"][0]["setup_seconds"] / len(groups), len(groups), args.lead)
+            for e in one["edges"]:
+                r = one["raw"][e["edge"]]
+                progress(
+                    args.json,
+                    f"    {e['edge']}: last PUBACK +{e['boundary_to_last_puback']:.2f} s, "
+                    f"raw {r['seconds']:.2f} s (ratio {e['boundary_to_last_puback'] / r['seconds']:.2f})",
+                )
+            rounds.append(one)
     finally:
         screens.close()
-    return {
-        "messages": len(fleet),
-        "seconds": median(fleet_bursts),
-        "all": fleet_bursts,
-        "received_seconds": median(fleet_received),
-        "received_all": fleet_received,
-    }
+    return rounds
 
 
 def measure_live(
@@ -871,8 +1000,8 @@ def measure_live(
     ordinary = clients[big]  # not in the big group
     groups = sorted({c.group_id for c in snapshot.clients if c.group_id} | {BIG_GROUP})
 
-    # The storm's baseline first, while nothing else runs; the change latency's baselines are
-    # measured in rounds interleaved with the daemon's changes (the same load for both).
+    # Every baseline is measured in rounds interleaved with the daemon's measurements: the
+    # change latency's before each round of changes, the storm's right before each edge.
     raw = RawPublisher(port)
     window = active_window()
     one = payload_for(ordinary, "g", "on", "client_override", (window.start, window.end))
@@ -887,10 +1016,7 @@ def measure_live(
     per_client_round = rounds_of(args.changes, rounds)
     round_trips = functools.partial(raw.round_trips, topic(RAW_PREFIX, ordinary), one, per_client_round)
     bursts = functools.partial(raw.bursts, burst, args.bursts)
-    with raw.closed_on_error():
-        raw_out = {"burst_fleet": fleet_baseline(raw, port, snapshot, args.window)}
-    fleet_bursts = raw_out["burst_fleet"]["all"]
-    progress(args.json, f"raw: {len(snapshot.clients):,} in {median(fleet_bursts):.2f} s")
+    raw_out: dict[str, Any] = {}
 
     with fleet_ledger(args, snapshot, template, "live") as db:
         changer = Ledger(db.url, db.env())  # another connection, as the CLI would be
@@ -938,37 +1064,16 @@ def measure_live(
                 progress(
                     args.json,
                     f"  group p50 {group['commit_to_last_puback']['p50_ms']:.1f} ms, "
-                    f"p99 {group['commit_to_last_puback']['p99_ms']:.1f} ms; then a boundary ...",
+                    f"p99 {group['commit_to_last_puback']['p99_ms']:.1f} ms; "
+                    f"then {args.storm_rounds} rounds of the boundary storm ...",
                 )
-                # A subscriber to every screen's topic, as the screens are (the end-to-end figure).
-                screens = Subscriber(port, f"{PREFIX}/+/power/intent")
-                try:
-                    # The lead time from what writing a change cost here (p99 of the client changes).
-                    lead = lead_for(client["write"]["p99_ms"] / 1000, len(groups), args.lead)
-                    try:
-                        edges = boundary(
-                            run, changer, groups, clients, lead, args.window, "b1", screens=screens
-                        )
-                    except LostWindow as lost:
-                        lead = lead_for(lost.setup / len(groups), len(groups), args.lead)
-                        progress(args.json, f"  {lost}; once more with a lead of {lead:.1f} s ...")
-                        while datetime.now(UTC) < lost.end + timedelta(seconds=5):
-                            time.sleep(0.1)  # the lost window's on and off are published meanwhile
-                        edges = boundary(
-                            run, changer, groups, clients, lead, args.window, "b1again", screens=screens
-                        )
-                        edges[0]["retried_after"] = str(lost)
-                finally:
-                    screens.close()
-                for e in edges:
-                    progress(
-                        args.json,
-                        f"  boundary ({e['edge']}): last PUBACK +{e['boundary_to_last_puback']:.2f} s",
-                    )
+                # The lead time from what writing a change cost here (p99 of the client changes).
+                lead = lead_for(client["write"]["p99_ms"] / 1000, len(groups), args.lead)
+                storm_started = time.monotonic()
+                storm = storm_rounds(args, run, changer, groups, clients, raw, snapshot, lead, port)
+                storm_seconds = time.monotonic() - storm_started
                 profiled = None
-                missed = any(
-                    not BOUNDARY.met(e["boundary_to_last_puback"] / median(fleet_bursts)) for e in edges
-                )
+                missed = not all(BOUNDARY.met(e["median_round_ratio"]) for e in storm_figures(storm)["edges"])
                 if profile == "always" or (profile == "auto" and missed):
                     progress(args.json, "  profiling one more boundary (cProfile in the daemon thread) ...")
                     try:
@@ -988,7 +1093,8 @@ def measure_live(
         "gc_tracked_objects": tracked,
         "client": client,
         "group": group,
-        "boundaries": edges,
+        "storm": storm,
+        "storm_seconds": storm_seconds,
         "profiled_boundary": profiled,
         "log_errors": [r for _t, r in run.stream.records() if r.get("result") == "failed"][:5],
     }
@@ -1014,6 +1120,15 @@ def git_state() -> dict[str, Any]:
 
 def r4(x: Any) -> Any:
     return round(x, 4) if isinstance(x, float) else x
+
+
+def rounded(x: Any) -> Any:
+    """`r4` all the way down (dicts and lists)."""
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    return r4(x)
 
 
 def verdict(ok: bool) -> str:
@@ -1161,14 +1276,12 @@ def rounds_line(part: dict[str, Any]) -> str:
 
 def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     raw = live["raw"]
-    client, group, edges = live["client"], live["group"], live["boundaries"]
-    fleet_raw = raw["burst_fleet"]["seconds"]
+    client, group = live["client"], live["group"]
+    storm = storm_figures(live["storm"])
     client_goal = CLIENT_P99_PG if db == "postgres" else CLIENT_P99_SQLITE
     client_ok = bool(client_goal.met(client["commit_to_puback"]["p99_ms"]))
     group_ok = bool(GROUP_P99.met(group["commit_to_last_puback"]["p99_ms"]))
-    for e in edges:
-        e["ratio"] = e["boundary_to_last_puback"] / fleet_raw
-    boundary_ok = all(BOUNDARY.met(e["ratio"]) for e in edges)
+    boundary_ok = all(BOUNDARY.met(e["median_round_ratio"]) for e in storm["edges"])
     pb = live["profiled_boundary"]
     latency = {
         "client": client,
@@ -1180,8 +1293,14 @@ def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], 
         "gc_tracked_objects": live["gc_tracked_objects"],
     }
     bound: dict[str, Any] = {
-        "edges": [{k: r4(v) for k, v in e.items() if k != "profile"} for e in edges],
-        "baseline": {"what": f"raw paho: {n} retained QoS 1 messages", **raw["burst_fleet"]},
+        "rounds": storm["rounds"],
+        "seconds": r4(live["storm_seconds"]),
+        "edges": [rounded(e) for e in storm["edges"]],
+        "baseline": {
+            "what": f"raw paho: {n} retained QoS 1 messages right before each edge, with the subscriber",
+            "messages": n,
+            **rounded(storm["baseline"]),
+        },
         "goal": BOUNDARY.bound,
         "meets_goal": boundary_ok,
     }
@@ -1222,37 +1341,9 @@ def report_live(db: str, n: int, live: dict[str, Any]) -> tuple[dict[str, Any], 
         f"      slowest: {slow(group['slowest'])}",
         ms_line(f"baseline raw burst of {raw['burst_group']['messages']}", raw["burst_group"]),
         rounds_line(group),
-        "",
-        f"3. boundary: {n:,} windows start at the same instant (events added in "
-        f"{edges[0]['setup_seconds']:.2f} s, {edges[0]['margin_seconds']:.2f} s ahead of it)",
     ]
-    for e in edges:
-        lines.append(
-            f"  {e['edge']:3s} boundary -> last PUBACK {e['boundary_to_last_puback']:7.3f} s  "
-            f"ratio {e['ratio']:.2f}  "
-            f"(goal {BOUNDARY.text}: {verdict(bool(BOUNDARY.met(e['ratio'])))})"
-        )
-        if "projector_step" in e:
-            lines += [
-                f"      wake {e['wake_delay'] * 1000:.1f} ms; projector.step {e['projector_step']:.3f} s "
-                f"(evaluate {e['evaluate']:.3f} s + record_intents {e['record_intents']:.3f} s); "
-                f"the tick holding it {e['tick_with_step'] or 0:.3f} s",
-                f"      step end -> last PUBACK {e['step_end_to_last_puback']:.3f} s; "
-                f"first publish +{e['boundary_to_first_publish']:.3f} s, "
-                f"last publish +{e['boundary_to_last_publish']:.3f} s",
-            ]
-        lines.append(
-            f"      last received by the subscriber +{e['boundary_to_last_received'] or 0:.3f} s "
-            f"(raw: {raw['burst_fleet']['received_seconds']:.3f} s)"
-        )
-        lines.append(
-            f"      last logged +{e['boundary_to_last_logged'] or 0:.3f} s; garbage collector "
-            f"{e['gc_during']['seconds']:.3f} s ({e['gc_during']['collections']} collections of gen 0/1/2)"
-        )
-    lines.append(
-        f"  baseline raw paho {n:,} retained QoS 1: {fleet_raw:.3f} s "
-        f"(runs: {', '.join(f'{x:.3f}' for x in raw['burst_fleet']['all'])})"
-    )
+    lines += storm_lines(n, storm)
+    lines.append(f"  (the storm's rounds took {live['storm_seconds']:.0f} s)")
     if pb is not None:
         lines += [
             "",
@@ -1289,7 +1380,17 @@ def main() -> None:
     )
     parser.add_argument("--lead", type=float, default=5.0, help="seconds to the boundary in 3 (default 5)")
     parser.add_argument(
-        "--window", type=int, default=10, help="seconds between the boundaries in 3 (default 10)"
+        "--window",
+        type=int,
+        default=10,
+        help="least seconds between the boundaries in 3 (default 10; more if the raw burst before "
+        "the off boundary needs it)",
+    )
+    parser.add_argument(
+        "--storm-rounds",
+        type=int,
+        default=3,
+        help="3 in this many rounds, a raw burst right before each edge (default 3)",
     )
     parser.add_argument(
         "--profile",
