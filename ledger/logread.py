@@ -10,7 +10,7 @@ decoders of ledger.codec where they read it exactly, the mapper otherwise).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, SafeUUID
 
 from eventsourcing.application import Application
@@ -67,7 +67,15 @@ class _Page:
         params = self.params
         params["after"] = after
         driver_params: Any = params if self.names is None else tuple(params[n] for n in self.names)
-        return list(connection.exec_driver_sql(self.text, driver_params).all())
+        # The driver's own cursor: its rows are tuples as they are (a Row object a row from
+        # the Result is no use to the decoding, which unpacks each row once).
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(self.text, driver_params)
+            rows = cast(list[Any], cursor.fetchall())  # both drivers return a list
+        finally:
+            cursor.close()
+        return rows
 
 
 class _Decoding:

@@ -247,7 +247,9 @@ class Daemon:
         if self.follower.started and not started:
             self._republish_all = True
         for event in issued:
-            self.outbox.publish(log_name(event.client_id, event.group_id), now, Kind.TRANSITION)
+            # The event's id is its log's and seq's (IntentLog.next_state): not derived again.
+            known = (event.seq, event.intent_id)
+            self.outbox.publish(log_name(event.client_id, event.group_id), now, Kind.TRANSITION, known)
 
     def _republish(self, now: datetime) -> None:
         if self._republish_all and self.follower.started and self.connection.connected:

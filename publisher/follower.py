@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from ledger.app import Ledger
 from ledger.collector import paused_gc
@@ -102,10 +103,13 @@ class Follower:
             return []
         self._answered(now, head)
         counts: dict[tuple[str, str], int] = {}
+        lines: list[tuple[str, dict[str, Any]]] = []
         for event in issued:
             counted = (event.reason, event.desired_state)
             counts[counted] = counts.get(counted, 0) + 1
-            self._log_transition(event)
+            lines.append(("transition", _transition_line(event)))
+        # One instant for the batch's lines (recorded together), as a settled batch of publishes.
+        self.log.write_all(lines)
         for (reason, state), count in counts.items():  # one increment per batch
             self.metrics.transition(reason, state).inc(count)
         if issued:
@@ -215,17 +219,17 @@ class Follower:
             "checkpoint", state="saved", position=checkpoint.position, logs=len(checkpoint.logs), bytes=size
         )
 
-    def _log_transition(self, e: IntentIssued) -> None:
-        self.log.emit(
-            "transition",
-            client_id=e.client_id,
-            group_id=e.group_id,
-            intent_id=e.intent_id,
-            seq=e.seq,
-            desired_state=e.desired_state,
-            reason=e.reason,
-            effective_at=format_instant(e.effective_at),
-            event_window=e.event_window,
-            cause=e.cause,
-            flush=False,  # flushed once after the round's transitions
-        )
+
+def _transition_line(e: IntentIssued) -> dict[str, Any]:
+    """The fields of the log line of a recorded transition."""
+    return {
+        "client_id": e.client_id,
+        "group_id": e.group_id,
+        "intent_id": e.intent_id,
+        "seq": e.seq,
+        "desired_state": e.desired_state,
+        "reason": e.reason,
+        "effective_at": format_instant(e.effective_at),
+        "event_window": e.event_window,
+        "cause": e.cause,
+    }

@@ -152,8 +152,12 @@ class Outbox:
 
     # Publishing.
 
-    def publish(self, name: str, now: datetime, kind: Kind) -> None:
-        """Publish the current intent of `name` (or queue it while the window is full)."""
+    def publish(self, name: str, now: datetime, kind: Kind, known: tuple[int, str] | None = None) -> None:
+        """Publish the current intent of `name` (or queue it while the window is full).
+
+        `known`: the seq and intent id of an intent of `name` the caller holds (a transition
+        just recorded): the id of the current intent if it is that seq, not derived again.
+        """
         if kind is Kind.REPUBLISH and name in self._fresh:
             return  # a transition since the republish began already published it, freshly stamped
         if len(self.outgoing) >= self.settings.window and kind is not Kind.CLEAR:
@@ -171,7 +175,7 @@ class Outbox:
         if session is None or not session.connected:
             return  # the reconnect republishes everything, freshly stamped
         stamp, expiry, refresh_at = self._stamping(now)
-        intent_id = intent.intent_id
+        intent_id = known[1] if known is not None and known[0] == intent.seq else intent.intent_id
         payload = build_payload(
             intent_id=intent_id, fields=intent.fields, issued_at=stamp, ttl=self.settings.ttl
         )

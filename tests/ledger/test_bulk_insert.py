@@ -117,3 +117,31 @@ def test_values_are_stored_exactly_whatever_they_hold(ledger: Ledger) -> None:
         assert nulls == []
     finally:
         rows_table.drop(engine)
+
+
+def test_sqlite_rows_hold_what_the_columns_bind_processors_make(sqlite_ledger: Ledger) -> None:
+    """SQLite: the recorder's rows (ids and states bound without the processors' calls) are the
+    rows SQLAlchemy's own insert stores: ids as their 16 bytes, states as blobs, byte for byte."""
+    table = events_table(sqlite_ledger)
+    ours = [uuid.uuid4() for _ in range(3)]
+    states: list[Any] = [b"", bytes(range(256)), bytearray(b'{"n": 1}')]  # bytearray: the processor's
+    stored = [StoredEvent(o, 1, "tests.bulk:Ours", s) for o, s in zip(ours, states, strict=True)]
+    ids = list(sqlite_ledger.recorder.insert_events(stored) or ())
+    stock = [uuid.uuid4() for _ in range(3)]
+    with transaction(sqlite_ledger, commit=True) as session:
+        session.execute(
+            insert(table),
+            [
+                {"originator_id": o, "originator_version": 1, "topic": "tests.bulk:Stock", "state": bytes(s)}
+                for o, s in zip(stock, states, strict=True)
+            ],
+        )
+    columns = "originator_id, typeof(originator_id), originator_version, topic, typeof(state), state"
+    with engine_of(sqlite_ledger).connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT {columns} FROM {table.name} ORDER BY id").all()
+    assert [r[0] for r in rows] == [o.bytes for o in ours + stock]
+    ours_rows, stock_rows = rows[:3], rows[3:]
+    assert [(r[1], r[2], r[4], r[5]) for r in ours_rows] == [(r[1], r[2], r[4], r[5]) for r in stock_rows]
+    assert [r[5] for r in ours_rows] == [bytes(s) for s in states]
+    assert {r[1] for r in rows} == {r[4] for r in rows} == {"blob"}
+    assert ids == sorted(ids)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from ledger import Ledger
 from ledger.values import floor_second
-from publisher.outbox import SLOTS, Outbox
+from publisher.outbox import SLOTS, Kind, Outbox
+from publisher.payload import decode_payload
 from publisher.settings import RunSettings
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, retained
@@ -84,4 +85,27 @@ def test_refreshes_are_spread_over_the_interval_each_in_time_and_once_a_round(
         fresh.refresh_slot(f"screen-{i}", later) for i in range(50)
     ]
     assert [long.refresh_slot(f"screen-{i}", latest) for i in range(50)] == due[:50]
+    daemon.shutdown()
+
+
+def test_a_transition_publishes_the_current_intents_id_whatever_id_it_was_handed(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """The id a transition's publish is handed (the recorded event's) is used only for the seq it
+    is of: for any other (an intent issued since, a chunk ahead) the current intent's own id goes."""
+    sqlite_ledger.add_client("a", None, ME)
+    clock = VirtualClock(floor_second(datetime.now(UTC)))
+    daemon, capture = virtual_daemon(sqlite_ledger, mosquitto, clock)
+    daemon.tick()
+    assert daemon.settle(10)
+    current = daemon.projector.current("a")
+    assert current is not None
+    daemon.outbox.publish("a", clock.t, Kind.TRANSITION, (current.seq + 1, "not-its-id"))
+    daemon.outbox.publish("a", clock.t, Kind.TRANSITION, (current.seq, current.intent_id))
+    assert daemon.settle(10)
+    published = [r["intent_id"] for r in capture.records("publish") if r["client_id"] == "a"]
+    assert published == [current.intent_id] * 3
+    held = retained(mosquitto.port, TOPIC.format("a"))
+    assert held is not None
+    assert decode_payload(held.payload).intent_id == current.intent_id
     daemon.shutdown()

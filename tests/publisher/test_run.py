@@ -241,9 +241,9 @@ def test_a_publish_window_bounds_what_waits_for_a_puback(sqlite_ledger: Ledger, 
     peak = 0
     publish = daemon.outbox.publish
 
-    def watched(name: str, now: datetime, kind: Kind) -> None:
+    def watched(name: str, now: datetime, kind: Kind, known: tuple[int, str] | None = None) -> None:
         nonlocal peak
-        publish(name, now, kind)
+        publish(name, now, kind, known)
         peak = max(peak, len(daemon.outbox.outgoing))
 
     daemon.outbox.publish = watched  # type: ignore[method-assign]
