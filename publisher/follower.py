@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from ledger.app import Ledger
 from ledger.collector import paused_gc
@@ -105,10 +106,12 @@ class Follower:
         for event in issued:
             counted = (event.reason, event.desired_state)
             counts[counted] = counts.get(counted, 0) + 1
-            self._log_transition(event)
         for (reason, state), count in counts.items():  # one increment per batch
             self.metrics.transition(reason, state).inc(count)
         if issued:
+            # A batch recorded together, logged together: one instant, one take of the lock.
+            texts: dict[datetime, str] = {}  # of the effective instants, a few a batch
+            self.log.write_all([("transition", _transition_fields(e, texts)) for e in issued])
             self.log.flush()
             self._last_transition = now
         return issued
@@ -215,17 +218,20 @@ class Follower:
             "checkpoint", state="saved", position=checkpoint.position, logs=len(checkpoint.logs), bytes=size
         )
 
-    def _log_transition(self, e: IntentIssued) -> None:
-        self.log.emit(
-            "transition",
-            client_id=e.client_id,
-            group_id=e.group_id,
-            intent_id=e.intent_id,
-            seq=e.seq,
-            desired_state=e.desired_state,
-            reason=e.reason,
-            effective_at=format_instant(e.effective_at),
-            event_window=e.event_window,
-            cause=e.cause,
-            flush=False,  # flushed once after the round's transitions
-        )
+
+def _transition_fields(e: IntentIssued, texts: dict[datetime, str]) -> dict[str, Any]:
+    """The fields of a transition's log line (`texts`: instants formatted so far)."""
+    effective = texts.get(e.effective_at)
+    if effective is None:
+        effective = texts[e.effective_at] = format_instant(e.effective_at)
+    return {
+        "client_id": e.client_id,
+        "group_id": e.group_id,
+        "intent_id": e.intent_id,
+        "seq": e.seq,
+        "desired_state": e.desired_state,
+        "reason": e.reason,
+        "effective_at": effective,
+        "event_window": e.event_window,
+        "cause": e.cause,
+    }
