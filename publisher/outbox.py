@@ -88,7 +88,8 @@ class Outbox:
         self._fresh: set[str] = set()
         self._refresh: list[tuple[datetime, str]] = []
         self._refresh_at: dict[str, datetime] = {}
-        self._refresh_delta = timedelta(seconds=settings.refresh_every)
+        self._period = settings.refresh_every  # a property: read once, not once a publish
+        self._refresh_delta = timedelta(seconds=self._period)
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
         self._slots_of: datetime | None = None  # the refresh instants of each slot, for this one
@@ -211,7 +212,7 @@ class Outbox:
     def refresh_slot(self, name: str, latest: datetime) -> datetime:
         """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
         refresh interval): at its own slot of the interval, 1 to `refresh_every` seconds on."""
-        period = self.settings.refresh_every
+        period = self._period
         # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
         width = -(-period // SLOTS)
         phase = zlib.crc32(name.encode()) % (period // width) * width
