@@ -22,7 +22,6 @@ import argparse
 import ctypes
 import functools
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,9 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a file: the repository root on the path, for `bench.*`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._callgrind import command as cg_command
+from bench._callgrind import dumps, shim
 
 __all__ = ["STEPS", "main"]
 
@@ -51,13 +53,6 @@ STEPS = (
     ("follower", "save_checkpoint", "checkpoint (Follower.save_checkpoint)"),
 )
 OTHER = "other (announce, connect, close)"
-_SHIM = """
-#include <valgrind/callgrind.h>
-void cg_dump(const char *s) { CALLGRIND_DUMP_STATS_AT(s); }
-void cg_zero(void) { CALLGRIND_ZERO_STATS; }
-void cg_start(void) { CALLGRIND_START_INSTRUMENTATION; }
-void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
-"""
 
 
 def _prepare(clients: int, path: Path) -> None:
@@ -130,16 +125,9 @@ def _run(db: Path, port: int, shim_path: Path) -> None:
 def _totals(folder: Path) -> dict[str, int]:
     """Instructions of the main thread's dumps (files `...-01`), by the step each names."""
     totals: dict[str, int] = defaultdict(int)
-    for path in folder.glob("callgrind.out.*-01"):
-        step = None
-        with path.open() as f:
-            for line in f:
-                if line.startswith("desc: Trigger: Client Request: "):
-                    step = line.split(": ", 3)[3].strip()
-                elif line.startswith("totals:"):
-                    if step is not None:
-                        totals[step] += int(line.split()[1])
-                    break
+    for main, step, count in dumps(folder):
+        if main and step is not None:
+            totals[step] += count
     return totals
 
 
@@ -152,36 +140,19 @@ def main() -> None:
     if args.run:
         _run(Path(args.run[0]), int(args.run[1]), Path(args.run[2]))
         return
-    for tool in ("valgrind", "cc", "mosquitto"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed")
     from bench._broker import mosquitto
 
     with tempfile.TemporaryDirectory(prefix="intent-ledger-instructions-") as tmp:
         folder = Path(tmp)
-        shim = folder / "libcgshim.so"
-        (folder / "shim.c").write_text(_SHIM)
-        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(shim), str(folder / "shim.c")], check=True)
+        library = shim(folder, ("mosquitto",))
         db = folder / "ledger.db"
         _prepare(args.clients, db)  # natively: only run_once is measured
         out = args.keep or folder / "callgrind"
         out.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONHASHSEED="0")
         with mosquitto(folder / "broker") as broker, (folder / "valgrind.log").open("w") as log:
-            command = [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                "--separate-threads=yes",
-                f"--callgrind-out-file={out}/callgrind.out.%p",
-                sys.executable,
-                "-m",
-                "bench.instructions",
-                "--run",
-                str(db),
-                str(broker.port),
-                str(shim),
-            ]
+            run = ["--run", str(db), str(broker.port), str(library)]
+            command = cg_command(out, "bench.instructions", run)
             done = subprocess.run(command, env=env, stderr=log, check=False)
         if done.returncode:
             raise SystemExit(f"the measured run failed (exit {done.returncode}); see valgrind's log")

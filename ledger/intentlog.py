@@ -137,12 +137,14 @@ class IntentLog(Aggregate):
     def issue_built(self, issued: ev.IntentIssued, current: CurrentIntent) -> None:
         """Append `issued`, built ahead from `next_state` while this log was as it is now, with
         `current` its `current()`: what `issue` does, without building them now."""
-        assert issued.originator_version == self.version + 1
+        version = issued.originator_version
+        assert version == self._version + 1
+        # As `issue`: the library's attributes set directly, not through its properties.
         self.seq = issued.seq
         self.last = current
-        self.version = issued.originator_version
-        self.modified_on = issued.timestamp
-        self.pending_events.append(issued)
+        self._version = version
+        self._modified_on = issued.timestamp
+        self._pending_events.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):

@@ -16,6 +16,8 @@ the log's next `last` and its stored state around the record instant, which only
 boundary's step knows. That step takes the instant, splices its encoding in, records
 and publishes; what is recorded is byte for byte what `IntentLog.issue` and the mapper
 would have made then. A log that moved meanwhile (its version or `last`) is issued anew.
+What its publisher builds ahead for publishing it (`ExtraOf`: the payload without its stamps)
+is held with it, and goes with it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from projections.causes import Cause, CauseOf, boundary_cause
 from projections.fleet import Affected
 from projections.timeline import Timeline
 
-__all__ = ["Ahead", "Built", "Evaluation", "Prepared", "evaluate", "issue", "rows_of", "splitter"]
+__all__ = ["Ahead", "Built", "Evaluation", "ExtraOf", "Prepared", "evaluate", "issue", "rows_of", "splitter"]
 
 # A target's evaluation at an instant: its next boundary after it, and, if a transition
 # is due (the semantic intent differs from the last one issued), the intent's fields,
@@ -58,15 +60,24 @@ def evaluate(timeline: Timeline, now: datetime, cause_of: CauseOf, last: IntentF
 class Ahead:
     """A transition built ahead for an intent log at its current version."""
 
-    __slots__ = ("current", "last", "split", "state", "topic")
+    __slots__ = ("current", "extra", "last", "split", "state", "topic")
 
-    def __init__(self, log: IntentLog, fields: IntentFields, cause: Cause, split_of: SplitOf) -> None:
+    def __init__(
+        self,
+        log: IntentLog,
+        fields: IntentFields,
+        cause: Cause,
+        split_of: SplitOf,
+        extra_of: ExtraOf | None = None,
+    ) -> None:
         self.last = log.last
-        self.state = log.next_state(fields, *cause)
-        issued = ev.new_event(ev.IntentIssued, self.state)
+        self.state = state = log.next_state(fields, *cause)
+        issued = ev.new_event(ev.IntentIssued, state)
         self.current: CurrentIntent = issued.current()
         self.split = split_of(issued)
         self.topic = _ISSUED
+        # What the publisher builds ahead for publishing this intent (None: nothing).
+        self.extra: Any = None if extra_of is None else extra_of(state["intent_id"], fields)
 
     def issue(self, log: IntentLog, stamp: datetime) -> ev.IntentIssued | None:
         """Append the transition to `log` recorded at `stamp` (None: the log moved; issue it anew)."""
@@ -90,6 +101,8 @@ class Ahead:
 
 
 SplitOf = Callable[[ev.IntentIssued], SplitState | None]
+# What a publisher builds ahead for publishing a transition, of its intent's id and fields.
+ExtraOf = Callable[[str, IntentFields], Any]
 _ISSUED = get_topic(ev.IntentIssued)
 
 
@@ -144,10 +157,11 @@ class Prepared:
         log_of: Callable[[str], IntentLog | None],
         budget: int,
         split_of: SplitOf | None = None,
+        extra_of: ExtraOf | None = None,
     ) -> bool:
         """Evaluate up to `budget` of the targets still to do that are still `due` at `at`, and
         build their transitions to existing logs ahead (with `split_of`: their stored states
-        too); True while some are left."""
+        too; with `extra_of`: what publishing them takes); True while some are left."""
         todo, done, ahead, at, cause = self.todo, self.done, self.ahead, self.at, self.cause
         assert at is not None
         assert cause is not None
@@ -160,7 +174,7 @@ class Prepared:
                 evaluation = done[name] = evaluate(timeline_of(name), at, cause, last)
                 _, fields, caused, _ = evaluation
                 if log is not None and fields is not None and caused is not None:
-                    ahead[name] = Ahead(log, fields, caused, split)
+                    ahead[name] = Ahead(log, fields, caused, split, extra_of)
                 budget -= 1
         return bool(todo)
 
@@ -170,14 +184,15 @@ Built = list[tuple[ev.IntentIssued, Ahead]]  # a chunk's events issued as built 
 
 def issue(
     log: IntentLog, ahead: Ahead | None, fields: IntentFields, caused: Cause, stamp: datetime, built: Built
-) -> None:
-    """Issue the transition to `log` at `stamp`: as built ahead (noted in `built`) while the log
-    is as it was then, else anew from its evaluation."""
+) -> Ahead | None:
+    """Issue the transition to `log` at `stamp`: as built ahead (noted in `built`, and returned)
+    while the log is as it was then, else anew from its evaluation (None)."""
     event = None if ahead is None else ahead.issue(log, stamp)
     if event is None or ahead is None:
         log.issue(fields, *caused, stamp)
-    else:
-        built.append((event, ahead))
+        return None
+    built.append((event, ahead))
+    return ahead
 
 
 def splitter(mapper: Any) -> SplitOf | None:

@@ -26,7 +26,7 @@ from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
 from projections.chunks import Chunk, Write
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
-from projections.prepared import Built, Prepared, evaluate, issue, splitter
+from projections.prepared import Built, ExtraOf, Prepared, evaluate, issue, splitter
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -52,6 +52,10 @@ class Projector:
         self._rest_now: datetime | None = None
         self._ahead: Chunk | None = None  # the next chunk, evaluated while the last was written
         self._prepared = Prepared()  # the next boundary's evaluations, ahead of it
+        # What the publisher builds ahead for publishing a prepared transition (its payload
+        # without stamps), and, once issued, each one's by target with its intent (see `built`).
+        self.extra_of: ExtraOf | None = None
+        self._extras: dict[str, tuple[CurrentIntent, Any]] = {}
         self._partial = False  # resumed from a checkpoint: intent logs only, schedule not folded yet
         self.dirty = False  # evaluated something since the last checkpoint
 
@@ -193,7 +197,7 @@ class Projector:
         if self._prepared.at != at:
             self._prepared = Prepared(at, self._due)
         return self._prepared.advance(
-            self._due, self.timeline, self.view.logs.get, budget, splitter(self.ledger.mapper)
+            self._due, self.timeline, self.view.logs.get, budget, splitter(self.ledger.mapper), self.extra_of
         )
 
     def _last_fields(self, name: str) -> IntentFields | None:
@@ -230,6 +234,21 @@ class Projector:
             return self._ahead.recorded(name)  # issued in memory, not recorded yet
         log = self.view.logs.get(name)
         return None if log is None else log.last
+
+    def built(self, name: str, intent: CurrentIntent) -> Any:
+        """What the publisher built ahead for publishing `intent`, the current intent of `name`
+        (None: nothing, or for another intent); given once. Kept while `name`'s issue is not
+        recorded yet (its current intent is still the one before)."""
+        extras = self._extras
+        held = extras.get(name) if extras else None
+        if held is None:
+            return None
+        if held[0] is intent:
+            del extras[name]
+            return held[1]
+        if self._ahead is None or not self._ahead.holds(name):
+            del extras[name]  # for an intent that will never be current again
+        return None
 
     def _names_of(self, affected: Affected) -> list[tuple[str, tuple[int, Any]]]:
         found = [
@@ -290,6 +309,7 @@ class Projector:
                 for name, (log, before, cause_of) in undone.issued.items():
                     self._undo(log, before)
                     self._retry[name] = cause_of
+                    self._extras.pop(name, None)
             self._retry.update(self._rest)
             self._rest, self._ahead, self._prepared = [], None, Prepared()
             raise
@@ -328,7 +348,11 @@ class Projector:
             log.issue(fields, *caused, stamp)
             return log, None
         before = (log.version, log.modified_on, log.seq, log.last)
-        issue(log, ahead, fields, caused, stamp, built)
+        used = issue(log, ahead, fields, caused, stamp, built)
+        if used is not None and used.extra is not None:
+            self._extras[name] = (used.current, used.extra)
+        elif self._extras:
+            self._extras.pop(name, None)  # issued anew: what was built for an earlier one is stale
         return log, before
 
     def _undo(self, log: IntentLog, before: tuple[Any, ...] | None) -> None:

@@ -103,16 +103,15 @@ class Follower:
             return []
         self._answered(now, head)
         counts: dict[tuple[str, str], int] = {}
-        lines: list[tuple[str, dict[str, Any]]] = []
         for event in issued:
             counted = (event.reason, event.desired_state)
             counts[counted] = counts.get(counted, 0) + 1
-            lines.append(("transition", _transition_line(event)))
-        # One instant for the batch's lines (recorded together), as a settled batch of publishes.
-        self.log.write_all(lines)
         for (reason, state), count in counts.items():  # one increment per batch
             self.metrics.transition(reason, state).inc(count)
         if issued:
+            # A batch recorded together, logged together: one instant, one take of the lock.
+            texts: dict[datetime, str] = {}  # of the effective instants, a few a batch
+            self.log.write_all([("transition", _transition_fields(e, texts)) for e in issued])
             self.log.flush()
             self._last_transition = now
         return issued
@@ -220,8 +219,11 @@ class Follower:
         )
 
 
-def _transition_line(e: IntentIssued) -> dict[str, Any]:
-    """The fields of the log line of a recorded transition."""
+def _transition_fields(e: IntentIssued, texts: dict[datetime, str]) -> dict[str, Any]:
+    """The fields of a transition's log line (`texts`: instants formatted so far)."""
+    effective = texts.get(e.effective_at)
+    if effective is None:
+        effective = texts[e.effective_at] = format_instant(e.effective_at)
     return {
         "client_id": e.client_id,
         "group_id": e.group_id,
@@ -229,7 +231,7 @@ def _transition_line(e: IntentIssued) -> dict[str, Any]:
         "seq": e.seq,
         "desired_state": e.desired_state,
         "reason": e.reason,
-        "effective_at": format_instant(e.effective_at),
+        "effective_at": effective,
         "event_window": e.event_window,
         "cause": e.cause,
     }

@@ -29,7 +29,7 @@ from projections.projector import Projector
 from publisher.connection import Connection
 from publisher.errors import NotConnected
 from publisher.mqtt import Delivery
-from publisher.payload import build_payload, encode_payload
+from publisher.payload import PayloadTemplate, build_payload, encode_payload, payload_template, stamped
 from publisher.settings import RunSettings
 from publisher.topics import Topics
 
@@ -76,6 +76,8 @@ class Outbox:
         started_at: datetime,
     ) -> None:
         self.settings, self.topics, self.projector, self.connection = settings, topics, projector, connection
+        # A prepared boundary's payloads are encoded ahead, without their stamps (spliced in here).
+        projector.extra_of = payload_template
         self.outgoing: deque[Outgoing] = deque()
         self.once = False  # --once: one burst, no refreshes
         self._backlog: deque[str] = deque()
@@ -86,7 +88,8 @@ class Outbox:
         self._fresh: set[str] = set()
         self._refresh: list[tuple[datetime, str]] = []
         self._refresh_at: dict[str, datetime] = {}
-        self._refresh_delta = timedelta(seconds=settings.refresh_every)
+        self._period = settings.refresh_every  # a property: read once, not once a publish
+        self._refresh_delta = timedelta(seconds=self._period)
         self._high_stamp = started_at
         self._stamped: tuple[datetime, tuple[datetime, int, datetime]] | None = None
         self._slots_of: datetime | None = None  # the refresh instants of each slot, for this one
@@ -175,17 +178,21 @@ class Outbox:
         if session is None or not session.connected:
             return  # the reconnect republishes everything, freshly stamped
         stamp, expiry, refresh_at = self._stamping(now)
-        intent_id = known[1] if known is not None and known[0] == intent.seq else intent.intent_id
-        payload = build_payload(
-            intent_id=intent_id, fields=intent.fields, issued_at=stamp, ttl=self.settings.ttl
-        )
+        template: PayloadTemplate | None = self.projector.built(name, intent)
+        if template is None:
+            intent_id = known[1] if known is not None and known[0] == intent.seq else intent.intent_id
+            payload = build_payload(
+                intent_id=intent_id, fields=intent.fields, issued_at=stamp, ttl=self.settings.ttl
+            )
+            data, issued, expires = encode_payload(payload), payload.issued_at, payload.expires_at
+        else:
+            intent_id = template.intent_id
+            data, issued, expires = stamped(template, stamp, self.settings.ttl)
         try:
-            delivery = session.publish(self.topics.intent(name), encode_payload(payload), expiry=expiry)
+            delivery = session.publish(self.topics.intent(name), data, expiry=expiry)
         except NotConnected:
             return
-        self.outgoing.append(
-            Outgoing(delivery, name, kind, intent, payload.issued_at, payload.expires_at, intent_id=intent_id)
-        )
+        self.outgoing.append(Outgoing(delivery, name, kind, intent, issued, expires, intent_id=intent_id))
         self._sent(name, kind, intent, refresh_at)
 
     def _queue(self, name: str, kind: Kind) -> None:
@@ -209,7 +216,7 @@ class Outbox:
     def refresh_slot(self, name: str, latest: datetime) -> datetime:
         """When to refresh `name` published with the current stamp (`latest`: the stamp plus the
         refresh interval): at its own slot of the interval, 1 to `refresh_every` seconds on."""
-        period = self.settings.refresh_every
+        period = self._period
         # At most SLOTS instants an interval: each wakes the loop once, however large the fleet.
         width = -(-period // SLOTS)
         phase = zlib.crc32(name.encode()) % (period // width) * width

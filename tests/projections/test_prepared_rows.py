@@ -1,8 +1,8 @@
 """Transitions built ahead (`projections.prepared.Ahead`), on each store, on a fleet with every
 kind of schedule change: the rows a prepared boundary stores (their state bytes, the record
-instant spliced in), the logs' current intents and the payloads published from them are the
-very ones of an unprepared step, also when changes land between the preparation and the
-boundary."""
+instant spliced in), the logs' current intents and the payloads published from them (from the
+templates built ahead, their stamps spliced in) are the very ones of an unprepared step, also
+when changes land between the preparation and the boundary, or a chunk's write fails."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ledger import Ledger, TargetRef, Window
 from ledger.persistence import events_table, transaction
 from projections.prepared import splitter
 from projections.projector import Projector
-from publisher.payload import build_payload, encode_payload
+from publisher.payload import PayloadTemplate, build_payload, encode_payload, payload_template, stamped
 from tests.conftest import ME
 from tests.projections.test_prepared import prepare
 from tests.projections.test_projector_chunks import chunked
@@ -40,18 +40,26 @@ def rows(ledger: Ledger) -> list[tuple[Any, ...]]:
     return [(str(i), v, topic, bytes(state)) for i, v, topic, state in found]
 
 
-def published(projector: Projector, names: list[str], at: datetime) -> list[bytes | None]:
-    """The payload each log's current intent is published as at `at`."""
+def published(
+    projector: Projector, names: list[str], at: datetime, used: list[str] | None = None
+) -> list[bytes | None]:
+    """The payload each log's current intent is published as at `at`: as the outbox makes it,
+    from the template built ahead for it if there is one (its name then noted in `used`)."""
     out: list[bytes | None] = []
     for name in names:
         current = projector.current(name)
-        out.append(
-            None
-            if current is None
-            else encode_payload(
-                build_payload(intent_id=current.intent_id, fields=current.fields, issued_at=at, ttl=600)
-            )
-        )
+        if current is None:
+            out.append(None)
+            continue
+        template: PayloadTemplate | None = projector.built(name, current)
+        if template is not None:
+            assert used is not None
+            assert template.intent_id == current.intent_id
+            used.append(name)
+            out.append(stamped(template, at, 600)[0])
+            continue
+        payload = build_payload(intent_id=current.intent_id, fields=current.fields, issued_at=at, ttl=600)
+        out.append(encode_payload(payload))
     return out
 
 
@@ -79,11 +87,13 @@ def test_prepared_rows_and_payloads_are_the_unprepared_ones(
     reference = Ledger(f"sqlite:///{tmp_path / 'reference.db'}")
     plain = Projector(reference, group_topics=group_topics)
     ahead = Projector(ledger, group_topics=group_topics)
+    ahead.extra_of = payload_template
     for led, projector in ((reference, plain), (ledger, ahead)):
         fill(led)
         projector.start(T0)
     names = plain.names()
     assert splitter(ledger.mapper) is not None  # the stored states are built ahead too
+    used: list[str] = []
     built = 0
     k = 0
     while (wake := plain.next_wakeup()) is not None and wake < UNTIL:
@@ -98,7 +108,9 @@ def test_prepared_rows_and_payloads_are_the_unprepared_ones(
         got = [e for c in chunked(ahead, wake, 2) for e in c]
         assert [vars(e) for e in got] == [vars(e) for e in one]
         assert [ahead.current(n) for n in names] == [plain.current(n) for n in names]
-        assert published(ahead, names, wake) == published(plain, names, wake)
+        assert published(ahead, names, wake, used) == published(plain, names, wake)
+        assert not ahead._extras  # each given once, at its publish
     assert built >= 10  # transitions were built ahead, not merely evaluated
+    assert len(used) >= 10  # and their payloads published from the templates
     assert rows(ledger) == rows(reference)
     reference.close()

@@ -9,10 +9,19 @@ from pathlib import Path
 import jsonschema
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.intent import IntentFields
 from projections.timeline import REASONS
-from publisher.payload import build_payload, decode_payload, encode_payload, json_schema
+from publisher.payload import (
+    build_payload,
+    decode_payload,
+    encode_payload,
+    json_schema,
+    payload_template,
+    stamped,
+)
 
 SEED = (Path(__file__).parent / "payloads" / "v1.0-seed.json").read_text()
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
@@ -77,3 +86,41 @@ def test_built_payloads_are_schema_valid_with_expiry(reason: str) -> None:
     document = json.loads(encode_payload(payload))
     VALIDATOR.validate(document)
     assert (document["issued_at"], document["expires_at"]) == ("2026-03-31T12:00:07Z", "2026-03-31T12:10:07Z")
+
+
+NAMES = st.one_of(st.none(), st.text(max_size=12))
+INSTANTS = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)
+).map(lambda t: t.replace(microsecond=0))
+
+
+@given(
+    client=NAMES,
+    group=NAMES,
+    state=st.sampled_from(["on", "off"]),
+    reason=st.sampled_from(sorted(REASONS)),
+    grace=st.integers(0, 2**40),
+    window=st.one_of(st.none(), st.fixed_dictionaries({"start": st.text(), "end": st.text()})),
+    intent_id=st.text(),
+    issued_at=INSTANTS,
+    ttl=st.integers(1, 10**6),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_template_stamped_is_the_payload_built_then(
+    client: str | None,
+    group: str | None,
+    state: str,
+    reason: str,
+    grace: int,
+    window: dict[str, str] | None,
+    intent_id: str,
+    issued_at: datetime,
+    ttl: int,
+) -> None:
+    """A payload encoded ahead of its stamps (quotes, escapes and keys' text in any field) and
+    stamped at the publish is byte for byte the one built and encoded then."""
+    fields = IntentFields(client, group, state, reason, grace, window)
+    built = build_payload(intent_id=intent_id, fields=fields, issued_at=issued_at, ttl=ttl)
+    data, issued, expires = stamped(payload_template(intent_id, fields), issued_at, ttl)
+    assert data == encode_payload(built)
+    assert (issued, expires) == (built.issued_at, built.expires_at)
