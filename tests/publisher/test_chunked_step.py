@@ -157,3 +157,41 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
     assert built == []
     every_on(sub)
     daemon.connection.close()
+
+
+def test_the_start_records_in_smaller_chunks_than_a_boundary(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """With START_CHUNK 2 and chunks of 4: the start records 2 clients a round, every one in the
+    end; a boundary after it records 4 in its first round."""
+    with freeze_time(T0):
+        for client in CLIENTS:
+            ledger.add_client(client, "lobby", ME)
+        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
+    clock = VirtualClock(T0)
+    sub = subscribe("infoscreen/+/power/intent", now=clock.now)
+    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon.follower.chunk = 4
+
+    def recorded(state: str) -> int:
+        return sum(1 for c in CLIENTS for e in ledger.issued(c) if e.desired_state == state)
+
+    counts = []
+    with patch("publisher.follower.START_CHUNK", 2):
+        daemon.tick()  # the start: everyone `off`
+        counts.append(recorded("off"))
+        while daemon.follower.pending:
+            daemon.tick()
+            counts.append(recorded("off"))
+        settle(daemon, sub, capture)
+        clock.t = at(1)
+        daemon.tick()
+        assert daemon.follower.pending
+        assert recorded("on") == 4
+        while daemon.follower.pending:
+            daemon.tick()
+    assert counts == [2, 4, 6]
+    assert recorded("on") == len(CLIENTS)
+    assert daemon.settle(10)
+    every_on(sub)
+    daemon.connection.close()
