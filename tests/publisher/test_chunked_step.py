@@ -121,12 +121,10 @@ def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
     return [r for r in capture.records("publish") if r["result"] == "acked"]
 
 
-def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
+def lobby_on_at_1(
     ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
-) -> None:
-    """Idle before a boundary, the daemon evaluates it a few targets a round without sleeping
-    in between, records nothing ahead, and its step at the boundary builds no timeline; every
-    screen gets its `on`."""
+) -> tuple[Daemon, LogCapture, VirtualClock, Subscriber]:
+    """The clients in the lobby, its event from 1 to 2; a virtual daemon at T0 and a subscriber."""
     with freeze_time(T0):
         for client in CLIENTS:
             ledger.add_client(client, "lobby", ME)
@@ -134,6 +132,16 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
     clock = VirtualClock(T0)
     sub = subscribe("infoscreen/+/power/intent", now=clock.now)
     daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    return daemon, capture, clock, sub
+
+
+def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """Idle before a boundary, the daemon evaluates it a few targets a round without sleeping
+    in between, records nothing ahead, and its step at the boundary builds no timeline; every
+    screen gets its `on`."""
+    daemon, capture, clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
     daemon.tick()  # the start: everyone `off`
     settle(daemon, sub, capture)
     clock.t = at(1) - timedelta(seconds=10)
@@ -164,13 +172,7 @@ def test_the_start_records_in_smaller_chunks_than_a_boundary(
 ) -> None:
     """With START_CHUNK 2 and chunks of 4: the start records 2 clients a round, every one in the
     end; a boundary after it records 4 in its first round."""
-    with freeze_time(T0):
-        for client in CLIENTS:
-            ledger.add_client(client, "lobby", ME)
-        ledger.add_event("a", TargetRef("group", "lobby"), win(1, 2), ME)
-    clock = VirtualClock(T0)
-    sub = subscribe("infoscreen/+/power/intent", now=clock.now)
-    daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    daemon, capture, clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
     daemon.follower.chunk = 4
 
     def recorded(state: str) -> int:
