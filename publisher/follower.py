@@ -32,6 +32,10 @@ BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight,
 # Transitions recorded per round at most: paho publishes one chunk while the next is evaluated
 # and recorded (a boundary of the whole fleet starts publishing after its first chunk).
 CHUNK = 1_000
+# The start's chunks, smaller: it evaluates every target at once, and what a chunk holds
+# until it is published (its issued logs and events, their rows, the payloads in flight) sets
+# the start's peak memory, which the view it builds never gives back.
+START_CHUNK = 250
 # A boundary this close is evaluated ahead while idle, this many targets a round (a change
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
 AHEAD = timedelta(seconds=30)
@@ -119,7 +123,7 @@ class Follower:
     def _read(self, now: datetime) -> list[IntentIssued]:
         with paused_gc():  # a boundary of thousands: no collector passes mid-way
             if self.started:
-                issued = self.projector.step(now, self.chunk)
+                issued = self.projector.step(now, self._limit())
             else:
                 # The start too goes in chunks (--once as well): paho publishes each while the
                 # next is evaluated and recorded, and only a chunk's events wait to be written.
@@ -132,6 +136,13 @@ class Follower:
                 gc.collect()
                 gc.freeze()
         return issued
+
+    def _limit(self) -> int | None:
+        """This round's chunk: START_CHUNK at most until the start's chunks are recorded."""
+        starting = not self.started or self._freeze
+        if starting and self.chunk is not None:
+            return min(self.chunk, START_CHUNK)
+        return self.chunk
 
     @property
     def pending(self) -> bool:
@@ -156,8 +167,8 @@ class Follower:
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
         if self.projector.partial:
-            return self.projector.step(now, self.chunk)
-        return self.projector.start(now, self.chunk)
+            return self.projector.step(now, self._limit())
+        return self.projector.start(now, self._limit())
 
     def _failed(self, now: datetime, e: BaseException) -> None:
         self._next_db = now + timedelta(seconds=self._backoff.next())

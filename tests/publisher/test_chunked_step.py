@@ -121,12 +121,10 @@ def acked_all(capture: LogCapture) -> list[dict[str, Any]]:
     return [r for r in capture.records("publish") if r["result"] == "acked"]
 
 
-def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
+def lobby_on_at_1(
     ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
-) -> None:
-    """Idle before a boundary, the daemon evaluates it a few targets a round without sleeping
-    in between, records nothing ahead, and its step at the boundary builds no timeline; every
-    screen gets its `on`."""
+) -> tuple[Daemon, LogCapture, VirtualClock, Subscriber]:
+    """The clients in the lobby, its event from 1 to 2; a virtual daemon at T0 and a subscriber."""
     with freeze_time(T0):
         for client in CLIENTS:
             ledger.add_client(client, "lobby", ME)
@@ -134,6 +132,16 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
     clock = VirtualClock(T0)
     sub = subscribe("infoscreen/+/power/intent", now=clock.now)
     daemon, capture = virtual_daemon(ledger, mosquitto, clock)
+    return daemon, capture, clock, sub
+
+
+def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """Idle before a boundary, the daemon evaluates it a few targets a round without sleeping
+    in between, records nothing ahead, and its step at the boundary builds no timeline; every
+    screen gets its `on`."""
+    daemon, capture, clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
     daemon.tick()  # the start: everyone `off`
     settle(daemon, sub, capture)
     clock.t = at(1) - timedelta(seconds=10)
@@ -155,5 +163,37 @@ def test_an_idle_daemon_evaluates_the_next_boundary_ahead(
         daemon.tick()
     assert daemon.settle(10)
     assert built == []
+    every_on(sub)
+    daemon.connection.close()
+
+
+def test_the_start_records_in_smaller_chunks_than_a_boundary(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """With START_CHUNK 2 and chunks of 4: the start records 2 clients a round, every one in the
+    end; a boundary after it records 4 in its first round."""
+    daemon, capture, clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
+    daemon.follower.chunk = 4
+
+    def recorded(state: str) -> int:
+        return sum(1 for c in CLIENTS for e in ledger.issued(c) if e.desired_state == state)
+
+    counts = []
+    with patch("publisher.follower.START_CHUNK", 2):
+        daemon.tick()  # the start: everyone `off`
+        counts.append(recorded("off"))
+        while daemon.follower.pending:
+            daemon.tick()
+            counts.append(recorded("off"))
+        settle(daemon, sub, capture)
+        clock.t = at(1)
+        daemon.tick()
+        assert daemon.follower.pending
+        assert recorded("on") == 4
+        while daemon.follower.pending:
+            daemon.tick()
+    assert counts == [2, 4, 6]
+    assert recorded("on") == len(CLIENTS)
+    assert daemon.settle(10)
     every_on(sub)
     daemon.connection.close()
