@@ -865,14 +865,16 @@ def raw_edge(
 
 
 def wait_idle(run: Running, timeout: float = 60.0) -> float:
-    """Wait until the daemon has no receipts to write (the edge before's) and return the
-    seconds waited: a raw baseline measured meanwhile would share the machine with them."""
+    """Wait until the daemon has no receipts to write (the edge before's) and no boundary
+    ahead to prepare, and return the seconds waited: a raw baseline measured meanwhile would
+    share the machine with that work."""
     started = time.monotonic()
     writer = run.daemon.receipt_writer
     quiet_since = None
     while time.monotonic() - started < timeout:
         writing = getattr(writer, "_writing", None)  # a batch being written on a thread
-        busy = writer.due() or (writing is not None and writing.is_alive())
+        preparing = getattr(run.daemon.follower, "preparing", False)  # the next edge evaluated ahead
+        busy = writer.due() or (writing is not None and writing.is_alive()) or preparing
         if busy:
             quiet_since = None
         elif quiet_since is None:
@@ -923,10 +925,11 @@ def storm_round(
         idle = wait_idle(run)
         ready.append(window - (instant - datetime.now(UTC)).total_seconds())
         if window - ready[0] >= ROOM * base["on"]["received_seconds"] + 0.5:
-            base["off"] = raw_edge(raw, screens, fleets["off"], "off") | {
-                "idle_wait": idle,
-                "before_edge": True,
-            }
+            measured = raw_edge(raw, screens, fleets["off"], "off")
+            # Before the edge only if it ended before the boundary: a burst that ran into the
+            # edge shared the machine with it, and the round says so.
+            before = datetime.now(UTC) < instant - timedelta(seconds=0.3)
+            base["off"] = measured | {"idle_wait": idle, "before_edge": before}
 
     edges = boundary(
         run, changer, groups, clients, lead, window, label, screens=screens, between=off_baseline

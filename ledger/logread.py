@@ -16,6 +16,7 @@ from uuid import UUID, SafeUUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy_utils.types.uuid import UUIDType
 
@@ -67,14 +68,17 @@ class _Page:
         params = self.params
         params["after"] = after
         driver_params: Any = params if self.names is None else tuple(params[n] for n in self.names)
-        # The driver's own cursor: its rows are tuples as they are (a Row object a row from
-        # the Result is no use to the decoding, which unpacks each row once).
-        cursor = connection.connection.cursor()
+        # Executed through SQLAlchemy (its errors, and a dead connection invalidated, as every
+        # other query's), the rows taken from the driver's cursor as they are: a Row object a
+        # row from the Result is no use to the decoding, which unpacks each row once.
+        result = connection.exec_driver_sql(self.text, driver_params)
+        driver_error = connection.dialect.loaded_dbapi.Error
         try:
-            cursor.execute(self.text, driver_params)
-            rows = cast(list[Any], cursor.fetchall())  # both drivers return a list
+            rows = cast(list[Any], result.cursor.fetchall())  # both drivers return a list
+        except driver_error as e:
+            raise DBAPIError.instance(self.text, driver_params, e, driver_error) from None
         finally:
-            cursor.close()
+            result.close()
         return rows
 
 

@@ -10,9 +10,9 @@ daemon's transitions need. Over the pipe it sends the parent its log records
 (written in the daemon's log format), whether its session is subscribed, and,
 every `TALLY_EVERY`, the reports counted by result since the last tally and
 the screens whose latest report changed (the parent keeps the metrics), and
-every `ALIVE_EVERY` that it is alive (a child that stops saying so is killed
-and restarted by the parent). It stops at a `stop` message, at
-SIGTERM, or as soon as the parent is gone (the pipe closes when the parent
+every `ALIVE_EVERY` that it is alive: its loop runs and its writer's round is
+not stuck (a child that stops saying so is killed and restarted by the parent).
+It stops at a `stop` message, at SIGTERM, or as soon as the parent is gone (the pipe closes when the parent
 dies, even by SIGKILL), writing what it buffered first.
 """
 
@@ -48,6 +48,9 @@ TALLY_EVERY = 0.25  # seconds between two tallies sent to the parent
 SEEN_CHUNK = 250  # screens in one tally message at most: the parent's loop takes it in a fraction of a ms
 ROSTER_EVERY = 1.0  # seconds between two reads of the ledger's membership events
 ALIVE_EVERY = 1.0  # seconds between two "alive" messages from the main loop
+# Seconds the writer's round may stand still (one write transaction) before the child stops
+# saying it is alive: a write that never returns is a hang the parent must see.
+WRITER_STALLED = 15.0
 # The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
 # while the broker and the daemon work) a report can wait, a transition cannot.
 NICENESS = 10
@@ -125,7 +128,6 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     channel = _Channel(conn, stop)
-    channel.send(("alive",))  # before the ledger is opened: a start that hangs is seen too
     log = _PipeLog(channel)
     parent = os.getppid()
     ledger: Ledger | None = None
@@ -186,7 +188,8 @@ def _ingest(
         channel.wait(TALLY_EVERY)
         if os.getppid() != parent:
             break  # the parent died (its pipe end should have closed already)
-        if time.monotonic() >= next_alive:
+        writer = observer.background
+        if time.monotonic() >= next_alive and (writer is None or writer.stalled() < WRITER_STALLED):
             channel.send(("alive",))
             next_alive = time.monotonic() + ALIVE_EVERY
         observer.tick(datetime.now(UTC))

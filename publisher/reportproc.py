@@ -7,8 +7,9 @@ metrics on the daemon's registry (the names and meanings of
 publisher.reportmetrics, fed by the child's tallies), writes the child's log
 records through the daemon's log, and restarts the child after a backoff when
 it dies (one log line), never failing the daemon; a child that says nothing for
-`HANG_AFTER` (it says it is alive every second: stopped, or stuck in a call that
-never returns) is killed and restarted the same way. `close()` stops it (its
+`HANG_AFTER` that it is alive (it says so every second while its loop runs and
+its writer is not stuck in one write: a stopped process, a call that never
+returns) is killed and restarted the same way. `close()` stops it (its
 buffered reports written first); a parent killed outright leaves no child:
 the child stops when its pipe closes.
 """
@@ -42,10 +43,12 @@ LOGS_AT_MOST = 500
 COUNT_CHUNK = 500
 STEADY = 60.0  # seconds a child must have run for its restart backoff to start over
 STOP_WAIT = 20.0  # seconds the child has at close to write what it buffered
-# Seconds without a word from the child before it counts as hung (it says it is alive every
-# `reportchild.ALIVE_EVERY`); its first word may take `START_WITHIN` (a spawn imports first).
+# Seconds without an "alive" from the child before it counts as hung (it says so every
+# `reportchild.ALIVE_EVERY` while its loop runs and its writer is not stuck); its first may
+# take `START_WITHIN`: a spawn imports, opens the ledger, reads the roster and subscribes
+# first, at nice 10 while a first start may keep both cores busy.
 HANG_AFTER = 30.0
-START_WITHIN = 60.0
+START_WITHIN = 120.0
 
 
 class ReportProcess:
@@ -76,8 +79,8 @@ class ReportProcess:
         self._conn: Any = None
         self._started_at = 0.0
         self._restart_at: float | None = None  # monotonic
-        self._heard = 0.0  # monotonic: the child's last word (or its start)
-        self._spoken = False  # this child has said something
+        self._heard = 0.0  # monotonic: the child's last "alive" (or its start)
+        self._spoken = False  # this child has said it is alive
         self.hang_after = HANG_AFTER
         self._next_receive = 0.0
         self._now: datetime | None = None
@@ -114,13 +117,16 @@ class ReportProcess:
         mono = time.monotonic()
         if self.process is not None and mono >= self._next_receive:
             self._next_receive = mono + RECEIVE_EVERY
-            self._receive(RECEIVE_AT_MOST)
+            drained = self._receive(RECEIVE_AT_MOST)
+            allowed = self.hang_after if self._spoken else START_WITHIN
             if self.process.exitcode is not None:
                 self._receive(None)  # its last words
                 self._died(f"exited with code {self.process.exitcode}")
-            elif mono - self._heard > (allowed := self.hang_after if self._spoken else START_WITHIN):
+            elif drained and time.monotonic() - self._heard > allowed:
+                # Judged only with the pipe read to its end: after a long hold of the daemon's
+                # loop, the child's "alive" may wait behind its tallies.
                 self._kill()
-                self._died(f"said nothing for {allowed:.0f} s: killed")
+                self._died(f"not alive for {allowed:.0f} s: killed")
         elif self._restart_at is not None and mono >= self._restart_at and not self._closed:
             self.restarts += 1
             self._spawn()
@@ -141,19 +147,25 @@ class ReportProcess:
         self.process.kill()
         self.process.join(5)
 
-    def _receive(self, limit: int | None) -> None:
+    def _receive(self, limit: int | None) -> bool:
+        """Take up to `limit` messages (and logs); True when none is left waiting."""
         conn, n, logs = self._conn, 0, 0
         try:
-            while (limit is None or (n < limit and logs < LOGS_AT_MOST)) and conn.poll():
+            while True:
+                if not conn.poll():
+                    return True
+                if limit is not None and (n >= limit or logs >= LOGS_AT_MOST):
+                    return False
                 message = conn.recv()
-                self._heard, self._spoken = time.monotonic(), True
+                if message[0] == "alive":
+                    self._heard, self._spoken = time.monotonic(), True
                 self._apply(message)
                 if message[0] == "log":
                     logs += 1
                 else:
                     n += 1
         except (OSError, EOFError):
-            pass  # the child is gone: its exit code says so next
+            return True  # the child is gone: its exit code says so next
 
     def _apply(self, message: tuple[Any, ...]) -> None:
         if message[0] == "tally":

@@ -62,6 +62,7 @@ class ReportWriter:
         self._retry_at = 0.0  # after a failed write, not before (monotonic)
         self._due_at: float | None = None  # when the oldest unwritten report waits long enough
         self._quiet_until = 0.0  # no write transaction before (monotonic): see GAP
+        self._beat: float | None = None  # monotonic: the round in progress last moved on
 
     def wake(self) -> None:
         """Reports are waiting (any thread; cheap when the thread is awake already)."""
@@ -76,6 +77,12 @@ class ReportWriter:
     def pending(self) -> int:
         """Accepted reports not yet written (approximate while the thread runs)."""
         return self.log.pending()
+
+    def stalled(self) -> float:
+        """Seconds the thread's round has not moved on (0 while it waits for work): a write
+        that never returns (a partitioned database) shows as a number that only grows."""
+        beat = self._beat
+        return 0.0 if beat is None else max(0.0, time.monotonic() - beat)
 
     def start(self) -> None:
         if self._thread is None:
@@ -97,7 +104,9 @@ class ReportWriter:
                 self._stop.wait(GATHER)  # let a burst queue up: fewer, fuller slices
             self._wake.clear()
             final = self._stop.is_set()
+            self._beat = time.monotonic()
             self._round(final)
+            self._beat = None
             if final:
                 return
 
@@ -109,6 +118,7 @@ class ReportWriter:
 
     def _round(self, final: bool) -> None:
         while self._ingest(1e9 if final else SLICE):
+            self._beat = time.monotonic()
             if self.log.pending() >= self._batch and time.monotonic() >= max(
                 self._retry_at, self._quiet_until
             ):
@@ -130,6 +140,7 @@ class ReportWriter:
             while self.log.pending():
                 if not final:
                     time.sleep(max(0.0, self._quiet_until - time.monotonic()))
+                self._beat = time.monotonic()
                 self.log.flush(self._batch)
                 self._quiet_until = time.monotonic() + GAP
         except DB_ERRORS as e:

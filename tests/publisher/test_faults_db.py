@@ -23,6 +23,7 @@ from ledger.values import floor_second, format_instant
 from projections.queries import replay_rows
 from publisher.daemon import Backoff, Daemon, RunSettings
 from publisher.lease import lease_for
+from publisher.settings import DB_ERRORS
 from tests.conftest import ME, PG_URL, reset_postgres
 from tests.publisher.broker import Mosquitto, wait_for
 from tests.publisher.faults import PrivatePostgres
@@ -140,3 +141,22 @@ def test_a_database_restart_records_the_boundary_that_passed(
     finally:
         ledger.close()
     print(f"\nPostgreSQL restart: the off published {took:.2f} s after the database answered")
+
+
+def test_a_terminated_backend_under_the_log_read_is_a_database_error_the_daemon_retries() -> None:
+    """The log read's rows come from the driver's cursor, its errors still as every query's: one
+    the daemon's backoff catches (not the driver's own class, which would stop it), the dead
+    connection dropped, and the next read answers."""
+    reset_postgres()
+    tag = f"logread-{uuid.uuid4().hex[:12]}"
+    ledger = Ledger(own_url(PG_URL, tag))
+    try:
+        ledger.add_client("c1", None, ME)
+        assert [n for n, _ in ledger.read(0, limit=10)]
+        assert terminate(PG_URL, tag) >= 1
+        with pytest.raises(DB_ERRORS):
+            list(ledger.read(0, limit=10))
+        assert [n for n, _ in ledger.read(0, limit=10)]
+    finally:
+        ledger.close()
+        reset_postgres()

@@ -239,4 +239,4 @@ def test_a_child_that_hangs_is_killed_and_started_again(tmp_path: Path, mosquitt
     finally:
         process.close()
     (line,) = capture.records("reports_process")
-    assert line == {**line, "state": "exited", "error": "said nothing for 1 s: killed"}
+    assert line == {**line, "state": "exited", "error": "not alive for 1 s: killed"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from ledger import Ledger
 from projections.observation_reads import latest_reports
 from projections.observations import ObservationLog, Seen
@@ -33,3 +35,31 @@ def test_a_burst_that_keeps_coming_is_written_as_batches_fill(ledger: Ledger) ->
     writer.close()
     assert most[0] < 1_200  # written while the burst went on
     assert writer.pending() == 0
+
+
+def test_a_round_that_stands_still_shows_as_stalled_and_one_that_waits_does_not(ledger: Ledger) -> None:
+    """What the report process's "alive" rests on: a round stuck in one call (here its
+    classification; a write that never returns alike) is stalled for as long as it is stuck;
+    a writer waiting for work is not stalled at all."""
+    log = ObservationLog(ledger)
+    events, _capture = make_log()
+    stuck, release = threading.Event(), threading.Event()
+
+    def ingest(_budget: float) -> bool:
+        stuck.set()
+        release.wait(30)
+        return False
+
+    writer = ReportWriter(log, events, ingest=ingest)
+    writer.start()
+    try:
+        assert writer.stalled() == 0.0  # waiting
+        writer.wake()
+        assert stuck.wait(10)
+        first = wait_for(lambda: writer.stalled() or None, what="a stalled round")
+        wait_for(lambda: writer.stalled() > first, what="the stall growing")
+        release.set()
+        wait_for(lambda: writer.stalled() == 0.0, what="the round over")
+    finally:
+        release.set()
+        writer.close()
