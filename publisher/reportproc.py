@@ -132,6 +132,11 @@ class ReportProcess:
             self._spawn()
         self.screens.tick(now)
 
+    @property
+    def said_alive(self) -> bool:
+        """The running child has said it is alive (from then on `hang_after` applies)."""
+        return self._spoken
+
     def _died(self, why: str) -> None:
         self.subscribed = False
         if self._conn is not None:

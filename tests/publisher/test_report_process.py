@@ -227,7 +227,7 @@ def test_a_child_that_hangs_is_killed_and_started_again(tmp_path: Path, mosquitt
         return tick_then_ask
 
     try:
-        wait_for(ticked(lambda: process.subscribed), timeout=60, what="the child subscribed")
+        wait_for(ticked(lambda: process.subscribed and process.said_alive), timeout=60, what="the child up")
         hung = process.process.pid
         os.kill(hung, signal.SIGSTOP)
         process.hang_after = 1.0  # from its last word, after the stop or a moment before it
