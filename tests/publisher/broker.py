@@ -215,10 +215,10 @@ class Subscriber:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
-    def count(self) -> int:
-        """How many messages have arrived."""
+    def count(self, topic: str) -> int:
+        """How many messages have arrived on topics `topic` (a filter) matches."""
         with self._cond:
-            return len(self.messages)
+            return sum(1 for m in self.messages if paho.topic_matches_sub(topic, m.topic))
 
     def intents(self, topic: str) -> list[dict[str, Any]]:
         return [m.json() for m in self.on(topic) if m.payload]
