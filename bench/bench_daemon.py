@@ -9,7 +9,8 @@ counted in on_publish):
      cold start on the same ledger (nothing new to record). Baseline: the same N
      payloads published raw. Ratio ours msg/s / raw msg/s (goals in bench/goals.py);
   2. change -> PUBACK latency with the daemon running (`Daemon.run()`, real
-     clock): (a) one client, 200 changes, commit -> PUBACK p99; (b) one
+     clock): (a) one client, 200 changes made by another process
+     (bench._changer), commit -> PUBACK p99; (b) one
      group of 500 clients, 30 changes, commit -> last PUBACK p99.
      Baseline: raw round trip with one in flight, raw burst of 500;
   3. boundary lateness: every client's window starts at the same instant;
@@ -60,6 +61,7 @@ from bench._broker import (
     percentile,
     recording_factory,
 )
+from bench._changer import ChangerProcess
 from bench._common import (
     WEEK_START,
     Database,
@@ -574,7 +576,7 @@ def round_figures(
 
 def client_changes(
     run: Running,
-    changer: Ledger,
+    changer: Ledger | ChangerProcess,
     client_id: str,
     count: int,
     rounds: int = 1,
@@ -604,13 +606,20 @@ def client_changes(
         run.forget()
         cursor, log_cursor = len(run.sink), len(run.stream.lines)
         called = time.monotonic()
-        if i % 2 == 0:
-            changer.add_override(f"bench-o{i}", TargetRef("client", client_id), "on", active_window(), META)
-            want = "on"
+        want = "on" if i % 2 == 0 else "off"
+        if isinstance(changer, ChangerProcess):  # its commit's time, read in that process
+            committed = (
+                changer.add_override(f"bench-o{i}", client_id)
+                if i % 2 == 0
+                else changer.clear_override(f"bench-o{i - 1}")
+            )
         else:
-            changer.clear_override(f"bench-o{i - 1}", META)
-            want = "off"
-        committed = time.monotonic()
+            if i % 2 == 0:
+                ref = TargetRef("client", client_id)
+                changer.add_override(f"bench-o{i}", ref, "on", active_window(), META)
+            else:
+                changer.clear_override(f"bench-o{i - 1}", META)
+            committed = time.monotonic()
         writes.append(committed - called)
         with GcTimer() as gc_timer:
             found = wait_publishes(run.sink, cursor, target, 1, is_state(want), 10)
@@ -1054,7 +1063,12 @@ def measure_live(
                 gc.collect()
                 tracked = len(gc.get_objects())  # what a full (generation 2) collection walks
                 progress(args.json, f"  started in {startup:.2f} s; {args.changes} client changes ...")
-                client = client_changes(run, changer, ordinary, args.changes, rounds, round_trips)
+                # The client's changes from a process of their own, as the CLI's are (bench._changer).
+                remote = ChangerProcess(db.url, db.env())
+                try:
+                    client = client_changes(run, remote, ordinary, args.changes, rounds, round_trips)
+                finally:
+                    remote.close()
                 raw_out["round_trip"] = client["baseline"]
                 progress(
                     args.json,

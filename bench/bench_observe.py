@@ -18,7 +18,8 @@
       load (10,000 screens every 300 s) is 33 reports/s; the headroom is the
       measured rate over it. On PostgreSQL also the CPU its backends spent a
       burst, per 1,000 reports (from /proc: the server on this machine).
-  (3) latency: bench_daemon's client changes (commit -> PUBACK) while the screens
+  (3) latency: bench_daemon's client changes (commit -> PUBACK; made by another
+      process, bench._changer) while the screens
       report (bench._reportflow, a process of its own: all at once as the changes
       start, then each every 300 s), the daemon ingesting the reports or not
       (--no-observe: the screens report all the same), in its report process
@@ -59,6 +60,7 @@ from prometheus_client import CollectorRegistry
 from bench import _common as common
 from bench import _tails
 from bench._broker import RawPublisher, mosquitto
+from bench._changer import ChangerProcess
 from bench._common import scoped
 from bench._cpu import Backends, cpu_seconds
 from bench.goals import COMPLIANCE_SECONDS, WITH_SERIES
@@ -513,13 +515,17 @@ def _latency_run(
             _wait_subscribed(run.daemon.observer)
         time.sleep(1.0)
         run.forget()
+        remote = ChangerProcess(db.url, db.env())  # the changes from another process, as the CLI's
         child = getattr(getattr(run.daemon.observer, "process", None), "pid", None)
         others = _Cpu(probe, broker.process.pid, child)
         started, cpu = time.monotonic(), time.process_time()
         ingested = Ingested(run.daemon.metrics.registry, args.clients) if observe else None
         publishes = _tails.Publishes(run, topic(PREFIX, names[-1]))
         flow.start()
-        result = client_changes(run, changer, names[-1], args.changes)
+        try:
+            result = client_changes(run, remote, names[-1], args.changes)
+        finally:
+            remote.close()
         seconds = time.monotonic() - started
         publishes.take()
         # CPU of this process (the daemon's threads and the bench's), not of the broker or the

@@ -181,7 +181,8 @@ def section_latency(doc: Doc, res: Results) -> None:
         "## Change -> PUBACK latency (issue 14)",
         "",
         "bench_daemon part 2: the daemon running in a thread on the real clock; another `Ledger` makes "
-        "the change; from the commit to the PUBACK of the publish it caused. (a) one client override "
+        "the change (for one client, in a process of its own, as the CLI's); from the commit"
+        " to the PUBACK of the publish it caused. (a) one client override "
         "on/clear; (b) a group override on a group of 500 clients, to the last of the 500 PUBACKs. "
         "SQLite: the daemon polls; PostgreSQL: LISTEN/NOTIFY. Baseline: raw paho publish -> PUBACK "
         "round trip (one in flight), and a raw burst of 500, measured in rounds interleaved with ours "

@@ -30,25 +30,38 @@ def read_rows(
     app: Application[UUID], after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
 ) -> Iterator[tuple[int, Any]]:
     """Domain events of the notification log after `after` (up to `stop`), a page of `limit` at a time."""
-    c = events_table(app).c
-    query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state)
-    query = query.where(c.id > bindparam("after", after)).order_by(c.id).limit(limit)
-    if stop is not None:
-        query = query.where(c.id <= stop)
-    if topics:
-        query = query.where(c.topic.in_(topics))
-    page, decoding = _Page(query), _Decoding(app)
+    page, decoding = _page(app, topics, limit, stop is not None), _Decoding(app)
     while True:
         with reading(app) as db:
-            rows = page.rows(db, after)
+            rows = page.rows(db, after, stop)
         yield from decoding.events(rows)
         if len(rows) < limit:
             return
         after = rows[-1][0]
 
 
+def _page(app: Application[UUID], topics: tuple[str, ...], limit: int, bounded: bool) -> _Page:
+    """The page's SELECT of this table, topics, page size and bound: built once a process. The
+    daemon reads the log at every ledger change (and its own records); building and compiling
+    the statement each time cost more than running it."""
+    table = events_table(app)
+    key = (table.fullname, engine_of(app).dialect.name, topics, limit, bounded)
+    page = _PAGES.get(key)
+    if page is None:
+        c = table.c
+        query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state)
+        query = query.where(c.id > bindparam("after", 0)).order_by(c.id).limit(limit)
+        if bounded:
+            query = query.where(c.id <= bindparam("stop", 0))
+        if topics:
+            query = query.where(c.topic.in_(topics))
+        page = _PAGES[key] = _Page(query)
+    return page
+
+
 class _Page:
-    """A SELECT compiled once (its IN lists rendered), run with the position a page goes on from."""
+    """A SELECT compiled once (its IN lists rendered), run with the position a page goes on from
+    (and the last it may read)."""
 
     def __init__(self, query: Any) -> None:
         self.query = query
@@ -56,8 +69,9 @@ class _Page:
         self.names: tuple[str, ...] | None = None  # positional: the parameters in order
         self.params: dict[str, Any] = {}
 
-    def rows(self, db: Any, after: int) -> list[Any]:
-        """The rows after `after`, with the values as the driver returns them (no result processors)."""
+    def rows(self, db: Any, after: int, stop: int | None = None) -> list[Any]:
+        """The rows after `after` (up to `stop` if bounded), with the values as the driver returns
+        them (no result processors)."""
         connection = db.connection() if isinstance(db, Session) else db
         if self.text is None:
             compiled = self.query.compile(
@@ -65,8 +79,10 @@ class _Page:
             )
             self.text, self.params = compiled.string, dict(compiled.params)
             self.names = tuple(compiled.positiontup) if compiled.positional else None
-        params = self.params
+        params = dict(self.params)  # shared by every read of its kind: not changed in place
         params["after"] = after
+        if "stop" in params:
+            params["stop"] = stop
         driver_params: Any = params if self.names is None else tuple(params[n] for n in self.names)
         # Executed through SQLAlchemy (its errors, and a dead connection invalidated, as every
         # other query's), the rows taken from the driver's cursor as they are: a Row object a
@@ -126,6 +142,8 @@ class _Decoding:
 
 
 _UNSEEN: Any = object()
+# By (schema-qualified table, dialect, topics, page size, bounded): the few reads a process makes.
+_PAGES: dict[tuple[str, str, tuple[str, ...], int, bool], _Page] = {}
 
 
 def _result_processor(app: Application[UUID], column: Any) -> Any:

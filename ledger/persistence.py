@@ -208,7 +208,18 @@ def reading(app: Application[UUID]) -> Iterator[Any]:
 def head_of(app: Application[UUID]) -> int:
     """The largest notification id (0: none yet), without loading its row."""
     with reading(app) as db:
-        return int(db.execute(select(func.max(events_table(app).c.id))).scalar() or 0)
+        connection = db.connection() if isinstance(db, Session) else db
+        # The daemon asks before every step (on SQLite 100 times a second while idle): the
+        # statement is compiled once a table and dialect, not built and compiled each time.
+        table, dialect = events_table(app), connection.dialect
+        key = (table.fullname, dialect.name)
+        text = _HEAD_TEXT.get(key)
+        if text is None:
+            text = _HEAD_TEXT[key] = select(func.max(table.c.id)).compile(dialect=dialect).string
+        return int(connection.exec_driver_sql(text).scalar() or 0)
+
+
+_HEAD_TEXT: dict[tuple[str, str], str] = {}  # by (schema-qualified table, dialect)
 
 
 def notify_channel(app: Application[UUID]) -> str:

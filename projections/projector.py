@@ -167,9 +167,10 @@ class Projector:
                 self.view.position = max(self.view.position, head)
                 return []
             self.complete()  # a change or a boundary to evaluate: the schedule is needed now
-        for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS, stop=head):
-            self.view.apply(position, event, self._affected)
-        self.view.position = max(self.view.position, head)
+        if head > self.view.position:  # nothing appended: no read (a poll of an idle ledger)
+            for position, event in self.ledger.read(self.view.position, topics=TIMELINE_TOPICS, stop=head):
+                self.view.apply(position, event, self._affected)
+            self.view.position = head
         affected, self._affected = self._affected, Affected()
         self._prepared.forget_affected(affected)
         pending, self._retry = self._retry, {}

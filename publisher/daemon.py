@@ -142,6 +142,9 @@ class Daemon:
         if self.follower.due(now, busy=len(self.outbox.outgoing) >= BURST or self.outbox.waiting):
             self._follow(now, strict=self._once)  # --once fails on a database error, never skips
         self._republish(now)
+        # The transitions go to the network process now, not after the round's other work (a
+        # receipts write and its commit among it).
+        self.connection.flush()
         self._correct_status()
         self.outbox.refresh_due(now)
         self.acks.reap(now)
