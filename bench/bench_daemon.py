@@ -1095,7 +1095,7 @@ def measure_live(
                     progress(args.json, "  profiling one more boundary (cProfile in the daemon thread) ...")
                     try:
                         profiled = boundary(
-                            run, changer, groups, clients, lead, max(args.window, 300), "b2", True
+                            run, changer, groups, clients, lead, max(args.window, 300), "profiled", True
                         )[0]
                     except LostWindow as lost:  # the figures above stand; only the profile is lost
                         progress(args.json, f"  no profile: {lost}")
