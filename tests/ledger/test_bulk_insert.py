@@ -118,7 +118,8 @@ def test_sqlite_ids_come_from_each_statement_s_last_rowid(
     assert not any("RETURNING" in statement for statement in inserts)
     table = events_table(sqlite_ledger)
     with transaction(sqlite_ledger, commit=False) as session:
-        by_id = dict(session.execute(select(table.c.id, table.c.originator_id)).all())
+        rows = session.execute(select(table.c.id, table.c.originator_id)).all()
+    by_id: dict[int, uuid.UUID] = {position: originator for position, originator in rows}
     assert [ids for _, ids in batches] == [[1, 2, 3], [5, 6], list(range(7, 18))]
     for originators, ids in batches:
         assert [by_id[i] for i in ids] == originators
