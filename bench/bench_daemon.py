@@ -354,6 +354,8 @@ def cold_start(
                 (ledger, "record_intents"),
                 (daemon, "_follow"),
                 (daemon.follower, "follow"),
+                (daemon.follower, "read_ahead"),
+                (daemon, "_connect"),
                 (daemon, "tick"),
                 (daemon, "settle"),
             ):
@@ -399,6 +401,10 @@ def cold_start(
             # our own intents) in `step`, each published within the tick that recorded it.
             start = phases.total("start")
             pull = phases.total("pull")
+            # run_once reads the ledger (the fold, or the checkpoint's resume) while its session
+            # connects (on a thread): the connect step is the daemon's wait for it after that.
+            ahead = phases.calls["read_ahead"]
+            pull_ahead = sum(c.seconds for a in ahead for c in phases.within("pull", a.start, a.end))
             # The daemon's thread's: the chunks it recorded itself, and its waits for the chunks
             # written on a thread while it evaluated the next one (projections.chunks).
             record = sum(c.seconds for c in phases.calls["record_intents"] if c.main)
@@ -411,13 +417,21 @@ def cold_start(
             ]
             tick = phases.total("tick") + sum(c.seconds for c in alone)  # and run_once's own follows
             settle = phases.total("settle")
-            connect = sum(connects)
+            connect = sum(
+                c.seconds
+                for c in phases.calls["_connect"]
+                if not any(t.start <= c.start <= t.end for t in ticks)
+            )
             steps = {
                 "rebuild (projector.pull: read + fold the ledger)": pull,
-                "evaluate (timelines + IntentLog.issue; chunks, read back)": start + step - pull - record,
+                "evaluate (timelines + IntentLog.issue; chunks, read back)": start
+                + step
+                - (pull - pull_ahead)
+                - record,
                 "record (ledger.record_intents)": record,
                 "log transitions (follower.follow - projector)": follow - start - step,
-                "connect (MqttSession.connect)": connect,
+                "resume (the checkpoint, while connecting)": sum(a.seconds for a in ahead) - pull_ahead,
+                "connect (the wait for the broker after the read ahead)": connect,
                 PUBLISH_STEP: tick - follow,
                 "wait for PUBACKs (settle)": settle,
             }

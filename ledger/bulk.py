@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -22,7 +22,14 @@ from sqlalchemy import JSON, LargeBinary, String, Table
 
 from ledger.batching import pieces
 
-__all__ = ["SQLITE_ROWS", "SQLITE_STATEMENT_ROWS", "bind_processors", "bulk_insert", "insert_many_returning"]
+__all__ = [
+    "SQLITE_ROWS",
+    "SQLITE_STATEMENT_ROWS",
+    "bind_processors",
+    "bulk_insert",
+    "insert_many_returning",
+    "insert_many_rowids",
+]
 
 # Rows a batch on SQLite at most: it binds at most 32,766 parameters per statement since
 # 3.32, 999 before (a Python built against an older system library).
@@ -99,15 +106,40 @@ def insert_many_returning(
     (columns in `columns` order; on SQLite with the bind processors applied, on PostgreSQL
     the values themselves: they go as JSON). On SQLite it is asked a statement's rows at a
     time, so only those need to exist while the statement runs."""
-    compiled = statement.compile(dialect=connection.dialect, column_keys=list(columns))
-    sql = compiled.string
-    if not compiled.positional:  # psycopg's "%(name)s": VALUES names the columns in order
-        sql = re.sub(r"%\((\w+)\)s", "%s", sql)
-    width = len(columns)
+    sql = _positional(connection, statement, columns)
     if connection.dialect.name == "postgresql":
+        width = len(columns)
         rows = list(zip(*[iter(values(count))] * width, strict=True))
         return _pg_json(connection, statement.table, sql, rows, columns)
     return _many_values(connection, sql, count, values, SQLITE_STATEMENT_ROWS)
+
+
+def insert_many_rowids(
+    connection: Any, statement: Any, columns: tuple[str, ...], count: int, values: Callable[[int], list[Any]]
+) -> list[int]:
+    """SQLite: execute the one-row INSERT `statement` (no RETURNING) for each of `count` rows,
+    as `insert_many_returning` does; the rowids of the rows, in insertion order.
+
+    A statement's rows get consecutive rowids, each one more than the largest before (SQLite's
+    rowid rule, with or without AUTOINCREMENT, within a write transaction), so its last row's
+    rowid gives them all, as the stock SQLite recorder takes a row's from `lastrowid`. Without
+    RETURNING a statement is one step of the driver: RETURNING's rows are stepped one at a
+    time, each giving the GIL away and waiting for it back while another thread runs Python.
+    (Only a table whose rowids reached 2**63 - 1 would get random ones.)"""
+    sql = _positional(connection, statement, columns)
+    ids: list[int] = []
+    for text, n in _statements(sql, count, SQLITE_STATEMENT_ROWS):
+        last: int = connection.exec_driver_sql(text, tuple(values(n))).lastrowid
+        ids += range(last - n + 1, last + 1)
+    return ids
+
+
+def _positional(connection: Any, statement: Any, columns: tuple[str, ...]) -> str:
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(columns))
+    sql: str = compiled.string
+    if not compiled.positional:  # psycopg's "%(name)s": VALUES names the columns in order
+        sql = re.sub(r"%\((\w+)\)s", "%s", sql)
+    return sql
 
 
 def _pg_json(
@@ -169,13 +201,19 @@ def _many_values(
     # At most `size` rows a statement, in pieces of a few fixed lengths: a bounded set of
     # distinct statements (each one cached by the driver), however many rows come. Each
     # statement's values are asked for as it is sent.
-    head, _, tail = sql.partition(" VALUES ")
-    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
-    group, rest = tail[:end], tail[end:]
     returned: list[Any] = []
-    for a, b in pieces(count, size):
-        statement = f"{head} VALUES {', '.join([group] * (b - a))}{rest}"
-        result = connection.exec_driver_sql(statement, tuple(values(b - a)))
+    for statement, n in _statements(sql, count, size):
+        result = connection.exec_driver_sql(statement, tuple(values(n)))
         if result.returns_rows:
             returned += result.fetchall()
     return returned
+
+
+def _statements(sql: str, count: int, size: int) -> Iterator[tuple[str, int]]:
+    """The one-row INSERT `sql` as multi-row statements for `count` rows (at most `size` a
+    statement, in pieces of a few fixed lengths), each with its number of rows."""
+    head, _, tail = sql.partition(" VALUES ")
+    end = tail.index(")") + 1  # "(?, ?, ...)": no nested parentheses
+    group, rest = tail[:end], tail[end:]
+    for a, b in pieces(count, size):
+        yield f"{head} VALUES {', '.join([group] * (b - a))}{rest}", b - a

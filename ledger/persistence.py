@@ -28,7 +28,7 @@ from sqlalchemy import Engine, LargeBinary, Table, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy_utils.types.uuid import UUIDType
 
-from ledger.bulk import bind_processors, bulk_insert, insert_many_returning
+from ledger.bulk import bind_processors, bulk_insert, insert_many_returning, insert_many_rowids
 from ledger.codec import decode_issued
 
 __all__ = [
@@ -75,9 +75,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             cursor.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel_name};")
         else:
             self._lock_table(session)
-        # Unordered RETURNING of multi-row INSERTs; ids grow in insertion order, so sorting
-        # them restores the order of the rows.
-        ids = sorted(row[0] for row in _insert_returning(session, table, stored_events))
+        ids = _insert_returning(session, table, stored_events)
         if not postgres:
             self._notify_channel(session)
         return ids
@@ -86,7 +84,8 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
 _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 
-def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[Any]:
+def _insert_returning(session: Session, table: Table, events: Sequence[StoredEvent]) -> list[int]:
+    """The rows of `events` inserted; their ids, in the rows' order."""
     connection = session.connection()
     rows = iter(events)  # read as the statements go: a lazy sequence encodes a statement's rows at a time
     if connection.dialect.name == "postgresql":  # raw values: ledger.bulk sends them as JSON
@@ -128,8 +127,13 @@ def _insert_returning(session: Session, table: Table, events: Sequence[StoredEve
                 )
             return params
 
+    if connection.dialect.name == "sqlite":
+        return insert_many_rowids(connection, insert(table), _EVENT_COLUMNS, len(events), values)
+    # Unordered RETURNING of multi-row INSERTs; ids grow in insertion order, so sorting
+    # them restores the order of the rows.
     statement = insert(table).returning(table.c.id)
-    return insert_many_returning(connection, statement, _EVENT_COLUMNS, len(events), values)
+    returned = insert_many_returning(connection, statement, _EVENT_COLUMNS, len(events), values)
+    return sorted(row[0] for row in returned)
 
 
 def _plain_binds(connection: Any, table: Table) -> bool:

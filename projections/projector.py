@@ -33,6 +33,9 @@ from projections.timeline import Timeline
 __all__ = ["Projector", "describe_cause"]
 
 PULLED = TIMELINE_TOPICS + INTENT_TOPICS
+# A step's shared follower evaluations kept at most (a key a group and cause): a start's
+# causes are one, a boundary's one a target, so only the latter would grow with the fleet.
+SHARED = 4_096
 
 
 class Projector:
@@ -51,6 +54,9 @@ class Projector:
         self._rest: list[tuple[str, CauseOf]] = []
         self._rest_now: datetime | None = None
         self._ahead: Chunk | None = None  # the next chunk, evaluated while the last was written
+        # A group's followers evaluated once a step, not once a chunk: nothing between a step's
+        # chunks changes a timeline (they go on before anything new is read).
+        self._shared: Shared = {}
         self._prepared = Prepared()  # the next boundary's evaluations, ahead of it
         # What the publisher builds ahead for publishing a prepared transition (its payload
         # without stamps), and, once issued, each one's by target with its intent (see `built`).
@@ -265,6 +271,7 @@ class Projector:
         self, pending: dict[str, CauseOf], now: datetime, limit: int | None = None
     ) -> list[ev.IntentIssued]:
         self._rest, self._rest_now = list(pending.items()), now
+        self._shared = {}  # a new step: another instant, other causes
         self.dirty = self.dirty or bool(pending)
         return self._commit_chunk(now, limit)
 
@@ -288,7 +295,9 @@ class Projector:
         rest = self._rest
         chunk = Chunk(IntentLog.stamp())  # one record instant for the chunk (one transaction)
         done = 0
-        shared: Shared = {}  # a group's followers: evaluated once
+        if len(self._shared) > SHARED:
+            self._shared = {}
+        shared = self._shared
         for name, cause_of in rest:
             done += 1
             evaluated = self._evaluate(name, now, cause_of, chunk.stamp, shared, chunk.built)
@@ -312,10 +321,12 @@ class Projector:
                     self._retry[name] = cause_of
                     self._extras.pop(name, None)
             self._retry.update(self._rest)
-            self._rest, self._ahead, self._prepared = [], None, Prepared()
+            self._rest, self._ahead, self._prepared, self._shared = [], None, Prepared(), {}
             raise
-        if not self._rest and self._ahead is None and self._prepared.at == now:
-            self._prepared = Prepared()  # its boundary is stepped
+        if not self._rest and self._ahead is None:
+            self._shared = {}  # the step is recorded
+            if self._prepared.at == now:
+                self._prepared = Prepared()  # its boundary is stepped
         return [e for e in receipt.events if isinstance(e, ev.IntentIssued)]
 
     def _evaluate(

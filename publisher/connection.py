@@ -13,6 +13,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 from ledger.values import format_instant
@@ -57,6 +58,7 @@ class Connection:
         self._backoff = backoff
         self._opened = 0
         self._reason: str | None = None  # why the last session was lost
+        self._opening: _Opening | None = None  # a connect begun ahead (`begin`), finished by `open`
 
     @property
     def connected(self) -> bool:
@@ -85,6 +87,13 @@ class Connection:
         self.log.emit("broker", state="disconnected", reason=self._reason)
         self.next_connect = now + timedelta(seconds=self._backoff.next())
 
+    def begin(self, *, status: bool = True) -> None:
+        """Begin the next session's connect on a thread (it is nearly all waiting for the broker):
+        the caller reads the ledger meanwhile; the next `open` (with the same `status`) waits for
+        it and goes on as if it had connected then."""
+        if self._opening is None and self.session is None:
+            self._opening = _Opening(self._new_session(status), status)
+
     def open(self, now: datetime, *, strict: bool = False, status: bool = True) -> bool:
         """Open a session once the backoff allows (strict: now, raising BrokerUnavailable); True if opened.
 
@@ -92,10 +101,17 @@ class Connection:
         """
         if now < self.next_connect and not strict:
             return False
-        will = (self.topics.status, self.status_payload("offline")) if status else None
-        session = self._factory(self.broker, will=will, on_message=self._on_message, inflight=self.inflight)
+        opening, self._opening = self._opening, None
+        if opening is not None and opening.status != status:
+            opening.cancel()
+            opening = None
         try:
-            session.connect()
+            if opening is not None:
+                session = opening.session
+                opening.result()
+            else:
+                session = self._new_session(status)
+                session.connect()
         except BrokerUnavailable as e:
             if strict:
                 raise
@@ -112,6 +128,10 @@ class Connection:
         if status:
             session.subscribe(self.topics.status, qos=0)
         return True
+
+    def _new_session(self, status: bool) -> BrokerSession:
+        will = (self.topics.status, self.status_payload("offline")) if status else None
+        return self._factory(self.broker, will=will, on_message=self._on_message, inflight=self.inflight)
 
     def announce(self, settings: RunSettings) -> None:
         """The first log line: where to, and how."""
@@ -155,6 +175,9 @@ class Connection:
             session.close()
 
     def close(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            opening.cancel()
         session, self.session = self.session, None
         if session is not None:
             session.close()
@@ -175,3 +198,29 @@ class Connection:
         if body.get("status") != "online":
             self.status_stale = True
             self.wake.set()
+
+
+class _Opening:
+    """A session's `connect()` running on a thread of its own; `result()` waits for it and
+    raises what it raised (BrokerUnavailable: the session is closed already, as a connect leaves it)."""
+
+    def __init__(self, session: BrokerSession, status: bool) -> None:
+        self.session, self.status = session, status
+        self._done: Future[None] = Future()
+        threading.Thread(target=self._connect, name="broker-connect", daemon=True).start()
+
+    def _connect(self) -> None:
+        try:
+            self.session.connect()
+        except BaseException as e:  # raised again by result(), on the owner's thread
+            self._done.set_exception(e)
+        else:
+            self._done.set_result(None)
+
+    def result(self) -> None:
+        self._done.result()
+
+    def cancel(self) -> None:
+        """Not wanted after all: wait for the connect to end, then close what it opened."""
+        self._done.exception()  # waits; an error is not the caller's any more
+        self.session.close()

@@ -180,6 +180,10 @@ class Daemon:
         with paused_gc():
             try:
                 # Connected first: each chunk of the start goes out while the next is recorded.
+                # The connect is mostly waiting for the broker: the ledger is read meanwhile,
+                # and nothing is recorded before the broker has answered.
+                self.connection.begin(status=False)
+                self.follower.read_ahead()
                 self._connect(self.clock.now(), strict=True, status=False)
                 self.tick()
                 while self.follower.pending:

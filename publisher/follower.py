@@ -158,7 +158,18 @@ class Follower:
             self.next_lag = now + timedelta(seconds=1)
             self.metrics.ledger_lag.set(max(0, head - self.projector.view.position))
 
-    def _start(self, now: datetime) -> list[IntentIssued]:
+    def read_ahead(self) -> None:
+        """What the start reads before it records anything: the checkpoint resumed or, without
+        one, the ledger folded (--once, while the broker's answer is awaited). Raises on
+        database errors; the start then reads it again."""
+        if self.started:
+            return
+        with paused_gc():
+            self._resume()
+            if not self.projector.partial:
+                self.projector.pull()
+
+    def _resume(self) -> None:
         # From the checkpoint when nothing overtook it: every current intent is known
         # without folding the ledger (a target whose boundary passed is simply due).
         # A retry after a database error goes on from wherever the last attempt got to.
@@ -166,6 +177,9 @@ class Follower:
             saved = self.checkpoints.load(self.projector.key)
             if saved is not None and self.projector.resume(saved):
                 self.log.emit("checkpoint", state="resumed", position=saved.position, logs=len(saved.logs))
+
+    def _start(self, now: datetime) -> list[IntentIssued]:
+        self._resume()
         if self.projector.partial:
             return self.projector.step(now, self._limit())
         return self.projector.start(now, self._limit())

@@ -3,6 +3,7 @@ in statements of a bounded size."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from typing import Any
 
@@ -81,6 +82,47 @@ def test_sqlite_statements_hold_at_most_the_statement_rows(
         stored = select(table.c.originator_id).where(table.c.id.in_(ids)).order_by(table.c.id)
         assert [r[0] for r in session.execute(stored)] == originators
         assert [tuple(r) for r in session.execute(select(rows_table))] == [(i, f"r{i}") for i in range(11)]
+
+
+def test_sqlite_ids_come_from_each_statement_s_last_rowid(
+    sqlite_ledger: Ledger, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: events are inserted without RETURNING (one driver step a statement), and the ids
+    given back are the rows' own, also after a row another connection wrote and one deleted
+    at the end (the next rowid is one more than the largest there is)."""
+    monkeypatch.setattr(bulk, "SQLITE_STATEMENT_ROWS", 4)
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO ledger_events"):
+            inserts.append(statement)
+
+    engine = engine_of(sqlite_ledger)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        batches = [_insert(sqlite_ledger, 3)]  # statements of 2 and 1 rows
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+        columns = "originator_id, originator_version, topic, state"
+        row = f"INSERT INTO ledger_events ({columns}) VALUES (?, 1, 't', '')"
+        with other:
+            other.execute(row, (uuid.uuid4().bytes,))  # id 4
+        batches.append(_insert(sqlite_ledger, 2))
+        with other:
+            other.execute(row, (uuid.uuid4().bytes,))  # id 7, deleted
+            other.execute("DELETE FROM ledger_events WHERE id = 7")
+        other.close()
+        batches.append(_insert(sqlite_ledger, 11))  # statements of 4, 4, 2 and 1 rows
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(inserts) == 2 + 1 + 4  # pieces of 2 and 1; 2; 4, 4, 2 and 1
+    assert not any("RETURNING" in statement for statement in inserts)
+    table = events_table(sqlite_ledger)
+    with transaction(sqlite_ledger, commit=False) as session:
+        rows = session.execute(select(table.c.id, table.c.originator_id)).all()
+    by_id: dict[int, uuid.UUID] = {position: originator for position, originator in rows}
+    assert [ids for _, ids in batches] == [[1, 2, 3], [5, 6], list(range(7, 18))]
+    for originators, ids in batches:
+        assert [by_id[i] for i in ids] == originators
 
 
 def test_values_are_stored_exactly_whatever_they_hold(ledger: Ledger) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from ledger import Ledger, TargetRef, Window
 from ledger.events import IntentIssued
+from projections.prepared import evaluate
 from projections.projector import Projector
 from publisher.settings import DB_ERRORS
 from tests.conftest import ME, PG_URL, STORES, reset_postgres
@@ -187,3 +188,32 @@ def test_a_chunk_s_logs_share_one_record_instant(ledger: Ledger) -> None:
         assert len({e.timestamp for e in chunk}) == 1
         assert {log.modified_on for log in logs} == {e.timestamp for e in chunk}
     assert Projector(ledger).start(at(1.5)) == []  # what the chunks recorded is what a start holds
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_step_s_chunks_evaluate_a_group_s_followers_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start in chunks of 2 evaluates the lobby's timeline once for its six followers (c7 has
+    a window of its own), not once a chunk; a later step evaluates it anew (each follower: a
+    boundary's causes are each target's own)."""
+    fleet(ledger)
+    evaluated: list[str | None] = []
+    real = evaluate
+
+    def counted(timeline: Any, *args: Any) -> Any:
+        evaluated.append(timeline.client_id)
+        return real(timeline, *args)
+
+    monkeypatch.setattr("projections.followers.evaluate", counted)
+    projector = Projector(ledger)
+    chunks = [projector.start(at(1.5), 2)]
+    while projector.pending:
+        chunks.append(projector.step(at(1.5), 2))
+    assert [len(c) for c in chunks] == [2, 2, 2, 1]
+    assert evaluated == ["c1"]  # the first follower's, shared by the other five
+    assert {e.client_id: e.desired_state for c in chunks for e in c} == {c: "on" for c in CLIENTS}
+    assert [e.desired_state for e in projector.step(at(2), 2)] == ["off", "off"]  # 09:00
+    while projector.pending:
+        projector.step(at(2), 2)
+    assert evaluated == ["c1", *CLIENTS[:-1]]

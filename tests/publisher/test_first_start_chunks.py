@@ -5,6 +5,8 @@ fails."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,7 +18,9 @@ from freezegun import freeze_time
 from ledger import Ledger
 from ledger.app import INTENT_TOPICS
 from projections.checkpoint import CheckpointStore
+from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
+from publisher.errors import BrokerUnavailable
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
 from publisher.settings import DB_ERRORS
@@ -124,3 +128,57 @@ def test_a_failed_chunk_fails_run_once_and_keeps_what_was_recorded(
     assert all([e.seq for e in ledger.issued(c)] == [1] for c in CLIENTS)
     acked = {r["client_id"] for r in capture.records("publish") if r["result"] == "acked"}
     assert acked == set(CLIENTS)
+
+
+def test_the_ledger_is_folded_while_the_broker_answers_and_nothing_is_recorded_before(
+    ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """run_once's connect runs beside the fold: a session whose connect waits for the fold to
+    end (at most 10 s) connects; nothing is recorded before it has connected."""
+    with_fleet(ledger)
+    folded = threading.Event()
+    recorded_at_connect: list[int] = []
+
+    class Waiting(MqttSession):
+        def connect(self, timeout: float = 10.0) -> None:
+            if not folded.wait(10.0):
+                raise BrokerUnavailable("the fold did not run while connecting")
+            super().connect(timeout)
+            recorded_at_connect.append(sum(1 for c in CLIENTS if ledger.issued(c)))
+
+    daemon, capture = daemon_for(ledger, mosquitto, 2, Waiting)
+    pull = daemon.projector.pull
+
+    def pulled(*args: Any) -> None:
+        pull(*args)
+        folded.set()
+
+    daemon.projector.pull = pulled  # type: ignore[method-assign,assignment]
+    assert daemon.run_once(10) == []
+    assert recorded_at_connect == [0]
+    acked = {r["client_id"] for r in capture.records("publish") if r["result"] == "acked"}
+    assert acked == set(CLIENTS)
+
+
+def test_an_unreachable_broker_fails_run_once_before_anything_is_recorded(ledger: Ledger) -> None:
+    """The connect fails while the ledger is folded: run_once raises BrokerUnavailable and the
+    ledger holds no intent."""
+    with_fleet(ledger)
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    clock = VirtualClock(at(1.5))
+    log, _ = make_log(clock)
+    daemon = Daemon(
+        ledger,
+        BrokerConfig(host="127.0.0.1", port=port),
+        RunSettings(self_check=False),
+        clock=clock,
+        log=log,
+        session_factory=MqttSession,
+        **fast(),
+    )
+    with pytest.raises(BrokerUnavailable):
+        daemon.run_once(10)
+    assert not any(ledger.issued(c) for c in CLIENTS)
+    assert daemon.projector.view.clients  # folded meanwhile
