@@ -31,16 +31,14 @@ def fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
     """The rows of `query` as plain tuples from the driver (SQLAlchemy's rows cost twice the fetch)."""
     compiled = query.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
+    driver_params: Any = tuple(params[n] for n in compiled.positiontup) if compiled.positional else params
     with engine.connect() as conn:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # Executed through SQLAlchemy (its errors, as every other query's), read from the cursor.
+        result = conn.exec_driver_sql(compiled.string, driver_params)
         try:
-            if compiled.positional:
-                cursor.execute(compiled.string, tuple(params[name] for name in compiled.positiontup))
-            else:
-                cursor.execute(compiled.string, params)
-            return list(cursor.fetchall())
+            return list(result.cursor.fetchall())
         finally:
-            cursor.close()
+            result.close()
 
 
 def grouped(
