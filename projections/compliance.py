@@ -156,7 +156,7 @@ def compliance(
 
 
 def _fold(client_id: str, changes: list[tuple[int, int, Any]], start: int, end: int) -> Compliance:
-    # The stretches between changes, accounted inline (a call a stretch was most of the fold):
+    # The stretches between changes, accounted inline (a report has hundreds of thousands):
     # [a, b) wanted `want`, observed `observed` ("unknown" while quiet).
     scheduled = observed_on = unscheduled = unknown = 0
     mismatches: list[tuple[int, int, str, str]] = []
