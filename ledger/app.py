@@ -29,7 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger import series as srs
-from ledger.collector import paused_gc
+from ledger.codec import decode_issued_rows
+from ledger.collector import paused_gc, promote_all
 from ledger.domain import IntentLog, Meta, TargetRef
 from ledger.encoded import EncodedRows
 from ledger.errors import LedgerBusy
@@ -39,7 +40,6 @@ from ledger.intentlog import CurrentIntentAsDict
 from ledger.logread import read_rows
 from ledger.persistence import (
     SubclassAwareTranscoder,
-    decode_issued,
     dispose,
     head_of,
     stream_rows,
@@ -208,9 +208,10 @@ class Ledger(Application[UUID], AggregateReads):
             return [e for e in self.events.get(originator) if isinstance(e, ev.IntentIssued)]
         # The audit's event-store path: a Core SELECT of the stream and a typed decoder,
         # much faster than the repository for a long history.
-        rows = stream_rows(self, originator, _ISSUED)
         with paused_gc():
-            return [decode_issued(originator, version, state) for version, state in rows]
+            issued = decode_issued_rows(originator, stream_rows(self, originator, _ISSUED))
+            promote_all()  # or the first collection after the pause scans every event again
+        return issued
 
     def max_notification_id(self) -> int:
         return head_of(self)

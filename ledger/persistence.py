@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -249,8 +249,15 @@ def stream_rows(app: Application[UUID], originator: UUID, topic: str) -> list[tu
         .where(c.originator_id == originator, c.topic == topic)
         .order_by(c.originator_version)
     )
-    with transaction(app, commit=False) as session:
-        return [(version, bytes(state)) for version, state in session.execute(query).all()]
+    # The rows as the driver returns them (no Row objects, no result processors): both
+    # drivers give a state column's value as bytes, and each row is unpacked once anyway.
+    with reading(app) as db:
+        connection = db.connection() if isinstance(db, Session) else db
+        result = connection.execute(query)
+        try:
+            return cast(list[tuple[int, bytes]], result.cursor.fetchall())
+        finally:
+            result.close()
 
 
 # Objects built as the library builds them.

@@ -152,46 +152,47 @@ def compliance(
     _observed_changes(runs, stale, changes)
     changes.sort(key=_by_time)  # stable: of two changes at one instant, the later one wins
     changes.append((end, -1, None))
-    result = Compliance(client_id=client_id)
-    want, in_grace, seen, quiet = None, 0, "unknown", False
+    return _fold(client_id, changes, start, end)
+
+
+def _fold(client_id: str, changes: list[tuple[int, int, Any]], start: int, end: int) -> Compliance:
+    # The stretches between changes, accounted inline (a report has hundreds of thousands):
+    # [a, b) wanted `want`, observed `observed` ("unknown" while quiet).
+    scheduled = observed_on = unscheduled = unknown = 0
+    mismatches: list[tuple[int, int, str, str]] = []
+    now: list[Any] = [None, 0, "unknown", False]  # by `which`: want, in_grace, seen, quiet
     a = start
     for t, which, value in changes:
         if t > a:
-            b = min(t, end)
+            b = t if t < end else end
+            want = now[0]
             if want is not None:
-                _account(result, a, b, want, bool(in_grace), "unknown" if quiet else seen)
+                seconds, in_grace = b - a, now[1]
+                observed = "unknown" if now[3] else now[2]
+                if want == "on":
+                    scheduled += seconds
+                    observed_on += seconds if observed == "on" else 0
+                elif observed == "on" and not in_grace:
+                    unscheduled += seconds
+                if observed == "unknown":
+                    unknown += seconds
+                elif observed != want and not (in_grace and want == "off"):
+                    _mismatch(mismatches, a, b, want, observed)
             a = b
             if a >= end:
                 break
-        if which == _WANT:
-            want = value
-        elif which == _GRACE:
-            in_grace += value
-        elif which == _SEEN:
-            seen = value
-        elif which == _QUIET:
-            quiet = value
-    return result
+        # (The end's own change, -1, is the last: what it sets is never read.)
+        now[which] = now[which] + value if which == _GRACE else value
+    return Compliance(scheduled, observed_on, unscheduled, unknown, client_id, mismatches)  # fields' order
 
 
-def _account(result: Compliance, a: int, b: int, want: str, in_grace: bool, observed: str) -> None:
-    """Add the stretch [a, b), wanted `want` and observed `observed`, to `result`."""
-    seconds = b - a
-    if want == "on":
-        result.scheduled_on_s += seconds
-        if observed == "on":
-            result.observed_on_s += seconds
-    elif observed == "on" and not in_grace:
-        result.unscheduled_on_s += seconds
-    if observed == "unknown":
-        result.unknown_s += seconds
-    elif observed != want and not (in_grace and want == "off"):
-        mismatches = result.mismatches
-        last = mismatches[-1] if mismatches else None
-        if last is not None and last[1] == a and last[2] == want and last[3] == observed:
-            mismatches[-1] = (last[0], b, want, observed)
-        else:
-            mismatches.append((a, b, want, observed))
+def _mismatch(mismatches: list[tuple[int, int, str, str]], a: int, b: int, want: str, observed: str) -> None:
+    """Add the mismatched stretch [a, b) to `mismatches`, joined to the last one if it goes on."""
+    last = mismatches[-1] if mismatches else None
+    if last is not None and last[1] == a and last[2] == want and last[3] == observed:
+        mismatches[-1] = (last[0], b, want, observed)
+    else:
+        mismatches.append((a, b, want, observed))
 
 
 def fleet_totals(rows: Iterable[Totals]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ answer "no observations" and create nothing (they serve read-only commands).
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +16,16 @@ from sqlalchemy.engine import Engine
 
 from projections.observations import Run, observations, reports
 
-__all__ = ["fetch", "first_reports", "grouped", "last_before", "latest_reports", "present", "runs_between"]
+__all__ = [
+    "fetch",
+    "first_reports",
+    "grouped",
+    "last_before",
+    "latest_reports",
+    "present",
+    "run_rows",
+    "runs_between",
+]
 
 
 def present(engine: Engine, table: Table = observations) -> bool:
@@ -31,16 +42,14 @@ def fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
     """The rows of `query` as plain tuples from the driver (SQLAlchemy's rows cost twice the fetch)."""
     compiled = query.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
+    driver_params: Any = tuple(params[n] for n in compiled.positiontup) if compiled.positional else params
     with engine.connect() as conn:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # Executed through SQLAlchemy (its errors, as every other query's), read from the cursor.
+        result = conn.exec_driver_sql(compiled.string, driver_params)
         try:
-            if compiled.positional:
-                cursor.execute(compiled.string, tuple(params[name] for name in compiled.positiontup))
-            else:
-                cursor.execute(compiled.string, params)
-            return list(cursor.fetchall())
+            return list(result.cursor.fetchall())
         finally:
-            cursor.close()
+            result.close()
 
 
 def grouped(
@@ -50,11 +59,12 @@ def grouped(
     wanted = None if clients is None else set(clients)
     if wanted is not None and len(wanted) <= 500:
         query = query.where(key.in_(sorted(wanted)))
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    for row in fetch(engine, query):
-        if wanted is None or row[0] in wanted:
-            found.setdefault(row[0], []).append(tuple(row))
-    return found
+    # The query orders by its first column: each key's rows are neighbours, taken at once.
+    groups = itertools.groupby(fetch(engine, query), _first)
+    return {k: list(rows) for k, rows in groups if wanted is None or k in wanted}
+
+
+_first = operator.itemgetter(0)
 
 
 def runs_between(
@@ -62,21 +72,37 @@ def runs_between(
 ) -> dict[str, list[Run]]:
     """Per screen, its runs that started before `end`: the last one started before `start`
     and every one started in `[start, end)`, oldest first."""
+    found = _runs(engine, start, end, clients, Run._fields)
+    return {client_id: [Run._make(row[1:]) for row in rows] for client_id, rows in found.items()}
+
+
+_SPAN = Run._fields[: Run._fields.index("last_reported_at") + 1]
+
+
+def run_rows(
+    engine: Engine, start: str, end: str, clients: Iterable[str] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The runs of `runs_between` as plain rows of the fields of `Run` up to `last_reported_at`,
+    in its order: what the compliance fold reads of a run."""
+    found = _runs(engine, start, end, clients, _SPAN)
+    return {client_id: [row[1:] for row in rows] for client_id, rows in found.items()}
+
+
+def _runs(
+    engine: Engine, start: str, end: str, clients: Iterable[str] | None, fields: tuple[str, ...]
+) -> dict[str, list[tuple[Any, ...]]]:
     if not present(engine):
         return {}
     o = observations.c
     before = last_before(o.client_id, o.started_at, o.started_at < start)
     query = (
-        select(*(o[name] for name in ("client_id", *Run._fields)))
+        select(*(o[name] for name in ("client_id", *fields)))
         .outerjoin(before, and_(before.c.key == o.client_id, before.c.order == o.started_at))
         .where(o.started_at < end)
         .where((o.started_at >= start) | before.c.order.is_not(None))
         .order_by(o.client_id, o.started_at)
     )
-    return {
-        client_id: [Run._make(row[1:]) for row in rows]
-        for client_id, rows in grouped(engine, query, o.client_id, clients).items()
-    }
+    return grouped(engine, query, o.client_id, clients)
 
 
 def first_reports(engine: Engine, client_id: str) -> dict[tuple[str | None, str], str]:

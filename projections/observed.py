@@ -32,11 +32,12 @@ def _engine(ledger: Ledger) -> Engine:
 def _transitions(
     engine: Engine, start: str, end: str, clients: list[str] | None
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """Per client: its transitions effective in [start, end) and the last two before `start`."""
+    """Per client: its transitions effective in [start, end) and the last two before `start`,
+    as (log_name, effective_at, desired_state, reason, grace_seconds, group_id)."""
     t = transitions.c
     before = reads.last_before(t.log_name, t.seq, t.effective_at < start)
     query = (
-        select(t.log_name, t.seq, t.effective_at, t.desired_state, t.reason, t.grace_seconds, t.group_id)
+        select(t.log_name, t.effective_at, t.desired_state, t.reason, t.grace_seconds, t.group_id)
         .outerjoin(before, before.c.key == t.log_name)
         .where(t.client_id.is_not(None), t.effective_at < end)
         .where((t.effective_at >= start) | (t.seq >= before.c.order - 1))
@@ -47,8 +48,8 @@ def _transitions(
 
 def _in_force(rows: list[tuple[Any, ...]], start: str) -> list[tuple[Any, ...]]:
     # The transitions that decide some instant of the range: the last before it and those in it.
-    inside = [r for r in rows if r[2] >= start]
-    before = [r for r in rows if r[2] < start]
+    inside = [r for r in rows if r[1] >= start]
+    before = [r for r in rows if r[1] < start]
     return before[-1:] + inside
 
 
@@ -90,15 +91,15 @@ def _compliance(
             name
             for name, rows in recorded.items()
             if any(
-                r[4] != "client_deregistered" and (group_id is None or r[6] == group_id)
+                r[3] != "client_deregistered" and (group_id is None or r[5] == group_id)
                 for r in _in_force(rows, first)
             )
         )
-    runs = reads.runs_between(engine, first, last, chosen)
+    runs = reads.run_rows(engine, first, last, chosen)
     a, b = to_epoch(first), to_epoch(last)
     rows = []
     for client_id in chosen:
-        intended = [r[2:6] for r in recorded.get(client_id, ())]  # at, desired, reason, grace
+        intended = [r[1:5] for r in recorded.get(client_id, ())]  # at, desired, reason, grace
         rows.append(compliance(client_id, intended, runs.get(client_id, ()), a, b, stale))
     return {
         "from": first,

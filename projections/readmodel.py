@@ -35,10 +35,11 @@ from sqlalchemy import (
 
 from ledger import events as ev
 from ledger.app import Ledger
-from ledger.collector import paused_gc
+from ledger.collector import paused_gc, promote_all
 from ledger.names import log_name
 from ledger.persistence import engine_of, transaction
 from ledger.values import floor_second, format_instant
+from projections.observation_reads import fetch
 
 __all__ = ["RECEIPT_TABLES", "ReadModel", "deliveries", "failures", "metadata", "refreshes"]
 
@@ -180,20 +181,25 @@ class ReadModel:
         if until is not None:
             query = query.where(c.effective_at < format_instant(until))
         # The collector off: every row is three new containers that all survive, and its
-        # passes would scan them (and whatever the caller holds) again and again.
-        with paused_gc(), self.engine.connect() as conn:
-            return [
+        # passes would scan them (and whatever the caller holds) again and again; then
+        # they are moved out of the young generation, or its first pass after the pause
+        # scans them all. The rows as the driver returns them: a Row object a row is no use.
+        decode = _json_decoder.decode
+        with paused_gc():
+            replayed = [
                 {
                     "seq": seq,
                     "intent_id": intent_id,
                     "effective_at": effective_at,
                     "desired_state": state,
                     "reason": reason,
-                    "event_window": _json(window),
-                    "cause": _json(cause),
+                    "event_window": None if window is None else decode(window),
+                    "cause": None if cause is None else decode(cause),
                 }
-                for seq, intent_id, effective_at, state, reason, window, cause in conn.execute(query).all()
+                for seq, intent_id, effective_at, state, reason, window, cause in fetch(self.engine, query)
             ]
+            promote_all()
+        return replayed
 
     def receipts(self, log_name: str) -> dict[str, Any]:
         """The daemon's delivery receipts for one client: firsts by intent id, latest, failures."""
@@ -222,10 +228,6 @@ class ReadModel:
 
 
 _json_decoder = msgspec.json.Decoder()
-
-
-def _json(text: str | None) -> Any:
-    return None if text is None else _json_decoder.decode(text)
 
 
 def _transition(position: int, e: ev.IntentIssued) -> dict[str, Any]:

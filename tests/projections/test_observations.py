@@ -14,7 +14,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import Ledger
 from ledger.bulk import SQLITE_STATEMENT_ROWS
 from ledger.values import format_instant
-from projections.observation_reads import latest_reports, runs_between
+from projections.observation_reads import latest_reports, run_rows, runs_between
 from projections.observations import ObservationLog, Seen, observations, reports
 
 T0 = datetime(2026, 3, 31, 10, tzinfo=UTC)
@@ -207,3 +207,26 @@ def test_a_full_batch_on_sqlite_is_whole_multi_row_statements(sqlite_ledger: Led
     assert not [w for w in writes if w[1]]  # no executemany: one multi-row statement at a time
     assert 0 < len(writes) <= 2 * writer.batch // SQLITE_STATEMENT_ROWS  # the runs, the latest
     assert len(latest_reports(engine)) == writer.batch
+
+
+@pytest.mark.parametrize("wanted", [3, 501])
+def test_run_rows_are_the_runs_fields_up_to_last_reported_at(ledger: Ledger, wanted: int) -> None:
+    """What the compliance fold reads: each chosen screen's runs, as `runs_between` has them
+    (the last before the range included), for a few screens (an IN list) or many (filtered after)."""
+    writer = ObservationLog(ledger, split_after=900)
+    for k in range(wanted + 2):
+        for s in (-7200, 0, 1200):
+            writer.add(seen(s + k, "off" if s < 0 else "on", client_id=f"s{k:03}"))
+    writer.flush()
+    engine = ledger.factory.datastore.engine  # type: ignore[attr-defined]
+    chosen = [f"s{k:03}" for k in range(1, wanted + 1)]
+    start, end = format_instant(T0 - timedelta(seconds=60)), format_instant(T0 + timedelta(hours=1))
+    runs = runs_between(engine, start, end, chosen)
+    rows = run_rows(engine, start, end, chosen)
+    assert sorted(rows) == chosen
+    assert rows == {c: [tuple(r[:5]) for r in found] for c, found in runs.items()}
+    assert [(r[0][11:], r[3]) for r in rows["s001"]] == [
+        ("08:00:01Z", "off"),  # the last run before the range
+        ("10:00:01Z", "on"),
+        ("10:20:01Z", "on"),  # after a silence longer than split_after
+    ]
