@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Protocol
 
+from ledger.codec import shared_instant
 from ledger.occurrences import Occurrence, local_to_utc, occurrences, occurrences_from
 from ledger.recurrence import Series
 from ledger.values import MAX_WINDOW, Policy, ScheduledEvent, Window
@@ -61,7 +62,8 @@ def merge(windows: Iterable[Timed], policy: Policy) -> Iterator[Block]:
     gap = timedelta(seconds=policy.bridge_gap)
     current: Block | None = None
     for w in windows:
-        start, end = w.start - pre, w.end + post
+        # Widened instants are new objects; most fleets' blocks share a few of them (shared_instant).
+        start, end = shared_instant(w.start - pre), shared_instant(w.end + post)
         if current is None or start - current.end > gap:
             if current is not None:
                 yield current
