@@ -57,13 +57,6 @@ class IntentLog(Aggregate):
         self._pending_events = NOTHING_PENDING
         return collected
 
-    def _pend(self, event: Any) -> None:
-        pending = self._pending_events
-        if pending is NOTHING_PENDING:
-            self._pending_events = [event]
-        else:
-            pending.append(event)
-
     @staticmethod
     def id_for(name: str) -> UUID:
         return uuid5_of(f"intents/{name}")
@@ -107,7 +100,7 @@ class IntentLog(Aggregate):
         log.__base_init__(log_id, cls.INITIAL_VERSION, stamp)
         log.__init__(client_id, group_id)  # type: ignore[misc]
         opened.apply(log)
-        log._pend(opened)
+        log._pending_events.append(opened)  # the new list `__base_init__` made
         return log
 
     @property
@@ -133,7 +126,11 @@ class IntentLog(Aggregate):
         self.last = CurrentIntent(seq, state["effective_at"], fields)
         self._version = state["originator_version"]
         self._modified_on = stamp
-        self._pend(issued)
+        pending = self._pending_events
+        if pending is NOTHING_PENDING:
+            self._pending_events = [issued]
+        else:
+            pending.append(issued)
 
     def next_state(
         self, fields: IntentFields, effective_at: datetime, cause: dict[str, Any]
@@ -172,7 +169,11 @@ class IntentLog(Aggregate):
         self.last = current
         self._version = version
         self._modified_on = issued.timestamp
-        self._pend(issued)
+        pending = self._pending_events
+        if pending is NOTHING_PENDING:
+            self._pending_events = [issued]
+        else:
+            pending.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):
