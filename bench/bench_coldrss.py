@@ -5,7 +5,8 @@ a Mosquitto of our own is started (`_broker.py`). Then two child processes,
 one after the other, each on its own:
 
 - ours: `Daemon(Ledger(url), broker, RunSettings(net_process=True)).run_once()`
-  (its broker session in a process of its own, as `intent-ledger run` has it;
+  (its broker session in a process of its own and one malloc arena, as
+  `intent-ledger run` has them;
   `--session inline`: paho in the daemon's process) with the clock moved to
   `--at` (as bench_daemon's cold start), its log to /dev/null; then the same
   again (a restart: it resumes from the checkpoint the first saved);
@@ -90,6 +91,9 @@ def measured_sessions(net_process: bool, network: dict[str, int]) -> Any:
 
 
 def child_ours(url: str, port: int, at: str, net_process: bool) -> dict[str, Any]:
+    from publisher.malloc import one_arena
+
+    one_arena()  # as `intent-ledger run`, first thing
     from bench.bench_daemon import PREFIX, ShiftedClock  # imports ledger, publisher, paho
     from ledger import Ledger, parse_instant
     from publisher.config import BrokerConfig

@@ -96,6 +96,9 @@ def run(
         intent-ledger run --shard 0/2    # and --shard 1/2 elsewhere; run each twice for a hot standby
         INTENT_LEDGER_MQTT_URL=mqtts://intent-server@broker:8883?ca=/etc/ssl/ca.pem intent-ledger run
     """
+    from publisher.malloc import one_arena
+
+    one_arena()  # before any thread of ours starts (publisher.malloc)
     # The daemon (paho, psycopg, prometheus-client) loads only when it runs.
     from publisher.config import BrokerConfig, check_prefix
 

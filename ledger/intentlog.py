@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import Transcoding
 from eventsourcing.utils import get_topic
 
@@ -16,7 +17,19 @@ from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import intent_id_for, log_name, uuid5_of
 from ledger.values import check_instant
 
-__all__ = ["CurrentIntentAsDict", "IntentLog"]
+__all__ = ["NOTHING_PENDING", "CurrentIntentAsDict", "IntentLog"]
+
+
+class _NothingPending(list):  # type: ignore[type-arg]
+    """The pending events of every intent log with none: one empty list shared by a fleet's logs
+    instead of one each. Equal to any empty list (the library compares aggregates by `__dict__`);
+    appending to it is a bug, so it refuses."""
+
+    def append(self, _event: Any, /) -> None:
+        raise TypeError("an intent log's shared empty pending list was appended to")
+
+
+NOTHING_PENDING: list[Any] = _NothingPending()
 
 
 class IntentLog(Aggregate):
@@ -35,6 +48,14 @@ class IntentLog(Aggregate):
         self.group_id = group_id
         self.seq = 0
         self.last: CurrentIntent | None = None
+
+    def collect_events(self) -> Sequence[CanMutateAggregate[UUID]]:
+        """The pending events, in order; the log then holds the shared empty list."""
+        collected = self._pending_events
+        if collected is NOTHING_PENDING:
+            return []
+        self._pending_events = NOTHING_PENDING
+        return collected
 
     @staticmethod
     def id_for(name: str) -> UUID:
@@ -79,7 +100,7 @@ class IntentLog(Aggregate):
         log.__base_init__(log_id, cls.INITIAL_VERSION, stamp)
         log.__init__(client_id, group_id)  # type: ignore[misc]
         opened.apply(log)
-        log._pending_events.append(opened)
+        log._pending_events.append(opened)  # the new list `__base_init__` made
         return log
 
     @property
@@ -105,7 +126,11 @@ class IntentLog(Aggregate):
         self.last = CurrentIntent(seq, state["effective_at"], fields)
         self._version = state["originator_version"]
         self._modified_on = stamp
-        self._pending_events.append(issued)
+        pending = self._pending_events
+        if pending is NOTHING_PENDING:
+            self._pending_events = [issued]
+        else:
+            pending.append(issued)
 
     def next_state(
         self, fields: IntentFields, effective_at: datetime, cause: dict[str, Any]
@@ -144,7 +169,11 @@ class IntentLog(Aggregate):
         self.last = current
         self._version = version
         self._modified_on = issued.timestamp
-        self._pending_events.append(issued)
+        pending = self._pending_events
+        if pending is NOTHING_PENDING:
+            self._pending_events = [issued]
+        else:
+            pending.append(issued)
 
 
 class CurrentIntentAsDict(Transcoding):

@@ -270,8 +270,10 @@ def restore_aggregate(
     created_on: datetime,
     modified_on: datetime,
     state: dict[str, Any],
+    pending: list[Any] | None = None,
 ) -> A:
-    """An aggregate of `cls` with its bookkeeping and `state`, as eventsourcing restores a snapshot."""
+    """An aggregate of `cls` with its bookkeeping and `state`, as eventsourcing restores a snapshot
+    (`pending`: the empty list of pending events it holds; default a new one)."""
     aggregate = object.__new__(cls)
     # Set one by one, in the order `__init__` sets them: the instance then shares its
     # class's key table, as aggregates built by `__init__` do (an assigned `__dict__`
@@ -281,7 +283,7 @@ def restore_aggregate(
     put(aggregate, "_version", version)
     put(aggregate, "_created_on", created_on)
     put(aggregate, "_modified_on", modified_on)
-    put(aggregate, "_pending_events", [])
+    put(aggregate, "_pending_events", [] if pending is None else pending)
     for name, value in state.items():
         put(aggregate, name, value)
     return aggregate

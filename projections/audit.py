@@ -37,7 +37,7 @@ class AuditView(FleetView):
 
     def apply(self, position: int, event: Any, affected: Any = None) -> None:
         super().apply(position, event, affected)
-        aggregate = self._by_id.get(event.originator_id)
+        aggregate = self.aggregate_of(event.originator_id)
         if isinstance(aggregate, Target | ClientRow):
             self.target_of[event.originator_id] = str(aggregate.ref)
         elif isinstance(aggregate, PolicyRecord):

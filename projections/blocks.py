@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Protocol
 
+from ledger.codec import INSTANTS_KEPT, shared_instant
 from ledger.occurrences import Occurrence, local_to_utc, occurrences, occurrences_from
 from ledger.recurrence import Series
 from ledger.values import MAX_WINDOW, Policy, ScheduledEvent, Window
@@ -55,13 +56,34 @@ class Timed(Protocol):
     def end(self) -> datetime: ...
 
 
+_WIDENED: dict[timedelta, dict[datetime, datetime]] = {}
+
+
+def _widened(delta: timedelta) -> dict[datetime, datetime]:
+    """Instants moved by `delta`, by instant: each computed and shared once (`shared_instant`);
+    emptied, as its table is, once it holds INSTANTS_KEPT."""
+    table = _WIDENED.get(delta)
+    if table is None or len(table) >= INSTANTS_KEPT:
+        if len(_WIDENED) >= 8:  # policies come and go
+            _WIDENED.clear()
+        table = _WIDENED[delta] = {}
+    return table
+
+
 def merge(windows: Iterable[Timed], policy: Policy) -> Iterator[Block]:
     """The blocks of `windows` (given in start order), each yielded once it is final."""
     pre, post = timedelta(seconds=policy.pre_roll), timedelta(seconds=policy.post_roll)
     gap = timedelta(seconds=policy.bridge_gap)
     current: Block | None = None
+    # Widened instants would be new objects a block; a fleet's blocks share a few of them.
+    earlier, later = _widened(-pre), _widened(post)
     for w in windows:
-        start, end = w.start - pre, w.end + post
+        start = earlier.get(w.start)
+        if start is None:
+            start = earlier[w.start] = shared_instant(w.start - pre)
+        end = later.get(w.end)
+        if end is None:
+            end = later[w.end] = shared_instant(w.end + post)
         if current is None or start - current.end > gap:
             if current is not None:
                 yield current

@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.app import Ledger
 from ledger.intent import CurrentIntent, IntentFields
-from ledger.intentlog import IntentLog
+from ledger.intentlog import NOTHING_PENDING, IntentLog
 from ledger.persistence import engine_of, restore_aggregate
 
 __all__ = [
@@ -208,7 +208,7 @@ def restore_log(s: SavedLog, shared: dict[Any, Any] | None = None) -> IntentLog:
         modified_on = shared.setdefault(modified_on, modified_on)
     last = CurrentIntent(s.seq, effective_at, fields)  # its intent_id: derived, as saved
     state = {"client_id": client_id, "group_id": s.group_id, "seq": s.seq, "last": last}
-    return restore_aggregate(IntentLog, s.id, s.version, created_on, modified_on, state)
+    return restore_aggregate(IntentLog, s.id, s.version, created_on, modified_on, state, NOTHING_PENDING)
 
 
 def _shared(shared: dict[Any, Any], value: str | None) -> str | None:

@@ -21,7 +21,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, OriginatorVersionError
 
 from ledger import events as ev
-from ledger.domain import Group, IntentLog, PolicyRecord, TargetRef
+from ledger.domain import Client, Group, IntentLog, PolicyRecord, TargetRef
 from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent
 from projections.timeline import Timeline, client_timeline, group_timeline
@@ -36,17 +36,31 @@ _CLAIMS = (ev.EventIdClaimed, ev.OverrideIdClaimed)
 class ClientRow:
     """A client as the fleet view holds it: membership and its own schedule (a `Client`'s state)."""
 
-    __slots__ = ("client_id", "events", "group_id", "id", "overrides", "registered", "series", "version")
+    __slots__ = (
+        "client_id",
+        "events",
+        "group_id",
+        "indexed_group",
+        "overrides",
+        "registered",
+        "series",
+        "version",
+    )
 
-    def __init__(self, id: UUID, client_id: str, version: int) -> None:
-        self.id = id
+    def __init__(self, client_id: str, version: int) -> None:
         self.client_id = client_id
         self.version = version
         self.registered = False
         self.group_id: str | None = None
+        self.indexed_group: str | None = None  # the group the view's `members` has it in
         self.events: Mapping[str, ScheduledEvent] = _NONE
         self.overrides: Mapping[str, Override] = _NONE
         self.series: Mapping[str, Series] = _NONE
+
+    @property
+    def id(self) -> UUID:
+        """The client aggregate's id, derived from its name (not held: thousands of rows)."""
+        return Client.id_for(self.client_id)
 
     @property
     def ref(self) -> TargetRef:
@@ -108,8 +122,9 @@ class FleetView:
         self.members: defaultdict[str, set[str]] = defaultdict(set)
         self.policy = Policy()
         self.logs: dict[str, IntentLog] = {}
-        self._by_id: dict[Any, Any] = {}
-        self._member_of: dict[str, str | None] = {}
+        # By the aggregate id's int: a client's or group's id object is then not held at all
+        # (an intent log holds its own), only its int.
+        self._by_id: dict[int, Any] = {}
         self._names: dict[str, str] = {}  # one copy of each group id, shared by its members
         self._timelines: dict[str, Timeline] = {}
 
@@ -119,21 +134,20 @@ class FleetView:
             self.position = position
         if isinstance(event, _CLAIMS):
             return  # claims only guard id uniqueness; the schedule lives on the targets
-        held = self._by_id.get(event.originator_id)
+        key = event.originator_id.int
+        held = self._by_id.get(key)
         if held is not None and event.originator_version <= held.version:
             return  # held already (`holds`)
         if isinstance(held, ClientRow):
             held.fold(event)
             aggregate: Any = held
         elif isinstance(event, ev.ClientIdClaimed):
-            aggregate = self._by_id[event.originator_id] = ClientRow(
-                event.originator_id, event.client_id, event.originator_version
-            )
+            aggregate = self._by_id[key] = ClientRow(event.client_id, event.originator_version)
         elif held is not None and type(event).mutate is _MUTATE:
             _step(held, event)
             aggregate = held
         else:
-            aggregate = self._by_id[event.originator_id] = event.mutate(held)
+            aggregate = self._by_id[key] = event.mutate(held)
         # Creation events (a group named, the policy opened) change no timeline.
         if affected is not None and not isinstance(event, ev.LedgerChange):
             affected = None
@@ -165,12 +179,16 @@ class FleetView:
 
     def holds(self, event: Any) -> bool:
         """Whether the view already holds this event's aggregate at or after its version."""
-        held = self._by_id.get(event.originator_id)
+        held = self._by_id.get(event.originator_id.int)
         return held is not None and event.originator_version <= held.version
+
+    def aggregate_of(self, originator_id: UUID) -> Any:
+        """The aggregate the view holds by this id (None: none)."""
+        return self._by_id.get(originator_id.int)
 
     def hold(self, aggregate: Any) -> None:
         """Adopt an aggregate created outside the fold (a new intent log) before it is saved."""
-        self._by_id[aggregate.id] = aggregate
+        self._by_id[aggregate.id.int] = aggregate
         if isinstance(aggregate, IntentLog):
             self.logs[aggregate.name] = aggregate
 
@@ -178,11 +196,11 @@ class FleetView:
         """`hold()` many intent logs at once (a resume from a checkpoint)."""
         by_id, by_name = self._by_id, self.logs
         for log in logs:
-            by_id[log.id] = by_name[log.name] = log
+            by_id[log.id.int] = by_name[log.name] = log
 
     def release(self, aggregate: Any) -> None:
         """Forget an adopted aggregate whose first save failed."""
-        self._by_id.pop(aggregate.id, None)
+        self._by_id.pop(aggregate.id.int, None)
         if isinstance(aggregate, IntentLog) and self.logs.get(aggregate.name) is aggregate:
             del self.logs[aggregate.name]
 
@@ -190,13 +208,13 @@ class FleetView:
         # The row is mutated in place, so remember the group it was in.
         if client.group_id is not None:
             client.group_id = self._names.setdefault(client.group_id, client.group_id)
-        previous = self._member_of.get(client.client_id)
+        previous = client.indexed_group
         if previous != client.group_id:
             if previous:
                 self.members[previous].discard(client.client_id)
             if client.group_id:
                 self.members[client.group_id].add(client.client_id)
-        self._member_of[client.client_id] = client.group_id
+        client.indexed_group = client.group_id
         self.clients[client.client_id] = client
 
     def timeline(self, client_id: str) -> Timeline:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.utils import get_topic
 
 from ledger.intent import CurrentIntent, IntentFields
-from ledger.intentlog import IntentLog
+from ledger.intentlog import NOTHING_PENDING, IntentLog
 from ledger.names import INTENT_NAMESPACE, intent_id_for
 
 T0 = datetime(2026, 3, 31, 7, tzinfo=UTC)
@@ -90,3 +91,21 @@ def test_intent_ids_derived_again_are_the_uuid5_of_their_log_and_seq() -> None:
     for _ in range(2):
         for name, seq in keys:
             assert intent_id_for(name, seq) == str(uuid.uuid5(INTENT_NAMESPACE, f"{name}/{seq}"))
+
+
+def test_logs_with_nothing_pending_share_one_list_that_refuses_appends() -> None:
+    """After its events are collected a log holds the shared empty list; its next event goes to
+    a list of its own, and collecting again yields only that event."""
+    one, two = IntentLog.open("c1", None), IntentLog.open("c2", None)
+    assert [type(e).__name__ for e in one.collect_events()] == ["IntentLogOpened"]
+    two.collect_events()
+    assert one._pending_events is two._pending_events is NOTHING_PENDING
+    assert one.collect_events() == []
+    assert NOTHING_PENDING == []
+    with pytest.raises(TypeError):
+        NOTHING_PENDING.append(object())
+    one.issue(IntentFields(**FIELDS), T0, {"kind": "start"})  # type: ignore[arg-type]
+    assert two._pending_events is NOTHING_PENDING
+    (issued,) = one.collect_events()
+    assert issued.seq == 1  # type: ignore[attr-defined]
+    assert one._pending_events is NOTHING_PENDING

@@ -80,6 +80,21 @@ def test_pre_and_post_roll_widen_the_block_but_not_its_event_window() -> None:
     assert timeline.at(at(9) + timedelta(seconds=600)).desired_state == "off"
 
 
+def test_blocks_of_equal_windows_share_their_widened_instants() -> None:
+    """Two groups' blocks over the same times hold one object per instant (a fleet's memory),
+    and equal to the widened windows' instants."""
+    policy = Policy(pre_roll=300, post_roll=600)
+    first = merge_blocks([win(8, 9), win(12, 13)], policy)
+    second = merge_blocks([win(12, 13), win(8, 9), win(15, 16)], policy)
+    assert [(b.start, b.end) for b in first] == [
+        (at(8) - timedelta(seconds=300), at(9) + timedelta(seconds=600)),
+        (at(12) - timedelta(seconds=300), at(13) + timedelta(seconds=600)),
+    ]
+    for one, other in zip(first, second, strict=False):
+        assert one.start is other.start
+        assert one.end is other.end
+
+
 def test_cancelled_events_do_not_count() -> None:
     """A cancelled event leaves no on-block."""
     timeline = client_timeline(Sched().event("a", 8, 9, cancelled=True), None, Policy())
