@@ -23,10 +23,22 @@ __all__ = ["NOTHING_PENDING", "CurrentIntentAsDict", "IntentLog"]
 class _NothingPending(list):  # type: ignore[type-arg]
     """The pending events of every intent log with none: one empty list shared by a fleet's logs
     instead of one each. Equal to any empty list (the library compares aggregates by `__dict__`);
-    appending to it is a bug, so it refuses."""
+    adding to it would give the event to every log holding it, so every way of adding refuses.
+    Copies and pickles are the one shared list (a copied log is a log with nothing pending)."""
 
-    def append(self, _event: Any, /) -> None:
-        raise TypeError("an intent log's shared empty pending list was appended to")
+    def _refuse(self, *_args: Any) -> Any:
+        raise TypeError("an intent log's shared empty pending list was added to")
+
+    append = extend = insert = __iadd__ = __imul__ = __setitem__ = _refuse
+
+    def __copy__(self) -> _NothingPending:
+        return self
+
+    def __deepcopy__(self, _memo: Any) -> _NothingPending:
+        return self
+
+    def __reduce__(self) -> str:
+        return "NOTHING_PENDING"
 
 
 NOTHING_PENDING: list[Any] = _NothingPending()

@@ -10,18 +10,17 @@ decoders of ledger.codec where they read it exactly, the mapper otherwise).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 from uuid import UUID, SafeUUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy_utils.types.uuid import UUIDType
 
 from ledger.codec import UNREADABLE, Reader, reader_of
-from ledger.persistence import engine_of, events_table, reading
+from ledger.persistence import driver_rows, engine_of, events_table, reading
 
 __all__ = ["read_rows", "uuid_of_bytes"]
 
@@ -65,37 +64,30 @@ class _Page:
 
     def __init__(self, query: Any) -> None:
         self.query = query
-        self.text: str | None = None
-        self.names: tuple[str, ...] | None = None  # positional: the parameters in order
-        self.params: dict[str, Any] = {}
+        # (text, parameters, their names in order when positional): set in one assignment, so
+        # a reader on another thread sees all of it or none.
+        self.compiled: tuple[str, dict[str, Any], tuple[str, ...] | None] | None = None
 
     def rows(self, db: Any, after: int, stop: int | None = None) -> list[Any]:
         """The rows after `after` (up to `stop` if bounded), with the values as the driver returns
         them (no result processors)."""
         connection = db.connection() if isinstance(db, Session) else db
-        if self.text is None:
+        if self.compiled is None:
             compiled = self.query.compile(
                 dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
             )
-            self.text, self.params = compiled.string, dict(compiled.params)
-            self.names = tuple(compiled.positiontup) if compiled.positional else None
-        params = dict(self.params)  # shared by every read of its kind: not changed in place
+            names = tuple(compiled.positiontup) if compiled.positional else None
+            self.compiled = (compiled.string, dict(compiled.params), names)
+        text, shared, names = self.compiled
+        params = dict(shared)  # shared by every read of its kind: not changed in place
         params["after"] = after
         if "stop" in params:
             params["stop"] = stop
-        driver_params: Any = params if self.names is None else tuple(params[n] for n in self.names)
+        driver_params: Any = params if names is None else tuple(params[n] for n in names)
         # Executed through SQLAlchemy (its errors, and a dead connection invalidated, as every
         # other query's), the rows taken from the driver's cursor as they are: a Row object a
         # row from the Result is no use to the decoding, which unpacks each row once.
-        result = connection.exec_driver_sql(self.text, driver_params)
-        driver_error = connection.dialect.loaded_dbapi.Error
-        try:
-            rows = cast(list[Any], result.cursor.fetchall())  # both drivers return a list
-        except driver_error as e:
-            raise DBAPIError.instance(self.text, driver_params, e, driver_error) from None
-        finally:
-            result.close()
-        return rows
+        return driver_rows(connection.exec_driver_sql(text, driver_params))
 
 
 class _Decoding:

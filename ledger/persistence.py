@@ -24,7 +24,8 @@ from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Engine, LargeBinary, Table, func, insert, select
+from sqlalchemy import CursorResult, Engine, LargeBinary, Table, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy_utils.types.uuid import UUIDType
 
@@ -38,6 +39,7 @@ __all__ = [
     "bulk_insert",
     "decode_issued",
     "dispose",
+    "driver_rows",
     "engine_of",
     "events_table",
     "head_of",
@@ -253,11 +255,21 @@ def stream_rows(app: Application[UUID], originator: UUID, topic: str) -> list[tu
     # drivers give a state column's value as bytes, and each row is unpacked once anyway.
     with reading(app) as db:
         connection = db.connection() if isinstance(db, Session) else db
-        result = connection.execute(query)
-        try:
-            return cast(list[tuple[int, bytes]], result.cursor.fetchall())
-        finally:
-            result.close()
+        return cast(list[tuple[int, bytes]], driver_rows(connection.execute(query)))
+
+
+def driver_rows(result: CursorResult[Any]) -> list[Any]:
+    """The rows of an executed statement as its driver returns them (no Row objects, no result
+    processors), the result closed. A driver error while the rows are stepped is raised as
+    SQLAlchemy raises one from `execute`: the daemon's database errors are SQLAlchemy's."""
+    context = result.context
+    error = context.dialect.loaded_dbapi.Error
+    try:
+        return cast(list[Any], result.cursor.fetchall())  # both drivers return a list
+    except error as e:
+        raise DBAPIError.instance(context.statement, context.parameters, e, error) from None
+    finally:
+        result.close()
 
 
 # Objects built as the library builds them.

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Table, and_, func, inspect, select
 from sqlalchemy.engine import Engine
 
+from ledger.persistence import driver_rows
 from projections.observations import Run, observations, reports
 
 __all__ = [
@@ -45,11 +46,7 @@ def fetch(engine: Engine, query: Any) -> list[tuple[Any, ...]]:
     driver_params: Any = tuple(params[n] for n in compiled.positiontup) if compiled.positional else params
     with engine.connect() as conn:
         # Executed through SQLAlchemy (its errors, as every other query's), read from the cursor.
-        result = conn.exec_driver_sql(compiled.string, driver_params)
-        try:
-            return list(result.cursor.fetchall())
-        finally:
-            result.close()
+        return driver_rows(conn.exec_driver_sql(compiled.string, driver_params))
 
 
 def grouped(

@@ -101,18 +101,21 @@ class Connection:
         """
         if now < self.next_connect and not strict:
             return False
-        opening, self._opening = self._opening, None
+        opening = self._opening
         if opening is not None and opening.status != status:
-            opening.cancel()
+            self._cancel_opening()
             opening = None
         try:
             if opening is not None:
                 session = opening.session
+                # Still ours while it is awaited: whatever interrupts the wait leaves it to close().
                 opening.result()
+                self._opening = None
             else:
                 session = self._new_session(status)
                 session.connect()
         except BrokerUnavailable as e:
+            self._opening = None  # the failed connect closed its session
             if strict:
                 raise
             self.next_connect = now + timedelta(seconds=self._backoff.next())
@@ -166,6 +169,7 @@ class Connection:
 
     def goodbye(self) -> None:
         """Close the session; `offline` first when it is still connected (a clean stop)."""
+        self._cancel_opening()
         session, self.session = self.session, None
         if session is not None and session.connected:
             with contextlib.suppress(NotConnected):
@@ -175,12 +179,16 @@ class Connection:
             session.close()
 
     def close(self) -> None:
-        opening, self._opening = self._opening, None
-        if opening is not None:
-            opening.cancel()
+        self._cancel_opening()
         session, self.session = self.session, None
         if session is not None:
             session.close()
+
+    def _cancel_opening(self) -> None:
+        """Wait for a connect begun ahead and close what it opened (it is not wanted)."""
+        if self._opening is not None:
+            self._opening.cancel()
+            self._opening = None
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         # Network thread: store or flag, nothing more.

@@ -53,7 +53,7 @@ ALIVE_EVERY = 1.0  # seconds between two "alive" messages from the main loop
 WRITER_STALLED = 15.0
 # The child's scheduling priority below the daemon's: with both cores busy (a burst of reports
 # while the broker and the daemon work) a report can wait, a transition cannot.
-NICENESS = 10
+NICENESS = 19
 
 
 @dataclass(frozen=True)

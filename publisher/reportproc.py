@@ -46,7 +46,7 @@ STOP_WAIT = 20.0  # seconds the child has at close to write what it buffered
 # Seconds without an "alive" from the child before it counts as hung (it says so every
 # `reportchild.ALIVE_EVERY` while its loop runs and its writer is not stuck); its first may
 # take `START_WITHIN`: a spawn imports, opens the ledger, reads the roster and subscribes
-# first, at nice 10 while a first start may keep both cores busy.
+# first, at nice 19 while a first start may keep both cores busy.
 HANG_AFTER = 30.0
 START_WITHIN = 120.0
 

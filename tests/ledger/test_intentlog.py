@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import uuid
 from datetime import UTC, datetime
 
@@ -109,3 +111,26 @@ def test_logs_with_nothing_pending_share_one_list_that_refuses_appends() -> None
     (issued,) = one.collect_events()
     assert issued.seq == 1  # type: ignore[attr-defined]
     assert one._pending_events is NOTHING_PENDING
+
+
+def test_the_shared_empty_pending_list_refuses_every_addition_and_survives_copies() -> None:
+    """Extending, inserting or assigning into the shared list would give an event to every log
+    holding it: each refuses. A log copied or pickled after collecting still issues."""
+    shared, event = NOTHING_PENDING, object()
+    with pytest.raises(TypeError):
+        shared.extend([event])
+    with pytest.raises(TypeError):
+        shared.insert(0, event)
+    with pytest.raises(TypeError):
+        shared += [event]
+    with pytest.raises(TypeError):
+        shared[0:0] = [event]
+    assert NOTHING_PENDING == []
+    log = IntentLog.open("c1", None)
+    log.collect_events()
+    copies: list[IntentLog] = [copy.copy(log), copy.deepcopy(log), pickle.loads(pickle.dumps(log))]
+    for copied in copies:
+        assert copied._pending_events is NOTHING_PENDING
+        copied.issue(IntentFields(**FIELDS), T0, {"kind": "start"})  # type: ignore[arg-type]
+        assert [e.seq for e in copied.collect_events()] == [1]  # type: ignore[attr-defined]
+    assert log.collect_events() == []

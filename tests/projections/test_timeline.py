@@ -6,11 +6,14 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger import codec
 from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
+from projections import blocks
 from projections.timeline import Span, client_timeline, group_timeline, merge_blocks
 
 T0 = datetime(2026, 3, 31, tzinfo=UTC)
@@ -80,9 +83,12 @@ def test_pre_and_post_roll_widen_the_block_but_not_its_event_window() -> None:
     assert timeline.at(at(9) + timedelta(seconds=600)).desired_state == "off"
 
 
-def test_blocks_of_equal_windows_share_their_widened_instants() -> None:
+def test_blocks_of_equal_windows_share_their_widened_instants(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two groups' blocks over the same times hold one object per instant (a fleet's memory),
     and equal to the widened windows' instants."""
+    # Empty tables: one nearly full from earlier tests would be emptied between the merges.
+    monkeypatch.setattr(blocks, "_WIDENED", {})
+    monkeypatch.setattr(codec, "_INSTANTS", {})
     policy = Policy(pre_roll=300, post_roll=600)
     first = merge_blocks([win(8, 9), win(12, 13)], policy)
     second = merge_blocks([win(12, 13), win(8, 9), win(15, 16)], policy)

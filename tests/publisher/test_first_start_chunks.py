@@ -182,3 +182,23 @@ def test_an_unreachable_broker_fails_run_once_before_anything_is_recorded(ledger
         daemon.run_once(10)
     assert not any(ledger.issued(c) for c in CLIENTS)
     assert daemon.projector.view.clients  # folded meanwhile
+
+
+def test_a_connect_that_fails_otherwise_is_closed_by_run_once(ledger: Ledger, mosquitto: Mosquitto) -> None:
+    """A connect begun ahead that raises something other than BrokerUnavailable (once it has
+    connected) is still the connection's: run_once raises it and closes the session."""
+    with_fleet(ledger)
+    sessions: list[MqttSession] = []
+
+    class Failing(MqttSession):
+        def connect(self, timeout: float = 10.0) -> None:
+            super().connect(timeout)
+            sessions.append(self)
+            raise RuntimeError("after the CONNACK")
+
+    daemon, _ = daemon_for(ledger, mosquitto, 2, Failing)
+    with pytest.raises(RuntimeError, match="after the CONNACK"):
+        daemon.run_once(10)
+    (session,) = sessions
+    assert not session.connected
+    assert not any(ledger.issued(c) for c in CLIENTS)
