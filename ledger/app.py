@@ -30,7 +30,7 @@ from ledger import commands as cmd
 from ledger import events as ev
 from ledger import series as srs
 from ledger.codec import decode_issued_rows
-from ledger.collector import paused_gc, promote_all
+from ledger.collector import paused_gc
 from ledger.domain import IntentLog, Meta, TargetRef
 from ledger.encoded import EncodedRows
 from ledger.errors import LedgerBusy
@@ -208,10 +208,8 @@ class Ledger(Application[UUID], AggregateReads):
             return [e for e in self.events.get(originator) if isinstance(e, ev.IntentIssued)]
         # The audit's event-store path: a Core SELECT of the stream and a typed decoder,
         # much faster than the repository for a long history.
-        with paused_gc():
-            issued = decode_issued_rows(originator, stream_rows(self, originator, _ISSUED))
-            promote_all()  # or the first collection after the pause scans every event again
-        return issued
+        with paused_gc(promote=True):
+            return decode_issued_rows(originator, stream_rows(self, originator, _ISSUED))
 
     def max_notification_id(self) -> int:
         return head_of(self)

@@ -10,8 +10,10 @@ __all__ = ["paused_gc", "promote_all", "set_collector"]
 
 
 @contextmanager
-def paused_gc() -> Iterator[None]:
-    """Keep the cyclic collector off while a block allocates many long-lived objects."""
+def paused_gc(*, promote: bool = False) -> Iterator[None]:
+    """Keep the cyclic collector off while a block allocates many long-lived objects; with
+    `promote`, what they kept is moved to the oldest generation when the block ends (`promote_all`):
+    for a caller that goes on with the collector on."""
     # Folding a fleet or decoding a long history allocates tens of thousands of objects
     # that all survive; the collector would scan them again and again and free none of
     # them (what that costs: docs/performance.md).
@@ -19,6 +21,8 @@ def paused_gc() -> Iterator[None]:
     gc.disable()
     try:
         yield
+        if promote:
+            promote_all()
     finally:
         if enabled:
             gc.enable()

@@ -183,7 +183,14 @@ def _fold(client_id: str, changes: list[tuple[int, int, Any]], start: int, end: 
                 break
         # (The end's own change, -1, is the last: what it sets is never read.)
         now[which] = now[which] + value if which == _GRACE else value
-    return Compliance(scheduled, observed_on, unscheduled, unknown, client_id, mismatches)  # fields' order
+    return Compliance(
+        scheduled_on_s=scheduled,
+        observed_on_s=observed_on,
+        unscheduled_on_s=unscheduled,
+        unknown_s=unknown,
+        client_id=client_id,
+        mismatches=mismatches,
+    )
 
 
 def _mismatch(mismatches: list[tuple[int, int, str, str]], a: int, b: int, want: str, observed: str) -> None:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from ledger import events as ev
 from ledger.app import Ledger
-from ledger.collector import paused_gc, promote_all
+from ledger.collector import paused_gc
 from ledger.names import log_name
 from ledger.persistence import engine_of, transaction
 from ledger.values import floor_second, format_instant
@@ -185,8 +185,8 @@ class ReadModel:
         # they are moved out of the young generation, or its first pass after the pause
         # scans them all. The rows as the driver returns them: a Row object a row is no use.
         decode = _json_decoder.decode
-        with paused_gc():
-            replayed = [
+        with paused_gc(promote=True):
+            return [
                 {
                     "seq": seq,
                     "intent_id": intent_id,
@@ -198,8 +198,6 @@ class ReadModel:
                 }
                 for seq, intent_id, effective_at, state, reason, window, cause in fetch(self.engine, query)
             ]
-            promote_all()
-        return replayed
 
     def receipts(self, log_name: str) -> dict[str, Any]:
         """The daemon's delivery receipts for one client: firsts by intent id, latest, failures."""

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 
 from ledger.app import Ledger
-from ledger.collector import paused_gc, promote_all, set_collector
+from ledger.collector import paused_gc, set_collector
 from ledger.names import log_name
 from ledger.persistence import notify_channel
 from ledger.urls import is_postgres
@@ -177,7 +177,8 @@ class Daemon:
         self._once = self.outbox.once = self.follower.once = True
         self.receipts.track_ages = False
         # One burst, then exit: the collector would only scan the same objects over and over.
-        with paused_gc():
+        # Promoted at the end, or the caller's first collection scans all the pause allocated.
+        with paused_gc(promote=True):
             try:
                 # Connected first: each chunk of the start goes out while the next is recorded.
                 # The connect is mostly waiting for the broker: the ledger is read meanwhile,
@@ -196,7 +197,6 @@ class Daemon:
             self.receipt_writer.write(complete=True)
             self.follower.save_checkpoint(self.clock.now(), force=True)
             self.follower.take_snapshots()  # after the PUBACKs: off the burst's path
-            promote_all()  # or the caller's first collection scans all the pause allocated
         for item in self.outbox.outgoing:
             self.acks.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.outbox.waiting:  # the connection dropped before they could be sent

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,32 +23,43 @@ def _insert(ledger: Ledger, count: int) -> tuple[list[uuid.UUID], list[int]]:
     return originators, list(ledger.recorder.insert_events(stored) or ())
 
 
-def test_inserted_events_get_ids_in_their_order_in_one_statement_text(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL: arrays of `_PG_ROWS` rows at most (3 here), one statement text for any count."""
-    monkeypatch.setattr(bulk, "_PG_ROWS", 3)
+@contextmanager
+def _inserts(ledger: Ledger, prefix: str | tuple[str, ...] = "INSERT") -> Iterator[list[str]]:
+    """The statements beginning with `prefix` sent to the database while the block runs."""
     inserts: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT"):
+        if statement.startswith(prefix):
             inserts.append(statement)
 
     engine = engine_of(ledger)
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        batches = [_insert(ledger, n) for n in (1, 2, 8)]
+        yield inserts
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+def _originators_by_id(ledger: Ledger) -> dict[int, uuid.UUID]:
     table = events_table(ledger)
     with transaction(ledger, commit=False) as session:
-        rows = session.execute(select(table.c.id, table.c.originator_id).order_by(table.c.id)).all()
-    by_id: dict[int, uuid.UUID] = {position: originator for position, originator in rows}
+        rows = session.execute(select(table.c.id, table.c.originator_id)).all()
+    return {position: originator for position, originator in rows}
+
+
+def test_inserted_events_get_ids_in_their_order_in_one_statement_text(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: arrays of `_PG_ROWS` rows at most (3 here), one statement text for any count."""
+    monkeypatch.setattr(bulk, "_PG_ROWS", 3)
+    with _inserts(ledger) as inserts:
+        batches = [_insert(ledger, n) for n in (1, 2, 8)]
+    by_id = _originators_by_id(ledger)
     for originators, ids in batches:
         assert ids == sorted(ids)
         assert len(set(ids)) == len(originators)
         assert [by_id[i] for i in ids] == originators
-    if engine.dialect.name == "postgresql":
+    if engine_of(ledger).dialect.name == "postgresql":
         assert len(set(inserts)) == 1  # the same text for 1, 2 and 8 rows
         assert len(inserts) == 1 + 1 + 3  # 8 rows in arrays of at most 3
 
@@ -57,24 +70,14 @@ def test_sqlite_statements_hold_at_most_the_statement_rows(
     """SQLite: events and bulk rows go in statements of at most `SQLITE_STATEMENT_ROWS` rows
     (each distinct statement stays prepared with its last values), every row once, in order."""
     monkeypatch.setattr(bulk, "SQLITE_STATEMENT_ROWS", 4)
-    rows_a_statement: list[int] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO ledger_events") or statement.startswith("INSERT INTO bulk_rows"):
-            rows_a_statement.append(statement.count("(?"))
-
-    engine = engine_of(sqlite_ledger)
-    with engine.begin() as conn:
+    with engine_of(sqlite_ledger).begin() as conn:
         conn.exec_driver_sql("CREATE TABLE bulk_rows (n INTEGER, label TEXT)")
     rows_table = Table("bulk_rows", MetaData(), Column("n", Integer), Column("label", String))
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with _inserts(sqlite_ledger, ("INSERT INTO ledger_events", "INSERT INTO bulk_rows")) as inserts:
         originators, ids = _insert(sqlite_ledger, 11)
         with transaction(sqlite_ledger, commit=True) as session:
             bulk.bulk_insert(session, insert(rows_table), ("n", "label"), [(i, f"r{i}") for i in range(11)])
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert max(rows_a_statement) == 4
+    assert max(statement.count("(?") for statement in inserts) == 4
     assert ids == sorted(ids)
     assert len(set(ids)) == 11
     table = events_table(sqlite_ledger)
@@ -91,15 +94,7 @@ def test_sqlite_ids_come_from_each_statement_s_last_rowid(
     given back are the rows' own, also after a row another connection wrote and one deleted
     at the end (the next rowid is one more than the largest there is)."""
     monkeypatch.setattr(bulk, "SQLITE_STATEMENT_ROWS", 4)
-    inserts: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO ledger_events"):
-            inserts.append(statement)
-
-    engine = engine_of(sqlite_ledger)
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with _inserts(sqlite_ledger, "INSERT INTO ledger_events") as inserts:
         batches = [_insert(sqlite_ledger, 3)]  # statements of 2 and 1 rows
         other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
         columns = "originator_id, originator_version, topic, state"
@@ -112,14 +107,9 @@ def test_sqlite_ids_come_from_each_statement_s_last_rowid(
             other.execute("DELETE FROM ledger_events WHERE id = 7")
         other.close()
         batches.append(_insert(sqlite_ledger, 11))  # statements of 4, 4, 2 and 1 rows
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len(inserts) == 2 + 1 + 4  # pieces of 2 and 1; 2; 4, 4, 2 and 1
     assert not any("RETURNING" in statement for statement in inserts)
-    table = events_table(sqlite_ledger)
-    with transaction(sqlite_ledger, commit=False) as session:
-        rows = session.execute(select(table.c.id, table.c.originator_id)).all()
-    by_id: dict[int, uuid.UUID] = {position: originator for position, originator in rows}
+    by_id = _originators_by_id(sqlite_ledger)
     assert [ids for _, ids in batches] == [[1, 2, 3], [5, 6], list(range(7, 18))]
     for originators, ids in batches:
         assert [by_id[i] for i in ids] == originators
