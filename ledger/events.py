@@ -202,9 +202,10 @@ class SeriesSkipped(LedgerChange):
 
     def apply(self, aggregate: Any) -> None:
         old = aggregate.series[self.series_id]
-        aggregate.series[self.series_id] = Series(
-            old.series_id, old.recurrence, old.skip | parse_dates(self.dates), old.cancelled
-        )
+        added = parse_dates(self.dates)
+        # The parsed set itself when nothing was skipped yet: series skipping the same dates share it.
+        skip = old.skip | added if old.skip else added
+        aggregate.series[self.series_id] = Series(old.series_id, old.recurrence, skip, old.cancelled)
 
 
 class SeriesUnskipped(LedgerChange):

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ledger.recurrence import Recurrence, Series, compile_rule, rule_parts, second_start, zone
+from ledger.recurrence import (
+    Recurrence,
+    Series,
+    clear_rule_caches,
+    compile_rule,
+    rule_parts,
+    second_start,
+    zone,
+)
 
 if TYPE_CHECKING:  # imported where a rule is rebased: `-h` and the listings need no dateutil
     from dateutil.rrule import rrule
@@ -63,8 +71,9 @@ class Occurrence:
 
 def clear_caches() -> None:
     """Forget every cached expansion (benchmarks measure a cold process this way)."""
-    for cached in (_week, _rebased, _bounded, compile_rule, second_start):
+    for cached in (_week, _rule_week, _rebased, _bounded):
         cached.cache_clear()
+    clear_rule_caches()
 
 
 def local_to_utc(local: datetime, tz: str) -> datetime:
@@ -89,12 +98,24 @@ def occurrences(series: Series, start: datetime, end: datetime) -> list[Occurren
 
 @functools.lru_cache(maxsize=65_536)
 def _week(series: Series, k: int) -> tuple[Occurrence, ...]:
+    series_id = series.series_id
+    weeks = _rule_week(series.recurrence, series.skip, k)
+    return tuple(Occurrence(s, e, series_id, ls, le) for s, e, ls, le in weeks)
+
+
+# (UTC start, UTC end, local start, local end) of one occurrence.
+Times = tuple[datetime, datetime, datetime, datetime]
+
+
+@functools.lru_cache(maxsize=16_384)
+def _rule_week(rec: Recurrence, skip: frozenset[date], k: int) -> tuple[Times, ...]:
+    # By rule (zone included) and skips, not by series: a fleet's groups share a few rules,
+    # and a series' id only names its occurrences.
     start = _EPOCH + k * _CHUNK
-    return tuple(_expand(series, start, start + _CHUNK))
+    return tuple(_expand(rec, skip, start, start + _CHUNK))
 
 
-def _expand(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
-    rec = series.recurrence
+def _expand(rec: Recurrence, skip: frozenset[date], start: datetime, end: datetime) -> list[Times]:
     z = zone(rec.tz)
     # Local starts of UTC starts in [start, end): UTC plus the zone's offsets there, and an
     # hour more each side for the offset before a gap.
@@ -102,7 +123,7 @@ def _expand(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
     lo = (start + min(offsets) - _HOUR).replace(tzinfo=None)
     hi = (end + max(offsets) + _HOUR).replace(tzinfo=None)
     found = []
-    skip, length = series.skip, rec.length
+    length = rec.length
     for local in _local_starts(rec, lo, hi):
         if skip and local.date() in skip:
             continue
@@ -113,8 +134,8 @@ def _expand(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
         local_end = local + length
         e = local_end.replace(tzinfo=z, fold=0).astimezone(UTC)
         if e > s:
-            found.append(Occurrence(s, e, series.series_id, local, local_end))
-    found.sort()
+            found.append((s, e, local, local_end))
+    found.sort()  # the order of the occurrences: one series' share its id
     return found
 
 

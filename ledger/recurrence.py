@@ -26,6 +26,7 @@ __all__ = [
     "FREQUENCIES",
     "Recurrence",
     "Series",
+    "clear_rule_caches",
     "compile_rule",
     "format_local",
     "parse_dates",
@@ -90,6 +91,21 @@ def format_local(value: datetime) -> str:
 
 def parse_dates(texts: Iterable[str], what: str = "date") -> frozenset[date]:
     """Local calendar dates `YYYY-MM-DD`."""
+    given = tuple(texts)
+    try:
+        hash(given)
+    except TypeError:
+        return _parse_dates(given, what)  # raises: an unhashable item is no date
+    # Cached: a fleet's series skip the same holidays, and the fold parses each series' list.
+    return _cached_dates(given, what)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_dates(texts: tuple[str, ...], what: str) -> frozenset[date]:
+    return _parse_dates(texts, what)
+
+
+def _parse_dates(texts: tuple[object, ...], what: str) -> frozenset[date]:
     found = set()
     for text in texts:
         if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
@@ -166,6 +182,14 @@ class Recurrence:
     @classmethod
     def parse(cls, tz: str, first_start: str, first_end: str, rule: str) -> Recurrence:
         """Validate text fields (as commands, snapshots and stored events give them)."""
+        fields = (tz, first_start, first_end, rule)
+        if cls is Recurrence and all(type(field) is str for field in fields):
+            # Cached: the series of a fleet's groups share a few rules, each parsed by the fold.
+            return _cached_recurrence(*fields)
+        return cls._parse(*fields)
+
+    @classmethod
+    def _parse(cls, tz: str, first_start: str, first_end: str, rule: str) -> Recurrence:
         start = parse_local(first_start, "first_start")
         end = parse_local(first_end, "first_end")
         return cls(tz, start, end, parse_rule(rule))
@@ -189,6 +213,11 @@ class Recurrence:
 
 
 @functools.lru_cache(maxsize=4096)
+def _cached_recurrence(tz: str, first_start: str, first_end: str, rule: str) -> Recurrence:
+    return Recurrence._parse(tz, first_start, first_end, rule)
+
+
+@functools.lru_cache(maxsize=4096)
 def compile_rule(recurrence: Recurrence) -> rrule:
     """The dateutil rule over naive local start times, UNTIL turned into local time."""
     from dateutil.rrule import rrule, rrulestr
@@ -205,6 +234,12 @@ def compile_rule(recurrence: Recurrence) -> rrule:
     if not isinstance(rule, rrule):
         raise InvalidSeries(f"invalid rrule {recurrence.rrule!r}: one RRULE expected")
     return rule
+
+
+def clear_rule_caches() -> None:
+    """Forget every parsed and compiled rule and parsed list of dates (zones stay loaded)."""
+    for cached in (_cached_dates, _cached_recurrence, compile_rule, second_start):
+        cached.cache_clear()
 
 
 def rule_parts(text: str) -> dict[str, str]:
