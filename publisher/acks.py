@@ -17,7 +17,12 @@ from publisher.mqtt import Delivery
 from publisher.outbox import BURST_WAIT, Kind, Outbox, Outgoing
 from publisher.receipts import ReceiptWriter
 
-__all__ = ["Acks"]
+__all__ = ["LINES", "Acks"]
+
+# Log lines of a reap built and written at a time at most: a settled window is a thousand
+# publishes, and all their lines (each a dict, then its text) held at once would be the
+# largest thing a burst allocates on top of the view, and a first start's peak.
+LINES = 128
 
 
 class Acks:
@@ -140,6 +145,8 @@ class Acks:
             intent_id = None if intent is None else intent.intent_id
             self.receipts.failed(item.name, intent_id, now, delivery.error or "failed")
         self._lines.append(("publish" if intent is not None else "clear", _line(item, result, latency_ms)))
+        if len(self._lines) >= LINES:
+            self._write_lines()
         if not ok:
             self.failures.append(f"{delivery.topic}: {delivery.error}")
         elif kind is Kind.TRANSITION and intent is not None and intent.removed:

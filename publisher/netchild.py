@@ -26,6 +26,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import Any, NoReturn
 
@@ -36,7 +37,17 @@ from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable
 from publisher.pahoclient import ExpiryCache, new_client, open_connection
 
-__all__ = ["ABANDON", "CLOSE", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "Pipe", "main"]
+__all__ = [
+    "ABANDON",
+    "CLOSE",
+    "PUBLISH",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "LightInfo",
+    "Pipe",
+    "light_infos",
+    "main",
+]
 
 # Parent -> child: every message a list of operations, each a list starting with its code.
 PUBLISH = 0  # [PUBLISH, topic, payload, retain, expiry seconds (0: none)]
@@ -93,6 +104,33 @@ class Pipe:
                 raise EOFError("the other end closed the pipe")
             got += n
         return buffer
+
+
+class LightInfo(paho.MQTTMessageInfo):
+    """paho's handle of one publish, without a condition of its own.
+
+    paho gives every QoS 1 message it holds (up to the daemon's window of them, awaiting
+    their PUBACK) a `threading.Condition`, for `wait_for_publish`: an RLock, a deque and
+    six bound methods, several times the message's own size. This process never waits on a
+    publish (its PUBACKs come as `on_publish` calls on its one thread), so its messages
+    share one condition: what paho does with it (take it, notify) still works.
+    """
+
+    __slots__ = ()
+    _shared = threading.Condition()
+
+    def __init__(self, mid: int) -> None:  # paho's own, but the condition
+        self.mid = mid
+        self._published = False
+        self._condition = LightInfo._shared
+        self.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._iterpos = 0
+
+
+def light_infos() -> None:
+    """paho's messages in this process get a `LightInfo` (the network process only: a process
+    with threads waiting on their publishes needs paho's own)."""
+    paho.MQTTMessageInfo = LightInfo  # type: ignore[misc]
 
 
 class _Child:
@@ -257,6 +295,7 @@ def main() -> None:
     # A service manager stops a unit by signalling every process of it (systemd's default
     # KillMode): the daemon settles, says goodbye through us and then closes us.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    light_infos()
     conn = Pipe(socket.socket(fileno=int(sys.argv[1])))
     try:
         spec = conn.recv()
