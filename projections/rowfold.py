@@ -95,12 +95,15 @@ class RowFold:
     def page(self, rows: list[Any]) -> None:
         """Fold one page's rows (position, stored id, version, topic, stored state), in order."""
         view, decoding, steps = self.view, self.decoding, self.steps
-        key_of, state_of = decoding.key, decoding.state_of
+        key_of, state_of, id_bytes = decoding.key, decoding.state_of, decoding.id_bytes
+        from_bytes = int.from_bytes
         for position, stored_id, version, topic, stored in rows:
             step = steps.get(topic)
             if step is not None:
                 state = stored if state_of is None else state_of(stored)
-                if step(key_of(stored_id), version, state):
+                # SQLite's 16 bytes read inline (`Decoding.key`), without a call a row.
+                key = from_bytes(stored_id, "big") if id_bytes and len(stored_id) == 16 else key_of(stored_id)
+                if step(key, version, state):
                     if position > view.position:
                         view.position = position
                     continue
@@ -115,8 +118,8 @@ class RowFold:
             s = _CLAIMED.decode(state)
         except UNREADABLE:
             return False
-        row = self._by_id[key] = ClientRow(s.client_id, version)
-        self.view.index_client(row)
+        # A new row has no group yet: of the view's indexes (`index_client`), only its clients.
+        self.view.clients[s.client_id] = self._by_id[key] = ClientRow(s.client_id, version)
         return True
 
     def _registered(self, key: int, version: int, state: Any) -> bool:
