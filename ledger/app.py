@@ -37,7 +37,7 @@ from ledger.errors import LedgerBusy
 from ledger.feed_sync import apply_feed, feed_aggregate_ids
 from ledger.ics import IcsFeed
 from ledger.intentlog import CurrentIntentAsDict
-from ledger.logread import read_rows
+from ledger.logread import Decoding, read_pages, read_rows
 from ledger.persistence import (
     SubclassAwareTranscoder,
     dispose,
@@ -223,6 +223,13 @@ class Ledger(Application[UUID], AggregateReads):
     ) -> Iterator[tuple[int, DomainEventProtocol[UUID]]]:
         """Domain events from the notification log after position `after` (up to `stop`), in order."""
         return read_rows(self, after, topics=tuple(topics), limit=limit, stop=stop)
+
+    def read_pages(
+        self, after: int = 0, *, topics: Iterable[str] = (), limit: int = _PAGE, stop: int | None = None
+    ) -> tuple[Decoding, Iterator[list[Any]]]:
+        """The rows `read` decodes, as the driver returns them, a page at a time, and what
+        decodes them: for a fold that reads most rows without building their events."""
+        return Decoding(self), read_pages(self, after, topics=tuple(topics), limit=limit, stop=stop)
 
     def aggregates(self, topics: Iterable[str] = SCHEDULE_TOPICS) -> dict[UUID, Aggregate]:
         """Every schedule-side aggregate, folded from the notification log in one pass."""

@@ -22,18 +22,28 @@ from sqlalchemy_utils.types.uuid import UUIDType
 from ledger.codec import UNREADABLE, Reader, reader_of
 from ledger.persistence import driver_rows, engine_of, events_table, reading
 
-__all__ = ["read_rows", "uuid_of_bytes"]
+__all__ = ["Decoding", "read_pages", "read_rows", "uuid_of_bytes"]
 
 
 def read_rows(
     app: Application[UUID], after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
 ) -> Iterator[tuple[int, Any]]:
     """Domain events of the notification log after `after` (up to `stop`), a page of `limit` at a time."""
-    page, decoding = _page(app, topics, limit, stop is not None), _Decoding(app)
+    decoding = Decoding(app)
+    for rows in read_pages(app, after, topics=topics, limit=limit, stop=stop):
+        yield from decoding.events(rows)
+
+
+def read_pages(
+    app: Application[UUID], after: int, *, topics: tuple[str, ...], limit: int, stop: int | None
+) -> Iterator[list[Any]]:
+    """The driver's rows (position, stored id, version, topic, stored state) of the notification
+    log after `after` (up to `stop`), a page of `limit` at a time: for `Decoding`."""
+    page = _page(app, topics, limit, stop is not None)
     while True:
         with reading(app) as db:
             rows = page.rows(db, after, stop)
-        yield from decoding.events(rows)
+        yield rows
         if len(rows) < limit:
             return
         after = rows[-1][0]
@@ -90,15 +100,28 @@ class _Page:
         return driver_rows(connection.exec_driver_sql(text, driver_params))
 
 
-class _Decoding:
-    """What makes a row the domain event the library's mapper would make of it."""
+class Decoding:
+    """What makes a row of `read_pages` the domain event the library's mapper would make of it."""
 
     def __init__(self, app: Application[UUID]) -> None:
         c = events_table(app).c
         self.mapper = app.mapper
         self.plain = self.mapper.cipher is None and self.mapper.compressor is None
         self.id_of, self.state_of = _id_reader(app, c.originator_id), _result_processor(app, c.state)
+        # Whether a stored id is its UUID's 16 bytes (SQLite): its int is then read from them.
+        self.id_bytes = self.id_of is uuid_of_bytes
         self.readers: dict[str, Reader | None] = {}  # by stored topic: its class's typed decoder
+
+    def key(self, stored_id: Any) -> int:
+        """The int of a stored originator id's UUID (what the fleet view holds its aggregates by)."""
+        if self.id_bytes and len(stored_id) == 16:
+            return int.from_bytes(stored_id, "big")
+        return (stored_id if self.id_of is None else self.id_of(stored_id)).int  # type: ignore[no-any-return]
+
+    def event(self, stored_id: Any, version: int, topic: str, state: Any) -> Any:
+        """The domain event of one row (its id, version, topic and state as the driver gave them)."""
+        ((_, event),) = self.events([(0, stored_id, version, topic, state)])
+        return event
 
     def events(self, rows: list[Any]) -> Iterator[tuple[int, Any]]:
         """The domain events of a page's rows, with their positions."""

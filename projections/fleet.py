@@ -26,9 +26,16 @@ from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent
 from projections.timeline import Timeline, client_timeline, group_timeline
 
-__all__ = ["Affected", "ClientRow", "FleetView"]
+__all__ = ["Affected", "ClientRow", "FleetView", "empty_schedule"]
 
 _NONE: Mapping[str, Any] = MappingProxyType({})  # the schedule of every client without one of its own
+
+
+def empty_schedule() -> Mapping[str, Any]:
+    """The one empty schedule shared by every `ClientRow` without one of its own."""
+    return _NONE
+
+
 _MEMBERSHIP = (ev.ClientRegistered, ev.ClientAssigned, ev.ClientDeregistered)
 _CLAIMS = (ev.EventIdClaimed, ev.OverrideIdClaimed)
 
@@ -156,12 +163,11 @@ class FleetView:
     def _index(self, aggregate: Any, position: int, event: Any, affected: Affected | None) -> None:
         """Keep the view's indexes of a folded aggregate and mark whose timeline it changed."""
         if isinstance(aggregate, ClientRow):
-            self._index_client(aggregate)
+            self.index_client(aggregate)
             if affected is not None:
                 affected.clients[aggregate.client_id] = (position, event)
         elif isinstance(aggregate, Group):
-            self.groups[aggregate.group_id] = aggregate
-            self._timelines.pop(aggregate.group_id, None)
+            self.index_group(aggregate)
             if affected is not None:
                 cause = (position, event)
                 affected.groups[aggregate.group_id] = cause
@@ -204,7 +210,18 @@ class FleetView:
         if isinstance(aggregate, IntentLog) and self.logs.get(aggregate.name) is aggregate:
             del self.logs[aggregate.name]
 
-    def _index_client(self, client: ClientRow) -> None:
+    @property
+    def by_id(self) -> dict[int, Any]:
+        """The aggregates held, by their id's int (for a fold of rows: projections.rowfold)."""
+        return self._by_id
+
+    def index_group(self, group: Group) -> None:
+        """Hold a folded group; its timeline is computed again when next asked for."""
+        self.groups[group.group_id] = group
+        self._timelines.pop(group.group_id, None)
+
+    def index_client(self, client: ClientRow) -> None:
+        """Keep the view's indexes of a folded client row."""
         # The row is mutated in place, so remember the group it was in.
         if client.group_id is not None:
             client.group_id = self._names.setdefault(client.group_id, client.group_id)

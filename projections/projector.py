@@ -27,6 +27,7 @@ from projections.chunks import Chunk, Write
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
 from projections.prepared import Built, ExtraOf, Prepared, evaluate, issue, splitter
+from projections.rowfold import fold_rows
 from projections.shard import Shard
 from projections.timeline import Timeline
 
@@ -70,10 +71,12 @@ class Projector:
     def pull(self, affected: Affected | None = None) -> None:
         """Fold the notifications appended since the last pull into the view, marking `affected`."""
         # Small pages: a whole ledger read in large ones leaves their rows' memory resident.
+        if affected is None:  # nobody marked, so no cause's event is held: rows folded as they are
+            fold_rows(self.view, *self.ledger.read_pages(self.view.position, topics=PULLED, limit=1_000))
+            return
         for position, event in self.ledger.read(self.view.position, topics=PULLED, limit=1_000):
             self.view.apply(position, event, affected)
-        if affected is not None:
-            self._prepared.forget_affected(affected)
+        self._prepared.forget_affected(affected)
 
     # Recording transitions.
 
@@ -130,8 +133,7 @@ class Projector:
             return
         # Everything up to the position was evaluated when the checkpoint was taken:
         # fold it without marking anyone affected.
-        for position, event in self.ledger.read(0, topics=TIMELINE_TOPICS, stop=self.view.position):
-            self.view.apply(position, event)
+        fold_rows(self.view, *self.ledger.read_pages(0, topics=TIMELINE_TOPICS, stop=self.view.position))
         self._partial, self._prepared = False, Prepared()
 
     def checkpoint(self, now: datetime) -> Checkpoint | None:
