@@ -9,13 +9,11 @@ once a row), once a second or as soon as a batch is full. Classifying goes in
 slices of a millisecond with a pause after each, the GIL free meanwhile: a
 burst (every screen at once after a broker restart) delays a thread of the
 daemon that wants the GIL by one slice at most, instead of the interpreter's
-switch interval. After a write transaction the thread rests `PACE` times as
-long as it took (`GAP` at least, `REST_AT_MOST` at most): the daemon's own
-writes get SQLite's one write lock between two, and a burst's backend work on
-PostgreSQL (not niced like this process) leaves the daemon a core; the
-reports wait in the log meanwhile (bounded as before), each screen's in order. A
-database that is away only delays the writes: the log keeps them (bounded) and
-the thread retries after a backoff, logging once an episode.
+switch interval. Two write
+transactions are `GAP` apart, so the daemon's own writes get SQLite's one
+write lock between them. A database that is away only delays the writes: the
+log keeps them (bounded) and the thread retries after a backoff, logging once
+an episode.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from projections.observations import ObservationLog
 from publisher.logs import Episode, EventLog
 from publisher.settings import DB_ERRORS, one_line
 
-__all__ = ["GAP", "GATHER", "PACE", "PAUSE", "REST_AT_MOST", "SLICE", "ReportWriter"]
+__all__ = ["GAP", "GATHER", "PAUSE", "SLICE", "ReportWriter"]
 
 SLICE = 0.001  # seconds of work between two pauses
 PAUSE = 0.001  # seconds the thread sleeps after a slice, the GIL free for the daemon's threads
@@ -38,12 +36,6 @@ WRITE_EVERY = 1.0  # seconds a report waits at most for its batch to fill
 # (its busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms ... between attempts): transactions
 # back to back would starve the daemon's own writes (the intents it records, the receipts).
 GAP = 0.05
-# Seconds the writer rests after a write transaction, per second the transaction took: its
-# writes take half of its time at most. The server's backend that runs them is not niced like
-# the report process, so a burst written back to back keeps a core busy beside the daemon; paced,
-# the burst's rows take at most twice as long to store and the daemon gets a core between them.
-PACE = 1.0
-REST_AT_MOST = 1.0  # seconds: a slow database delays the next batch by at most this much more
 
 
 class ReportWriter:
@@ -147,12 +139,10 @@ class ReportWriter:
         try:
             while self.log.pending():
                 if not final:
-                    self._beat = time.monotonic()  # a rest is no stall
-                    time.sleep(max(0.0, self._quiet_until - self._beat))
-                self._beat = began = time.monotonic()
+                    time.sleep(max(0.0, self._quiet_until - time.monotonic()))
+                self._beat = time.monotonic()
                 self.log.flush(self._batch)
-                ended = time.monotonic()
-                self._quiet_until = ended + min(REST_AT_MOST, max(GAP, PACE * (ended - began)))
+                self._quiet_until = time.monotonic() + GAP
         except DB_ERRORS as e:
             self._delay = min(self._delay * 2, 30.0)
             self._retry_at = time.monotonic() + self._delay

@@ -1,13 +1,9 @@
-"""A burst of reports written paced (publisher.reportwriter.PACE), on a real Mosquitto and both stores:
-each write transaction rests the writer in proportion to its own length, and still every report
-is stored, none dropped, each screen's in the order it sent them."""
+"""A burst of reports that takes several write transactions, on a real Mosquitto and both stores:
+every report is stored, none dropped, each screen's in the order it sent them."""
 
 from __future__ import annotations
 
-import itertools
-import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -19,7 +15,6 @@ from projections.observation_reads import latest_reports, runs_between
 from publisher.config import BrokerConfig
 from publisher.observe import Observer
 from publisher.report import build_report, encode_report
-from publisher.reportwriter import GAP, PACE, REST_AT_MOST
 from tests.publisher.broker import Mosquitto, wait_for
 from tests.publisher.helpers import make_log
 
@@ -48,7 +43,7 @@ def _publish(port: int, messages: list[tuple[str, bytes]]) -> None:
         client.loop_stop()
 
 
-def test_a_paced_burst_is_stored_completely_and_in_each_screens_order(
+def test_a_burst_of_several_transactions_is_stored_completely_and_in_each_screens_order(
     ledger: Ledger, mosquitto: Mosquitto
 ) -> None:
     names = [f"s{n:05d}" for n in range(SCREENS)]
@@ -63,15 +58,14 @@ def test_a_paced_burst_is_stored_completely_and_in_each_screens_order(
         broker=BrokerConfig.from_url(mosquitto.url),
         background=True,
     )
-    writes: list[tuple[float, float]] = []  # (began, ended) of each write transaction
+    writes: list[int | None] = []  # the limit of each write transaction
     flush = observer.writer.flush
 
-    def timed(limit: int | None = None) -> Any:
-        began = time.monotonic()
+    def counted(limit: int | None = None) -> None:
+        writes.append(limit)
         flush(limit)
-        writes.append((began, time.monotonic()))
 
-    observer.writer.flush = timed  # type: ignore[method-assign]
+    observer.writer.flush = counted  # type: ignore[method-assign]
     observer.tick(T + timedelta(minutes=1))  # the clock the reports are judged by
     observer.start()
     assert observer.link is not None
@@ -86,7 +80,7 @@ def test_a_paced_burst_is_stored_completely_and_in_each_screens_order(
             return registry.get_sample_value("intent_ledger_reports_total", {"result": "accepted"}) or 0.0
 
         wait_for(lambda: accepted() == 2 * SCREENS, 60, "every report classified")
-        wait_for(lambda: observer.writer.pending() == 0, 120, "the paced backlog written")
+        wait_for(lambda: observer.writer.pending() == 0, 120, "every report written")
     finally:
         observer.close()
     assert observer.writer.dropped == 0
@@ -100,7 +94,4 @@ def test_a_paced_burst_is_stored_completely_and_in_each_screens_order(
     assert {n: (row["reported_at"], row["tv_state"]) for n, row in latest.items()} == dict.fromkeys(
         names, (second, "off")
     )
-    # Paced: each transaction began no sooner after the one before than that one lasted (PACE).
-    assert len(writes) >= 3
-    for (began, ended), (after, _) in itertools.pairwise(writes):
-        assert after - ended >= min(REST_AT_MOST, max(GAP, PACE * (ended - began))) - 0.002
+    assert len(writes) >= 3  # the burst took several transactions
