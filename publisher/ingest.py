@@ -59,9 +59,15 @@ def observer_for(
         return client is not None and client.registered
 
     def intended() -> Iterator[tuple[str, str, datetime, int]]:
-        for name in projector.names():
+        # A screen with an intent has a log: the logs' names are copied at once (the count goes
+        # on over rounds while logs are added), and the rest of the work is done a chunk at a
+        # time, not for the whole fleet in the count's first round as `Projector.names()` would.
+        owns = projector.shard.owns
+        for name in list(projector.view.logs):
+            if group_of(name) is not None or not owns(name):
+                continue
             current = projector.current(name)
-            if current is None or current.removed or group_of(name) is not None:
+            if current is None or current.removed:
                 continue
             yield name, current.fields.desired_state, current.effective_at, current.fields.grace_seconds
 
