@@ -104,18 +104,18 @@ def _week(series: Series, k: int) -> tuple[Occurrence, ...]:
 
 
 # (UTC start, UTC end, local start, local end) of one occurrence.
-Times = tuple[datetime, datetime, datetime, datetime]
+_Times = tuple[datetime, datetime, datetime, datetime]
 
 
 @functools.lru_cache(maxsize=16_384)
-def _rule_week(rec: Recurrence, skip: frozenset[date], k: int) -> tuple[Times, ...]:
+def _rule_week(rec: Recurrence, skip: frozenset[date], k: int) -> tuple[_Times, ...]:
     # By rule (zone included) and skips, not by series: a fleet's groups share a few rules,
     # and a series' id only names its occurrences.
     start = _EPOCH + k * _CHUNK
     return tuple(_expand(rec, skip, start, start + _CHUNK))
 
 
-def _expand(rec: Recurrence, skip: frozenset[date], start: datetime, end: datetime) -> list[Times]:
+def _expand(rec: Recurrence, skip: frozenset[date], start: datetime, end: datetime) -> list[_Times]:
     z = zone(rec.tz)
     # Local starts of UTC starts in [start, end): UTC plus the zone's offsets there, and an
     # hour more each side for the offset before a gap.

@@ -2,8 +2,8 @@
 
 A first start folds the whole schedule side: a claim and a registration a client, and
 the fleet's scheduled events, most of them a group's. `FleetView.apply` takes domain
-events, so each row was decoded into one (its dict, its instants, its id object) only to
-be dispatched on its class and dropped. Here a row of the few topics that make up most
+events, and building one a row (its dict, its instants, its id object), only to dispatch
+it on its class, costs more than the step it feeds. Here a row of the few topics that make up most
 of a ledger is decoded into a struct of the fields its step reads, and the step the
 event's `apply` (and `ClientRow.fold`, or the library's `mutate` for a group) would take
 is taken on the view directly. Anything else, and any row whose step is not the plain
@@ -29,7 +29,7 @@ from ledger.logread import Decoding
 from ledger.values import ScheduledEvent, Window
 from projections.fleet import ClientRow, FleetView, empty_schedule
 
-__all__ = ["RowFold", "fold_rows"]
+__all__ = ["STATES", "RowFold", "fold_rows"]
 
 
 class _At(msgspec.Struct):

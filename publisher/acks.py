@@ -19,9 +19,9 @@ from publisher.receipts import ReceiptWriter
 
 __all__ = ["LINES", "Acks"]
 
-# Log lines of a reap built and written at a time at most: a settled window is a thousand
-# publishes, and all their lines (each a dict, then its text) held at once would be the
-# largest thing a burst allocates on top of the view, and a first start's peak.
+# Log lines of a reap built and written at a time at most: a settled window's lines (each a
+# dict, then its text; RunSettings.window publishes) held at once would be the largest thing a
+# burst allocates on top of the view, and a first start's peak.
 LINES = 128
 
 
@@ -35,7 +35,7 @@ class Acks:
         self.acked_at: dict[str, datetime] = {}  # name -> last PUBACK (the self-check reads it)
         self._latencies: list[float] = []
         self._results: dict[tuple[str, str], int] = {}  # (result, kind) -> publishes, counted per batch
-        self._lines: list[tuple[str, dict[str, Any]]] = []  # the batch's log lines, written together
+        self._lines: list[tuple[str, dict[str, Any]]] = []  # log lines not yet written (LINES at most)
 
     def settle(self, timeout: float, now: Callable[[], datetime]) -> bool:
         """Wait until every publish in flight is acknowledged or failed (True).
@@ -81,6 +81,8 @@ class Acks:
                     item.delivery.resolve(f"no PUBACK within {timeout:g} s")
                 self.outbox.outgoing.popleft()
                 self._finish(item, now)
+                if len(self._lines) >= LINES:
+                    self._write_lines()
         finally:
             self._flush_batch()
 
@@ -98,10 +100,12 @@ class Acks:
             item = self.outbox.outgoing.popleft()
             item.delivery.resolve("connection lost before PUBACK")
             self._finish(item, now)
+            if len(self._lines) >= LINES:
+                self._write_lines()
         self._flush_batch()
 
     def _flush_batch(self) -> None:
-        # One write of the log and one pass over the latency histogram per settled batch.
+        # The log's last lines and flush, and one pass over the latency histogram, per settled batch.
         self._write_lines()
         self.log.flush()
         if self._latencies:
@@ -113,9 +117,9 @@ class Acks:
             self._results = {}
 
     def _write_lines(self) -> None:
-        if self._lines:
-            self.log.write_all(self._lines)
-            self._lines = []
+        lines, self._lines = self._lines, []  # taken first: a write that fails is not written again
+        if lines:
+            self.log.write_all(lines)
 
     def _finish(self, item: Outgoing, now: datetime) -> None:
         delivery, kind, intent = item.delivery, item.kind, item.intent
@@ -145,8 +149,6 @@ class Acks:
             intent_id = None if intent is None else intent.intent_id
             self.receipts.failed(item.name, intent_id, now, delivery.error or "failed")
         self._lines.append(("publish" if intent is not None else "clear", _line(item, result, latency_ms)))
-        if len(self._lines) >= LINES:
-            self._write_lines()
         if not ok:
             self.failures.append(f"{delivery.topic}: {delivery.error}")
         elif kind is Kind.TRANSITION and intent is not None and intent.removed:

@@ -60,8 +60,8 @@ def observer_for(
 
     def intended() -> Iterator[tuple[str, str, datetime, int]]:
         # A screen with an intent has a log: the logs' names are copied at once (the count goes
-        # on over rounds while logs are added), and the rest of the work is done a chunk at a
-        # time, not for the whole fleet in the count's first round as `Projector.names()` would.
+        # on over rounds while logs are added), and the per-name work is done a chunk at a time,
+        # so no round of the count holds the loop for the whole fleet.
         owns = projector.shard.owns
         for name in list(projector.view.logs):
             if group_of(name) is not None or not owns(name):

@@ -26,7 +26,6 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
 from typing import Any, NoReturn
 
@@ -35,6 +34,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from publisher.config import BrokerConfig
 from publisher.errors import BrokerUnavailable
+from publisher.lightinfo import light_infos
 from publisher.pahoclient import ExpiryCache, new_client, open_connection
 
 __all__ = [
@@ -43,9 +43,7 @@ __all__ = [
     "PUBLISH",
     "SUBSCRIBE",
     "UNSUBSCRIBE",
-    "LightInfo",
     "Pipe",
-    "light_infos",
     "main",
 ]
 
@@ -104,33 +102,6 @@ class Pipe:
                 raise EOFError("the other end closed the pipe")
             got += n
         return buffer
-
-
-class LightInfo(paho.MQTTMessageInfo):
-    """paho's handle of one publish, without a condition of its own.
-
-    paho gives every QoS 1 message it holds (up to the daemon's window of them, awaiting
-    their PUBACK) a `threading.Condition`, for `wait_for_publish`: an RLock, a deque and
-    six bound methods, several times the message's own size. This process never waits on a
-    publish (its PUBACKs come as `on_publish` calls on its one thread), so its messages
-    share one condition: what paho does with it (take it, notify) still works.
-    """
-
-    __slots__ = ()
-    _shared = threading.Condition()
-
-    def __init__(self, mid: int) -> None:  # paho's own, but the condition
-        self.mid = mid
-        self._published = False
-        self._condition = LightInfo._shared
-        self.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-        self._iterpos = 0
-
-
-def light_infos() -> None:
-    """paho's messages in this process get a `LightInfo` (the network process only: a process
-    with threads waiting on their publishes needs paho's own)."""
-    paho.MQTTMessageInfo = LightInfo  # type: ignore[misc]
 
 
 class _Child:

@@ -123,3 +123,25 @@ def test_each_state_struct_holds_its_events_stored_fields() -> None:
     would silently go the slower way)."""
     for cls, state in STATES.items():
         assert state.__struct_fields__ == tuple(name for name, _ in _stored_fields(cls)), cls
+
+
+def test_a_plain_fleet_s_rows_are_folded_without_events(ledger: Ledger) -> None:
+    """Claims, registrations and scheduled events of a plain fleet never reach `FleetView.apply`."""
+    for i in range(12):
+        ledger.add_client(f"p{i:02d}", ("g", "h", None)[i % 3], ME)
+    for n in range(6):
+        window = Window(T0 + timedelta(hours=n), T0 + timedelta(hours=n + 1))
+        ledger.add_event(f"e{n}", TargetRef("group", ("g", "h")[n % 2]), window, ME)
+        ledger.add_event(f"o{n}", TargetRef("client", f"p{n:02d}"), window, ME)
+    view = FleetView()
+    folded_as_events: list[type] = []
+    apply = view.apply
+
+    def counted(position: int, event: Any) -> None:
+        folded_as_events.append(type(event))
+        apply(position, event)
+
+    view.apply = counted  # type: ignore[method-assign,assignment]
+    fold_rows(view, *ledger.read_pages(0, topics=TOPICS))
+    assert not set(folded_as_events) & set(STATES)
+    assert _state(view) == _state(_by_events(ledger))

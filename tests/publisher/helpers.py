@@ -15,8 +15,10 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from ledger import Ledger, Window
+from publisher.config import BrokerConfig
 from publisher.daemon import Backoff, Daemon, RunSettings
 from publisher.logs import EventLog
+from publisher.observe import Observer
 from tests.publisher.broker import Mosquitto, Subscriber
 
 
@@ -159,3 +161,17 @@ def check_no_off_gap(intents: list[dict[str, Any]], block_end: datetime) -> None
     last = intents[-1]
     assert last["power"]["desired_state"] == "off"
     assert ts(last["issued_at"]) >= block_end
+
+
+def observer_on(
+    ledger: Ledger, mosquitto: Mosquitto, log: EventLog, registry: Any, **options: Any
+) -> Observer:
+    """An Observer of the test broker's `infoscreen` reports (`options`: the rest of its keywords)."""
+    return Observer(
+        ledger,
+        prefix="infoscreen",
+        registry=registry,
+        log=log,
+        broker=BrokerConfig.from_url(mosquitto.url),
+        **options,
+    )

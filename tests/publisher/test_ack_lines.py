@@ -35,8 +35,17 @@ def test_a_settled_window_is_logged_in_pieces_of_lines(
 
     log.write_all = counted  # type: ignore[method-assign]
     daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), RunSettings(window=100), log=log)
+    reaped: list[str] = []
+    finish = daemon.acks._finish
+
+    def noted(item: Any, now: datetime) -> None:
+        reaped.append(item.name)
+        finish(item, now)
+
+    monkeypatch.setattr(daemon.acks, "_finish", noted)
     assert daemon.run_once() == []
     assert max(sizes) == 8  # a window of 60 settled, logged 8 lines at a time
+    assert sum(sizes) == 60
     published = [r["client_id"] for r in capture.records("publish")]
+    assert published == [name for name in reaped if name != "server"]  # in the order they settled
     assert sorted(published) == clients
-    assert len(published) == len(set(published))

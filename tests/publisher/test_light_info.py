@@ -1,4 +1,4 @@
-"""The network process's paho messages share one condition (publisher.netchild.LightInfo)."""
+"""The network process's paho messages share one condition (publisher.lightinfo)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import MQTTErrorCode
 
-from publisher.netchild import LightInfo
+from publisher import lightinfo
+from publisher.lightinfo import LightInfo
 
 _SLOTS = [name for name in paho.MQTTMessageInfo.__slots__ if name != "_condition"]
 
@@ -33,9 +35,15 @@ def test_only_the_network_process_swaps_paho_s_infos() -> None:
     assert type(paho.MQTTMessage(1, b"t").info) is paho.MQTTMessageInfo
     program = (
         "import paho.mqtt.client as paho\n"
-        "from publisher.netchild import light_infos\n"
-        "light_infos()\n"
+        "from publisher.lightinfo import light_infos\n"
+        "assert light_infos()\n"
         "print(type(paho.MQTTMessage(1, b't').info).__name__)\n"
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "LightInfo"
+
+
+def test_a_paho_whose_handle_differs_keeps_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lightinfo, "_SLOTS", lightinfo._SLOTS | {"another"})
+    assert not lightinfo.light_infos()
+    assert type(paho.MQTTMessage(1, b"t").info) is paho.MQTTMessageInfo

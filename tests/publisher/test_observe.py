@@ -22,11 +22,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from ledger import Ledger
 from ledger.values import format_instant
 from projections.observation_reads import runs_between
-from publisher.config import BrokerConfig
-from publisher.observe import RESULTS, Observer
+from publisher.observe import RESULTS
 from publisher.report import build_report, encode_report
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.helpers import make_log
+from tests.publisher.helpers import make_log, observer_on
 
 T = datetime(2027, 3, 29, 5, 30, tzinfo=UTC)
 ERRORS = (PersistenceError, sqlalchemy.exc.SQLAlchemyError, OSError)
@@ -70,15 +69,14 @@ class Rig:
         self.log, self.capture = make_log()
         self.registered = {"lobby-1", "lobby-2"}
         self.intents: list[tuple[str, str, datetime, int]] = []
-        self.observer = Observer(
+        self.observer = observer_on(
             ledger,
-            prefix="infoscreen",
-            registry=self.registry,
-            log=self.log,
+            mosquitto,
+            self.log,
+            self.registry,
             errors=ERRORS,
             registered=self.registered.__contains__,
             intended=lambda: self.intents,
-            broker=BrokerConfig.from_url(mosquitto.url),
         )
         self.observer.start()
         self.link = self.observer.link
@@ -260,13 +258,12 @@ def test_in_the_background_writes_leave_the_round_and_wait_out_a_database_away(
     path = tmp_path / "ledger.db"
     ledger = Ledger(f"sqlite:///{path}?timeout=0.2")
     log, capture = make_log()
-    observer = Observer(
+    observer = observer_on(
         ledger,
-        prefix="infoscreen",
-        registry=CollectorRegistry(),
-        log=log,
+        mosquitto,
+        log,
+        CollectorRegistry(),
         registered=lambda name: name == "lobby-1",
-        broker=BrokerConfig.from_url(mosquitto.url),
         background=True,
     )
     observer.start()

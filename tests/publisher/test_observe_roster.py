@@ -17,12 +17,11 @@ from prometheus_client import CollectorRegistry
 
 from ledger import Ledger
 from projections.observation_reads import latest_reports
-from publisher.config import BrokerConfig
-from publisher.observe import RESULTS, Observer
+from publisher.observe import RESULTS
 from publisher.roster import REREAD
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.helpers import make_log
+from tests.publisher.helpers import make_log, observer_on
 from tests.publisher.test_observe import ERRORS, Screens, T, report
 from tests.publisher.test_roster import Clock, Counted
 
@@ -43,15 +42,7 @@ def test_unknown_clients_wait_for_the_next_read_of_the_roster(
     roster.refresh()
     registry = CollectorRegistry()
     log, _capture = make_log()
-    observer = Observer(
-        ledger,
-        prefix="infoscreen",
-        registry=registry,
-        log=log,
-        errors=ERRORS,
-        registered=roster.registered,
-        broker=BrokerConfig.from_url(mosquitto.url),
-    )
+    observer = observer_on(ledger, mosquitto, log, registry, errors=ERRORS, registered=roster.registered)
     observer.start()
     assert observer.link is not None
     wait_for(observer.link.subscribed.is_set, what="the SUBACK")

@@ -12,11 +12,9 @@ from prometheus_client import CollectorRegistry
 from ledger import Ledger
 from ledger.values import format_instant
 from projections.observation_reads import latest_reports, runs_between
-from publisher.config import BrokerConfig
-from publisher.observe import Observer
 from publisher.report import build_report, encode_report
 from tests.publisher.broker import Mosquitto, wait_for
-from tests.publisher.helpers import make_log
+from tests.publisher.helpers import make_log, observer_on
 
 T = datetime(2027, 3, 29, 5, 30, tzinfo=UTC)
 SCREENS = 1_200  # more than two write transactions' worth on either store
@@ -49,15 +47,7 @@ def test_a_burst_of_several_transactions_is_stored_completely_and_in_each_screen
     names = [f"s{n:05d}" for n in range(SCREENS)]
     registry = CollectorRegistry()
     log, _capture = make_log()
-    observer = Observer(
-        ledger,
-        prefix="infoscreen",
-        registry=registry,
-        log=log,
-        registered=lambda _name: True,
-        broker=BrokerConfig.from_url(mosquitto.url),
-        background=True,
-    )
+    observer = observer_on(ledger, mosquitto, log, registry, registered=lambda _name: True, background=True)
     writes: list[int | None] = []  # the limit of each write transaction
     flush = observer.writer.flush
 

@@ -65,3 +65,19 @@ def test_the_gauge_counts_the_clients_with_an_intent_as_the_projectors_names_wou
     assert not any(group_of(name) for name in counted)
     assert len(_counted(shards[0])) + len(_counted(shards[1])) == len(counted)
     assert len(counted) >= 11
+
+
+def test_a_resumed_projector_s_gauge_counts_as_its_names_would(ledger: Ledger) -> None:
+    """Resumed from a checkpoint (the logs only, the schedule not folded yet), then completed."""
+    for n in range(8):
+        ledger.add_client(f"s{n:02d}", "lobby" if n % 2 else None, ME)
+    first = Projector(ledger, group_topics=True)
+    first.start(T)
+    saved = first.checkpoint(T)
+    assert saved is not None
+    resumed = Projector(ledger, group_topics=True)
+    assert resumed.resume(saved)
+    assert resumed.partial
+    assert _counted(resumed) == _names_rule(resumed) == _counted(first)
+    resumed.complete()
+    assert _counted(resumed) == _names_rule(resumed) == _counted(first)
