@@ -47,3 +47,24 @@ def test_a_paho_whose_handle_differs_keeps_its_own(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(lightinfo, "_SLOTS", lightinfo._SLOTS | {"another"})
     assert not lightinfo.light_infos()
     assert type(paho.MQTTMessage(1, b"t").info) is paho.MQTTMessageInfo
+
+
+def test_the_network_process_swaps_them_before_it_serves() -> None:
+    # netchild.main with its parent already gone: it swaps, reads EOF and ends at once.
+    program = (
+        "import os, socket, sys\n"
+        "import paho.mqtt.client as paho\n"
+        "from publisher import netchild\n"
+        "ours, theirs = socket.socketpair()\n"
+        "theirs.close()\n"
+        "sys.argv = ['netchild', str(ours.detach())]\n"
+        "real = netchild.light_infos\n"
+        "def swapped():\n"
+        "    real()\n"
+        "    os.write(1, type(paho.MQTTMessage(1, b't').info).__name__.encode())\n"
+        "    return True\n"
+        "netchild.light_infos = swapped\n"
+        "netchild.main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "LightInfo")
