@@ -51,7 +51,8 @@ def projections_prune(ctx: click.Context, before: datetime, as_json: bool) -> No
     """Delete delivery receipts, failures and observation runs older than --before.
 
     The ledger and the audit read model are kept whole; each client's current
-    receipt and each screen's current run are kept too. `audit delivery` marks older transitions
+    receipt and each screen's current run are kept too. Snapshots a later snapshot
+    of the same log supersedes are deleted too (the events they cache are kept). `audit delivery` marks older transitions
     "receipt_pruned". Run it from cron to bound the receipt tables.
 
     Example:

@@ -11,6 +11,11 @@ intent (the one `audit_refreshes` names) and every screen's latest run (the
 one `audit_reports` names). The horizon of the last prune is kept
 (`audit_pruned`), so `audit delivery` says "receipt pruned" rather than
 "missing" for transitions before it.
+
+The event store's snapshots of an aggregate (an intent log gains one every
+100 intents) are a cache of its events: only each aggregate's latest is ever
+read, so a prune also deletes those a later snapshot of the same aggregate
+supersedes, whatever T.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, and_, delete, exists, select
+from sqlalchemy import Column, Connection, MetaData, String, Table, and_, column, delete, exists, inspect, select, table
 
 from ledger import Ledger
 from ledger.persistence import engine_of
@@ -36,6 +41,7 @@ pruned = Table(
     Column("before", String(24), nullable=False),  # stamp_ms text: sorts as time
 )
 PRUNED_TABLES = (deliveries.name, failures.name, observations.name)
+SNAPSHOTS = "ledger_snapshots"  # eventsourcing-sqlalchemy's, for the application named "ledger"
 _RECEIPTS = "receipts"
 
 
@@ -59,12 +65,14 @@ def prune(ledger: Ledger, before: datetime) -> dict[str, int]:
             failures.name: conn.execute(delete(failures).where(failures.c.at < stamp)),
             observations.name: conn.execute(delete(observations).where(_old_run(before))),
         }
+        deleted = {name: result.rowcount for name, result in gone.items()}
+        deleted[SNAPSHOTS] = _superseded_snapshots(conn)
         last = conn.execute(select(pruned.c.before).where(pruned.c.name == _RECEIPTS)).scalar()
         if last is None:
             conn.execute(pruned.insert().values(name=_RECEIPTS, before=stamp))
         elif last < stamp:
             conn.execute(pruned.update().where(pruned.c.name == _RECEIPTS).values(before=stamp))
-    return {name: result.rowcount for name, result in gone.items()}
+    return deleted
 
 
 def _old_run(before: datetime) -> Any:
@@ -76,6 +84,19 @@ def _old_run(before: datetime) -> Any:
         )
     )
     return and_(observations.c.last_reported_at < format_instant(before), ~current)
+
+
+def _superseded_snapshots(conn: Connection) -> int:
+    # Only the columns the statement names: the library owns the table and its types.
+    if not inspect(conn).has_table(SNAPSHOTS):
+        return 0
+    mine = table(SNAPSHOTS, column("originator_id"), column("originator_version"))
+    later = mine.alias("later")
+    superseded = exists().where(
+        later.c.originator_id == mine.c.originator_id,
+        later.c.originator_version > mine.c.originator_version,
+    )
+    return conn.execute(delete(mine).where(superseded)).rowcount
 
 
 def horizon(ledger: Ledger) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
 from ledger.events import IntentIssued
+from ledger.intentlog import IntentLog
 from ledger.persistence import engine_of
 from ledger.values import format_instant
 from projections import delivery, retention
@@ -66,7 +67,7 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     assert _count(ledger) == {"audit_deliveries": 5, "audit_failures": 1}
 
     deleted = retention.prune(ledger, at(24))
-    assert deleted == {"audit_deliveries": 3, "audit_failures": 1, "audit_observations": 0}
+    assert deleted == {"audit_deliveries": 3, "audit_failures": 1, "audit_observations": 0, "ledger_snapshots": 0}
     assert _count(ledger) == {"audit_deliveries": 2, "audit_failures": 0}
 
     report = delivery.delivery(ledger, "c1")
@@ -101,7 +102,7 @@ def test_cli_prune(db_url: str) -> None:
     result = runner.invoke(cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-01T07:00:00Z"])
     assert (result.exit_code, result.output) == (
         0,
-        "pruned 3 from audit_deliveries, 1 from audit_failures, 0 from audit_observations\n",
+        "pruned 3 from audit_deliveries, 1 from audit_failures, 0 from audit_observations, 0 from ledger_snapshots\n",
     )
     result = runner.invoke(
         cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-03T00:00:00Z", "--json"]
@@ -166,3 +167,27 @@ def test_prune_deletes_observation_runs_that_ended_before_t_but_each_screens_cur
     with engine.connect() as conn:
         kept = sorted(conn.execute(select(obs.observations.c.client_id, obs.observations.c.started_at)))
     assert kept == [("s1", "2026-03-31T08:00:00Z"), ("s2", "2026-03-29T08:00:00Z")]
+
+
+def _snapshot_versions(ledger: Ledger, log_name: str) -> list[int]:
+    assert ledger.snapshots is not None
+    return [s.originator_version for s in ledger.snapshots.get(IntentLog.id_for(log_name))]
+
+
+def test_prune_deletes_the_snapshots_a_later_one_supersedes(ledger: Ledger) -> None:
+    """Each log keeps its latest snapshot and loads as before; a log with one keeps it."""
+    issued = _two_days_of_receipts(ledger)  # c1's log at version 6 (opened, five intents)
+    with freeze_time(at(0)):
+        ledger.add_client("c2", None, ME)
+        Projector(ledger).start(at(0))  # c2's log: opened, one intent (version 2)
+    for version in (2, 4, 6):
+        ledger.take_snapshot(IntentLog.id_for("c1"), version=version)
+    ledger.take_snapshot(IntentLog.id_for("c2"), version=2)
+    assert _snapshot_versions(ledger, "c1") == [2, 4, 6]
+
+    assert retention.prune(ledger, at(0))["ledger_snapshots"] == 2
+    assert (_snapshot_versions(ledger, "c1"), _snapshot_versions(ledger, "c2")) == ([6], [2])
+    log = ledger.intent_log("c1")
+    assert log is not None and log.version == 6
+    assert log.last is not None and log.last.intent_id == issued[-1].intent_id
+    assert retention.prune(ledger, at(0))["ledger_snapshots"] == 0
