@@ -23,7 +23,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, String, Table, and_, column, delete, exists, inspect, select, table
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    and_,
+    column,
+    delete,
+    exists,
+    inspect,
+    select,
+    table,
+)
 
 from ledger import Ledger
 from ledger.persistence import engine_of

@@ -67,7 +67,12 @@ def test_prune_deletes_receipts_before_t_but_the_current_one(ledger: Ledger) -> 
     assert _count(ledger) == {"audit_deliveries": 5, "audit_failures": 1}
 
     deleted = retention.prune(ledger, at(24))
-    assert deleted == {"audit_deliveries": 3, "audit_failures": 1, "audit_observations": 0, "ledger_snapshots": 0}
+    assert deleted == {
+        "audit_deliveries": 3,
+        "audit_failures": 1,
+        "audit_observations": 0,
+        "ledger_snapshots": 0,
+    }
     assert _count(ledger) == {"audit_deliveries": 2, "audit_failures": 0}
 
     report = delivery.delivery(ledger, "c1")
@@ -102,7 +107,8 @@ def test_cli_prune(db_url: str) -> None:
     result = runner.invoke(cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-01T07:00:00Z"])
     assert (result.exit_code, result.output) == (
         0,
-        "pruned 3 from audit_deliveries, 1 from audit_failures, 0 from audit_observations, 0 from ledger_snapshots\n",
+        "pruned 3 from audit_deliveries, 1 from audit_failures, 0 from audit_observations,"
+        " 0 from ledger_snapshots\n",
     )
     result = runner.invoke(
         cli, ["--db", db_url, "projections", "prune", "--before", "2026-04-03T00:00:00Z", "--json"]
@@ -188,6 +194,8 @@ def test_prune_deletes_the_snapshots_a_later_one_supersedes(ledger: Ledger) -> N
     assert retention.prune(ledger, at(0))["ledger_snapshots"] == 2
     assert (_snapshot_versions(ledger, "c1"), _snapshot_versions(ledger, "c2")) == ([6], [2])
     log = ledger.intent_log("c1")
-    assert log is not None and log.version == 6
-    assert log.last is not None and log.last.intent_id == issued[-1].intent_id
+    assert log is not None
+    assert log.version == 6
+    assert log.last is not None
+    assert log.last.intent_id == issued[-1].intent_id
     assert retention.prune(ledger, at(0))["ledger_snapshots"] == 0
