@@ -52,7 +52,7 @@ __all__ = [
     "saved_log",
 ]
 
-FORMAT = 2
+FORMAT = 3  # 3: without the intent id (derived from the log and its seq); older formats: a miss
 PART = 250  # logs per row (a large blob costs its size in resident memory, long after it is freed)
 
 metadata = MetaData()
@@ -78,8 +78,7 @@ class SavedLog(msgspec.Struct, array_like=True):
     modified_on: datetime
     client_id: str | None
     group_id: str | None
-    seq: int
-    intent_id: str
+    seq: int  # with the log, the current intent's id (derived: DESIGN 5)
     effective_at: datetime
     fields: IntentFields  # encoded as the map of the semantic fields
     due: datetime | None
@@ -163,7 +162,6 @@ def saved_log(log: IntentLog, due: datetime | None) -> SavedLog:
         client_id=log.client_id,
         group_id=log.group_id,
         seq=log.seq,
-        intent_id=log.last.intent_id,
         effective_at=log.last.effective_at,
         fields=log.last.fields,
         due=due,

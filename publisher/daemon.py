@@ -193,9 +193,13 @@ class Daemon:
             except BaseException:
                 self.connection.close()
                 raise
+            if not self.outbox.waiting:
+                # Every publish is with the network process: the checkpoint (the projector's
+                # state, which no PUBACK changes) is saved while it finishes them.
+                self.follower.save_checkpoint(self.clock.now(), force=True)
             self.settle(timeout)
             self.receipt_writer.write(complete=True)
-            self.follower.save_checkpoint(self.clock.now(), force=True)
+            self.follower.save_checkpoint(self.clock.now(), force=True)  # if not saved above
             self.follower.take_snapshots()  # after the PUBACKs: off the burst's path
         for item in self.outbox.outgoing:
             self.acks.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
