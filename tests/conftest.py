@@ -12,9 +12,39 @@ import sqlalchemy
 from ledger import Ledger, Meta
 from projections.tables import ALL_TABLES
 
-PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_BASE_PG_URL = os.environ.get("INTENT_LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Under pytest-xdist each worker drops and creates tables of its own, so each has its own database.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _worker_url(url: str, worker: str) -> str:
+    """The URL of `worker`'s own database beside the one `url` names (`url` itself for no worker)."""
+    if not worker:
+        return url
+    parsed = sqlalchemy.make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _worker_url(_BASE_PG_URL, _WORKER)
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ME = Meta("tester")
+
+
+def pytest_configure() -> None:
+    """Create this worker's database (`<database>_gw0`, ...) on the same server when it is missing."""
+    if PG_URL == _BASE_PG_URL:
+        return
+    name = sqlalchemy.make_url(PG_URL).database
+    engine = sqlalchemy.create_engine(_BASE_PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            known = conn.execute(sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if known.first() is None:
+                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.OperationalError:
+        pass  # PostgreSQL is away: the postgres tests will say so
+    finally:
+        engine.dispose()
 
 
 def reset_postgres() -> None:
