@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from ledger.app import Ledger
 from ledger.collector import paused_gc, set_collector
 from ledger.names import log_name
-from ledger.persistence import notify_channel
+from ledger.persistence import immediate_writes, notify_channel
 from ledger.urls import is_postgres
 from ledger.values import floor_second
 from projections.projector import Projector
@@ -57,6 +57,7 @@ class Daemon:
         metrics: Metrics | None = None,
     ) -> None:
         self.ledger, self.broker = ledger, broker
+        immediate_writes(ledger)  # its writes are on a screen's path: never SQLite's busy backoff
         self.settings = s = settings or RunSettings()
         self.log = log = log or EventLog()
         self.clock = NeverBack(clock or SystemClock(), log)  # the daemon's time never goes back

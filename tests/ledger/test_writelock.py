@@ -1,0 +1,138 @@
+"""SQLite's write lock taken at a write transaction's start and polled for (ledger.writelock)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import OperationalError
+
+from ledger import Ledger
+from ledger.errors import ClientNotFound
+from ledger.persistence import immediate_writes, transaction
+from ledger.writelock import POLL, begin_immediate
+from publisher.config import BrokerConfig
+from publisher.daemon import Daemon
+from tests.conftest import ME
+
+
+def _lock_is_free(db: Path) -> bool:
+    try:
+        sqlite3.connect(db, timeout=0).execute("BEGIN IMMEDIATE").execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def _holder(path: Path) -> sqlite3.Connection:
+    """Another connection (another process's, as far as SQLite can tell) holding the write lock."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def _wal_file(tmp_path: Path) -> Path:
+    path = tmp_path / "lock.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode = WAL")
+    setup.execute("CREATE TABLE t (x)")
+    setup.close()
+    return path
+
+
+def test_it_waits_for_a_held_lock_in_polls_and_restores_the_busy_timeout(tmp_path: Path) -> None:
+    path = _wal_file(tmp_path)
+    other = _holder(path)
+    mine = sqlite3.connect(path, isolation_level=None, timeout=5)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the third poll finds the lock released
+        slept.append(seconds)
+        if len(slept) == 3:
+            other.execute("COMMIT")
+
+    assert begin_immediate(mine, sleep=sleep) == 3
+    assert slept == [POLL, POLL, POLL]
+    assert mine.in_transaction
+    assert mine.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # the lock is ours now
+        sqlite3.connect(path, timeout=0).execute("BEGIN IMMEDIATE")
+    mine.execute("COMMIT")
+
+
+def test_past_the_busy_timeout_it_says_locked_as_sqlite_would(tmp_path: Path) -> None:
+    path = _wal_file(tmp_path)
+    other = _holder(path)  # held while the name lives
+    mine = sqlite3.connect(path, isolation_level=None, timeout=0.25)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:  # a virtual clock: no real waiting
+        now[0] += seconds
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        begin_immediate(mine, sleep=sleep, clock=lambda: now[0])
+    assert 0.25 <= now[0] < 0.25 + 2 * POLL
+    assert not mine.in_transaction
+    assert mine.execute("PRAGMA busy_timeout").fetchone()[0] == 250
+    other.execute("ROLLBACK")
+
+
+def test_a_transaction_begun_already_is_left_alone(tmp_path: Path) -> None:
+    mine = sqlite3.connect(_wal_file(tmp_path), isolation_level=None)
+    mine.execute("BEGIN")
+    assert begin_immediate(mine, sleep=lambda _s: pytest.fail("no poll")) == 0
+
+
+def test_the_ledgers_writes_hold_the_lock_from_their_start_only_when_asked(tmp_path: Path) -> None:
+    """A write transaction of `immediate_writes` holds the lock before it writes anything."""
+    db = tmp_path / "ledger.db"
+    app = Ledger(f"sqlite:///{db}")
+    try:
+        app.add_client("room-1", None, ME)  # tables and WAL mode in place
+
+        with transaction(app, commit=True):
+            assert _lock_is_free(db)  # the stock begin is deferred
+        immediate_writes(app)
+        with transaction(app, commit=True):
+            assert not _lock_is_free(db)
+        with transaction(app, commit=False):
+            assert _lock_is_free(db)  # reads never take it
+        app.add_client("room-2", None, ME)
+        assert app.client("room-2") is not None
+    finally:
+        app.close()
+
+
+def test_a_ledger_write_past_the_busy_timeout_fails_as_writes_do_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    app = Ledger(f"sqlite:///{db}")
+    try:
+        app.add_client("room-1", None, ME)
+        immediate_writes(app)
+        with transaction(app, commit=False) as session:  # the pool's connection, its timeout shortened
+            dbapi = session.connection().connection.driver_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA busy_timeout = 50")
+        other = _holder(db)
+        with pytest.raises(OperationalError, match="locked"):
+            app.add_client("room-2", None, ME)
+        other.execute("ROLLBACK")
+        with pytest.raises(ClientNotFound):
+            app.client("room-2")
+        app.add_client("room-2", None, ME)  # and the next write goes through
+        assert app.client("room-2") is not None
+    finally:
+        app.close()
+
+
+def test_the_daemon_asks_for_it(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    app = Ledger(f"sqlite:///{db}")
+    try:
+        app.add_client("room-1", None, ME)
+        Daemon(app, BrokerConfig())  # not started: nothing connects
+        with transaction(app, commit=True):
+            assert not _lock_is_free(db)
+    finally:
+        app.close()
