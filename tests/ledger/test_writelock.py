@@ -84,55 +84,46 @@ def test_a_transaction_begun_already_is_left_alone(tmp_path: Path) -> None:
     assert begin_immediate(mine, sleep=lambda _s: pytest.fail("no poll")) == 0
 
 
-def test_the_ledgers_writes_hold_the_lock_from_their_start_only_when_asked(tmp_path: Path) -> None:
+def test_the_ledgers_writes_hold_the_lock_from_their_start_only_when_asked(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
     """A write transaction of `immediate_writes` holds the lock before it writes anything."""
-    db = tmp_path / "ledger.db"
-    app = Ledger(f"sqlite:///{db}")
-    try:
-        app.add_client("room-1", None, ME)  # tables and WAL mode in place
+    app, db = sqlite_ledger, tmp_path / "ledger.db"  # the fixture's file
+    app.add_client("room-1", None, ME)  # tables and WAL mode in place
+    with transaction(app, commit=True):
+        assert _lock_is_free(db)  # the stock begin is deferred
+    immediate_writes(app)
+    with transaction(app, commit=True):
+        assert not _lock_is_free(db)
+    with transaction(app, commit=False):
+        assert _lock_is_free(db)  # reads never take it
+    app.add_client("room-2", None, ME)
+    assert app.client("room-2") is not None
 
-        with transaction(app, commit=True):
-            assert _lock_is_free(db)  # the stock begin is deferred
-        immediate_writes(app)
-        with transaction(app, commit=True):
-            assert not _lock_is_free(db)
-        with transaction(app, commit=False):
-            assert _lock_is_free(db)  # reads never take it
+
+def test_a_ledger_write_past_the_busy_timeout_fails_as_writes_do_and_changes_nothing(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    app, db = sqlite_ledger, tmp_path / "ledger.db"  # the fixture's file
+    app.add_client("room-1", None, ME)
+    immediate_writes(app)
+    with transaction(app, commit=False) as session:  # the pool's connection, its timeout shortened
+        dbapi = session.connection().connection.driver_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA busy_timeout = 50")
+    other = _holder(db)
+    with pytest.raises(OperationalError, match="locked"):
         app.add_client("room-2", None, ME)
-        assert app.client("room-2") is not None
-    finally:
-        app.close()
+    other.execute("ROLLBACK")
+    with pytest.raises(ClientNotFound):
+        app.client("room-2")
+    app.add_client("room-2", None, ME)  # and the next write goes through
+    assert app.client("room-2") is not None
 
 
-def test_a_ledger_write_past_the_busy_timeout_fails_as_writes_do_and_changes_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
-    app = Ledger(f"sqlite:///{db}")
-    try:
-        app.add_client("room-1", None, ME)
-        immediate_writes(app)
-        with transaction(app, commit=False) as session:  # the pool's connection, its timeout shortened
-            dbapi = session.connection().connection.driver_connection
-            assert dbapi is not None
-            dbapi.execute("PRAGMA busy_timeout = 50")
-        other = _holder(db)
-        with pytest.raises(OperationalError, match="locked"):
-            app.add_client("room-2", None, ME)
-        other.execute("ROLLBACK")
-        with pytest.raises(ClientNotFound):
-            app.client("room-2")
-        app.add_client("room-2", None, ME)  # and the next write goes through
-        assert app.client("room-2") is not None
-    finally:
-        app.close()
-
-
-def test_the_daemon_asks_for_it(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
-    app = Ledger(f"sqlite:///{db}")
-    try:
-        app.add_client("room-1", None, ME)
-        Daemon(app, BrokerConfig())  # not started: nothing connects
-        with transaction(app, commit=True):
-            assert not _lock_is_free(db)
-    finally:
-        app.close()
+def test_the_daemon_asks_for_it(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    app, db = sqlite_ledger, tmp_path / "ledger.db"  # the fixture's file
+    app.add_client("room-1", None, ME)
+    Daemon(app, BrokerConfig())  # not started: nothing connects
+    with transaction(app, commit=True):
+        assert not _lock_is_free(db)
