@@ -3,8 +3,8 @@
 Nothing else touches the libraries' private attributes. Here: the persistence
 module (`PERSISTENCE_MODULE=ledger.persistence:Factory`, a recorder writing
 stored events with multi-row `INSERT ... RETURNING id` through the driver
-(ledger.bulk), table lock and NOTIFY as the stock one; a datastore whose write
-transactions can start holding SQLite's write lock, ledger.writelock), a transcoder that looks
+(ledger.bulk), table lock and NOTIFY as the stock one; its datastore is
+ledger.writelock's), a transcoder that looks
 along the MRO, a ledger's engine, events table, transactions and NOTIFY channel,
 and aggregates restored as the library restores a snapshot.
 `bulk_insert` and `decode_issued` are ledger.bulk's and ledger.codec's, here for
@@ -13,7 +13,6 @@ their callers (the Core reads of the log: ledger.logread).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -23,17 +22,17 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, Transaction, transactions
+from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import CursorResult, Engine, LargeBinary, Table, func, insert, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy_utils.types.uuid import UUIDType
 
 from ledger.bulk import bind_processors, bulk_insert, insert_many_returning, insert_many_rowids
 from ledger.codec import decode_issued
-from ledger.writelock import begin_immediate
+from ledger.writelock import Datastore
 
 __all__ = [
     "BulkApplicationRecorder",
@@ -46,7 +45,6 @@ __all__ = [
     "engine_of",
     "events_table",
     "head_of",
-    "immediate_writes",
     "notify_channel",
     "reading",
     "restore_aggregate",
@@ -157,43 +155,6 @@ def _plain_binds(connection: Any, table: Table) -> bool:
     )
 
 
-class _ImmediateWrite:
-    """A write transaction whose SQLite write lock is taken at its start (ledger.writelock)."""
-
-    def __init__(self, transaction: Transaction) -> None:
-        self._transaction = transaction
-
-    def __enter__(self) -> Session:
-        session = self._transaction.__enter__()
-        try:
-            begin_immediate(session.connection().connection.driver_connection)
-        except sqlite3.Error as e:
-            # Rolled back and raised as the library raises a failed write (its OperationalError).
-            failed = OperationalError("BEGIN IMMEDIATE", None, e)
-            self._transaction.__exit__(OperationalError, failed, None)
-            raise  # not reached: the library raises its own
-        except BaseException as e:
-            self._transaction.__exit__(type(e), e, e.__traceback__)
-            raise
-        return session
-
-    def __exit__(self, *exc: Any) -> None:
-        self._transaction.__exit__(*exc)
-
-
-class Datastore(SQLAlchemyDatastore):
-    """The stock datastore; with `immediate` (see `immediate_writes`) an SQLite file's write
-    transactions start holding the write lock."""
-
-    immediate = False
-
-    def transaction(self, commit: bool) -> Any:
-        transaction = super().transaction(commit)
-        if commit and self.immediate and self.is_sqlite_filedb and transaction.nested_level == 0:
-            return _ImmediateWrite(transaction)
-        return transaction
-
-
 class Factory(SQLAlchemyFactory):
     application_recorder_class = BulkApplicationRecorder
     datastore_class = Datastore
@@ -218,15 +179,6 @@ def engine_of(app: Application[UUID]) -> Engine:
     """The SQLAlchemy engine of an application on this persistence module."""
     engine: Engine = app.factory.datastore.engine  # type: ignore[attr-defined]
     return engine
-
-
-def immediate_writes(app: Application[UUID]) -> None:
-    """This process's write transactions on the application's SQLite file take the write lock
-    at their start, polled for finely (ledger.writelock): for the daemon, whose writes are on a
-    screen's path; another process's, that may wait, keep SQLite's deferred begin."""
-    datastore = getattr(app.factory, "datastore", None)
-    if isinstance(datastore, Datastore):
-        datastore.immediate = True
 
 
 def dispose(app: Application[UUID]) -> None:

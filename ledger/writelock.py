@@ -7,7 +7,8 @@ daemon's intents are on the path to a screen, so its write transactions start
 with `BEGIN IMMEDIATE` tried every `POLL` seconds (SQLite's busy timeout off
 meanwhile, restored after), until the connection's own busy timeout has passed.
 Taking the lock at the start also rules out a deferred transaction's failed
-upgrade from a read.
+upgrade from a read. `Datastore` is the ledger's (ledger.persistence.Factory):
+the stock one, whose write transactions do this once `immediate_writes` asked.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
-__all__ = ["POLL", "begin_immediate"]
+from eventsourcing.application import Application
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, Transaction
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+__all__ = ["POLL", "Datastore", "begin_immediate", "immediate_writes"]
 
 POLL = 0.0005  # seconds between tries for another process's write lock
 _SQLITE_BUSY = 5  # the primary result code: another connection holds the lock
@@ -47,3 +54,49 @@ def begin_immediate(
             sleep(POLL)
     finally:
         dbapi.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+
+
+class _ImmediateWrite:
+    """A write transaction whose SQLite write lock is taken at its start (`begin_immediate`)."""
+
+    def __init__(self, transaction: Transaction) -> None:
+        self._transaction = transaction
+
+    def __enter__(self) -> Session:
+        session = self._transaction.__enter__()
+        try:
+            begin_immediate(session.connection().connection.driver_connection)
+        except sqlite3.Error as e:
+            # Rolled back and raised as the library raises a failed write (its OperationalError).
+            failed = OperationalError("BEGIN IMMEDIATE", None, e)
+            self._transaction.__exit__(OperationalError, failed, None)
+            raise  # not reached: the library raises its own
+        except BaseException as e:
+            self._transaction.__exit__(type(e), e, e.__traceback__)
+            raise
+        return session
+
+    def __exit__(self, *exc: Any) -> None:
+        self._transaction.__exit__(*exc)
+
+
+class Datastore(SQLAlchemyDatastore):
+    """The stock datastore; with `immediate` (see `immediate_writes`) an SQLite file's write
+    transactions start holding the write lock."""
+
+    immediate = False
+
+    def transaction(self, commit: bool) -> Any:
+        transaction = super().transaction(commit)
+        if commit and self.immediate and self.is_sqlite_filedb and transaction.nested_level == 0:
+            return _ImmediateWrite(transaction)
+        return transaction
+
+
+def immediate_writes(app: Application[UUID]) -> None:
+    """This process's write transactions on the application's SQLite file take the write lock
+    at their start, polled for finely: for the daemon, whose writes are on a screen's path;
+    other processes, which may wait, keep SQLite's deferred begin."""
+    datastore = getattr(app.factory, "datastore", None)
+    if isinstance(datastore, Datastore):
+        datastore.immediate = True

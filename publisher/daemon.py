@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from ledger.app import Ledger
 from ledger.collector import paused_gc, set_collector
 from ledger.names import log_name
-from ledger.persistence import immediate_writes, notify_channel
+from ledger.persistence import notify_channel
 from ledger.urls import is_postgres
 from ledger.values import floor_second
+from ledger.writelock import immediate_writes
 from projections.projector import Projector
 from publisher.acks import Acks
 from publisher.config import BrokerConfig
