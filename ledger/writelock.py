@@ -9,6 +9,12 @@ meanwhile, restored after), until the connection's own busy timeout has passed.
 Taking the lock at the start also rules out a deferred transaction's failed
 upgrade from a read. `Datastore` is the ledger's (ledger.persistence.Factory):
 the stock one, whose write transactions do this once `immediate_writes` asked.
+
+Those transactions also set how large the write-ahead log may grow before a
+commit checkpoints it (`wal_pages`): a burst of records, such as a first start's,
+rewrites the same index pages commit after commit, and a larger log copies each
+one back to the database file once instead of once every SQLite default of
+1,000 pages.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, Transaction
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-__all__ = ["POLL", "Datastore", "begin_immediate", "immediate_writes"]
+__all__ = ["POLL", "WAL_PAGES", "Datastore", "begin_immediate", "immediate_writes", "wal_pages"]
 
 POLL = 0.0005  # seconds between tries for another process's write lock
 _SQLITE_BUSY = 5  # the primary result code: another connection holds the lock
+WAL_PAGES = 1_000  # SQLite's own wal_autocheckpoint
+_SET_PAGES = "intent_ledger.wal_pages"  # a pooled connection's setting, in its pool record's info
 
 
 def begin_immediate(
@@ -59,13 +67,18 @@ def begin_immediate(
 class _ImmediateWrite:
     """A write transaction whose SQLite write lock is taken at its start (`begin_immediate`)."""
 
-    def __init__(self, transaction: Transaction) -> None:
-        self._transaction = transaction
+    def __init__(self, transaction: Transaction, pages: int) -> None:
+        self._transaction, self._pages = transaction, pages
 
     def __enter__(self) -> Session:
         session = self._transaction.__enter__()
         try:
-            begin_immediate(session.connection().connection.driver_connection)
+            pooled = session.connection().connection
+            dbapi: Any = pooled.driver_connection
+            if pooled.info.get(_SET_PAGES) != self._pages:  # a statement only when it changes
+                dbapi.execute(f"PRAGMA wal_autocheckpoint = {int(self._pages)}")
+                pooled.info[_SET_PAGES] = self._pages
+            begin_immediate(dbapi)
         except sqlite3.Error as e:
             # Rolled back and raised as the library raises a failed write (its OperationalError).
             failed = OperationalError("BEGIN IMMEDIATE", None, e)
@@ -82,14 +95,15 @@ class _ImmediateWrite:
 
 class Datastore(SQLAlchemyDatastore):
     """The stock datastore; with `immediate` (see `immediate_writes`) an SQLite file's write
-    transactions start holding the write lock."""
+    transactions start holding the write lock, and checkpoint past `wal_pages` pages."""
 
     immediate = False
+    wal_pages = WAL_PAGES
 
     def transaction(self, commit: bool) -> Any:
         transaction = super().transaction(commit)
         if commit and self.immediate and self.is_sqlite_filedb and transaction.nested_level == 0:
-            return _ImmediateWrite(transaction)
+            return _ImmediateWrite(transaction, self.wal_pages)
         return transaction
 
 
@@ -100,3 +114,12 @@ def immediate_writes(app: Application[UUID]) -> None:
     datastore = getattr(app.factory, "datastore", None)
     if isinstance(datastore, Datastore):
         datastore.immediate = True
+
+
+def wal_pages(app: Application[UUID], pages: int) -> None:
+    """Checkpoint the application's SQLite write-ahead log when a commit leaves it past `pages`
+    pages, from each connection's next write on (a process with `immediate_writes`; else, and
+    on PostgreSQL, nothing changes)."""
+    datastore = getattr(app.factory, "datastore", None)
+    if isinstance(datastore, Datastore):
+        datastore.wal_pages = pages

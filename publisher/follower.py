@@ -19,6 +19,7 @@ from ledger.app import Ledger
 from ledger.collector import paused_gc
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
+from ledger.writelock import WAL_PAGES, wal_pages
 from projections.checkpoint import CheckpointStore
 from projections.projector import Projector
 from publisher.logs import Episode, EventLog
@@ -34,8 +35,15 @@ BURST_POLL = timedelta(seconds=0.25)  # ledger polls while a burst is in flight,
 CHUNK = 1_000
 # The start's chunks, smaller: it evaluates every target at once, and what a chunk holds
 # until it is published (its issued logs and events, their rows, the payloads in flight) sets
-# the start's peak memory, which the view it builds never gives back.
+# the start's peak memory, which the view it builds never gives back. A larger fleet's chunks
+# are a START_SHARE-th of it (CHUNK at most): a chunk is one transaction, and SQLite's work a
+# row falls with the rows a transaction (the random index pages each commit writes), while
+# those chunks' memory stays small beside the larger view's.
 START_CHUNK = 250
+START_SHARE = 40
+# The start's records are a burst: the write-ahead log checkpointed past this many pages
+# meanwhile, not SQLite's WAL_PAGES (each index page copied back once, not once a few commits).
+START_WAL_PAGES = 10_000
 # A boundary this close is evaluated ahead while idle, this many targets a round (a change
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
 AHEAD = timedelta(seconds=30)
@@ -127,10 +135,12 @@ class Follower:
             else:
                 # The start too goes in chunks (--once as well): paho publishes each while the
                 # next is evaluated and recorded, and only a chunk's events wait to be written.
+                wal_pages(self.ledger, START_WAL_PAGES)
                 issued = self._start(now)
                 self.started = self._freeze = True
         if self._freeze and not self.projector.pending:
             self._freeze = False
+            wal_pages(self.ledger, WAL_PAGES)
             if not self.once:
                 # The rebuilt view lives as long as the process: keep the collector off it.
                 gc.collect()
@@ -138,10 +148,11 @@ class Follower:
         return issued
 
     def _limit(self) -> int | None:
-        """This round's chunk: START_CHUNK at most until the start's chunks are recorded."""
+        """This round's chunk: the start's (START_CHUNK, a START_SHARE-th of a larger fleet) at
+        most until the start's chunks are recorded."""
         starting = not self.started or self._freeze
         if starting and self.chunk is not None:
-            return min(self.chunk, START_CHUNK)
+            return min(self.chunk, max(START_CHUNK, len(self.projector.view.clients) // START_SHARE))
         return self.chunk
 
     @property
@@ -182,6 +193,7 @@ class Follower:
         self._resume()
         if self.projector.partial:
             return self.projector.step(now, self._limit())
+        self.projector.pull()  # the fleet first (if not read ahead): its size sets the chunks
         return self.projector.start(now, self._limit())
 
     def _failed(self, now: datetime, e: BaseException) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from eventsourcing.persistence import OperationalError
@@ -12,7 +14,7 @@ from eventsourcing.persistence import OperationalError
 from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.persistence import transaction
-from ledger.writelock import POLL, begin_immediate, immediate_writes
+from ledger.writelock import POLL, WAL_PAGES, begin_immediate, immediate_writes, wal_pages
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME
@@ -129,3 +131,58 @@ def test_the_daemon_asks_for_it(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     Daemon(app, BrokerConfig())  # not started: nothing connects
     with transaction(app, commit=True):
         assert not _lock_is_free(db)
+
+
+def _checkpoint_pages(app: Ledger) -> list[int]:
+    """wal_autocheckpoint of each connection in the ledger's pool (each checked out at once)."""
+    engine = app.factory.datastore.engine  # type: ignore[attr-defined]
+    held = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    try:
+        return [c.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] for c in held]
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_wal_pages_is_set_on_a_connection_at_its_next_write_and_set_back(sqlite_ledger: Ledger) -> None:
+    app = sqlite_ledger
+    immediate_writes(app)
+    app.add_client("room-1", None, ME)
+    assert _checkpoint_pages(app) == [WAL_PAGES]
+    wal_pages(app, 10_000)
+    assert _checkpoint_pages(app) == [WAL_PAGES]  # not before a write
+    app.add_client("room-2", None, ME)
+    assert _checkpoint_pages(app) == [10_000]
+    wal_pages(app, WAL_PAGES)
+    app.add_client("room-3", None, ME)
+    assert _checkpoint_pages(app) == [WAL_PAGES]
+
+
+def test_wal_pages_changes_nothing_without_immediate_writes(sqlite_ledger: Ledger) -> None:
+    app = sqlite_ledger
+    wal_pages(app, 10_000)
+    app.add_client("room-1", None, ME)
+    assert _checkpoint_pages(app) == [WAL_PAGES]
+
+
+def test_the_daemons_start_records_with_a_larger_log_and_sets_it_back(sqlite_ledger: Ledger) -> None:
+    """While the start's chunks are recorded the datastore asks for START_WAL_PAGES; once they
+    are, for WAL_PAGES again (run_once on a broker-less fleet of none: the chunks alone)."""
+    from publisher.follower import START_WAL_PAGES
+
+    app = sqlite_ledger
+    app.add_client("room-1", None, ME)
+    daemon = Daemon(app, BrokerConfig())
+    asked: list[int] = []
+    record = app.record_intents
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append(app.factory.datastore.wal_pages)  # type: ignore[attr-defined]
+        return record(*args, **kwargs)
+
+    with patch.object(app, "record_intents", recording):
+        daemon.follower.follow(daemon.clock.now(), strict=True)
+        while daemon.follower.pending:
+            daemon.follower.follow(daemon.clock.now(), strict=True)
+    assert asked == [START_WAL_PAGES]
+    assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]

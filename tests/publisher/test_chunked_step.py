@@ -197,3 +197,22 @@ def test_the_start_records_in_smaller_chunks_than_a_boundary(
     assert daemon.settle(10)
     every_on(sub)
     daemon.connection.close()
+
+
+def test_a_larger_fleets_start_records_a_share_of_it_a_chunk(
+    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+) -> None:
+    """With START_CHUNK 1 and a START_SHARE of 3, the 6 clients' start records 2 a round: a
+    third of the fleet, more than START_CHUNK (and never more than the chunk, 4)."""
+    daemon, capture, _clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
+    daemon.follower.chunk = 4
+    counts = []
+    with patch("publisher.follower.START_CHUNK", 1), patch("publisher.follower.START_SHARE", 3):
+        daemon.tick()
+        counts.append(sum(1 for c in CLIENTS for _ in ledger.issued(c)))
+        while daemon.follower.pending:
+            daemon.tick()
+            counts.append(sum(1 for c in CLIENTS for _ in ledger.issued(c)))
+    assert counts == [2, 4, 6]
+    settle(daemon, sub, capture)
+    daemon.connection.close()
