@@ -8,12 +8,9 @@ follows from the log's next `seq`, so a rebuild re-reads the very same ids.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-
-import msgspec
 
 from ledger import events as ev
 from ledger.app import INTENT_TOPICS, TIMELINE_TOPICS, Ledger, Receipt
@@ -21,12 +18,14 @@ from ledger.domain import IntentLog
 from ledger.intent import CurrentIntent, IntentFields
 from ledger.names import group_of
 from ledger.values import floor_second
+from projections.boundaries import Boundaries
 from projections.causes import CauseOf, boundary_cause, describe_cause, fixed_cause
-from projections.checkpoint import Checkpoint, LiveLogs, restore_logs
+from projections.checkpoint import Checkpoint, LiveLogs
 from projections.chunks import Chunk, Write
 from projections.fleet import Affected, FleetView
 from projections.followers import Shared, follower_evaluation
 from projections.prepared import Built, ExtraOf, Prepared, evaluate, issue, splitter
+from projections.resume import resumed_view
 from projections.rowfold import fold_rows
 from projections.shard import Shard
 from projections.timeline import Timeline
@@ -47,8 +46,7 @@ class Projector:
         self.group_topics = group_topics
         self.shard = shard or Shard()
         self.view = FleetView()
-        self._timers: list[tuple[datetime, str]] = []
-        self._due: dict[str, datetime] = {}
+        self._boundaries = Boundaries()
         self._affected = Affected()
         self._retry: dict[str, CauseOf] = {}
         # A step committed in chunks: what is still to evaluate and record, at the step's `now`.
@@ -99,32 +97,16 @@ class Projector:
         return self._partial
 
     def resume(self, saved: Checkpoint) -> bool:
-        """Start from a checkpoint instead of the whole ledger; False (nothing changed) if it is overtaken.
-
-        Overtaken: a schedule change after its position, or an intent of one of our
-        logs that it does not hold (another instance recorded after it was saved).
-        Targets whose boundary passed meanwhile are simply due: the next `step` records them.
-        """
-        head = self.ledger.max_notification_id()
-        if saved.key != self.key or saved.position > head or self.view.position:
+        """Start from a checkpoint instead of the whole ledger; False (nothing changed) if it
+        is overtaken (projections.resume). Targets whose boundary passed meanwhile are simply
+        due: the next `step` records them."""
+        if saved.key != self.key or self.view.position:
             return False
-        if self.ledger.appended(saved.position, topics=TIMELINE_TOPICS, stop=head):
+        resumed = resumed_view(self.ledger, saved, self.shard)
+        if resumed is None:
             return False
-        view = FleetView()
-        due: dict[str, datetime] = {}
-        try:
-            view.hold_logs(restore_logs(saved.logs, due))
-        except msgspec.DecodeError:
-            return False  # a part that does not read back: a full start
-        for _, event in self.ledger.read(saved.position, topics=INTENT_TOPICS, stop=head):
-            name = IntentLog.name_for(event.client_id, event.group_id)  # type: ignore[attr-defined]
-            if self.shard.owns(name) and not view.holds(event):
-                return False
-        view.position = head
-        self.view, self._partial = view, True
-        self._due = due
-        self._timers = [(due, name) for name, due in self._due.items()]
-        heapq.heapify(self._timers)
+        self.view, due = resumed
+        self._partial, self._boundaries = True, Boundaries(due)
         return True
 
     def complete(self) -> None:
@@ -145,7 +127,7 @@ class Projector:
         if len(logs) != len(names):
             return None  # one never evaluated: a checkpoint without it would never publish it
         self.dirty = False
-        saved = LiveLogs(logs, self._due)  # each log saved as it is encoded
+        saved = LiveLogs(logs, self._boundaries.due)  # each log saved as it is encoded
         return Checkpoint(key=self.key, position=self.view.position, saved_at=now, logs=saved)
 
     def step(self, now: datetime, limit: int | None = None) -> list[ev.IntentIssued]:
@@ -188,12 +170,9 @@ class Projector:
         if self._prepared.at is not None and self._prepared.at < now:
             self._prepared = Prepared()  # a boundary passed unstepped: evaluated as it would be
         on_time = self._prepared.cause if self._prepared.at == now else None
-        while self._timers and self._timers[0][0] <= now:
-            boundary, name = heapq.heappop(self._timers)
-            if self._due.get(name) == boundary:
-                del self._due[name]
-                cause = on_time if on_time is not None and boundary == now else boundary_cause(boundary, now)
-                pending.setdefault(name, cause)
+        for boundary, name in self._boundaries.pop_due(now):
+            cause = on_time if on_time is not None and boundary == now else boundary_cause(boundary, now)
+            pending.setdefault(name, cause)
         return self._commit(pending, now, limit)
 
     def prepare(self, now: datetime, ahead: timedelta, budget: int) -> bool:
@@ -204,9 +183,14 @@ class Projector:
         if unsettled or at is None or not now < at <= now + ahead:
             return False
         if self._prepared.at != at:
-            self._prepared = Prepared(at, self._due)
+            self._prepared = Prepared(at, self._boundaries.due)
         return self._prepared.advance(
-            self._due, self.timeline, self.view.logs.get, budget, splitter(self.ledger.mapper), self.extra_of
+            self._boundaries.due,
+            self.timeline,
+            self.view.logs.get,
+            budget,
+            splitter(self.ledger.mapper),
+            self.extra_of,
         )
 
     def _last_fields(self, name: str) -> IntentFields | None:
@@ -220,9 +204,7 @@ class Projector:
 
     def next_wakeup(self) -> datetime | None:
         """The earliest pending boundary of any target (the daemon sleeps until then)."""
-        while self._timers and self._due.get(self._timers[0][1]) != self._timers[0][0]:
-            heapq.heappop(self._timers)
-        return self._timers[0][0] if self._timers else None
+        return self._boundaries.next()
 
     def names(self) -> list[str]:
         """Every intent log this projector keeps: clients, and groups with group topics."""
@@ -350,7 +332,7 @@ class Projector:
         else:
             evaluation, ahead = taken
         after, fields, caused, ids = evaluation
-        self._schedule(name, after)
+        self._boundaries.schedule(name, after)
         if after is not None and after == self._prepared.at:
             self._prepared.want(name)  # due at the prepared boundary: evaluated ahead again
         if fields is None or caused is None:
@@ -376,10 +358,3 @@ class Projector:
             self.view.release(log)
         else:
             log.version, log.modified_on, log.seq, log.last = before
-
-    def _schedule(self, name: str, at: datetime | None) -> None:
-        if at is None:
-            self._due.pop(name, None)
-        elif self._due.get(name) != at:
-            self._due[name] = at
-            heapq.heappush(self._timers, (at, name))
