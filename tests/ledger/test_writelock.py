@@ -166,13 +166,16 @@ def test_wal_pages_changes_nothing_without_immediate_writes(sqlite_ledger: Ledge
 
 
 def test_the_daemons_start_records_with_a_larger_log_and_sets_it_back(sqlite_ledger: Ledger) -> None:
-    """While the start's chunks are recorded the datastore asks for START_WAL_PAGES; once they
-    are, for WAL_PAGES again (run_once on a broker-less fleet of none: the chunks alone)."""
+    """While the start's chunks are recorded (three of one client each) the datastore asks for
+    START_WAL_PAGES at every one; once they are, for WAL_PAGES again (the follower alone: no
+    broker)."""
     from publisher.follower import START_WAL_PAGES
 
     app = sqlite_ledger
-    app.add_client("room-1", None, ME)
+    for name in ("room-1", "room-2", "room-3"):
+        app.add_client(name, None, ME)
     daemon = Daemon(app, BrokerConfig())
+    daemon.follower.chunk = 1
     asked: list[int] = []
     record = app.record_intents
 
@@ -184,5 +187,5 @@ def test_the_daemons_start_records_with_a_larger_log_and_sets_it_back(sqlite_led
         daemon.follower.follow(daemon.clock.now(), strict=True)
         while daemon.follower.pending:
             daemon.follower.follow(daemon.clock.now(), strict=True)
-    assert asked == [START_WAL_PAGES]
+    assert asked == [START_WAL_PAGES] * 3
     assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]

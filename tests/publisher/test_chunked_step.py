@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from freezegun import freeze_time
 
 from ledger import Ledger, TargetRef
@@ -199,20 +200,25 @@ def test_the_start_records_in_smaller_chunks_than_a_boundary(
     daemon.connection.close()
 
 
+@pytest.mark.parametrize(("share", "expected"), [(3, [2, 4, 6]), (1, [4, 6])])
 def test_a_larger_fleets_start_records_a_share_of_it_a_chunk(
-    ledger: Ledger, mosquitto: Mosquitto, subscribe: Callable[..., Subscriber]
+    ledger: Ledger,
+    mosquitto: Mosquitto,
+    subscribe: Callable[..., Subscriber],
+    share: int,
+    expected: list[int],
 ) -> None:
-    """With START_CHUNK 1 and a START_SHARE of 3, the 6 clients' start records 2 a round: a
-    third of the fleet, more than START_CHUNK (and never more than the chunk, 4)."""
+    """With START_CHUNK 1, the 6 clients' start records a START_SHARE-th of the fleet a round,
+    more than START_CHUNK: 2 with a share of 3; never more than the chunk (4) with a share of 1."""
     daemon, capture, _clock, sub = lobby_on_at_1(ledger, mosquitto, subscribe)
     daemon.follower.chunk = 4
     counts = []
-    with patch("publisher.follower.START_CHUNK", 1), patch("publisher.follower.START_SHARE", 3):
+    with patch("publisher.follower.START_CHUNK", 1), patch("publisher.follower.START_SHARE", share):
         daemon.tick()
         counts.append(sum(1 for c in CLIENTS for _ in ledger.issued(c)))
         while daemon.follower.pending:
             daemon.tick()
             counts.append(sum(1 for c in CLIENTS for _ in ledger.issued(c)))
-    assert counts == [2, 4, 6]
+    assert counts == expected
     settle(daemon, sub, capture)
     daemon.connection.close()
