@@ -203,6 +203,7 @@ class Daemon:
             self.receipt_writer.write(complete=True)
             self.follower.save_checkpoint(self.clock.now(), force=True)  # if not saved above
             self.follower.take_snapshots()  # after the PUBACKs: off the burst's path
+            self.follower.close()
         for item in self.outbox.outgoing:
             self.acks.failures.append(f"{item.delivery.topic}: no PUBACK within {timeout:g} s")
         if self.outbox.waiting:  # the connection dropped before they could be sent
@@ -232,6 +233,7 @@ class Daemon:
             self.connection.goodbye()
         self.acks.drain_lost(self.clock.now())
         self.receipt_writer.write(complete=True)
+        self.follower.close()
         if self.lease is not None:
             self.lease.release()
 

@@ -11,6 +11,7 @@ quiet spell.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from ledger.app import Ledger
 from ledger.collector import paused_gc
 from ledger.events import IntentIssued
 from ledger.values import floor_second, format_instant
-from ledger.writelock import WAL_PAGES, wal_pages
+from ledger.writelock import WAL_PAGES, checkpoint_wal, wal_pages
 from projections.checkpoint import CheckpointStore
 from projections.projector import Projector
 from publisher.logs import Episode, EventLog
@@ -42,7 +43,8 @@ CHUNK = 1_000
 START_CHUNK = 250
 START_SHARE = 40
 # The start's records are a burst: the write-ahead log checkpointed past this many pages
-# meanwhile, not SQLite's WAL_PAGES (each index page copied back once, not once a few commits).
+# meanwhile, not SQLite's WAL_PAGES (each index page copied back once, not once a few commits),
+# and copied back on a thread of its own once they are recorded, not by the next commit.
 START_WAL_PAGES = 10_000
 # A boundary this close is evaluated ahead while idle, this many targets a round (a change
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
@@ -72,6 +74,8 @@ class Follower:
         self.once = False  # --once: the view dies with the process, the collector may stay off
         self.chunk: int | None = CHUNK
         self._freeze = False  # the start's chunks are recorded: freeze the view then
+        self._start_chunk: int | None = None  # the start's chunk, sized by its targets
+        self._wal_checkpoint: threading.Thread | None = None  # the start's log copied back
         self.next_lag = started_at
         self._backoff = backoff
         self._next_db: datetime | None = None  # retry the ledger then (None: it answers)
@@ -140,7 +144,7 @@ class Follower:
                 self.started = self._freeze = True
         if self._freeze and not self.projector.pending:
             self._freeze = False
-            wal_pages(self.ledger, WAL_PAGES)
+            self._wal_checkpoint = checkpoint_wal(self.ledger, WAL_PAGES)
             if not self.once:
                 # The rebuilt view lives as long as the process: keep the collector off it.
                 gc.collect()
@@ -148,12 +152,22 @@ class Follower:
         return issued
 
     def _limit(self) -> int | None:
-        """This round's chunk: the start's (START_CHUNK, a START_SHARE-th of a larger fleet) at
-        most until the start's chunks are recorded."""
-        starting = not self.started or self._freeze
-        if starting and self.chunk is not None:
-            return min(self.chunk, max(START_CHUNK, len(self.projector.view.clients) // START_SHARE))
+        """This round's chunk: the start's until the start's chunks are recorded."""
+        if (not self.started or self._freeze) and self._start_chunk is not None:
+            return self._start_chunk
         return self.chunk
+
+    def _size_start(self) -> None:
+        """The start's chunk: START_CHUNK, or a START_SHARE-th of a larger shard's targets (the
+        chunk at most)."""
+        if self.chunk is not None:
+            targets = len(self.projector.names())
+            self._start_chunk = min(self.chunk, max(START_CHUNK, targets // START_SHARE))
+
+    def close(self) -> None:
+        """Wait for the start's write-ahead log to be copied back (before the ledger closes)."""
+        if self._wal_checkpoint is not None:
+            self._wal_checkpoint.join()
 
     @property
     def pending(self) -> bool:
@@ -192,8 +206,10 @@ class Follower:
     def _start(self, now: datetime) -> list[IntentIssued]:
         self._resume()
         if self.projector.partial:
+            self._size_start()
             return self.projector.step(now, self._limit())
         self.projector.pull()  # the fleet first (if not read ahead): its size sets the chunks
+        self._size_start()
         return self.projector.start(now, self._limit())
 
     def _failed(self, now: datetime, e: BaseException) -> None:

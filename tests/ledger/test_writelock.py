@@ -14,7 +14,7 @@ from eventsourcing.persistence import OperationalError
 from ledger import Ledger
 from ledger.errors import ClientNotFound
 from ledger.persistence import transaction
-from ledger.writelock import POLL, WAL_PAGES, begin_immediate, immediate_writes, wal_pages
+from ledger.writelock import POLL, WAL_PAGES, begin_immediate, checkpoint_wal, immediate_writes, wal_pages
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from tests.conftest import ME
@@ -133,42 +133,110 @@ def test_the_daemon_asks_for_it(sqlite_ledger: Ledger, tmp_path: Path) -> None:
         assert not _lock_is_free(db)
 
 
-def _checkpoint_pages(app: Ledger) -> list[int]:
-    """wal_autocheckpoint of each connection in the ledger's pool (each checked out at once)."""
+def _settings(app: Ledger) -> list[tuple[int, int]]:
+    """(wal_autocheckpoint, journal_size_limit) of each connection in the ledger's pool, each
+    checked out at once, as the engine hands them out."""
     engine = app.factory.datastore.engine  # type: ignore[attr-defined]
-    held = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    held = [engine.raw_connection() for _ in range(max(1, engine.pool.checkedin()))]
     try:
-        return [c.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] for c in held]
+        return [
+            (
+                c.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0],
+                c.driver_connection.execute("PRAGMA journal_size_limit").fetchone()[0],
+            )
+            for c in held
+        ]
     finally:
         for c in held:
             c.close()
 
 
-def test_wal_pages_is_set_on_a_connection_at_its_next_write_and_set_back(sqlite_ledger: Ledger) -> None:
+def test_wal_pages_is_set_on_every_connection_handed_out_and_set_back(sqlite_ledger: Ledger) -> None:
+    """The ledger's transactions' connections and the engine's own (a checkpoint's save,
+    retention): each checkpoints past the pages asked for, and keeps a file of as many."""
     app = sqlite_ledger
+    app.add_client("room-1", None, ME)
+    assert _settings(app) == [(WAL_PAGES, -1)]  # SQLite's own: nothing set before it is asked
+    wal_pages(app, 10_000)
+    assert _settings(app) == [(10_000, 10_000 * 4_096)]
+    engine = app.factory.datastore.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 10_000
+    app.add_client("room-2", None, ME)
+    wal_pages(app, WAL_PAGES)
+    assert _settings(app) == [(WAL_PAGES, WAL_PAGES * 4_096)]
+
+
+def test_on_postgresql_wal_pages_and_checkpoint_wal_do_nothing(pg_url: str) -> None:
+    app = Ledger(pg_url)
+    try:
+        wal_pages(app, 10_000)
+        assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]
+        assert checkpoint_wal(app, WAL_PAGES) is None
+    finally:
+        app.close()
+
+
+def _fill_wal(db: Path, pages: int) -> None:
+    """Append about `pages` pages to the file's write-ahead log, none checkpointed."""
+    with closing(sqlite3.connect(db, isolation_level=None)) as filler:
+        filler.execute("PRAGMA wal_autocheckpoint = 0")
+        filler.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+        filler.execute("BEGIN")
+        filler.executemany("INSERT INTO filler VALUES (?)", [(bytes(4_000),)] * pages)
+        filler.execute("COMMIT")
+
+
+def _wal_frames(db: Path) -> int:
+    with closing(sqlite3.connect(db, isolation_level=None)) as probe:
+        frames: int = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        return frames
+
+
+def test_checkpoint_wal_leaves_a_small_log_to_the_commits(sqlite_ledger: Ledger) -> None:
+    """A log smaller than the threshold: no commit would copy it back, no thread is needed."""
+    app = sqlite_ledger
+    app.add_client("room-1", None, ME)
+    wal_pages(app, 10_000)
+    assert checkpoint_wal(app, WAL_PAGES) is None
+    assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_checkpoint_wal_copies_a_large_log_back_so_the_next_write_starts_a_small_one(
+    sqlite_ledger: Ledger, tmp_path: Path, copied: bool
+) -> None:
+    """After a burst's large log, copied back on the thread: the next write starts the log
+    again, and cuts its file to what WAL_PAGES lets it grow to. Without it (the threshold
+    merely set back) that write checkpoints the whole log in its own commit, which leaves
+    the log and its file as large as they were."""
+    app, db = sqlite_ledger, tmp_path / "ledger.db"  # the fixture's file
     immediate_writes(app)
     app.add_client("room-1", None, ME)
-    assert _checkpoint_pages(app) == [WAL_PAGES]
     wal_pages(app, 10_000)
-    assert _checkpoint_pages(app) == [WAL_PAGES]  # not before a write
+    _fill_wal(db, 3 * WAL_PAGES)
+    if copied:
+        thread = checkpoint_wal(app, WAL_PAGES)
+        assert thread is not None
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    else:
+        wal_pages(app, WAL_PAGES)
+    assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]
     app.add_client("room-2", None, ME)
-    assert _checkpoint_pages(app) == [10_000]
-    wal_pages(app, WAL_PAGES)
-    app.add_client("room-3", None, ME)
-    assert _checkpoint_pages(app) == [WAL_PAGES]
-
-
-def test_wal_pages_changes_nothing_without_immediate_writes(sqlite_ledger: Ledger) -> None:
-    app = sqlite_ledger
-    wal_pages(app, 10_000)
-    app.add_client("room-1", None, ME)
-    assert _checkpoint_pages(app) == [WAL_PAGES]
+    wal = db.with_name(db.name + "-wal")
+    if copied:
+        assert _wal_frames(db) < 100
+        assert wal.stat().st_size <= WAL_PAGES * 4_096
+    else:
+        assert _wal_frames(db) > 3 * WAL_PAGES
+        assert wal.stat().st_size > 3 * WAL_PAGES * 4_096
 
 
 def test_the_daemons_start_records_with_a_larger_log_and_sets_it_back(sqlite_ledger: Ledger) -> None:
     """While the start's chunks are recorded (three of one client each) the datastore asks for
-    START_WAL_PAGES at every one; once they are, for WAL_PAGES again (the follower alone: no
-    broker)."""
+    START_WAL_PAGES at every one; once the log is copied back, for WAL_PAGES again (the
+    follower alone: no broker)."""
     from publisher.follower import START_WAL_PAGES
 
     app = sqlite_ledger
@@ -188,4 +256,23 @@ def test_the_daemons_start_records_with_a_larger_log_and_sets_it_back(sqlite_led
         while daemon.follower.pending:
             daemon.follower.follow(daemon.clock.now(), strict=True)
     assert asked == [START_WAL_PAGES] * 3
+    daemon.follower.close()  # the start's log copied back: the threshold set back after it
     assert app.factory.datastore.wal_pages == WAL_PAGES  # type: ignore[attr-defined]
+
+
+def test_the_daemons_start_has_its_log_copied_back_on_a_thread(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    """With a threshold of 1 page after the start (so its log is larger), the follower copies
+    the log back once the start is recorded, and the next write starts the log again."""
+    app, db = sqlite_ledger, tmp_path / "ledger.db"
+    for name in ("room-1", "room-2", "room-3"):
+        app.add_client(name, None, ME)
+    daemon = Daemon(app, BrokerConfig())
+    with patch("publisher.follower.WAL_PAGES", 1):
+        daemon.follower.follow(daemon.clock.now(), strict=True)
+    thread = daemon.follower._wal_checkpoint
+    assert thread is not None
+    daemon.follower.close()
+    assert not thread.is_alive()
+    assert app.factory.datastore.wal_pages == 1  # type: ignore[attr-defined]
+    app.add_client("room-4", None, ME)
+    assert _wal_frames(db) < 10

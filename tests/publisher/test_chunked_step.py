@@ -14,6 +14,8 @@ import pytest
 from freezegun import freeze_time
 
 from ledger import Ledger, TargetRef
+from projections.shard import Shard
+from publisher.config import BrokerConfig
 from publisher.daemon import Daemon, RunSettings
 from publisher.mqtt import Delivery, MqttSession
 from publisher.payload import decode_payload
@@ -222,3 +224,38 @@ def test_a_larger_fleets_start_records_a_share_of_it_a_chunk(
     assert counts == expected
     settle(daemon, sub, capture)
     daemon.connection.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        # 7 targets (6 clients and their group's topic): one chunk of all, not a first of 6.
+        (RunSettings(group_topics=True), [7]),
+        # The shard's own clients, halved: not half of the 6 in every shard.
+        (RunSettings(shard=Shard(0, 2)), None),
+    ],
+    ids=["group-topics", "shard"],
+)
+def test_the_starts_chunk_is_a_share_of_the_shards_own_targets(
+    ledger: Ledger, settings: RunSettings, expected: list[int] | None
+) -> None:
+    """START_CHUNK 1, a chunk of 100: the start's chunk is its targets (group topics counted, other
+    shards' clients not) over START_SHARE (1 with group topics, 2 for a shard). The follower
+    alone: no broker."""
+    for client in CLIENTS:
+        ledger.add_client(client, "lobby", ME)
+    daemon = Daemon(ledger, BrokerConfig(), settings)
+    daemon.follower.chunk = 100
+    share = 1 if settings.group_topics else 2
+    if expected is None:
+        owned = sum(1 for c in CLIENTS if settings.shard.owns(c))
+        assert 1 < owned < len(CLIENTS) - 1  # else a share of the fleet would chunk it alike
+        expected = [*range(owned // share, owned, owned // share), owned]  # recorded after each round
+    counts: list[int] = []
+    with patch("publisher.follower.START_CHUNK", 1), patch("publisher.follower.START_SHARE", share):
+        now = daemon.clock.now()
+        counts.append(len(daemon.follower.follow(now, strict=True)))
+        while daemon.follower.pending:
+            counts.append(counts[-1] + len(daemon.follower.follow(now, strict=True)))
+    daemon.follower.close()
+    assert counts == expected
