@@ -1,7 +1,7 @@
 """The projection runner: follows the ledger, records transitions, keeps retained intents fresh.
 
-Composes the parts (follower, outbox, acks, connection, selfcheck, receipts, observe) and owns
-the loop and the lease; one thread owns everything, paho's only resolves deliveries and queues
+Composes the parts (follower, outbox, acks, connection, selfcheck, receipts, observe, the role
+under the lease) and owns the loop; one thread owns everything, paho's only resolves deliveries and queues
 reports. `tick()` does one round, `next_deadline()` says when the next is due (tests drive it
 in virtual time); `run()` sleeps in between.
 """
@@ -29,6 +29,7 @@ from publisher.logs import EventLog
 from publisher.metrics import Metrics
 from publisher.outbox import BURST_WAIT, Kind, Outbox
 from publisher.receipts import DeliveryLog, ReceiptWriter
+from publisher.role import Role
 from publisher.selfcheck import SelfCheck
 from publisher.session import SessionFactory, default_sessions
 from publisher.settings import Backoff, Clock, RunSettings, SystemClock
@@ -65,10 +66,10 @@ class Daemon:
         self.metrics = metrics = metrics or Metrics()
         self.projector = Projector(ledger, group_topics=s.group_topics, shard=s.shard)
         self.topics = Topics(s.prefix, s.shard)
-        self.lease: Lease | None = None
         self.wake = threading.Event()
         self.stopping = threading.Event()
         started_at = floor_second(self.clock.now())
+        self.role = Role(self.clock, log, str(s.shard), started_at)
         self.receipts = DeliveryLog(ledger)
         self.connection = Connection(
             broker,
@@ -91,9 +92,7 @@ class Daemon:
         self.observer = observer_for(ledger, broker, s, self.projector, metrics.registry, log)
         self._watcher: PgWatcher | None = None
         self._republish_all = False
-        self._lease_lost = False
         self._once = False
-        self._next_lease_check = started_at
 
     def run(self, lease: Lease | None = None) -> None:
         """Work until `stop()`; then publish `offline` and disconnect cleanly.
@@ -112,7 +111,7 @@ class Daemon:
         try:
             while not self.stopping.is_set():
                 self.wake.clear()  # before the round: a NOTIFY during it must not be lost
-                if self.lease is not None and not self._still_ours():
+                if self.lease is not None and not self.role.still_ours():
                     break
                 self.tick()
                 self._sleep()
@@ -225,9 +224,9 @@ class Daemon:
         self.settle(self.settings.ack_timeout)  # log what is in flight before saying goodbye
         self.observer.close()
         self.receipt_writer.write(complete=True)
-        if self.follower.started and not self._lease_lost:  # lost: another instance is active now
+        if self.follower.started and not self.role.lost:  # lost: another instance is active now
             self.follower.save_checkpoint(self.clock.now(), force=True)
-        if self._lease_lost:
+        if self.role.lost:
             self.connection.close()
         else:
             self.connection.goodbye()
@@ -286,40 +285,22 @@ class Daemon:
     # The lease.
 
     def _take(self, lease: Lease) -> bool:
-        """Wait (as a standby) until the lease is ours; False if stopped first."""
-        shard = str(self.settings.shard)
-        announced = False
-        while not self.stopping.is_set():
-            if lease.try_acquire():
-                self.lease = lease
-                now = floor_second(self.clock.now())
-                self.connection.started_at = self.connection.next_connect = now
-                self.outbox.restart_stamps(now)
-                self.follower.next_lag = now
-                self.selfcheck.restart(now)
-                self.log.emit("role", role="active", shard=shard)
-                return True
-            if not announced:
-                self.log.emit("role", role="standby", shard=shard)
-                announced = True
-            self.clock.wait(self.wake, self.settings.standby_poll)
-        return False
+        """Wait (as a standby) until the lease is ours, then start afresh; False if stopped first."""
+        if not self.role.take(lease, self.stopping, self.wake, self.settings.standby_poll):
+            return False
+        now = floor_second(self.clock.now())
+        self.connection.started_at = self.connection.next_connect = now
+        self.outbox.restart_stamps(now)
+        self.follower.next_lag = now
+        self.selfcheck.restart(now)
+        return True
 
-    def _still_ours(self) -> bool:
-        assert self.lease is not None
-        if self.clock.now() < self._next_lease_check:
-            return True
-        self._next_lease_check = self.clock.now() + timedelta(seconds=1)
-        retakes = self.lease.retakes
-        if self.lease.held():  # lost with its connection and free: taken again
-            if self.lease.retakes > retakes:
-                self.log.emit("role", role="active", shard=str(self.settings.shard), lease="retaken")
-            return True
-        # Somebody else may be active now: leave quietly, the supervisor restarts us as a standby.
-        self.log.emit("role", role="lost", shard=str(self.settings.shard))
-        self._lease_lost = True
-        return False
+    @property
+    def lease(self) -> Lease | None:
+        """The lease, once ours (None: run without one, or not taken yet)."""
+        return self.role.lease
 
     @property
     def lease_lost(self) -> bool:
-        return self._lease_lost
+        """Another instance may be active now: this one stopped without an `offline`."""
+        return self.role.lost
