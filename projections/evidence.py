@@ -14,8 +14,9 @@ from ledger.domain import Target
 from ledger.occurrences import last_start, local_to_utc, occurrences
 from ledger.recurrence import format_local
 from ledger.values import Policy, format_instant
-from projections.blocks import Block, EagerBlocks, LazyBlocks
+from projections.blocks import EagerBlocks, LazyBlocks
 from projections.fleet import ClientRow
+from projections.merge import Block
 from projections.timeline import Timeline
 
 __all__ = ["every_block", "inside", "occurrence_evidence"]

@@ -11,7 +11,7 @@ import msgspec
 
 from ledger.intent import IntentFields
 from ledger.values import format_instant
-from projections.blocks import Span
+from projections.merge import Span
 
 __all__ = ["REASONS", "Intent", "Segment"]
 

@@ -19,7 +19,7 @@ from itertools import pairwise
 from operator import attrgetter
 
 from ledger.values import Policy, Window
-from projections.blocks import Block, Span, merge
+from projections.merge import Block, Span, merge
 
 __all__ = ["merged_with", "uncapped"]
 

@@ -14,8 +14,9 @@ from typing import Any, Protocol, cast
 
 from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
-from projections.blocks import Block, Blocks, EagerBlocks, LazyBlocks, Span, merge_blocks
+from projections.blocks import Blocks, EagerBlocks, LazyBlocks
 from projections.intents import REASONS, Intent, Segment
+from projections.merge import Block, Span, merge_blocks
 from projections.splice import merged_with
 
 __all__ = [

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ledger.occurrences import occurrences
 from ledger.recurrence import Recurrence, Series, format_local
 from ledger.values import Override, Policy, ScheduledEvent, Window
-from projections.blocks import Span
+from projections.merge import Span
 from projections.timeline import Timeline, client_timeline
 from tests.projections.test_timeline import Sched as BareSched
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.values import MAX_WINDOW, Policy, Window
-from projections.blocks import merge_blocks
+from projections.merge import merge_blocks
 from projections.splice import merged_with, uncapped
 
 T0 = datetime(2026, 3, 30, tzinfo=UTC)

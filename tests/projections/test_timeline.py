@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ledger import codec
 from ledger.recurrence import Series
 from ledger.values import Override, Policy, ScheduledEvent, Window
-from projections import blocks
+from projections import merge
 from projections.timeline import Span, client_timeline, group_timeline, merge_blocks
 
 T0 = datetime(2026, 3, 31, tzinfo=UTC)
@@ -87,7 +87,7 @@ def test_blocks_of_equal_windows_share_their_widened_instants(monkeypatch: pytes
     """Two groups' blocks over the same times hold one object per instant (a fleet's memory),
     and equal to the widened windows' instants."""
     # Empty tables: one nearly full from earlier tests would be emptied between the merges.
-    monkeypatch.setattr(blocks, "_WIDENED", {})
+    monkeypatch.setattr(merge, "_WIDENED", {})
     monkeypatch.setattr(codec, "_INSTANTS", {})
     policy = Policy(pre_roll=300, post_roll=600)
     first = merge_blocks([win(8, 9), win(12, 13)], policy)
