@@ -1,9 +1,9 @@
 """The projection runner: follows the ledger, records transitions, keeps retained intents fresh.
 
 Composes the parts (follower, outbox, acks, connection, selfcheck, receipts, observe, the role
-under the lease) and owns the loop; one thread owns everything, paho's only resolves deliveries and queues
-reports. `tick()` does one round, `next_deadline()` says when the next is due (tests drive it
-in virtual time); `run()` sleeps in between.
+under the lease) and owns the loop; one thread owns everything, paho's only resolves
+deliveries and queues reports. `tick()` does one round, `next_deadline()` says when the next
+is due (tests drive it in virtual time); `run()` sleeps in between.
 """
 
 from __future__ import annotations

@@ -144,7 +144,10 @@ class Follower:
                 self.started = self._freeze = True
         if self._freeze and not self.projector.pending:
             self._freeze = False
-            self._wal_checkpoint = checkpoint_wal(self.ledger, WAL_PAGES)
+            if not self.once:
+                self._wal_checkpoint = checkpoint_wal(self.ledger, WAL_PAGES)
+            # --once keeps the larger log to its end: the ledger's close copies it back, and
+            # neither a thread nor its connection is added to the burst's peak memory.
             if not self.once:
                 # The rebuilt view lives as long as the process: keep the collector off it.
                 gc.collect()

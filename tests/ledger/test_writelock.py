@@ -276,3 +276,18 @@ def test_the_daemons_start_has_its_log_copied_back_on_a_thread(sqlite_ledger: Le
     assert app.factory.datastore.wal_pages == 1  # type: ignore[attr-defined]
     app.add_client("room-4", None, ME)
     assert _wal_frames(db) < 10
+
+
+def test_once_the_start_keeps_the_larger_log_to_its_end(sqlite_ledger: Ledger) -> None:
+    """--once: no thread; the larger threshold holds for the writes after the start (the
+    ledger's close copies the log back)."""
+    from publisher.follower import START_WAL_PAGES
+
+    app = sqlite_ledger
+    app.add_client("room-1", None, ME)
+    daemon = Daemon(app, BrokerConfig())
+    daemon.follower.once = True
+    with patch("publisher.follower.WAL_PAGES", 1):
+        daemon.follower.follow(daemon.clock.now(), strict=True)
+    assert daemon.follower._wal_checkpoint is None
+    assert app.factory.datastore.wal_pages == START_WAL_PAGES  # type: ignore[attr-defined]
