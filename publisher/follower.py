@@ -46,6 +46,7 @@ START_SHARE = 40
 # meanwhile, not SQLite's WAL_PAGES (each index page copied back once, not once a few commits),
 # and copied back on a thread of its own once they are recorded, not by the next commit.
 START_WAL_PAGES = 10_000
+CLOSE_WAIT = 30.0  # seconds the shutdown waits for that copy at most (a disk that hangs)
 # A boundary this close is evaluated ahead while idle, this many targets a round (a change
 # arriving meanwhile waits for one round of it, not for the whole fleet's).
 AHEAD = timedelta(seconds=30)
@@ -144,11 +145,10 @@ class Follower:
                 self.started = self._freeze = True
         if self._freeze and not self.projector.pending:
             self._freeze = False
-            if not self.once:
-                self._wal_checkpoint = checkpoint_wal(self.ledger, WAL_PAGES)
             # --once keeps the larger log to its end: the ledger's close copies it back, and
             # neither a thread nor its connection is added to the burst's peak memory.
             if not self.once:
+                self._wal_checkpoint = checkpoint_wal(self.ledger, WAL_PAGES)
                 # The rebuilt view lives as long as the process: keep the collector off it.
                 gc.collect()
                 gc.freeze()
@@ -168,9 +168,10 @@ class Follower:
             self._start_chunk = min(self.chunk, max(START_CHUNK, targets // START_SHARE))
 
     def close(self) -> None:
-        """Wait for the start's write-ahead log to be copied back (before the ledger closes)."""
+        """Wait for the start's write-ahead log to be copied back (before the ledger closes),
+        CLOSE_WAIT seconds at most: a copy still going on then is left to SQLite's own."""
         if self._wal_checkpoint is not None:
-            self._wal_checkpoint.join()
+            self._wal_checkpoint.join(CLOSE_WAIT)
 
     @property
     def pending(self) -> bool:
