@@ -135,16 +135,16 @@ def immediate_writes(app: Application[UUID]) -> None:
     """This process's write transactions on the application's SQLite file take the write lock
     at their start, polled for finely: for the daemon, whose writes are on a screen's path;
     other processes, which may wait, keep SQLite's deferred begin."""
-    datastore = getattr(app.factory, "datastore", None)
-    if isinstance(datastore, Datastore):
+    datastore = _sqlite_file(app)
+    if datastore is not None:
         datastore.immediate = True
 
 
 def wal_pages(app: Application[UUID], pages: int) -> None:
     """Checkpoint the application's SQLite write-ahead log when a commit leaves it past `pages`
     pages, on each connection from its next use on (on PostgreSQL nothing changes)."""
-    datastore = getattr(app.factory, "datastore", None)
-    if isinstance(datastore, Datastore) and datastore.is_sqlite_filedb:
+    datastore = _sqlite_file(app)
+    if datastore is not None:
         datastore.wal_pages = pages
 
 
@@ -156,8 +156,8 @@ def checkpoint_wal(app: Application[UUID], then_pages: int) -> threading.Thread 
     checkpoint running elsewhere) leaves the log to the commits' own checkpoints. Returns the
     thread to join; None on PostgreSQL, and where the log's file is smaller than `then_pages`
     pages: no commit would checkpoint it, so the threshold is set at once."""
-    datastore = getattr(app.factory, "datastore", None)
-    if not isinstance(datastore, Datastore) or not datastore.is_sqlite_filedb:
+    datastore = _sqlite_file(app)
+    if datastore is None:
         return None
     engine = datastore.engine
     assert isinstance(engine, Engine)
@@ -181,3 +181,9 @@ def checkpoint_wal(app: Application[UUID], then_pages: int) -> threading.Thread 
     thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
     thread.start()
     return thread
+
+
+def _sqlite_file(app: Application[UUID]) -> Datastore | None:
+    """The application's datastore when it is ours and on an SQLite file (else None)."""
+    datastore = getattr(app.factory, "datastore", None)
+    return datastore if isinstance(datastore, Datastore) and datastore.is_sqlite_filedb else None
