@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -139,11 +137,9 @@ def run(
             raise click.ClickException(f"{len(failures)} publish(es) failed: {shown}")
         return
 
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        daemon.stop()
+    from publisher.stopsignal import stop_on_signals
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals(daemon.stop)
     # One active daemon per prefix and shard; the others wait as hot standbys.
     daemon.run(lease_for(ledger_of(ctx).db_url, f"{prefix}/{shard.index}-{shard.count}"))
     if daemon.lease_lost:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
-from types import FrameType
 
 import click
 
 from cli.base import CONTEXT, ID, json_option, ledger_of
+from publisher.stopsignal import stop_on_signals
 
 # The screen loop (paho), the simulation and the audit load only when a command runs:
 # `intent-ledger -h` imports this module for the commands' short help.
 
-__all__ = ["screen", "simulate", "stop_on_signals"]
-
-
-def stop_on_signals(stop: Callable[[], None]) -> None:
-    """SIGTERM and Ctrl-C end the loop cleanly (exit 0)."""
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+__all__ = ["screen", "simulate"]
 
 
 def broker_options(f: Callable[..., None]) -> Callable[..., None]:

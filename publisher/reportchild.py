@@ -41,6 +41,7 @@ from publisher.observe import Observer
 from publisher.reportmetrics import RESULTS
 from publisher.roster import Roster
 from publisher.settings import one_line
+from publisher.stopsignal import stop_on_signals
 
 __all__ = ["SEEN_CHUNK", "TALLY_EVERY", "ChildSpec", "relax_commits", "serve"]
 
@@ -126,7 +127,7 @@ def serve(conn: Any, spec: ChildSpec) -> None:
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
+    stop_on_signals(stop.set, [signal.SIGTERM])
     channel = _Channel(conn, stop)
     log = _PipeLog(channel)
     parent = os.getppid()
