@@ -62,6 +62,27 @@ class SteppedClock:
         return self.limit
 
 
+class PacedMonotonic:
+    """A stand-in for `time` in the publisher's PUBACK bookkeeping (`publisher.mqtt`,
+    `publisher.acks`): its `monotonic()` moves by `step` on every read from another thread
+    (paho's network thread: a PUBACK, a CONNACK) and by `drift` on a read from the thread that
+    made it (the daemon's). A burst's PUBACKs then come a step or two apart whatever the
+    machine's load, while a publish queued behind thousands of others waits thousands of steps:
+    timeouts in steps test the rule, not the machine's speed."""
+
+    def __init__(self, step: float = 1.0, drift: float = 0.05) -> None:
+        self.step, self.drift = step, drift
+        self._owner = threading.current_thread()
+        self._lock = threading.Lock()
+        self._t = 0.0
+
+    def monotonic(self) -> float:
+        moved = self.drift if threading.current_thread() is self._owner else self.step
+        with self._lock:
+            self._t += moved
+            return self._t
+
+
 class LogCapture(io.StringIO):
     """The daemon's JSON log, parsed."""
 

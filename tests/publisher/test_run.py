@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -201,30 +200,30 @@ def test_a_killed_daemon_leaves_its_will(sqlite_url: str, mosquitto: Mosquitto) 
 
 
 def test_a_burst_longer_than_the_ack_timeout_is_not_a_failure(
-    sqlite_ledger: Ledger, mosquitto: Mosquitto
+    sqlite_ledger: Ledger, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Thousands of publishes wait in paho's queue past the ack timeout; acks keep flowing: all good."""
     from ledger import Meta
     from ledger.sync import parse_snapshot
+    from publisher import acks, mqtt
     from publisher.daemon import Daemon, RunSettings
-    from tests.publisher.helpers import make_log
+    from tests.publisher.helpers import PacedMonotonic, make_log
 
     fleet = {"clients": [{"client_id": f"c{i:05d}", "group_id": "g"} for i in range(8000)]}
     sqlite_ledger.sync(parse_snapshot(json.dumps(fleet)), prune=False, now=datetime.now(UTC), meta=Meta("t"))
-    broker = BrokerConfig.from_url(mosquitto.url)
-
-    def burst(ack_timeout: float) -> list[dict[str, Any]]:
-        log, capture = make_log()
-        settings = RunSettings(ack_timeout=ack_timeout, window=8000)  # all 8,000 queued in paho at once
-        assert Daemon(sqlite_ledger, broker, settings, log=log).run_once() == []
-        return [r for r in capture.records("publish") if r["result"] == "acked"]
-
-    # The timeout is a quarter of the longest wait of a first burst (on this machine, now): far
-    # below how long the last publishes wait in paho's queue, far above the gap between two acks.
-    longest = max(r["latency_ms"] for r in burst(10.0)) / 1000
-    acked = burst(longest / 4)
+    # The PUBACK bookkeeping on a clock paced by paho's thread: two PUBACKs are a step or two
+    # apart, the last of 8,000 publishes queued at once waits thousands (see PacedMonotonic).
+    clock = PacedMonotonic()
+    monkeypatch.setattr(mqtt, "time", clock)
+    monkeypatch.setattr(acks, "time", clock)
+    timeout = 200.0  # steps: far above the gap between two PUBACKs, far below a burst's wait
+    log, capture = make_log()
+    settings = RunSettings(ack_timeout=timeout, window=8000)  # all 8,000 queued in paho at once
+    daemon = Daemon(sqlite_ledger, BrokerConfig.from_url(mosquitto.url), settings, log=log)
+    assert daemon.run_once() == []
+    acked = [r for r in capture.records("publish") if r["result"] == "acked"]
     assert len(acked) == 8000
-    assert max(r["latency_ms"] for r in acked) / 1000 > longest / 4  # waited past the timeout
+    assert max(r["latency_ms"] for r in acked) / 1000 > timeout  # waited past the timeout
 
 
 def test_a_publish_window_bounds_what_waits_for_a_puback(sqlite_ledger: Ledger, mosquitto: Mosquitto) -> None:
