@@ -128,6 +128,8 @@ def test_a_database_restart_records_the_boundary_that_passed(
                 lambda: acked(capture, "c1", desired_state="off"), 10, "the off once the database answers"
             )
             took = time.monotonic() - answering
+            # The lease is checked once a second, apart from the off: wait for it as for the off.
+            wait_for(lambda: daemon.lease is not None and daemon.lease.retakes >= 1, 10, "the lease retaken")
             assert thread.is_alive()
             assert not daemon.lease_lost
         rows = replay_rows(ledger, "c1")
