@@ -66,9 +66,10 @@ class PacedMonotonic:
     """A stand-in for `time` in the publisher's PUBACK bookkeeping (`publisher.mqtt`,
     `publisher.acks`): its `monotonic()` moves by `step` on every read from another thread
     (paho's network thread: a PUBACK, a CONNACK) and by `drift` on a read from the thread that
-    made it (the daemon's). A burst's PUBACKs then come a step or two apart whatever the
-    machine's load, while a publish queued behind thousands of others waits thousands of steps:
-    timeouts in steps test the rule, not the machine's speed."""
+    made it (the daemon's). Between two PUBACKs only the daemon's own reads move it, a
+    twentieth of a step each, whatever the machine's load, while a publish queued behind
+    thousands of others waits thousands of steps: timeouts in steps test the rule, not the
+    machine's speed."""
 
     def __init__(self, step: float = 1.0, drift: float = 0.05) -> None:
         self.step, self.drift = step, drift

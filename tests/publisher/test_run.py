@@ -211,7 +211,7 @@ def test_a_burst_longer_than_the_ack_timeout_is_not_a_failure(
 
     fleet = {"clients": [{"client_id": f"c{i:05d}", "group_id": "g"} for i in range(8000)]}
     sqlite_ledger.sync(parse_snapshot(json.dumps(fleet)), prune=False, now=datetime.now(UTC), meta=Meta("t"))
-    # The PUBACK bookkeeping on a clock paced by paho's thread: two PUBACKs are a step or two
+    # The PUBACK bookkeeping on a clock paced by paho's thread: two PUBACKs are a few steps
     # apart, the last of 8,000 publishes queued at once waits thousands (see PacedMonotonic).
     clock = PacedMonotonic()
     monkeypatch.setattr(mqtt, "time", clock)
