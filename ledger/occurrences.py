@@ -85,7 +85,7 @@ def occurrences(series: Series, start: datetime, end: datetime) -> list[Occurren
     """The occurrences of `series` that start in the UTC range `[start, end)`, in start order."""
     # From cached weeks: a fold asks about the same few weeks again and again (each
     # member's evaluation, the search for where the merge begins, the next boundary).
-    first, last = (int((t - _EPOCH) / _CHUNK) for t in (start, end))
+    first, last = ((t - _EPOCH) // _CHUNK for t in (start, end))  # floored: ranges before it too
     found: list[Occurrence] = []
     for k in range(first, last + 1):
         week = _week(series, k)

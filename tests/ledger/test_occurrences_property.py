@@ -104,3 +104,12 @@ def test_any_range_is_the_matching_part_of_the_whole(s: Series, offset: int, day
     lo = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(days=offset)
     hi = lo + timedelta(days=days)
     assert occurrences(s, lo, hi) == [o for o in whole if lo <= o.start < hi]
+
+
+def test_a_range_before_the_cached_weeks_epoch_loses_no_occurrence() -> None:
+    """Weeks are counted from 2000-01-03: a range before it starts in the week below, not above."""
+    recurrence = Recurrence.parse("UTC", "1999-12-20T09:00", "1999-12-20T10:00", "FREQ=DAILY")
+    found = occurrences(
+        Series("s", recurrence), datetime(1999, 12, 25, tzinfo=UTC), datetime(1999, 12, 31, tzinfo=UTC)
+    )
+    assert [o.start.day for o in found] == [25, 26, 27, 28, 29, 30]
