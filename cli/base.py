@@ -27,6 +27,7 @@ __all__ = [
     "LazyGroup",
     "LedgerGroup",
     "change_options",
+    "counted",
     "echo_json",
     "echo_table",
     "json_option",
@@ -69,10 +70,25 @@ class LedgerGroup(click.Group):
         except Exception as e:
             if not _from_database(e):
                 raise
+            from eventsourcing.domain import OriginatorVersionError
+
             from ledger.urls import parse_database_url, unreachable
 
             url = parse_database_url(ctx.find_root().params["db"])
+            if isinstance(e, OriginatorVersionError):  # stored rows missing or out of order
+                raise click.ClickException(
+                    f"the ledger {url.masked} is damaged: {_gap(e)}; "
+                    "restore it from a backup (docs/operations.md, Backup and rebuild)"
+                ) from None
             raise click.ClickException(str(unreachable(url, e))) from None
+
+
+def _gap(e: BaseException) -> str:
+    """What a version gap in an aggregate's stored events says (the library's is a bare pair)."""
+    if len(e.args) == 2 and all(isinstance(a, int) for a in e.args):
+        found, due = e.args
+        return f"an aggregate's next stored event is version {found}, not {due}"
+    return _one_line(str(e)) or "an aggregate's stored events are out of order"
 
 
 class LazyGroup(LedgerGroup):
@@ -240,10 +256,15 @@ def echo_table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)).rstrip())
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and `noun`, plural but for one: "1 date", "2 dates" (`noun` takes an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def report(receipt: Receipt, done: str) -> None:
     """One line about a change: what was appended, or that nothing had to be."""
     if receipt.appended:
-        click.echo(f"{done} ({receipt.appended} ledger events appended)")
+        click.echo(f"{done} ({counted(receipt.appended, 'ledger event')} appended)")
     else:
         click.echo(f"{done}: nothing to append (already so)")
 

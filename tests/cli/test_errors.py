@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,31 @@ def test_a_read_only_command_on_an_empty_postgres_database_creates_no_table(pg_u
         engine.dispose()
     assert run(pg_url, "client", "add", "c1").exit_code == 0
     assert "c1" in run(pg_url, "client", "list").stdout
+
+
+def test_a_gap_in_an_aggregates_stored_events_says_the_ledger_is_damaged(tmp_path: Path) -> None:
+    """A row deleted behind the ledger's back: one line saying so (not "fix --db"), nothing appended."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert run(url, "client", "add", "c1").exit_code == 0
+    for n in (1, 2):
+        start, end = f"2030-06-0{n}T08:00:00Z", f"2030-06-0{n}T09:00:00Z"
+        assert (
+            run(url, "event", "add", f"e{n}", "--client", "c1", "--start", start, "--end", end).exit_code == 0
+        )
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        (first,) = db.execute(
+            "SELECT min(id) FROM ledger_events WHERE topic LIKE '%EventScheduled'"
+        ).fetchone()
+        db.execute("DELETE FROM ledger_events WHERE id = ?", (first,))
+        rows = db.execute("SELECT count(*) FROM ledger_events").fetchone()
+    for args in (
+        ["state", "c1", "--at", START],
+        ["audit", "changes", "--client", "c1"],
+        ["event", "add", "e3", "--client", "c1", "--start", START, "--end", END],
+    ):
+        line = assert_one_clean_line(
+            run(url, *args), 1, f"the ledger {url} is damaged", "restore it from a backup"
+        )
+        assert "fix --db" not in line
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        assert db.execute("SELECT count(*) FROM ledger_events").fetchone() == rows
