@@ -76,15 +76,23 @@ def audit_compliance(
 
 def _print_compliance(answer: dict[str, Any]) -> None:
     figures = ["scheduled_on_s", "observed_on_s", "unscheduled_on_s", "unknown_s", "coverage"]
-    rows = [{**c, "mismatches": len(c["mismatches"])} for c in answer["clients"]]
+    rows = [
+        {**c, "coverage": _percent(c["coverage"]), "mismatches": len(c["mismatches"])}
+        for c in answer["clients"]
+    ]
     echo_table(rows, ["client_id", *figures, "mismatches"])
     fleet = answer["fleet"]
-    coverage = "-" if fleet["coverage"] is None else f"{fleet['coverage']:.2%}"
     click.echo(
-        f"fleet ({fleet['clients']} clients, {answer['from']}..{answer['to']}): coverage {coverage}; "
+        f"fleet ({fleet['clients']} clients, {answer['from']}..{answer['to']}): "
+        f"coverage {_percent(fleet['coverage']) or '-'}; "
         + ", ".join(f"{name} {fleet[name]}" for name in figures[:-1])
     )
     stretches = [{"client_id": c["client_id"], **m} for c in answer["clients"] for m in c["mismatches"]]
     if stretches:
         click.echo("mismatches:")
         echo_table(stretches, ["client_id", "start", "end", "intended", "observed"])
+
+
+def _percent(share: float | None) -> str | None:
+    """A coverage as the text shows it (None: no seconds were scheduled on; JSON keeps the share)."""
+    return None if share is None else f"{share:.2%}"

@@ -13,6 +13,7 @@ from cli.base import (
     ID,
     LedgerGroup,
     change_options,
+    counted,
     echo_json,
     echo_table,
     json_option,
@@ -190,7 +191,7 @@ def series_skip(
         intent-ledger series skip lobby-hours --date 2027-05-01 --date 2027-12-24 --note holidays
     """
     receipt = ledger_of(ctx).skip_series(series_id, dates, meta_of(actor, note))
-    report(receipt, f"series {series_id}: {len(dates)} dates skipped")
+    report(receipt, f"series {series_id}: {counted(len(dates), 'date')} skipped")
 
 
 @series.command("unskip", context_settings=CONTEXT)
@@ -209,7 +210,7 @@ def series_unskip(
         intent-ledger series unskip lobby-hours --date 2027-12-24 --note "open on Christmas Eve after all"
     """
     receipt = ledger_of(ctx).unskip_series(series_id, dates, meta_of(actor, note))
-    report(receipt, f"series {series_id}: {len(dates)} dates unskipped")
+    report(receipt, f"series {series_id}: {counted(len(dates), 'date')} unskipped")
 
 
 @series.command("cancel", context_settings=CONTEXT)

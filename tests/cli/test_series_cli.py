@@ -76,7 +76,7 @@ def test_skip_change_unskip_and_cancel_with_actor_and_note(hours: str) -> None:
         hours, "series", "skip", "lobby-hours", "--date", "2027-03-26", "--actor", "ops", "--note", "hol"
     )
     assert skipped.exit_code == 0
-    assert "1 ledger events appended" in skipped.stdout
+    assert "1 date skipped (1 ledger event appended)" in skipped.stdout
     changed = run(hours, "series", "change", "lobby-hours", "--end", "15:00", "--until", "2027-03-31")
     assert changed.exit_code == 0, changed.output
     (row,) = json.loads(run(hours, "series", "list", "--json").stdout)

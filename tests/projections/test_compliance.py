@@ -334,7 +334,8 @@ def test_the_cli_prints_the_json_shape_and_a_readable_table(ledger: Ledger, db_u
     text = CliRunner().invoke(cli, [*args, "--client", "obeys", "--client", "silent"])
     assert text.exit_code == 0, text.output
     assert "coverage 49.99%" in text.stdout
-    assert "obeys" in text.stdout
+    obeys = next(line.split() for line in text.stdout.splitlines() if line.startswith("obeys "))
+    assert obeys[5].endswith("%")  # a screen's coverage as the fleet's, not a share
     assert "mismatches:" in text.stdout
     for bad in (["--all", "--group", "lobby"], []):
         assert CliRunner().invoke(cli, [*args, *bad]).exit_code == 2
