@@ -1,4 +1,4 @@
-"""Typed decoders of stored event states: the library's mapper's result, read several times faster.
+"""Typed decoders of stored event states: the library's mapper's result, read by msgspec.
 
 eventsourcing's mapper decodes each record with `json.loads` and an object hook
 for its instants, then builds the event from that dict. A msgspec decoder typed
@@ -151,8 +151,8 @@ class _InstantDict(typing.TypedDict):
 
 def _issued_decoder() -> tuple[msgspec.json.Decoder[Any], tuple[str, ...]]:
     # A TypedDict: the decoder builds the event's dict itself, keys in stored order (the
-    # mapper's), unknown fields ignored as before; the instants unwrapped after, not shared
-    # (one log's own times, not a fleet's).
+    # mapper's), unknown fields ignored as the mapper ignores them; the instants unwrapped
+    # after, not shared (one log's own times, not a fleet's).
     fields = _stored_fields(ev.IntentIssued)
     typed_dict: Any = typing.TypedDict
     state = typed_dict(

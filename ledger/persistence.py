@@ -292,7 +292,7 @@ def restore_aggregate(
     aggregate = object.__new__(cls)
     # Set one by one, in the order `__init__` sets them: the instance then shares its
     # class's key table, as aggregates built by `__init__` do (an assigned `__dict__`
-    # is a whole dict of its own, about twice the size, held for every restored log).
+    # is a whole dict of its own, larger, held for every restored log).
     put = object.__setattr__
     put(aggregate, "_id", id)
     put(aggregate, "_version", version)

@@ -103,7 +103,7 @@ _SCALARS = (str, int, bool, type(None))
 _plain_encoder = msgspec.json.Encoder()
 _class_versions: dict[type, int] = {}
 # The encodings of the whole-second UTC instants seen last (effective instants, windows): a
-# boundary's thousands of events share theirs, and isoformat is a tenth of encoding one.
+# boundary's thousands of events share theirs, and isoformat is much of encoding one.
 # Equal UTC instants have equal encodings (another zone's equal instant would not).
 _instants: dict[tuple[str, datetime], Any] = {}
 _INSTANTS = 256

@@ -1,8 +1,8 @@
 """SQLite's write lock taken at a transaction's start, polled for finely instead of by SQLite's backoff.
 
 SQLite's own busy handler, waiting for another process's write lock, sleeps
-1, 2, 5, 10, 15, 20, 25 ms and so on between tries: a lock held 9 ms by the
-report process cost the daemon's write 18.6 ms, one held 0.5 ms 3.2 ms. The
+in growing steps between tries, so a short lock held by the report process
+costs the daemon's write several times its length (docs/decisions.md). The
 daemon's intents are on the path to a screen, so its write transactions start
 with `BEGIN IMMEDIATE` tried every `POLL` seconds (SQLite's busy timeout off
 meanwhile, restored after), until the connection's own busy timeout has passed.

@@ -1,12 +1,12 @@
 """A client's blocks from its group's: the group's merged blocks with the client's few windows spliced in.
 
 A client with events of its own merges them with its group's; merging every window of
-the group again, for each such client, rebuilt the group's blocks once a client. Merging
+the group again, for each such client, would rebuild the group's blocks once a client. Merging
 is a sweep in start order, and without the 31-day cap its blocks are the groups of
 widened windows that overlap, touch or bridge: merging a block's span as one window gives
 that block again. So the client's blocks are the group's, but for those its windows
 touch, which are merged again with them. Where the cap split a block (the group's, or one
-of the new ones: two blocks then touch) the caller merges every window as before, so the
+of the new ones: two blocks then touch) the caller merges every window, so the
 blocks are always those `merge_blocks` gives.
 """
 

@@ -49,7 +49,7 @@ class EventLog:
         self._text = log_format == "text"
         self._heads: dict[str, str] = {}  # event -> its encoded '","event":"..."' part
         # The second of the last line's UTC `ts` and its text up to the seconds: one tuple,
-        # replaced whole (threads log too). isoformat is most of a line's cost, and a burst
+        # replaced whole (threads log too). isoformat is much of a line's cost, and a burst
         # logs thousands of lines within a second.
         self._second: tuple[tuple[int, ...], str] = ((), "")
 
