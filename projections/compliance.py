@@ -88,8 +88,11 @@ class Compliance(Totals):
 
 @functools.lru_cache(maxsize=65_536)
 def to_epoch(text: str) -> int:
-    """`YYYY-MM-DDTHH:MM:SSZ` as epoch seconds."""
-    return int(datetime.fromisoformat(text).timestamp())
+    """`YYYY-MM-DDTHH:MM:SSZ` as epoch seconds (a text without an offset is refused, never local)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"instant without an offset: {text!r}")
+    return int(value.timestamp())
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -239,7 +239,9 @@ def test_observed_state_rules_since_staleness_and_unknown() -> None:
     assert observed_at(runs, e("10:45"), stale=3600) == "off"  # the 11:00 report: off since 10:30
     assert observed_at(runs, e("11:00")) == "off"
     assert observed_at(runs, e("11:15")) == "unknown"
-    assert to_epoch("2026-03-31T10:00:00Z") == e("10:00")
+    assert to_epoch("2026-03-31T10:00:00Z") == e("10:00") == to_epoch("2026-03-31T12:00:00+02:00")
+    with pytest.raises(ValueError, match="without an offset"):
+        to_epoch("2026-03-31T10:00:00")  # never read in the host's zone
 
 
 # On each store: the same day through the projector, the observation writer and the query.
