@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from ledger.errors import InvalidInput, LedgerError
-from ledger.values import check_id, parse_instant
+from ledger.values import OUTSIDE, check_id, parse_instant
 
 if TYPE_CHECKING:  # imported when a command runs: `-h` and `--version` need none of them
     from ledger import Ledger, Meta, Receipt
@@ -67,6 +67,8 @@ class LedgerGroup(click.Group):
             raise BadInput(str(e)) from None
         except (LedgerError, OSError) as e:
             raise click.ClickException(_one_line(str(e)) or "failed") from None
+        except OverflowError:  # date arithmetic past datetime's years: an input near them
+            raise BadInput(f"a date or time too near datetime's limits: use none {OUTSIDE}") from None
         except Exception as e:
             if not _from_database(e):
                 raise

@@ -33,11 +33,12 @@ from ledger.ics_rules import (
 )
 from ledger.ics_zones import YEARS, Zone, Zones, to_utc
 from ledger.recurrence import Recurrence, compile_rule, parse_rule
-from ledger.values import MAX_WINDOW, check_id
+from ledger.values import EARLIEST, LATEST, MAX_WINDOW, OUTSIDE, check_id
 
 __all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "check_options", "parse_ics"]
 
 _MAX_NOTE = 200
+_Kept = tuple[list[IcsEvent], list[IcsSeries], list[str]]  # a UID's events, series and cancelled ids
 # The prefix, 16 hex digits and "-YYYYMMDD" make an id of at most 64 characters.
 _PREFIX = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.\-]{0,38})?", re.ASCII)
 
@@ -138,9 +139,7 @@ class _Reader:
         if len(masters) > 1:
             self._skip(uid, f"{len(masters) - 1} more VEVENT(s) with this UID and no RECURRENCE-ID", summary)
         try:
-            recurrence = self._master(uid, base, masters[0]) if masters else None
-            moved = [self._instance(uid, base, c, recurrence) for c in instances]
-            kept = self._keep(uid, recurrence) if recurrence is not None else ([], [], [])
+            moved, kept = self._read(uid, base, masters, instances)
         except (Unsupported, BrokenCalendarProperty) as e:
             if masters and _cancelled(masters[0]):
                 self._cancelled.append(base)  # what it cannot express it no longer asks for
@@ -156,6 +155,18 @@ class _Reader:
         self._events.extend(events)
         self._series.extend(series)
         self._cancelled.extend(cancelled)
+
+    def _read(
+        self, uid: str, base: str, masters: list[Event], instances: list[Event]
+    ) -> tuple[list[tuple[str, IcsEvent | None]], _Kept]:
+        """The UID's moved instances and what its master keeps (events, series, cancelled ids)."""
+        try:
+            recurrence = self._master(uid, base, masters[0]) if masters else None
+            moved = [self._instance(uid, base, c, recurrence) for c in instances]
+            kept = self._keep(uid, recurrence) if recurrence is not None else ([], [], [])
+        except OverflowError:  # a date near datetime's last year (a feed's 9999 "forever")
+            raise Unsupported(f"a date of it is {OUTSIDE}") from None
+        return moved, kept
 
     def _equivalent(self, _uid: str, own: Zone, year: int) -> str:
         # A series needs an IANA name: the zone whose offsets agree with the VTIMEZONE's rules.
@@ -179,6 +190,8 @@ class _Reader:
 
     def _master(self, uid: str, base: str, component: Event) -> RecurrenceSet:
         start = self._when(uid, component, "DTSTART")
+        if not EARLIEST.year <= start.local.year < LATEST.year:
+            raise Unsupported(f"its DTSTART is {OUTSIDE}")
         length = check_length(start, self._end(uid, component, start))
         if "EXRULE" in component:
             raise Unsupported("EXRULE is not supported (use EXDATE)")
@@ -222,6 +235,8 @@ class _Reader:
             raise Unsupported(f"the occurrence at {local:%Y-%m-%dT%H:%M} is empty in UTC")
         if end_utc - start_utc > MAX_WINDOW:
             raise Unsupported("it is longer than 31 days")
+        if not (start_utc >= EARLIEST and end_utc < LATEST):
+            raise Unsupported(f"the occurrence at {local:%Y-%m-%dT%H:%M} is {OUTSIDE}")
         return IcsEvent(check_id("event_id", event_id), uid, start_utc, end_utc)
 
     def _instance(
@@ -244,7 +259,7 @@ class _Reader:
         event = self._window(event_id, uid, start.local, end, start.zone)
         return event_id, msgspec.structs.replace(event, summary=_summary(component))
 
-    def _keep(self, uid: str, r: RecurrenceSet) -> tuple[list[IcsEvent], list[IcsSeries], list[str]]:
+    def _keep(self, uid: str, r: RecurrenceSet) -> _Kept:
         extra = [e for day, e in sorted(r.extra.items()) if day not in r.replaced]
         if r.cancelled:
             return [], [], [r.base, *(e.event_id for e in extra)]

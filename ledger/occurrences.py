@@ -28,6 +28,7 @@ from ledger.recurrence import (
     second_start,
     zone,
 )
+from ledger.values import LATEST
 
 if TYPE_CHECKING:  # imported where a rule is rebased: `-h` and the listings need no dateutil
     from dateutil.rrule import rrule
@@ -143,14 +144,17 @@ def occurrences_from(series: Series, start: datetime) -> Iterator[Occurrence]:
     """The occurrences starting at or after `start`, in start order, lazily (maybe forever)."""
     lo = found = start
     last = last_start(series.recurrence)
+    if last is not None and last.year >= LATEST.year - 1:
+        last = None  # a COUNT the rule could not reach before datetime's end: none after it
     while last is None or lo <= local_to_utc(last, series.recurrence.tz) + _PAD:
-        hi = lo + _CHUNK
+        hi = min(lo + _CHUNK, LATEST)  # none from the ledger's last year on
         for occurrence in occurrences(series, lo, hi):
             found = occurrence.start
             yield occurrence
         lo = hi
-        if lo - found > _BARREN:
-            return  # ten years without a window (every one empty in UTC, or skipped): no more
+        if lo - found > _BARREN or lo >= LATEST:
+            return  # ten years without a window (every one empty in UTC, or skipped), or the
+            # ledger's last year passed: no more
 
 
 def ended(series: Series, now: datetime) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ledger.errors import InvalidSeries
+from ledger.values import EARLIEST, LATEST, OUTSIDE
 
 if TYPE_CHECKING:  # imported where a rule is compiled: reading the fleet needs no dateutil
     from dateutil.rrule import rrule
@@ -79,9 +80,16 @@ def parse_local(text: str, what: str) -> datetime:
             f"invalid {what} {text!r}: expected a local date-time without offset, e.g. 2027-01-04T07:30"
         )
     try:
-        return datetime.fromisoformat(text.strip())
+        local = datetime.fromisoformat(text.strip())
     except ValueError as e:
         raise InvalidSeries(f"invalid {what} {text!r}: {e}") from None
+    _check_year(local.year, what, text)
+    return local
+
+
+def _check_year(year: int, what: str, text: str) -> None:
+    if not EARLIEST.year <= year < LATEST.year:
+        raise InvalidSeries(f"invalid {what} {text!r}: {OUTSIDE}")
 
 
 def format_local(value: datetime) -> str:
@@ -111,9 +119,11 @@ def _parse_dates(texts: tuple[object, ...], what: str) -> frozenset[date]:
         if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
             raise InvalidSeries(f"invalid {what} {text!r}: expected YYYY-MM-DD")
         try:
-            found.add(date.fromisoformat(text.strip()))
+            day = date.fromisoformat(text.strip())
         except ValueError as e:
             raise InvalidSeries(f"invalid {what} {text!r}: {e}") from None
+        _check_year(day.year, what, text)
+        found.add(day)
     return frozenset(found)
 
 
@@ -224,7 +234,9 @@ def compile_rule(recurrence: Recurrence) -> rrule:
 
     parts = rule_parts(recurrence.rrule)
     until = parts.get("UNTIL")
-    if until is not None:
+    if until is not None and int(until[:4]) >= LATEST.year:
+        del parts["UNTIL"]  # a feed's "forever" (e.g. 99991231): no end within the ledger's years
+    elif until is not None:
         parts["UNTIL"] = _local_until(until, recurrence.tz)
     text = ";".join(f"{k}={v}" for k, v in parts.items())
     try:

@@ -12,7 +12,10 @@ from ledger.errors import InvalidId, InvalidInstant, InvalidPolicy, InvalidWindo
 
 __all__ = [
     "DESIRED_STATES",
+    "EARLIEST",
+    "LATEST",
     "MAX_WINDOW",
+    "OUTSIDE",
     "DesiredState",
     "Override",
     "Policy",
@@ -28,6 +31,12 @@ __all__ = [
 DesiredState = Literal["on", "off"]
 DESIRED_STATES: tuple[str, ...] = ("on", "off")
 MAX_WINDOW = timedelta(days=31)
+# The instants a command, a snapshot or a feed may give: wide, yet far enough inside datetime's
+# years 1-9999 that a window plus a policy's rolls, a zone's offset or a search's padding never
+# leaves them, and every year is written with four digits (RFC 3339).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
+OUTSIDE = f"outside the years {EARLIEST.year} to {LATEST.year - 1}"
 
 # Ids become MQTT topic levels, so only a conservative ASCII alphabet is allowed.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", re.ASCII)
@@ -56,11 +65,17 @@ def parse_instant(text: str, what: str = "instant") -> datetime:
     if fraction and int(fraction[1:]) != 0:
         raise InvalidInstant(f"invalid {what} {text!r}: only whole seconds are allowed")
     offset = "+00:00" if offset in ("Z", "z") else offset
+    if int(offset[1:3]) >= 24 or int(offset[4:]) >= 60:
+        raise InvalidInstant(f"invalid {what} {text!r}: the offset must be less than 24 hours")
     try:
-        parsed = datetime.fromisoformat(f"{date}T{clock}{offset}")
+        utc = datetime.fromisoformat(f"{date}T{clock}{offset}").astimezone(UTC)
     except ValueError as e:
         raise InvalidInstant(f"invalid {what} {text!r}: {e}") from None
-    return parsed.astimezone(UTC)
+    except OverflowError:  # past datetime's own years once in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InvalidInstant(f"invalid {what} {text!r}: {OUTSIDE}")
+    return utc
 
 
 def check_instant(value: datetime, what: str = "instant") -> datetime:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from cli.base import LedgerGroup
 from cli.main import cli
 from tests.conftest import PG_URL
 from tests.publisher.broker import free_port
@@ -347,3 +348,41 @@ def test_a_gap_in_an_aggregates_stored_events_says_the_ledger_is_damaged(tmp_pat
         assert "fix --db" not in line
     with sqlite3.connect(tmp_path / "ledger.db") as db:
         assert db.execute("SELECT count(*) FROM ledger_events").fetchone() == rows
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [
+            "event",
+            "add",
+            "e1",
+            "--group",
+            "hall",
+            "--start",
+            "9999-12-31T23:00:00Z",
+            "--end",
+            "9999-12-31T23:30:00-01:00",
+        ],
+        ["state", "c1", "--at", "0001-01-01T00:00:00+01:00"],
+        ["audit", "compliance", "--all", "--from", "0001-01-01T00:00:00Z", "--to", "9999-12-31T23:59:59Z"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_instants_near_datetimes_limits_are_bad_input(tmp_path: Path, args: list[str]) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert run(url, "client", "add", "c1", "--group", "hall").exit_code == 0
+    assert_one_clean_line(run(url, *args), 2, "outside the years 1970 to 8999")
+
+
+def test_date_arithmetic_past_datetimes_years_is_bad_input_in_one_line() -> None:
+    """Whatever input still overflows a date somewhere: exit 2 and the ledger's years, no traceback."""
+    group = LedgerGroup("g")
+
+    @group.command("overflow")
+    def overflow() -> None:
+        raise OverflowError("date value out of range")
+
+    result = CliRunner().invoke(group, ["overflow"])
+    assert result.exit_code == 2, result.output
+    assert "outside the years 1970 to 8999" in result.output

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from ledger.ics import IcsEvent, IcsFeed, IcsSeries, InvalidFeed, parse_ics
+from ledger.occurrences import occurrences, occurrences_from
+from ledger.recurrence import Recurrence, Series, format_local
 
 FEEDS = Path(__file__).parent / "feeds"
 
@@ -429,3 +431,32 @@ def test_x_lic_location_names_a_vendor_zone() -> None:
     )
     (series,) = parse_ics(data).series
     assert series.tz == "Europe/Vienna"
+
+
+def test_a_feeds_forever_and_dates_near_datetimes_end_skip_only_their_uid() -> None:
+    """UNTIL=99991231 (a common "forever") is a series without end; a date outside the ledger's
+    years skips its UID with a reason, and the feed's other items are imported all the same."""
+    data = ics(
+        *vevent(
+            "UID:forever",
+            "DTSTART:20300101T080000Z",
+            "DTEND:20300101T090000Z",
+            "RRULE:FREQ=DAILY;UNTIL=99991231T235959Z",
+        ),
+        *vevent("UID:rdate", "DTSTART:20300101T080000Z", "DTEND:20300101T090000Z", "RDATE:99991231T233000Z"),
+        *vevent("UID:ancient", "DTSTART;TZID=Pacific/Kiritimati:00010101T010000", "DURATION:PT1H"),
+        *vevent("UID:fine", "DTSTART:20300102T080000Z", "DTEND:20300102T090000Z"),
+    )
+    f = parse_ics(data)
+    assert reasons(f) == {
+        "rdate": "a date of it is outside the years 1970 to 8999",
+        "ancient": "its DTSTART is outside the years 1970 to 8999",
+    }
+    assert one_event(f, "fine").start == utc(2030, 1, 2, 8)
+    (forever,) = f.series
+    recurrence = Recurrence.parse(
+        forever.tz, format_local(forever.first_start), format_local(forever.first_end), forever.rrule
+    )
+    found = occurrences(Series("s", recurrence), utc(8999, 12, 30), utc(9000, 1, 1))
+    assert [o.start for o in found] == [utc(8999, 12, 30, 8), utc(8999, 12, 31, 8)]
+    assert list(occurrences_from(Series("s", recurrence), utc(8999, 12, 31, 9))) == []  # the last year's end

@@ -108,3 +108,27 @@ def test_an_error_quoting_a_newline_from_the_input_stays_one_line() -> None:
     message = str(refused.value)
     assert "\n" not in message
     assert "\\nts" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:30:00-01:00",
+        "0001-01-01T00:00:00+01:00",
+        "9000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+    ],
+)
+def test_instants_outside_the_ledgers_years_are_refused_not_overflowed(text: str) -> None:
+    """Past datetime's end once in UTC, or outside 1970-8999: refused, never an OverflowError later."""
+    with pytest.raises(InvalidInstant, match="outside the years 1970 to 8999"):
+        parse_instant(text)
+    assert parse_instant("8999-12-31T23:59:59Z").year == 8999
+    assert parse_instant("1970-01-01T00:00:00Z") == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("offset", ["+24:00", "-25:00", "+02:60"])
+def test_an_offset_of_a_day_or_more_is_refused_in_plain_words(offset: str) -> None:
+    with pytest.raises(InvalidInstant, match="the offset must be less than 24 hours") as raised:
+        parse_instant(f"2030-06-04T08:00:00{offset}")
+    assert "timedelta" not in str(raised.value)
