@@ -198,7 +198,13 @@ def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = F
     root = ctx.find_root()
     if "ledger" not in root.meta:
         url = root.params["db"]
-        path = parse_database_url(url).path
+        parsed = parse_database_url(url)
+        path = parsed.path
+        if parsed.backend == "sqlite" and path is None:
+            raise BadInput(
+                f"--db {url}: an in-memory database keeps nothing once the command ends; "
+                "give a file, e.g. sqlite:///intent-ledger.db"
+            )
         if read_only and or_empty and path is not None and not path.exists():
             url, read_only = "sqlite://", False  # in memory: its tables are created, no file is
         root.meta["ledger"] = Ledger(url, create=not read_only)

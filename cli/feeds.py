@@ -22,7 +22,7 @@ __all__ = ["FEED_OPTIONS", "feed_options", "import_feed"]
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_PREFIX = "ics-"
 # The parameters that mean something only with --ics.
-FEED_OPTIONS = ("client", "group", "id_prefix", "tz", "strict", "allow_empty")
+FEED_OPTIONS = ("client", "group", "id_prefix", "tz", "strict")
 
 
 def feed_options(f: F) -> F:
@@ -52,7 +52,8 @@ def feed_options(f: F) -> F:
             click.option(
                 "--allow-empty",
                 is_flag=True,
-                help="--ics: let --prune cancel everything when the feed has no events at all.",
+                help="Let --prune remove everything when the file has no clients (--ics: when the feed "
+                "has no events at all).",
             ),
             # Tests shorten it; operators have the 30 s of DESIGN section 12.
             click.option("--timeout", type=float, default=TIMEOUT, hidden=True),

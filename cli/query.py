@@ -112,7 +112,9 @@ def sync(
     snapshot = parse_snapshot(data)
     meta = meta_of(actor, note, default=f"sync:{file.name}")
     ledger = ledger_of(ctx, read_only=dry_run, or_empty=True)
-    receipt = ledger.sync(snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run)
+    receipt = ledger.sync(
+        snapshot, prune=prune, now=_now(), meta=meta, dry_run=dry_run, allow_empty=options["allow_empty"]
+    )
     _report(receipt, f"sync {file.name}", dry_run, as_json)
     warn_unknown_groups(receipt, (c.group_id for c in snapshot.clients))
 

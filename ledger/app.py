@@ -165,11 +165,18 @@ class Ledger(Application[UUID], AggregateReads):
         return self._change(lambda ws: cmd.change_policy(ws, changes, meta))
 
     def sync(
-        self, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta, dry_run: bool = False
+        self,
+        snapshot: Snapshot,
+        *,
+        prune: bool,
+        now: datetime,
+        meta: Meta,
+        dry_run: bool = False,
+        allow_empty: bool = False,
     ) -> Receipt:
         """Apply a snapshot in one transaction (all of it or nothing)."""
         return self._change(
-            lambda ws: apply_snapshot(ws, snapshot, prune=prune, now=now, meta=meta),
+            lambda ws: apply_snapshot(ws, snapshot, prune=prune, now=now, meta=meta, allow_empty=allow_empty),
             workspace=self._bulk_workspace,
             dry_run=dry_run,
         )

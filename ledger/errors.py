@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ClientNotFound",
     "EmptyFeed",
+    "EmptySnapshot",
     "EventNotFound",
     "IdConflict",
     "InvalidDatabaseUrl",
@@ -113,6 +114,10 @@ class InvalidDatabaseUrl(InvalidInput):
 
 class LedgerUnavailable(LedgerError):
     """The ledger's database cannot be used (missing file or directory, unreachable server, ...)."""
+
+
+class EmptySnapshot(LedgerError):
+    """A snapshot without clients or without any schedule would prune them all: refused (exit 1)."""
 
 
 class EmptyFeed(LedgerError):

@@ -10,7 +10,7 @@ import msgspec
 from ledger import commands as cmd
 from ledger import series as srs
 from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
-from ledger.errors import InvalidInput, InvalidSnapshot
+from ledger.errors import EmptySnapshot, InvalidInput, InvalidSnapshot
 from ledger.recurrence import Recurrence, parse_dates
 from ledger.values import Window, check_id
 
@@ -133,13 +133,25 @@ def _ref(item: SnapshotEvent | SnapshotOverride | SnapshotSeries) -> TargetRef:
     return TargetRef("group", check_id("group_id", item.group_id))
 
 
-def apply_snapshot(ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: datetime, meta: Meta) -> None:
+def apply_snapshot(
+    ws: cmd.Workspace,
+    snapshot: Snapshot,
+    *,
+    prune: bool,
+    now: datetime,
+    meta: Meta,
+    allow_empty: bool = False,
+) -> None:
     """Bring the ledger to the snapshot: add and update; with `prune`, remove what is absent.
 
     Pruning never rewrites the past: only events and overrides with `end > now`,
     and series with an occurrence ending after `now`, are cancelled. `ws` must
-    hold every aggregate of the ledger when pruning.
+    hold every aggregate of the ledger when pruning. A snapshot without clients does
+    not prune unless `allow_empty`: an empty or truncated file must not deregister
+    the fleet (and cancel its schedule).
     """
+    if prune and not allow_empty:
+        _check_not_emptied(ws, snapshot)
     for c in snapshot.clients:
         client = ws.client(c.client_id)
         if client is not None and client.registered:
@@ -166,6 +178,15 @@ def apply_snapshot(ws: cmd.Workspace, snapshot: Snapshot, *, prune: bool, now: d
     if prune:
         _prune(ws, snapshot, now, meta)
         srs.prune_series(ws, {s.series_id for s in snapshot.series}, now, meta)
+
+
+def _check_not_emptied(ws: cmd.Workspace, snapshot: Snapshot) -> None:
+    registered = 0 if snapshot.clients else sum(1 for c in ws.all(Client) if c.registered)
+    if registered:
+        raise EmptySnapshot(
+            f"the snapshot has no clients: --prune would deregister all {registered} registered "
+            "clients; nothing applied (pass --allow-empty if the fleet is meant to be empty)"
+        )
 
 
 def _prune(ws: cmd.Workspace, snapshot: Snapshot, now: datetime, meta: Meta) -> None:

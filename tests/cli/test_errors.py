@@ -386,3 +386,26 @@ def test_date_arithmetic_past_datetimes_years_is_bad_input_in_one_line() -> None
     result = CliRunner().invoke(group, ["overflow"])
     assert result.exit_code == 2, result.output
     assert "outside the years 1970 to 8999" in result.output
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+@pytest.mark.parametrize(
+    "args", [["client", "add", "c1"], ["client", "list"], ["run", "--once"]], ids=" ".join
+)
+def test_an_in_memory_database_is_refused_it_would_keep_nothing(url: str, args: list[str]) -> None:
+    """`INTENT_LEDGER_DB=sqlite:///$UNSET` is `sqlite:///`: a change would say "appended" and be lost."""
+    assert_one_clean_line(
+        run(url, *args), 2, "in-memory database keeps nothing", "sqlite:///intent-ledger.db"
+    )
+
+
+def test_sync_prune_of_a_file_without_clients_is_refused_unless_allow_empty(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert run(url, "client", "add", "c1", "--group", "hall").exit_code == 0
+    empty = tmp_path / "fleet.json"
+    empty.write_text("{}")
+    assert_one_clean_line(run(url, "sync", str(empty), "--prune"), 1, "no clients", "--allow-empty")
+    (client,) = json.loads(run(url, "client", "list", "--json").stdout)
+    assert client["status"] == "registered"
+    assert run(url, "sync", str(empty), "--prune", "--allow-empty").exit_code == 0
+    assert json.loads(run(url, "client", "list", "--json").stdout)[0]["status"] != "registered"

@@ -182,9 +182,9 @@ def test_an_empty_feed_with_prune_is_refused_unless_allowed(room: str, tmp_path:
     allowed = run(room, "sync", "--ics", str(empty), "--group", "room-101", "--prune", "--allow-empty")
     assert allowed.exit_code == 0, allowed.output
     assert len(notifications(room)) == len(before) + 4
-    misplaced = run(room, "sync", str(empty), "--allow-empty")
+    misplaced = run(room, "sync", str(empty), "--strict")
     assert misplaced.exit_code == 2
-    assert "--allow-empty goes with --ics only" in one_error_line(misplaced.stderr)
+    assert "--strict goes with --ics only" in one_error_line(misplaced.stderr)
 
 
 def test_the_readme_ics_example_runs_as_written(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, Meta, TargetRef, Window
-from ledger.errors import ClientNotFound, IdConflict, InvalidSnapshot
+from ledger.errors import ClientNotFound, EmptySnapshot, IdConflict, InvalidSnapshot
 from ledger.sync import parse_snapshot
 from tests.conftest import ME
 
@@ -213,3 +213,19 @@ def test_a_sync_that_fails_half_way_appends_nothing(ledger: Ledger) -> None:
     with pytest.raises(IdConflict, match="'taken' already exists: group other"):
         sync(ledger, conflicting)
     assert ledger.max_notification_id() == position
+
+
+@pytest.mark.parametrize(
+    "data", [b"{}", b'{"clients": []}', snapshot(clients=[])], ids=["{}", "no clients", "events only"]
+)
+def test_prune_with_no_clients_is_refused_unless_allowed(ledger: Ledger, data: bytes) -> None:
+    """An empty or truncated fleet file must not deregister the fleet: nothing applied, unless allowed."""
+    sync(ledger, snapshot())
+    position = ledger.max_notification_id()
+    with pytest.raises(EmptySnapshot, match="would deregister all 2 registered clients; nothing applied"):
+        sync(ledger, data, prune=True)
+    assert ledger.max_notification_id() == position
+    assert sync(ledger, data, prune=False) >= 0  # without --prune nothing is removed: no guard needed
+    allowed = ledger.sync(parse_snapshot(data), prune=True, now=NOW, meta=SYNC, allow_empty=True)
+    assert allowed.appended > 0
+    assert not ledger.client("lobby-1").registered
