@@ -88,12 +88,28 @@ def simulate(
                 raise PublisherError(
                     "stopped before every simulated screen followed an intent: nothing audited"
                 )
+            undecided = [s for s in screens if not s.contract.decided]
+            if undecided:
+                raise PublisherError(_undecided(undecided, broker, warm_up))
             start = floor_second(loop.now()) + timedelta(seconds=1)
             loop.serve(start + timedelta(seconds=duration))
         finally:
             loop.close("simulation ended")
     end = floor_second(loop.now())
     return SimulatedRun(clients, start, end, await_ingestion(ledger, screens))
+
+
+def _undecided(screens: list[Screen], broker: BrokerConfig, warm_up: float) -> str:
+    """Why the simulation cannot start: what the screens that follow no intent yet lack."""
+    shown = ", ".join(s.client_id for s in screens[:5])
+    if all(s.session is None for s in screens):
+        return (
+            f"cannot reach broker {broker.redacted()}: no simulated screen connected within {warm_up:.0f} s"
+        )
+    return (
+        f"{len(screens)} simulated screen(s) received no intent within {warm_up:.0f} s ({shown}): "
+        "is `intent-ledger run` publishing to this broker, with this prefix? nothing audited"
+    )
 
 
 def await_ingestion(ledger: Ledger, screens: list[Screen], timeout: float = 15.0) -> list[str]:

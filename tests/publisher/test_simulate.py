@@ -15,10 +15,14 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
+from publisher import simulation
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
+from publisher.errors import PublisherError
+from publisher.screen import ScreenSettings
+from publisher.simulation import simulated_client_id
 from tests.conftest import ME
-from tests.publisher.broker import Mosquitto, retained
+from tests.publisher.broker import Mosquitto, free_port, retained
 from tests.publisher.helpers import fast, make_log, running
 
 
@@ -106,3 +110,20 @@ def test_simulate_text_output_and_bad_input(sqlite_url: str, mosquitto: Mosquitt
         bad = simulate(sqlite_url, mosquitto.url, *args, "--duration", "1")
         assert bad.returncode == 2, bad.stderr
         assert len(bad.stderr.splitlines()) == 1, bad.stderr
+
+
+def test_a_broker_that_cannot_be_reached_fails_the_simulation_not_an_empty_audit(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """No screen connected by the end of the warm-up: one line naming the broker, nothing audited.
+    Connected but given no intent (no daemon publishes): one line asking whether one runs."""
+    sqlite_ledger.add_client("lobby-1", "lobby", ME)
+    settings = ScreenSettings(prefix="infoscreen", report_every=300, mqtt_client_id=simulated_client_id)
+    dead = BrokerConfig.from_url(f"mqtt://127.0.0.1:{free_port()}")
+    with pytest.raises(
+        PublisherError, match=r"cannot reach broker mqtt://127\.0\.0\.1:\d+: no simulated screen"
+    ):
+        simulation.simulate(sqlite_ledger, dead, ["lobby-1"], 1, settings, warm_up=1.0)
+    alive = BrokerConfig.from_url(mosquitto.url)
+    with pytest.raises(PublisherError, match=r"1 simulated screen\(s\) received no intent .*\(lobby-1\)"):
+        simulation.simulate(sqlite_ledger, alive, ["lobby-1"], 1, settings, warm_up=1.0)
