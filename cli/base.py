@@ -65,8 +65,11 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except InvalidInput as e:
             raise BadInput(str(e)) from None
-        except (LedgerError, OSError) as e:
+        except LedgerError as e:
             raise click.ClickException(_one_line(str(e)) or "failed") from None
+        except OSError as e:  # "[Errno 2] No such file or directory: 'x'" said as "x: No such file ..."
+            where = f"{e.filename}: " if e.filename is not None else ""
+            raise click.ClickException(_one_line(f"{where}{e.strerror or e}") or "failed") from None
         except OverflowError:  # date arithmetic past datetime's years: an input near them
             raise BadInput(f"a date or time too near datetime's limits: use none {OUTSIDE}") from None
         except Exception as e:
@@ -130,6 +133,9 @@ class LazyGroup(LedgerGroup):
         try:
             super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.exceptions.NoArgsIsHelpError as e:  # a group given no command: its help, whole
+            click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
             sys.exit(e.exit_code)
         except click.ClickException as e:
             _fail(e.format_message(), e.exit_code)

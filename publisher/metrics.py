@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from publisher.errors import PublisherError
+
 __all__ = ["Metrics"]
 
 
@@ -92,4 +94,11 @@ class Metrics:
         histogram._sum.inc(sum(seconds))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+        """Serve /metrics on `host:port`; `PublisherError` when it cannot listen there."""
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as e:  # the port taken, the host unknown or not this machine's
+            why = e.strerror or str(e)
+            raise PublisherError(
+                f"cannot serve metrics on {host}:{port} (--metrics-port, --metrics-host): {why}"
+            ) from None

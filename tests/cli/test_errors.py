@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -409,3 +410,34 @@ def test_sync_prune_of_a_file_without_clients_is_refused_unless_allow_empty(tmp_
     assert client["status"] == "registered"
     assert run(url, "sync", str(empty), "--prune", "--allow-empty").exit_code == 0
     assert json.loads(run(url, "client", "list", "--json").stdout)[0]["status"] != "registered"
+
+
+@pytest.mark.parametrize("args", [[], ["audit"], ["client"]], ids=lambda a: " ".join(a) or "none")
+def test_a_group_without_a_command_prints_its_help_not_one_long_error_line(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stdout.startswith("Usage: ")
+    assert "Commands:" in result.stdout
+    assert len(result.stdout.splitlines()) > 5
+    assert not result.stderr
+
+
+def test_a_file_that_cannot_be_written_is_named_without_errno(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert run(url, "client", "add", "c1").exit_code == 0
+    out = tmp_path / "missing" / "x.svg"
+    args = ["timeline", "--client", "c1", "--from", START, "--to", END, "--svg", str(out)]
+    line = assert_one_clean_line(run(url, *args), 1, f"{out}: No such file or directory")
+    assert "Errno" not in line
+
+
+def test_a_metrics_port_in_use_is_named_as_the_metrics_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--mqtt-url", f"mqtt://127.0.0.1:{free_port()}", "run", "--once", "--metrics-port", str(port)]
+        line = assert_one_clean_line(
+            run(f"sqlite:///{tmp_path}/l.db", *args), 1, f"metrics on 127.0.0.1:{port}"
+        )
+    assert "Errno" not in line
