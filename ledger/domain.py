@@ -42,6 +42,14 @@ __all__ = [
 ]
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Meta:
     """Who made a change and why."""
@@ -51,9 +59,12 @@ class Meta:
 
     def __post_init__(self) -> None:
         if not isinstance(self.actor, str) or not 0 < len(self.actor) <= 200 or "\n" in self.actor:
-            raise InvalidInput(f"invalid actor {self.actor!r}: 1 to 200 characters on one line")
+            raise InvalidInput(f"invalid actor {self.actor[:40]!r}: 1 to 200 characters on one line")
         if self.note is not None and (not isinstance(self.note, str) or len(self.note) > 2000):
             raise InvalidInput("invalid note: at most 2000 characters")
+        for what, text in (("actor", self.actor), ("note", self.note or "")):
+            if not text.isascii() and not _utf8(text):  # a shell's bytes that are not UTF-8
+                raise InvalidInput(f"invalid {what}: it is not UTF-8 text")
 
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "note": self.note}

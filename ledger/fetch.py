@@ -38,9 +38,12 @@ def source_label(source: str) -> str:
     """How messages name a source: a path as given, a URL by scheme and host only."""
     if not is_url(source):
         return source
-    parts = urllib.parse.urlsplit(source)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}/..."
+    try:
+        parts = urllib.parse.urlsplit(source)
+        host, port = parts.hostname or "?", parts.port
+    except ValueError:  # an unclosed [IPv6 address], a port that is no number
+        raise InvalidInput("invalid feed URL: malformed host or port") from None
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/..."
 
 
 def fetch(source: str, *, timeout: float = TIMEOUT, limit: int = MAX_BYTES) -> bytes:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from publisher.errors import InvalidBrokerUrl
 
-__all__ = ["MQTT_VERSIONS", "BrokerConfig", "check_prefix"]
+__all__ = ["MQTT_VERSIONS", "PREFIX_MAX", "BrokerConfig", "check_prefix"]
 
 MQTT_VERSIONS = ("5", "3.1.1")
 _OPTIONS = {"ca", "cert", "key", "insecure", "keepalive"}
@@ -43,7 +44,7 @@ class BrokerConfig:
         """
         if mqtt_version not in MQTT_VERSIONS:
             raise InvalidBrokerUrl(f"invalid MQTT version {mqtt_version!r}: use 5 or 3.1.1")
-        parts = urlsplit(url)
+        parts = _split(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise InvalidBrokerUrl(
                 f"invalid broker URL {_redact(url)!r}: use mqtt://host:port or mqtts://..."
@@ -92,15 +93,35 @@ class BrokerConfig:
 
 
 def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # unparseable: whatever sits between the scheme's '//' and an '@' goes
+        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url, count=1)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # an unclosed [IPv6 address]
+        raise InvalidBrokerUrl(f"invalid broker URL {_redact(url)!r}: malformed host") from None
+
+
+PREFIX_MAX = 200  # characters: a site's path of levels, far below MQTT's 65,535-byte topics
 
 
 def check_prefix(prefix: str) -> str:
-    """A topic prefix: non-empty levels without wildcards, no leading or trailing '/'."""
+    """A topic prefix: non-empty levels without wildcards or control characters, no leading or
+    trailing '/', at most PREFIX_MAX characters of UTF-8."""
     levels = prefix.split("/")
-    if not prefix or any(not level or set(level) & {"+", "#", "\x00"} for level in levels):
+    if not prefix or any(not level or set(level) & {"+", "#"} for level in levels):
         raise InvalidBrokerUrl(f"invalid topic prefix {prefix!r}: levels without + # or empty parts")
+    if len(prefix) > PREFIX_MAX:
+        raise InvalidBrokerUrl(
+            f"invalid topic prefix {prefix[:20]!r}...: longer than {PREFIX_MAX} characters"
+        )
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in prefix):
+        raise InvalidBrokerUrl(
+            f"invalid topic prefix {prefix!r}: control characters or bytes that are not UTF-8"
+        )
     return prefix

@@ -441,3 +441,16 @@ def test_a_metrics_port_in_use_is_named_as_the_metrics_port(tmp_path: Path) -> N
             run(f"sqlite:///{tmp_path}/l.db", *args), 1, f"metrics on 127.0.0.1:{port}"
         )
     assert "Errno" not in line
+
+
+@pytest.mark.parametrize("option", ["--note", "--actor"])
+def test_bytes_that_are_not_utf8_in_a_note_or_actor_are_bad_input(tmp_path: Path, option: str) -> None:
+    """A shell hands Python undecodable bytes as surrogates: refused in one line, nothing appended."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    assert_one_clean_line(run(url, "client", "add", "c1", option, "ops\udcff\udcfe"), 2, "is not UTF-8 text")
+    assert run(url, "client", "add", "c1", option, "grüße").exit_code == 0
+
+
+def test_a_feed_url_with_a_malformed_host_is_bad_input(tmp_path: Path) -> None:
+    args = ["sync", "--ics", "https://[::1/x.ics", "--group", "g", "--dry-run"]
+    assert_one_clean_line(run(f"sqlite:///{tmp_path}/l.db", *args), 2, "invalid feed URL", "malformed host")

@@ -102,6 +102,7 @@ def test_wrong_credentials_are_one_line_and_exit_1(
         ("http://127.0.0.1", "invalid broker URL"),
         ("mqtt://h:99999", "bad port"),
         ("mqtt://h?color=red", "unknown broker URL option"),
+        ("mqtt://[::1", "malformed host"),
     ],
 )
 def test_bad_broker_urls_exit_2(sqlite_url: str, url: str, message: str) -> None:
@@ -109,6 +110,23 @@ def test_bad_broker_urls_exit_2(sqlite_url: str, url: str, message: str) -> None
     result = run(sqlite_url, url, "--once")
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        ("p" * 201, "longer than 200 characters"),
+        ("site\x01/screens", "control characters"),
+        ("site/+/screens", "levels without + #"),
+    ],
+    ids=["long", "control", "wildcard"],
+)
+def test_a_bad_topic_prefix_is_bad_input(sqlite_url: str, prefix: str, message: str) -> None:
+    result = run(sqlite_url, "mqtt://127.0.0.1:1", "--once", "--prefix", prefix)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert message in line
+    assert len(line) < 300
 
 
 def test_refresh_must_be_shorter_than_ttl(sqlite_url: str, mosquitto: Mosquitto) -> None:
