@@ -191,12 +191,16 @@ ID = _Id()
 INSTANT = _Instant()
 
 
-def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = False) -> Ledger:
+def ledger_of(
+    ctx: click.Context, *, read_only: bool = False, or_empty: bool = False, existing: bool = False
+) -> Ledger:
     """The ledger named by `--db`, opened once per invocation.
 
     `read_only=True` for commands that only read: a missing SQLite file is then
     an error naming it, never an empty ledger created on the spot (`or_empty`:
     an empty in-memory ledger instead, for a dry run against a ledger to come).
+    `existing=True` for changes to what a ledger must hold already (remove, move,
+    cancel a thing): a mistyped path is that error too, not a new empty file.
     """
     from ledger import Ledger
     from ledger.urls import parse_database_url
@@ -213,7 +217,7 @@ def ledger_of(ctx: click.Context, *, read_only: bool = False, or_empty: bool = F
             )
         if read_only and or_empty and path is not None and not path.exists():
             url, read_only = "sqlite://", False  # in memory: its tables are created, no file is
-        root.meta["ledger"] = Ledger(url, create=not read_only)
+        root.meta["ledger"] = Ledger(url, create=not (read_only or existing))
         root.call_on_close(root.meta["ledger"].close)
     ledger: Ledger = root.meta["ledger"]
     return ledger

@@ -92,7 +92,7 @@ def client_assign(
     """
     if (group_id is None) == (not no_group):
         raise click.UsageError("give exactly one of --group and --no-group")
-    receipt = ledger_of(ctx).assign_client(client_id, group_id, meta_of(actor, note))
+    receipt = ledger_of(ctx, existing=True).assign_client(client_id, group_id, meta_of(actor, note))
     report(receipt, f"client {client_id} assigned to {group_id or 'no group'}")
 
 
@@ -108,7 +108,10 @@ def client_remove(ctx: click.Context, client_id: str, actor: str | None, note: s
     \b
         intent-ledger client remove lobby-1 --note "screen dismantled"
     """
-    report(ledger_of(ctx).remove_client(client_id, meta_of(actor, note)), f"client {client_id} removed")
+    report(
+        ledger_of(ctx, existing=True).remove_client(client_id, meta_of(actor, note)),
+        f"client {client_id} removed",
+    )
 
 
 @client.command("list", context_settings=CONTEXT)
@@ -184,7 +187,7 @@ def event_move(
     \b
         intent-ledger event move assembly --start 2026-03-31T10:30:00Z --end 2026-03-31T11:30:00Z
     """
-    receipt = ledger_of(ctx).move_event(event_id, window_of(start, end), meta_of(actor, note))
+    receipt = ledger_of(ctx, existing=True).move_event(event_id, window_of(start, end), meta_of(actor, note))
     report(receipt, f"event {event_id} moved")
 
 
@@ -200,7 +203,10 @@ def event_cancel(ctx: click.Context, event_id: str, actor: str | None, note: str
     \b
         intent-ledger event cancel assembly --note "moved online"
     """
-    report(ledger_of(ctx).cancel_event(event_id, meta_of(actor, note)), f"event {event_id} cancelled")
+    report(
+        ledger_of(ctx, existing=True).cancel_event(event_id, meta_of(actor, note)),
+        f"event {event_id} cancelled",
+    )
 
 
 @event.command("list", context_settings=CONTEXT)

@@ -88,7 +88,7 @@ def override_clear(ctx: click.Context, override_id: str, actor: str | None, note
     \b
         intent-ledger override clear maint-1
     """
-    receipt = ledger_of(ctx).clear_override(override_id, meta_of(actor, note))
+    receipt = ledger_of(ctx, existing=True).clear_override(override_id, meta_of(actor, note))
     report(receipt, f"override {override_id} cleared")
 
 

@@ -62,7 +62,7 @@ def projections_prune(ctx: click.Context, before: datetime, as_json: bool) -> No
     """
     from projections import retention
 
-    deleted = retention.prune(ledger_of(ctx), before)
+    deleted = retention.prune(ledger_of(ctx, existing=True), before)
     if as_json:
         echo_json({"before": before.isoformat().replace("+00:00", "Z"), "deleted": deleted})
     else:

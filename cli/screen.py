@@ -137,7 +137,7 @@ def simulate(
     from publisher.screen import ScreenSettings
     from publisher.simulation import chosen_clients, simulated_client_id
 
-    ledger = ledger_of(ctx)
+    ledger = ledger_of(ctx, existing=True)
     chosen = chosen_clients(ledger, list(clients) or None, group_id)
     broker = BrokerConfig.from_url(ctx.find_root().params["mqtt_url"], mqtt_version)
     settings = ScreenSettings(

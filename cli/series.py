@@ -162,7 +162,7 @@ def series_change(ctx: click.Context, /, series_id: str, **options: Any) -> None
     \b
         intent-ledger series change lobby-hours --start 08:00 --note "opens later from now on"
     """
-    ledger = ledger_of(ctx)
+    ledger = ledger_of(ctx, existing=True)
     meta = meta_of(options.pop("actor"), options.pop("note"))
     _, current = find_series(ledger, series_id)
     receipt = ledger.change_series(series_id, _recurrence(current.recurrence, **options), meta)
@@ -190,7 +190,7 @@ def series_skip(
     \b
         intent-ledger series skip lobby-hours --date 2027-05-01 --date 2027-12-24 --note holidays
     """
-    receipt = ledger_of(ctx).skip_series(series_id, dates, meta_of(actor, note))
+    receipt = ledger_of(ctx, existing=True).skip_series(series_id, dates, meta_of(actor, note))
     report(receipt, f"series {series_id}: {counted(len(dates), 'date')} skipped")
 
 
@@ -209,7 +209,7 @@ def series_unskip(
     \b
         intent-ledger series unskip lobby-hours --date 2027-12-24 --note "open on Christmas Eve after all"
     """
-    receipt = ledger_of(ctx).unskip_series(series_id, dates, meta_of(actor, note))
+    receipt = ledger_of(ctx, existing=True).unskip_series(series_id, dates, meta_of(actor, note))
     report(receipt, f"series {series_id}: {counted(len(dates), 'date')} unskipped")
 
 
@@ -225,7 +225,10 @@ def series_cancel(ctx: click.Context, series_id: str, actor: str | None, note: s
     \b
         intent-ledger series cancel lobby-hours --note "site closed"
     """
-    report(ledger_of(ctx).cancel_series(series_id, meta_of(actor, note)), f"series {series_id} cancelled")
+    report(
+        ledger_of(ctx, existing=True).cancel_series(series_id, meta_of(actor, note)),
+        f"series {series_id} cancelled",
+    )
 
 
 @series.command("list", context_settings=CONTEXT)
@@ -239,7 +242,7 @@ def series_list(ctx: click.Context, as_json: bool) -> None:
     \b
         intent-ledger series list --json
     """
-    rows = series_rows(ledger_of(ctx))
+    rows = series_rows(ledger_of(ctx, read_only=True))
     if as_json:
         echo_json(rows)
         return
@@ -264,7 +267,7 @@ def series_show(
     \b
         intent-ledger series show lobby-hours --from 2027-03-22 --to 2027-04-04 --json
     """
-    ledger = ledger_of(ctx)
+    ledger = ledger_of(ctx, read_only=True)
     _, found = find_series(ledger, series_id)
     first = first or datetime.now(UTC).astimezone(zone(found.recurrence.tz)).date()
     last = last or first + timedelta(days=13)

@@ -118,10 +118,26 @@ READ_ONLY = [
     ["audit", "delivery", "c1"],
     ["timeline", "--client", "c1", "--from", START, "--to", END],
     ["projections", "rebuild"],
+    ["series", "list"],
+    ["series", "show", "s1"],
+]
+# Changes to what a ledger must hold already: a mistyped path is no new, empty ledger.
+ON_EXISTING = [
+    ["client", "assign", "c1", "--group", "hall"],
+    ["client", "remove", "c1"],
+    ["event", "move", "e1", "--start", START, "--end", END],
+    ["event", "cancel", "e1"],
+    ["override", "clear", "o1"],
+    ["series", "change", "s1", "--start", "08:00"],
+    ["series", "skip", "s1", "--date", "2030-06-03"],
+    ["series", "unskip", "s1", "--date", "2030-06-03"],
+    ["series", "cancel", "s1"],
+    ["projections", "prune", "--before", START],
+    ["simulate", "--all", "--duration", "1"],
 ]
 
 
-@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+@pytest.mark.parametrize("args", READ_ONLY + ON_EXISTING, ids=" ".join)
 def test_a_read_only_command_never_creates_a_ledger(tmp_path: Path, args: list[str]) -> None:
     """A missing SQLite file is an error naming it (exit 1); no file appears."""
     db = tmp_path / "fleet.db"
