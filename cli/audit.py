@@ -7,7 +7,17 @@ from typing import Any
 
 import click
 
-from cli.base import CONTEXT, ID, INSTANT, LedgerGroup, echo_json, echo_table, json_option, ledger_of
+from cli.base import (
+    CONTEXT,
+    ID,
+    INSTANT,
+    LedgerGroup,
+    check_order,
+    echo_json,
+    echo_table,
+    json_option,
+    ledger_of,
+)
 from cli.compliance import audit_compliance
 
 __all__ = ["audit"]
@@ -132,6 +142,7 @@ def audit_changes(
     """
     from projections import audit as queries  # loaded only when an audit runs
 
+    check_order(since, until)
     rows = queries.changes(
         ledger_of(ctx, read_only=True),
         since=since,
@@ -210,6 +221,7 @@ def audit_delivery(
     """
     from projections.delivery import delivery as delivered  # loaded only when an audit runs
 
+    check_order(since, until)
     report = delivered(ledger_of(ctx, read_only=True), client_id, since, until, late_after)
     if as_json:
         echo_json(report)

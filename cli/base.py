@@ -27,6 +27,7 @@ __all__ = [
     "LazyGroup",
     "LedgerGroup",
     "change_options",
+    "check_order",
     "counted",
     "echo_json",
     "echo_table",
@@ -272,6 +273,14 @@ def echo_table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for t in text:
         click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)).rstrip())
+
+
+def check_order(
+    start: datetime | None, end: datetime | None, first: str = "--since", then: str = "--until"
+) -> None:
+    """Bad input naming both options unless `end` is after `start` (either may be left out)."""
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter(f"must be after {first}", param_hint=then)
 
 
 def counted(n: int, noun: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.base import CONTEXT, ID, INSTANT, echo_json, echo_table, json_option, ledger_of
+from cli.base import CONTEXT, ID, INSTANT, check_order, echo_json, echo_table, json_option, ledger_of
 
 __all__ = ["audit_compliance", "report_stale"]
 
@@ -56,8 +56,7 @@ def audit_compliance(
     """
     if sum((bool(clients), group_id is not None, every)) != 1:
         raise click.UsageError("give --client (one or more), --group or --all")
-    if end <= start:
-        raise click.BadParameter("must be after --from", param_hint="--to")
+    check_order(start, end, "--from", "--to")
     from projections.observed import compliance_report  # loaded only when an audit runs
 
     answer = compliance_report(

@@ -12,6 +12,7 @@ from cli.base import (
     CONTEXT,
     ID,
     INSTANT,
+    check_order,
     echo_json,
     echo_table,
     json_option,
@@ -202,6 +203,7 @@ def replay(
     """
     from projections.readmodel import ReadModel
 
+    check_order(since, until)
     ledger = ledger_of(ctx, read_only=True)
     model = ReadModel(ledger)
     model.catch_up()  # the read model answers; it first reads what the ledger appended since

@@ -6,6 +6,7 @@ no-op (the ledger appends nothing for an identical repeat).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, line feed and carriage return
+
+
 def _utf8(text: str) -> bool:
     try:
         text.encode()
@@ -65,6 +69,8 @@ class Meta:
         for what, text in (("actor", self.actor), ("note", self.note or "")):
             if not text.isascii() and not _utf8(text):  # a shell's bytes that are not UTF-8
                 raise InvalidInput(f"invalid {what}: it is not UTF-8 text")
+            if not text.isprintable() and _CONTROL.search(text):  # NUL: PostgreSQL's text refuses it
+                raise InvalidInput(f"invalid {what}: control characters (only line breaks and tabs)")
 
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "note": self.note}

@@ -78,6 +78,8 @@ _decoder = msgspec.json.Decoder(Snapshot)
 
 def parse_snapshot(data: bytes | str) -> Snapshot:
     """Decode and validate a snapshot file; every problem is one InvalidSnapshot line."""
+    # A byte order mark, as some editors save UTF-8: not JSON, but no doubt what is meant.
+    data = data.removeprefix(b"\xef\xbb\xbf") if isinstance(data, bytes) else data.removeprefix("\ufeff")
     try:
         snapshot = _decoder.decode(data)
     except msgspec.DecodeError as e:

@@ -47,8 +47,9 @@ _INSTANT = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]
 def check_id(kind: str, value: object) -> str:
     """Return `value` if it is a valid `kind` id (1-64 of A-Z a-z 0-9 _ . -)."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 70 else f"{value[:64]!r}..."
         raise InvalidId(
-            f"invalid {kind} {value!r}: use 1 to 64 characters of A-Z a-z 0-9 _ . - "
+            f"invalid {kind} {shown}: use 1 to 64 characters of A-Z a-z 0-9 _ . - "
             "starting with a letter or digit"
         )
     return value

@@ -100,8 +100,8 @@ def why(ledger: Ledger, client_id: str, at: datetime, knowledge: datetime | None
     assert isinstance(view, AuditView)
     client = view.clients.get(client_id)
     if client is None:
-        when = "now" if knowledge is None else format_instant(knowledge)
-        raise ClientNotFound(client_id, f"was not known at {when}")
+        known = "is not known" if knowledge is None else f"was not known at {format_instant(knowledge)}"
+        raise ClientNotFound(client_id, known)
     group = view.groups.get(client.group_id) if client.group_id else None
     timeline = view.timeline(client_id)
     intent = timeline.at(at)

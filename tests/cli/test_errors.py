@@ -470,3 +470,42 @@ def test_bytes_that_are_not_utf8_in_a_note_or_actor_are_bad_input(tmp_path: Path
 def test_a_feed_url_with_a_malformed_host_is_bad_input(tmp_path: Path) -> None:
     args = ["sync", "--ics", "https://[::1/x.ics", "--group", "g", "--dry-run"]
     assert_one_clean_line(run(f"sqlite:///{tmp_path}/l.db", *args), 2, "invalid feed URL", "malformed host")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "c1", "--since", END, "--until", START],
+        ["audit", "changes", "--since", END, "--until", START],
+        ["audit", "delivery", "c1", "--since", END, "--until", START],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_since_after_until_is_bad_input_not_an_empty_answer(sqlite_url: str, args: list[str]) -> None:
+    assert run(sqlite_url, "client", "add", "c1").exit_code == 0
+    assert_one_clean_line(run(sqlite_url, *args), 2, "--until", "must be after --since")
+
+
+def test_an_overlong_id_is_shown_cut_short(sqlite_url: str) -> None:
+    line = assert_one_clean_line(run(sqlite_url, "client", "add", "x" * 5000), 2, "invalid client_id")
+    assert len(line) < 300
+
+
+def test_control_characters_in_a_note_are_bad_input_line_breaks_are_not(sqlite_url: str) -> None:
+    assert_one_clean_line(run(sqlite_url, "client", "add", "c1", "--note", "a\x00b"), 2, "control characters")
+    assert run(sqlite_url, "client", "add", "c1", "--note", "line one\r\nline two\tend").exit_code == 0
+
+
+def test_a_snapshot_saved_with_a_byte_order_mark_is_read(sqlite_url: str, tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.json"
+    fleet.write_bytes(b"\xef\xbb\xbf" + json.dumps({"clients": [{"client_id": "c1"}]}).encode())
+    assert run(sqlite_url, "sync", str(fleet)).exit_code == 0
+    assert "c1" in run(sqlite_url, "client", "list").stdout
+
+
+def test_why_of_an_unknown_client_says_it_is_not_known(sqlite_url: str) -> None:
+    assert run(sqlite_url, "client", "add", "c1").exit_code == 0
+    line = assert_one_clean_line(
+        run(sqlite_url, "audit", "why", "nope", "--at", START), 2, "'nope' is not known"
+    )
+    assert "at now" not in line
