@@ -27,6 +27,7 @@ __all__ = [
     "FREQUENCIES",
     "Recurrence",
     "Series",
+    "check_years",
     "clear_rule_caches",
     "compile_rule",
     "format_local",
@@ -80,16 +81,17 @@ def parse_local(text: str, what: str) -> datetime:
             f"invalid {what} {text!r}: expected a local date-time without offset, e.g. 2027-01-04T07:30"
         )
     try:
-        local = datetime.fromisoformat(text.strip())
+        return datetime.fromisoformat(text.strip())
     except ValueError as e:
         raise InvalidSeries(f"invalid {what} {text!r}: {e}") from None
-    _check_year(local.year, what, text)
-    return local
 
 
-def _check_year(year: int, what: str, text: str) -> None:
-    if not EARLIEST.year <= year < LATEST.year:
-        raise InvalidSeries(f"invalid {what} {text!r}: {OUTSIDE}")
+def check_years(what: str, values: Iterable[date]) -> None:
+    """Refuse a local date or date-time (a new series', a skip) outside the ledger's years.
+    Checked where a change is made, not where stored events are read: a ledger reads as written."""
+    for value in values:
+        if not EARLIEST.year <= value.year < LATEST.year:
+            raise InvalidSeries(f"invalid {what} {value.isoformat()}: {OUTSIDE}")
 
 
 def format_local(value: datetime) -> str:
@@ -119,11 +121,9 @@ def _parse_dates(texts: tuple[object, ...], what: str) -> frozenset[date]:
         if not isinstance(text, str) or not _DATE.fullmatch(text.strip()):
             raise InvalidSeries(f"invalid {what} {text!r}: expected YYYY-MM-DD")
         try:
-            day = date.fromisoformat(text.strip())
+            found.add(date.fromisoformat(text.strip()))
         except ValueError as e:
             raise InvalidSeries(f"invalid {what} {text!r}: {e}") from None
-        _check_year(day.year, what, text)
-        found.add(day)
     return frozenset(found)
 
 

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from ledger import events as ev
-from ledger.recurrence import Recurrence, Series
+from ledger.recurrence import Recurrence, Series, check_years
 
 __all__ = ["SeriesTarget"]
 
@@ -23,6 +23,7 @@ class SeriesTarget:
     trigger_event: Any
 
     def schedule_series(self, series_id: str, recurrence: Recurrence, meta: Any) -> None:
+        check_years("first_start", (recurrence.first_start, recurrence.first_end))
         self.trigger_event(ev.SeriesScheduled, series_id=series_id, **recurrence.fields(), **meta.fields())
 
     def change_series(self, series_id: str, recurrence: Recurrence, meta: Any) -> bool:
@@ -30,6 +31,7 @@ class SeriesTarget:
         old = self.series[series_id]
         if old.recurrence == recurrence and not old.cancelled:
             return False
+        check_years("first_start", (recurrence.first_start, recurrence.first_end))
         self.trigger_event(ev.SeriesChanged, series_id=series_id, **recurrence.fields(), **meta.fields())
         return True
 
@@ -37,6 +39,7 @@ class SeriesTarget:
         new = sorted(set(dates) - self.series[series_id].skip)
         if not new:
             return False
+        check_years("date", new)
         self.trigger_event(ev.SeriesSkipped, series_id=series_id, dates=_texts(new), **meta.fields())
         return True
 
