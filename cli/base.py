@@ -72,7 +72,7 @@ class LedgerGroup(click.Group):
             where = f"{e.filename}: " if e.filename is not None else ""
             raise click.ClickException(_one_line(f"{where}{e.strerror or e}") or "failed") from None
         except OverflowError:  # date arithmetic past datetime's years: an input near them
-            raise BadInput(f"a date or time too near datetime's limits: use none {OUTSIDE}") from None
+            raise BadInput(f"a date or time too far in the past or the future: use none {OUTSIDE}") from None
         except Exception as e:
             if not _from_database(e):
                 raise
@@ -135,7 +135,7 @@ class LazyGroup(LedgerGroup):
             super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.exceptions.NoArgsIsHelpError as e:  # a group given no command: its help, whole
+        except _NO_ARGS as e:  # a group given no command: its help, whole
             click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
             sys.exit(e.exit_code)
         except click.ClickException as e:
@@ -147,6 +147,10 @@ class LazyGroup(LedgerGroup):
                 raise
             _fail(f"unexpected failure: {_plain(e)} (INTENT_LEDGER_DEBUG=1 shows the details)", 1)
         sys.exit(0)
+
+
+# click 8.2 and later say "no command" with this error; 8.1 printed the help itself.
+_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _plain(e: BaseException) -> str:

@@ -13,6 +13,7 @@ from cli.base import (
     ID,
     INSTANT,
     check_order,
+    counted,
     echo_json,
     echo_table,
     json_option,
@@ -142,7 +143,7 @@ def _report(receipt: Receipt, what: str, dry_run: bool, as_json: bool, feed: Ics
         f" (the feed: {', '.join(f'{n} {k}' for k, n in counts.items())})".replace("_", " ") if feed else ""
     )
     kinds = "" if feed else _summary(rows)  # a feed's own counts say what it held
-    click.echo(f"{what}: {verb} {len(rows)} ledger events{kinds}{found}")
+    click.echo(f"{what}: {verb} {counted(len(rows), 'ledger event')}{kinds}{found}")
 
 
 def _summary(rows: list[dict[str, object]]) -> str:

@@ -6,7 +6,6 @@ no-op (the ledger appends nothing for an identical repeat).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
@@ -25,6 +24,7 @@ from ledger.values import (
     Policy,
     ScheduledEvent,
     Window,
+    check_text,
 )
 
 __all__ = [
@@ -43,17 +43,6 @@ __all__ = [
 ]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, line feed and carriage return
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Meta:
     """Who made a change and why."""
@@ -62,15 +51,15 @@ class Meta:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.actor, str) or not 0 < len(self.actor) <= 200 or "\n" in self.actor:
-            raise InvalidInput(f"invalid actor {self.actor[:40]!r}: 1 to 200 characters on one line")
+        actor = self.actor
+        if not isinstance(actor, str) or not 0 < len(actor) <= 200 or "\n" in actor or "\r" in actor:
+            shown = repr(actor[:40]) if isinstance(actor, str) else type(actor).__name__
+            raise InvalidInput(f"invalid actor {shown}: 1 to 200 characters on one line")
         if self.note is not None and (not isinstance(self.note, str) or len(self.note) > 2000):
             raise InvalidInput("invalid note: at most 2000 characters")
-        for what, text in (("actor", self.actor), ("note", self.note or "")):
-            if not text.isascii() and not _utf8(text):  # a shell's bytes that are not UTF-8
-                raise InvalidInput(f"invalid {what}: it is not UTF-8 text")
-            if not text.isprintable() and _CONTROL.search(text):  # NUL: PostgreSQL's text refuses it
-                raise InvalidInput(f"invalid {what}: control characters (only line breaks and tabs)")
+        check_text("actor", actor)
+        if self.note is not None:
+            check_text("note", self.note)
 
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "note": self.note}

@@ -117,7 +117,7 @@ class LedgerUnavailable(LedgerError):
 
 
 class EmptySnapshot(LedgerError):
-    """A snapshot without clients or without any schedule would prune them all: refused (exit 1)."""
+    """A snapshot without clients would deregister them all with --prune: refused (exit 1)."""
 
 
 class EmptyFeed(LedgerError):

@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ledger.errors import InvalidSeries
-from ledger.values import EARLIEST, LATEST, OUTSIDE
+from ledger.values import LATEST
 
 if TYPE_CHECKING:  # imported where a rule is compiled: reading the fleet needs no dateutil
     from dateutil.rrule import rrule
 
 __all__ = [
     "FREQUENCIES",
+    "SERIES_YEARS",
     "Recurrence",
     "Series",
+    "check_recurrence_years",
     "check_years",
     "clear_rule_caches",
     "compile_rule",
@@ -86,17 +88,32 @@ def parse_local(text: str, what: str) -> datetime:
         raise InvalidSeries(f"invalid {what} {text!r}: {e}") from None
 
 
+# A series may have begun long before the ledger's first instant (a holiday since 1965): only
+# its occurrences from then on are ever expanded. Its years need four digits and an end.
+SERIES_YEARS = range(1000, LATEST.year)
+
+
 def check_years(what: str, values: Iterable[date]) -> None:
-    """Refuse a local date or date-time (a new series', a skip) outside the ledger's years.
-    Checked where a change is made, not where stored events are read: a ledger reads as written."""
+    """Refuse a local date or date-time (a new series' start or end, a skip) outside
+    SERIES_YEARS. Checked where a change is made, not where stored events are read: a ledger
+    reads as it was written."""
     for value in values:
-        if not EARLIEST.year <= value.year < LATEST.year:
-            raise InvalidSeries(f"invalid {what} {value.isoformat()}: {OUTSIDE}")
+        if value.year not in SERIES_YEARS:
+            raise InvalidSeries(
+                f"invalid {what} {value.isoformat()}: outside the years {SERIES_YEARS.start} to "
+                f"{SERIES_YEARS.stop - 1}"
+            )
+
+
+def check_recurrence_years(recurrence: Recurrence) -> None:
+    """`check_years` of a recurrence's first start and end, each under its own name."""
+    check_years("first_start", (recurrence.first_start,))
+    check_years("first_end", (recurrence.first_end,))
 
 
 def format_local(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS`, the stored form of a local wall-clock time."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
+    return value.isoformat(timespec="seconds")  # four-digit years, unlike strftime's %Y
 
 
 def parse_dates(texts: Iterable[str], what: str = "date") -> frozenset[date]:

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from ledger import events as ev
-from ledger.recurrence import Recurrence, Series, check_years
+from ledger.recurrence import Recurrence, Series, check_recurrence_years, check_years
 
 __all__ = ["SeriesTarget"]
 
@@ -23,7 +23,7 @@ class SeriesTarget:
     trigger_event: Any
 
     def schedule_series(self, series_id: str, recurrence: Recurrence, meta: Any) -> None:
-        check_years("first_start", (recurrence.first_start, recurrence.first_end))
+        check_recurrence_years(recurrence)
         self.trigger_event(ev.SeriesScheduled, series_id=series_id, **recurrence.fields(), **meta.fields())
 
     def change_series(self, series_id: str, recurrence: Recurrence, meta: Any) -> bool:
@@ -31,7 +31,7 @@ class SeriesTarget:
         old = self.series[series_id]
         if old.recurrence == recurrence and not old.cancelled:
             return False
-        check_years("first_start", (recurrence.first_start, recurrence.first_end))
+        check_recurrence_years(recurrence)
         self.trigger_event(ev.SeriesChanged, series_id=series_id, **recurrence.fields(), **meta.fields())
         return True
 

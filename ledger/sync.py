@@ -11,8 +11,8 @@ from ledger import commands as cmd
 from ledger import series as srs
 from ledger.domain import Client, EventClaim, Group, Meta, TargetRef
 from ledger.errors import EmptySnapshot, InvalidInput, InvalidSnapshot
-from ledger.recurrence import Recurrence, parse_dates
-from ledger.values import Window, check_id
+from ledger.recurrence import Recurrence, check_recurrence_years, check_years, parse_dates
+from ledger.values import Window, check_id, check_text
 
 __all__ = [
     "Snapshot",
@@ -112,10 +112,25 @@ def _check(snapshot: Snapshot) -> None:
         check_id("series_id", s.series_id)
         _ref(s)
         try:
-            s.recurrence()
-            parse_dates(s.skip, "skip date")
+            check_recurrence_years(s.recurrence())
+            check_years("skip date", parse_dates(s.skip, "skip date"))
         except InvalidInput as e:
             raise InvalidInput(f"series {s.series_id!r}: {e}") from None
+    _check_notes(snapshot)
+
+
+def _check_notes(snapshot: Snapshot) -> None:
+    notes = [
+        *((f"event {e.event_id!r}", e.note) for e in snapshot.events),
+        *((f"override {o.override_id!r}", o.note) for o in snapshot.overrides),
+        *((f"series {s.series_id!r}", s.note) for s in snapshot.series),
+    ]
+    for what, note in notes:
+        if note is not None:
+            try:
+                check_text("note", note)
+            except InvalidInput as e:
+                raise InvalidInput(f"{what}: {e}") from None
 
 
 def _unique(kind: str, ids: list[str]) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ledger.errors import InvalidId, InvalidInstant, InvalidPolicy, InvalidWindow
+from ledger.errors import InvalidId, InvalidInput, InvalidInstant, InvalidPolicy, InvalidWindow
 
 __all__ = [
     "DESIRED_STATES",
@@ -23,6 +23,7 @@ __all__ = [
     "Window",
     "check_id",
     "check_instant",
+    "check_text",
     "floor_second",
     "format_instant",
     "parse_instant",
@@ -53,6 +54,22 @@ def check_id(kind: str, value: object) -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, line feed and carriage return
+
+
+def check_text(what: str, text: str) -> str:
+    """Return free text (a note, an actor) if it can be stored: UTF-8, no control characters
+    but tabs and line breaks (PostgreSQL's text takes no NUL)."""
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # a shell's bytes that are not UTF-8, as surrogates
+            raise InvalidInput(f"invalid {what}: it is not UTF-8 text") from None
+    if not text.isprintable() and _CONTROL.search(text):
+        raise InvalidInput(f"invalid {what}: control characters (only line breaks and tabs)")
+    return text
 
 
 def parse_instant(text: str, what: str = "instant") -> datetime:

@@ -113,13 +113,13 @@ PREFIX_MAX = 200  # characters: a site's path of levels, far below MQTT's 65,535
 def check_prefix(prefix: str) -> str:
     """A topic prefix: non-empty levels without wildcards or control characters, no leading or
     trailing '/', at most PREFIX_MAX characters of UTF-8."""
-    levels = prefix.split("/")
-    if not prefix or any(not level or set(level) & {"+", "#"} for level in levels):
-        raise InvalidBrokerUrl(f"invalid topic prefix {prefix!r}: levels without + # or empty parts")
-    if len(prefix) > PREFIX_MAX:
+    if len(prefix) > PREFIX_MAX:  # first: the messages below quote it whole
         raise InvalidBrokerUrl(
             f"invalid topic prefix {prefix[:20]!r}...: longer than {PREFIX_MAX} characters"
         )
+    levels = prefix.split("/")
+    if not prefix or any(not level or set(level) & {"+", "#"} for level in levels):
+        raise InvalidBrokerUrl(f"invalid topic prefix {prefix!r}: levels without + # or empty parts")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in prefix):
         raise InvalidBrokerUrl(
             f"invalid topic prefix {prefix!r}: control characters or bytes that are not UTF-8"

@@ -450,7 +450,7 @@ def test_a_feeds_forever_and_dates_near_datetimes_end_skip_only_their_uid() -> N
     f = parse_ics(data)
     assert reasons(f) == {
         "rdate": "a date of it is outside the years 1970 to 8999",
-        "ancient": "its DTSTART is outside the years 1970 to 8999",
+        "ancient": "its DTSTART is outside the years 1000 to 8999",
     }
     assert one_event(f, "fine").start == utc(2030, 1, 2, 8)
     (forever,) = f.series
@@ -460,3 +460,26 @@ def test_a_feeds_forever_and_dates_near_datetimes_end_skip_only_their_uid() -> N
     found = occurrences(Series("s", recurrence), utc(8999, 12, 30), utc(9000, 1, 1))
     assert [o.start for o in found] == [utc(8999, 12, 30, 8), utc(8999, 12, 31, 8)]
     assert list(occurrences_from(Series("s", recurrence), utc(8999, 12, 31, 9))) == []  # the last year's end
+
+
+def test_a_holiday_since_1965_an_exdate_in_9999_and_control_characters_import_as_before() -> None:
+    """A series may begin before the ledger's first year; an EXDATE no occurrence can fall on is
+    dropped; a SUMMARY's control characters leave the note (one UID never fails the feed)."""
+    data = ics(
+        *vevent(
+            "UID:xmas", "DTSTART;VALUE=DATE:19651224", "RRULE:FREQ=YEARLY", "SUMMARY:Christmas\x08\x1b[0m Eve"
+        ),
+        *vevent(
+            "UID:forever",
+            "DTSTART:20300101T080000Z",
+            "DTEND:20300101T090000Z",
+            "RRULE:FREQ=DAILY",
+            "EXDATE:99991231T080000Z",
+        ),
+    )
+    f = parse_ics(data, tz="Europe/Berlin")
+    assert reasons(f) == {}
+    by = {s.uid: s for s in f.series}
+    assert by["xmas"].first_start == datetime(1965, 12, 24)
+    assert by["xmas"].summary == "Christmas[0m Eve"
+    assert by["forever"].skip == ()

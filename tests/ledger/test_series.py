@@ -191,20 +191,26 @@ def test_a_bad_series_in_a_snapshot_is_refused_whole(
 def test_a_series_or_skip_outside_the_ledgers_years_is_refused_but_a_stored_one_reads(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """New changes are checked against 1970-8999; events stored before that check fold as written."""
-    ancient = Recurrence.parse("Europe/Berlin", "1969-01-06T07:30", "1969-01-06T16:00", "FREQ=WEEKLY")
+    """New changes are checked against the years 1000-8999; events stored before that check
+    fold as written."""
+    ancient = Recurrence.parse("Europe/Berlin", "0999-01-06T07:30", "0999-01-06T16:00", "FREQ=WEEKLY")
     with pytest.raises(
-        InvalidSeries, match="first_start 1969-01-06T07:30:00: outside the years 1970 to 8999"
+        InvalidSeries, match="first_start 0999-01-06T07:30:00: outside the years 1000 to 8999"
     ):
         ledger.schedule_series("old-hours", LOBBY, ancient, ME)
     ledger.schedule_series("lobby-hours", LOBBY, HOURS, ME)
     with pytest.raises(InvalidSeries, match="date 9999-12-31: outside the years"):
         ledger.skip_series("lobby-hours", [date(9999, 12, 31)], ME)
-    monkeypatch.setattr(
-        "ledger.series_target.check_years", lambda _what, _values: None
-    )  # a ledger from before
+    late = Recurrence.parse("Europe/Berlin", "8999-12-31T20:00", "9000-01-01T04:00", "FREQ=WEEKLY")
+    with pytest.raises(InvalidSeries, match="invalid first_end 9000-01-01T04:00:00"):
+        ledger.schedule_series("late-hours", LOBBY, late, ME)
+    # A ledger written before the check: its events are stored, and read back as they are.
+    monkeypatch.setattr("ledger.series_target.check_years", lambda _what, _values: None)
+    monkeypatch.setattr("ledger.series_target.check_recurrence_years", lambda _recurrence: None)
     ledger.schedule_series("old-hours", LOBBY, ancient, ME)
+    ledger.skip_series("lobby-hours", [date(9999, 12, 31)], ME)
     monkeypatch.undo()
     group = ledger.group("lobby")
     assert group is not None
-    assert group.series["old-hours"].recurrence == ancient  # read back, folded as stored
+    assert group.series["old-hours"].recurrence == ancient
+    assert date(9999, 12, 31) in group.series["lobby-hours"].skip

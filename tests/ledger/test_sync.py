@@ -229,3 +229,10 @@ def test_prune_with_no_clients_is_refused_unless_allowed(ledger: Ledger, data: b
     allowed = ledger.sync(parse_snapshot(data), prune=True, now=NOW, meta=SYNC, allow_empty=True)
     assert allowed.appended > 0
     assert not ledger.client("lobby-1").registered
+
+
+def test_a_notes_control_characters_are_refused_naming_its_item(ledger: Ledger) -> None:
+    data = snapshot(events=[{**json.loads(snapshot())["events"][0], "note": "bell\x07"}])
+    with pytest.raises(InvalidSnapshot, match="event 'e1': invalid note: control characters"):
+        sync(ledger, data)
+    assert ledger.max_notification_id() == 0

@@ -116,10 +116,11 @@ def test_bad_broker_urls_exit_2(sqlite_url: str, url: str, message: str) -> None
     ("prefix", "message"),
     [
         ("p" * 201, "longer than 200 characters"),
+        ("p" * 70_000 + "/+", "longer than 200 characters"),
         ("site\x01/screens", "control characters"),
         ("site/+/screens", "levels without + #"),
     ],
-    ids=["long", "control", "wildcard"],
+    ids=["long", "long-wildcard", "control", "wildcard"],
 )
 def test_a_bad_topic_prefix_is_bad_input(sqlite_url: str, prefix: str, message: str) -> None:
     result = run(sqlite_url, "mqtt://127.0.0.1:1", "--once", "--prefix", prefix)
