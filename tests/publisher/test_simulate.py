@@ -15,11 +15,13 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from ledger import Ledger, TargetRef, Window
+from projections.shard import Shard
 from publisher import simulation
 from publisher.config import BrokerConfig
 from publisher.daemon import Daemon
 from publisher.errors import PublisherError
 from publisher.screen import ScreenSettings
+from publisher.settings import RunSettings
 from publisher.simulation import simulated_client_id
 from tests.conftest import ME
 from tests.publisher.broker import Mosquitto, free_port, retained
@@ -127,3 +129,22 @@ def test_a_broker_that_cannot_be_reached_fails_the_simulation_not_an_empty_audit
     alive = BrokerConfig.from_url(mosquitto.url)
     with pytest.raises(PublisherError, match=r"1 simulated screen\(s\) received no intent .*\(lobby-1\)"):
         simulation.simulate(sqlite_ledger, alive, ["lobby-1"], 1, settings, warm_up=1.0)
+
+
+def test_some_screens_without_an_intent_are_audited_not_a_failure(
+    sqlite_ledger: Ledger, mosquitto: Mosquitto
+) -> None:
+    """A daemon of shard 0/2 publishes only its own client's intent: the other screen follows
+    none, and the run is still audited (its seconds unknown), not refused."""
+    shard = Shard(0, 2)
+    mine = next(f"lobby-{i}" for i in range(100) if shard.owns(f"lobby-{i}"))
+    other = next(f"lobby-{i}" for i in range(100) if not shard.owns(f"lobby-{i}"))
+    for c in (mine, other):
+        sqlite_ledger.add_client(c, "lobby", ME)
+    broker = BrokerConfig.from_url(mosquitto.url)
+    daemon = Daemon(sqlite_ledger, broker, RunSettings(shard=shard), log=make_log()[0], **fast())
+    settings = ScreenSettings(prefix="infoscreen", report_every=300, mqtt_client_id=simulated_client_id)
+    with running(daemon):
+        run = simulation.simulate(sqlite_ledger, broker, [mine, other], 1, settings, warm_up=2.0)
+    assert run.clients == [mine, other]
+    assert run.end > run.start
