@@ -32,13 +32,12 @@ from ledger.ics_rules import (
     when_of,
 )
 from ledger.ics_zones import YEARS, Zone, Zones, to_utc
-from ledger.recurrence import SERIES_YEARS, Recurrence, compile_rule, parse_rule
-from ledger.values import EARLIEST, LATEST, MAX_WINDOW, OUTSIDE, check_id
+from ledger.recurrence import SERIES_OUTSIDE, SERIES_YEARS, Recurrence, compile_rule, parse_rule
+from ledger.values import CONTROL, EARLIEST, LATEST, MAX_WINDOW, OUTSIDE, check_id
 
 __all__ = ["IcsEvent", "IcsFeed", "IcsSeries", "IcsSkip", "InvalidFeed", "check_options", "parse_ics"]
 
 _MAX_NOTE = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _Kept = tuple[list[IcsEvent], list[IcsSeries], list[str]]  # a UID's events, series and cancelled ids
 # The prefix, 16 hex digits and "-YYYYMMDD" make an id of at most 64 characters.
 _PREFIX = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.\-]{0,38})?", re.ASCII)
@@ -111,7 +110,7 @@ def _cancelled(component: Event) -> bool:
 
 def _summary(component: Event) -> str | None:
     # Kept as the changes' note: on one line, without the control characters a note refuses.
-    text = _CONTROL.sub("", " ".join(str(component.get("SUMMARY", "")).split()))
+    text = CONTROL.sub("", " ".join(str(component.get("SUMMARY", "")).split()))
     return text[:_MAX_NOTE] or None
 
 
@@ -193,9 +192,7 @@ class _Reader:
     def _master(self, uid: str, base: str, component: Event) -> RecurrenceSet:
         start = self._when(uid, component, "DTSTART")
         if start.local.year not in SERIES_YEARS:  # a one-off before 1970 is refused by `_window`
-            raise Unsupported(
-                f"its DTSTART is outside the years {SERIES_YEARS.start} to {SERIES_YEARS.stop - 1}"
-            )
+            raise Unsupported(f"its DTSTART is {SERIES_OUTSIDE}")
         length = check_length(start, self._end(uid, component, start))
         if "EXRULE" in component:
             raise Unsupported("EXRULE is not supported (use EXDATE)")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where a rule is compiled: reading the fleet needs 
 
 __all__ = [
     "FREQUENCIES",
+    "SERIES_OUTSIDE",
     "SERIES_YEARS",
     "Recurrence",
     "Series",
@@ -91,6 +92,7 @@ def parse_local(text: str, what: str) -> datetime:
 # A series may have begun long before the ledger's first instant (a holiday since 1965): only
 # its occurrences from then on are ever expanded. Its years need four digits and an end.
 SERIES_YEARS = range(1000, LATEST.year)
+SERIES_OUTSIDE = f"outside the years {SERIES_YEARS.start} to {SERIES_YEARS.stop - 1}"
 
 
 def check_years(what: str, values: Iterable[date]) -> None:
@@ -99,10 +101,7 @@ def check_years(what: str, values: Iterable[date]) -> None:
     reads as it was written."""
     for value in values:
         if value.year not in SERIES_YEARS:
-            raise InvalidSeries(
-                f"invalid {what} {value.isoformat()}: outside the years {SERIES_YEARS.start} to "
-                f"{SERIES_YEARS.stop - 1}"
-            )
+            raise InvalidSeries(f"invalid {what} {value.isoformat()}: {SERIES_OUTSIDE}")
 
 
 def check_recurrence_years(recurrence: Recurrence) -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 from ledger.errors import InvalidId, InvalidInput, InvalidInstant, InvalidPolicy, InvalidWindow
 
 __all__ = [
+    "CONTROL",
     "DESIRED_STATES",
     "EARLIEST",
     "LATEST",
@@ -56,7 +57,8 @@ def check_id(kind: str, value: object) -> str:
     return value
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, line feed and carriage return
+# The characters free text may not hold: all controls but tab, line feed and carriage return.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def check_text(what: str, text: str) -> str:
@@ -67,7 +69,7 @@ def check_text(what: str, text: str) -> str:
             text.encode()
         except UnicodeEncodeError:  # a shell's bytes that are not UTF-8, as surrogates
             raise InvalidInput(f"invalid {what}: it is not UTF-8 text") from None
-    if not text.isprintable() and _CONTROL.search(text):
+    if not text.isprintable() and CONTROL.search(text):
         raise InvalidInput(f"invalid {what}: control characters (only line breaks and tabs)")
     return text
 
